@@ -1,0 +1,295 @@
+"""S3/MinIO store through the minio SDK. The SDK blocks, so every call runs in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import Tags
+from minio.error import S3Error
+
+from storage.objectstore.base import (
+    CHUNK_SIZE,
+    ByteRange,
+    ObjectHeld,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStream,
+    PutResult,
+    PutSource,
+    sha256_of,
+    validate_key,
+)
+
+T = TypeVar("T")
+PART_SIZE = 16 * 1024 * 1024
+_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
+_HELD = {"AccessDenied", "ObjectLocked", "InvalidRequest"}
+
+
+class S3ObjectStore:
+    kind = "s3"
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        region: str = "us-east-1",
+        *,
+        max_connections: int = 32,
+    ) -> None:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"S3 endpoint must be an http(s) URL, got {endpoint!r}")
+        self.endpoint = endpoint
+        self.bucket = bucket
+        http_client = urllib3.PoolManager(
+            maxsize=max_connections,
+            timeout=urllib3.Timeout(connect=10, read=120),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+        self.client = Minio(
+            parts.netloc,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=parts.scheme == "https",
+            region=region,
+            http_client=http_client,
+        )
+
+    @staticmethod
+    async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def ensure_bucket(self) -> None:
+        if not await self._call(self.client.bucket_exists, self.bucket):
+            try:
+                await self._call(self.client.make_bucket, self.bucket, object_lock=True)
+            except S3Error as exc:
+                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+    async def put(
+        self,
+        key: str,
+        source: PutSource,
+        *,
+        content_type: str = "application/octet-stream",
+        tags: dict[str, str] | None = None,
+    ) -> PutResult:
+        validate_key(key)
+        object_tags = None
+        if tags:
+            object_tags = Tags(for_object=True)
+            object_tags.update(tags)
+
+        def upload() -> PutResult:
+            digest, size = sha256_of(source)
+            if isinstance(source, bytes):
+                stream: Any = io.BytesIO(source)
+            elif isinstance(source, Path):
+                stream = source.open("rb")
+            else:
+                stream = source
+            try:
+                result = self.client.put_object(
+                    self.bucket,
+                    key,
+                    stream,
+                    size,
+                    content_type=content_type,
+                    tags=object_tags,
+                    part_size=PART_SIZE,
+                )
+            finally:
+                if isinstance(source, Path):
+                    stream.close()
+            return PutResult(key=key, version_id=result.version_id, size=size, sha256=digest)
+
+        return await self._call(upload)
+
+    async def stat(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        validate_key(key)
+        try:
+            st = await self._call(self.client.stat_object, self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+        return ObjectInfo(
+            key=key,
+            size=int(st.size or 0),
+            version_id=st.version_id,
+            content_type=st.content_type or "application/octet-stream",
+            last_modified=st.last_modified,
+            etag=st.etag,
+        )
+
+    async def exists(self, key: str, *, version_id: str | None = None) -> bool:
+        try:
+            await self.stat(key, version_id=version_id)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def get(
+        self, key: str, *, version_id: str | None = None, byte_range: ByteRange | None = None
+    ) -> ObjectStream:
+        info = await self.stat(key, version_id=version_id)
+        if byte_range is None:
+            first, last = 0, info.size - 1
+        else:
+            first, last = byte_range.resolve(info.size)
+        length = last - first + 1
+        if length <= 0:
+            return ObjectStream(info=info, first=0, last=-1, _chunks=_empty())
+        try:
+            response = await self._call(
+                self.client.get_object,
+                self.bucket,
+                key,
+                offset=first,
+                length=length,
+                version_id=info.version_id,
+            )
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+        return ObjectStream(info=info, first=first, last=last, _chunks=_read_body(response))
+
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        validate_key(key)
+        versions = [version_id] if version_id else await self._versions(key)
+        for version in versions:
+            if await self._legal_hold_on(key, version):
+                raise ObjectHeld(f"{key} (version {version}) is under legal hold")
+        for version in versions:
+            try:
+                await self._call(self.client.remove_object, self.bucket, key, version_id=version)
+            except S3Error as exc:
+                if exc.code in _HELD:
+                    raise ObjectHeld(f"{key}: {exc.message}") from exc
+                if exc.code not in _NOT_FOUND:
+                    raise
+
+    async def _versions(self, key: str) -> list[str | None]:
+        def collect() -> list[str | None]:
+            return [
+                obj.version_id
+                for obj in self.client.list_objects(
+                    self.bucket, prefix=key, include_version=True
+                )
+                if obj.object_name == key
+            ]
+
+        return await self._call(collect)
+
+    async def _legal_hold_on(self, key: str, version_id: str | None) -> bool:
+        try:
+            return bool(
+                await self._call(
+                    self.client.is_object_legal_hold_enabled, self.bucket, key, version_id=version_id
+                )
+            )
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND or exc.code == "NoSuchObjectLockConfiguration":
+                return False
+            raise
+
+    async def get_tags(self, key: str, *, version_id: str | None = None) -> dict[str, str]:
+        validate_key(key)
+        try:
+            tags = await self._call(
+                self.client.get_object_tags, self.bucket, key, version_id=version_id
+            )
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+        return dict(tags or {})
+
+    async def set_tags(
+        self, key: str, tags: dict[str, str], *, version_id: str | None = None
+    ) -> None:
+        validate_key(key)
+        object_tags = Tags(for_object=True)
+        object_tags.update(tags)
+        try:
+            if tags:
+                await self._call(
+                    self.client.set_object_tags, self.bucket, key, object_tags, version_id=version_id
+                )
+            else:
+                await self._call(
+                    self.client.delete_object_tags, self.bucket, key, version_id=version_id
+                )
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+
+    async def set_legal_hold(self, key: str, on: bool, *, version_id: str | None = None) -> None:
+        validate_key(key)
+        version = version_id or (await self.stat(key)).version_id
+        method = self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold
+        try:
+            await self._call(method, self.bucket, key, version_id=version)
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+
+    async def is_legal_hold(self, key: str, *, version_id: str | None = None) -> bool:
+        validate_key(key)
+        version = version_id or (await self.stat(key)).version_id
+        return await self._legal_hold_on(key, version)
+
+    async def list(self, prefix: str = "") -> list[ObjectInfo]:
+        def collect() -> list[ObjectInfo]:
+            return [
+                ObjectInfo(
+                    key=obj.object_name,
+                    size=int(obj.size or 0),
+                    version_id=obj.version_id,
+                    content_type="application/octet-stream",
+                    last_modified=obj.last_modified,
+                    etag=obj.etag,
+                )
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if obj.object_name and not obj.is_dir
+            ]
+
+        return await self._call(collect)
+
+    async def check(self) -> dict[str, object]:
+        exists = await self._call(self.client.bucket_exists, self.bucket)
+        return {"kind": self.kind, "bucket": self.bucket, "bucket_exists": exists}
+
+    async def close(self) -> None:
+        await self._call(self.client._http.clear)
+
+    def _translate(self, exc: S3Error, key: str) -> Exception:
+        if exc.code in _NOT_FOUND:
+            return ObjectNotFound(key)
+        return exc
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover
+
+
+async def _read_body(response: Any) -> AsyncIterator[bytes]:
+    try:
+        while True:
+            chunk = await asyncio.to_thread(response.read, CHUNK_SIZE)
+            if not chunk:
+                break
+            yield chunk
+    finally:
+        # Closing without draining drops the connection rather than reading the rest.
+        await asyncio.to_thread(_close_response, response)
+
+
+def _close_response(response: Any) -> None:
+    response.close()
+    response.release_conn()
