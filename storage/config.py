@@ -20,29 +20,54 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    data_dir: Path = Field(Path("./var"), description="Directory for the SQLite file, the local object store and generated secrets.")
-    database_url: str = Field("", description="SQLAlchemy async URL; empty means a SQLite file under DATA_DIR.")
-    secret_key: SecretStr = Field(SecretStr(""), description="Signs sessions and tokens; empty means one is generated once and kept in DATA_DIR/secret_key.")
+    data_dir: Path = Field(
+        Path("./var"),
+        description="Directory for the SQLite file, the local object store and generated secrets.",
+    )
+    database_url: str = Field(
+        "", description="SQLAlchemy async URL; empty means a SQLite file under DATA_DIR."
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Signs sessions and tokens; empty means one is generated once and kept in DATA_DIR/secret_key.",
+    )
     timezone: str = Field("Europe/Amsterdam", description="Office-hours and display time zone.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: str = Field("text", description="'text' or 'json'.")
 
-    telegram_token: SecretStr = Field(SecretStr(""), description="Bot token from @BotFather; empty means the bot does not run.")
-    telegram_api_base: str = Field(DEFAULT_TELEGRAM_API, description="Base URL of the Bot API server (self-hosted server or a test fake).")
-    webhook_url: str = Field("", description="Public https URL of the webhook; empty means long polling.")
-    webhook_secret: SecretStr = Field(SecretStr(""), description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token.")
+    telegram_token: SecretStr = Field(
+        SecretStr(""), description="Bot token from @BotFather; empty means the bot does not run."
+    )
+    telegram_api_base: str = Field(
+        DEFAULT_TELEGRAM_API,
+        description="Base URL of the Bot API server (self-hosted server or a test fake).",
+    )
+    webhook_url: str = Field(
+        "", description="Public https URL of the webhook; empty means long polling."
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token."
+    )
 
     admin_host: str = Field("127.0.0.1", description="Address the admin web server binds to.")
     admin_port: int = Field(8080, ge=0, le=65535, description="Port of the admin web server.")
-    public_url: str = Field("", description="External URL of the admin (https:// turns on Secure cookies and HSTS).")
+    public_url: str = Field(
+        "", description="External URL of the admin (https:// turns on Secure cookies and HSTS)."
+    )
 
-    s3_endpoint: str = Field("", description="S3/MinIO URL such as http://minio:9000 (scheme decides TLS); empty means the local-directory store.")
+    s3_endpoint: str = Field(
+        "",
+        description="S3/MinIO URL such as http://minio:9000 (scheme decides TLS); empty means the local-directory store.",
+    )
     s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
     s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
     s3_bucket: str = Field("recordings", description="Bucket for recordings and attachments.")
     s3_region: str = Field("us-east-1", description="S3 region.")
 
-    redis_url: str = Field("", description="Redis URL for bot FSM storage and event isolation across instances; empty means in-process.")
+    redis_url: str = Field(
+        "",
+        description="Redis URL for bot FSM storage and event isolation across instances; empty means in-process.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -47,7 +47,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
-async def _run(engine: AsyncEngine, action) -> None:  # noqa: ANN001
+async def _run(engine: AsyncEngine, action) -> None:
     def run_sync(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection

@@ -96,7 +96,9 @@ class Organisation(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    contacts: Mapped[list[ContactPerson]] = relationship(back_populates="organisation", lazy="raise")
+    contacts: Mapped[list[ContactPerson]] = relationship(
+        back_populates="organisation", lazy="raise"
+    )
 
 
 class ContactPerson(Base):
@@ -118,7 +120,9 @@ class ContactPerson(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    organisation: Mapped[Organisation | None] = relationship(back_populates="contacts", lazy="raise")
+    organisation: Mapped[Organisation | None] = relationship(
+        back_populates="contacts", lazy="raise"
+    )
 
     @property
     def verified(self) -> bool:
@@ -169,7 +173,9 @@ class Ticket(Base):
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_persons.id", ondelete="SET NULL"), index=True
     )
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
     # Bumped by every message: a reply written against an older version is stale.
     thread_version: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -141,7 +141,9 @@ class LocalObjectStore:
             handle = await asyncio.to_thread(data.open, "rb")
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
-        return ObjectStream(info=info, first=first, last=last, _chunks=_read_file(handle, first, last))
+        return ObjectStream(
+            info=info, first=first, last=last, _chunks=_read_file(handle, first, last)
+        )
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         data, meta = self._paths(key)

@@ -54,7 +54,9 @@ class S3ObjectStore:
         http_client = urllib3.PoolManager(
             maxsize=max_connections,
             timeout=urllib3.Timeout(connect=10, read=120),
-            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            retries=urllib3.Retry(
+                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+            ),
         )
         self.client = Minio(
             parts.netloc,
@@ -181,9 +183,7 @@ class S3ObjectStore:
         def collect() -> list[str | None]:
             return [
                 obj.version_id
-                for obj in self.client.list_objects(
-                    self.bucket, prefix=key, include_version=True
-                )
+                for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True)
                 if obj.object_name == key
             ]
 
@@ -193,7 +193,10 @@ class S3ObjectStore:
         try:
             return bool(
                 await self._call(
-                    self.client.is_object_legal_hold_enabled, self.bucket, key, version_id=version_id
+                    self.client.is_object_legal_hold_enabled,
+                    self.bucket,
+                    key,
+                    version_id=version_id,
                 )
             )
         except S3Error as exc:
@@ -220,7 +223,11 @@ class S3ObjectStore:
         try:
             if tags:
                 await self._call(
-                    self.client.set_object_tags, self.bucket, key, object_tags, version_id=version_id
+                    self.client.set_object_tags,
+                    self.bucket,
+                    key,
+                    object_tags,
+                    version_id=version_id,
                 )
             else:
                 await self._call(
@@ -232,7 +239,9 @@ class S3ObjectStore:
     async def set_legal_hold(self, key: str, on: bool, *, version_id: str | None = None) -> None:
         validate_key(key)
         version = version_id or (await self.stat(key)).version_id
-        method = self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold
+        method = (
+            self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold
+        )
         try:
             await self._call(method, self.bucket, key, version_id=version)
         except S3Error as exc:

@@ -1,0 +1,155 @@
+"""The `supportdesk` command line: one entry point for operators."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from aiohttp import web
+
+from storage import migrate as migrations
+from storage.clock import SystemClock
+from storage.config import ConfigError, Settings, load_settings
+from storage.db import create_engine, create_sessionmaker
+from storage.models import StaffRole
+from storage.services.audit import Actor
+from storage.services.errors import ServiceError
+from storage.services.staff import create_user as create_staff_user
+
+T = TypeVar("T")
+log = logging.getLogger("supportdesk")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        ctx.exit(2)
+        raise  # unreachable; keeps type checkers honest
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """supportdesk: support desk for business customers (Telegram bot, web admin,
+    call-recording vault). Configure with SUPPORTDESK_* environment variables (see README)."""
+
+
+async def _migrate(settings: Settings) -> str | None:
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrations.upgrade(engine)
+        return await migrations.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Upgrade the database schema to the newest revision."""
+    settings = _settings(ctx)
+    revision = _run(lambda: _migrate(settings))
+    click.echo(f"database at revision {revision}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default SUPPORTDESK_ADMIN_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default SUPPORTDESK_ADMIN_PORT).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Migrate the database, then serve the admin (and the bot when a token is set)."""
+    settings = _settings(ctx)
+    _setup_logging(settings)
+    _run(
+        lambda: _serve(
+            settings, host or settings.admin_host, port if port is not None else settings.admin_port
+        )
+    )
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    from admin.app import create_app
+
+    await _migrate(settings)
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0] if runner.addresses else (host, port)
+    log.info("admin listening on http://%s:%s", bound[0], bound[1])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in StaffRole]),
+    required=True,
+    help="agent, trainer, privacy_officer or admin.",
+)
+@click.option("--name", "display_name", default="", help="Display name.")
+@click.pass_context
+def create_user(ctx: click.Context, username: str, role: str, display_name: str) -> None:
+    """Create a staff user. The password comes from SUPPORTDESK_PASSWORD or a prompt."""
+    settings = _settings(ctx)
+    password = os.environ.get("SUPPORTDESK_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+
+    async def create() -> Any:
+        await _migrate(settings)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                user = await create_staff_user(
+                    session,
+                    SystemClock(),
+                    username=username,
+                    password=password,
+                    role=StaffRole(role),
+                    actor=Actor.system("cli"),
+                    display_name=display_name,
+                )
+                await session.commit()
+                return user
+        finally:
+            await engine.dispose()
+
+    try:
+        user = _run(create)
+    except ServiceError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+
+
+if __name__ == "__main__":
+    main()

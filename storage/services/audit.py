@@ -1,0 +1,56 @@
+"""Audit trail: every state change records who did what to which subject, in the same
+transaction as the change itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditEvent, StaffUser
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # staff | customer | system
+    id: int | None = None
+    label: str = ""
+
+    @classmethod
+    def staff(cls, user: StaffUser) -> Actor:
+        return cls("staff", user.id, user.username)
+
+    @classmethod
+    def customer(cls, contact_id: int | None, label: str = "") -> Actor:
+        return cls("customer", contact_id, label)
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls("system", None, label)
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the caller's transaction (never commits by itself)."""
+    event = AuditEvent(
+        occurred_at=at,
+        actor_type=actor.kind,
+        actor_id=None if actor.id is None else str(actor.id),
+        actor_label=actor.label,
+        action=action,
+        subject_type=subject_type,
+        subject_id=None if subject_id is None else str(subject_id),
+        details=details or {},
+    )
+    session.add(event)
+    return event

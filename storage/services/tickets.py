@@ -1,0 +1,514 @@
+"""Ticket service: the one place where tickets change. Used by the bot, the admin, the API
+and the CLI alike. The caller owns the session and commits; every change writes its audit
+event into the same transaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.clock import Clock
+from storage.models import (
+    ContactPerson,
+    DeliveryState,
+    MessageDirection,
+    StaffUser,
+    Ticket,
+    TicketCategory,
+    TicketChannel,
+    TicketMessage,
+    TicketPriority,
+    TicketStatus,
+)
+from storage.services import audit
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput, NotFound, StaleThread, TicketClosed
+
+MAX_TEXT = 100_000
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: TicketStatus | None = None
+    category: TicketCategory | None = None
+    organisation_id: int | None = None
+    contact_id: int | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    unverified: bool = False
+    open_only: bool = False
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+def encode_cursor(moment: datetime, ticket_id: int) -> str:
+    raw = json.dumps([moment.isoformat(), ticket_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, ticket_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(moment), int(ticket_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("invalid cursor") from exc
+
+
+def _clean_text(text: str, *, allow_empty: bool = False) -> str:
+    text = (text or "").strip()
+    if not text and not allow_empty:
+        raise InvalidInput("message text is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"message text is longer than {MAX_TEXT} characters")
+    return text
+
+
+class TicketService:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def open_ticket(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Actor,
+        channel: TicketChannel,
+        text: str,
+        subject: str = "",
+        category: TicketCategory = TicketCategory.OTHER,
+        priority: TicketPriority = TicketPriority.NORMAL,
+        contact: ContactPerson | None = None,
+        organisation_id: int | None = None,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        allow_empty_text: bool = False,
+    ) -> tuple[Ticket, TicketMessage]:
+        """Open a ticket with its first customer message."""
+        body = _clean_text(text, allow_empty=allow_empty_text)
+        now = self.clock.now()
+        ticket = Ticket(
+            subject=(subject or body.split("\n", 1)[0])[:200],
+            category=category,
+            status=TicketStatus.NEW,
+            priority=priority,
+            channel=channel,
+            contact_id=contact.id if contact else None,
+            organisation_id=organisation_id
+            if organisation_id is not None
+            else (contact.organisation_id if contact else None),
+            thread_version=1,
+            message_count=1,
+            created_at=now,
+            updated_at=now,
+            last_activity_at=now,
+        )
+        session.add(ticket)
+        await session.flush()
+        ticket.reference = f"T-{now.year}-{ticket.id:06d}"
+        message = TicketMessage(
+            ticket_id=ticket.id,
+            direction=MessageDirection.IN,
+            author_contact_id=contact.id if contact else None,
+            text=body,
+            telegram_chat_id=telegram_chat_id,
+            telegram_message_id=telegram_message_id,
+            delivery_state=DeliveryState.NOT_APPLICABLE,
+            created_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="ticket.opened",
+            subject_type="ticket",
+            subject_id=ticket.id,
+            at=now,
+            details={"reference": ticket.reference, "channel": channel.value},
+        )
+        return ticket, message
+
+    async def get(self, session: AsyncSession, ticket_id: int) -> Ticket:
+        # populate_existing: never trust attributes expired by an earlier rollback.
+        ticket = await session.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return ticket
+
+    async def get_by_reference(self, session: AsyncSession, reference: str) -> Ticket:
+        ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.upper()))
+        if ticket is None:
+            raise NotFound(f"ticket {reference} not found")
+        return ticket
+
+    async def _append(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        *,
+        direction: MessageDirection,
+        text: str,
+        actor: Actor,
+        action: str,
+        author_staff_id: int | None = None,
+        author_contact_id: int | None = None,
+        delivery: DeliveryState = DeliveryState.NOT_APPLICABLE,
+        new_status: TicketStatus | None = None,
+        expected_version: int | None = None,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        allow_closed: bool = False,
+        allow_empty_text: bool = False,
+    ) -> TicketMessage:
+        body = _clean_text(text, allow_empty=allow_empty_text)
+        now = self.clock.now()
+        values: dict[str, object] = {
+            "thread_version": Ticket.thread_version + 1,
+            "message_count": Ticket.message_count + 1,
+            "updated_at": now,
+            "last_activity_at": now,
+        }
+        if new_status is not None:
+            values["status"] = new_status
+        conditions = [Ticket.id == ticket_id]
+        if not allow_closed:
+            conditions.append(Ticket.status != TicketStatus.CLOSED)
+        if expected_version is not None:
+            conditions.append(Ticket.thread_version == expected_version)
+        # One atomic UPDATE: concurrent writers serialise on the row, none is lost.
+        result = await session.execute(
+            update(Ticket).where(*conditions).values(**values).returning(Ticket.thread_version)
+        )
+        if result.scalar_one_or_none() is None:
+            ticket = await self.get(session, ticket_id)
+            if ticket.status == TicketStatus.CLOSED and not allow_closed:
+                raise TicketClosed(f"ticket {ticket.reference} is closed")
+            raise StaleThread(
+                f"ticket {ticket.reference} changed since you opened it "
+                f"(version {ticket.thread_version}, yours {expected_version})"
+            )
+        message = TicketMessage(
+            ticket_id=ticket_id,
+            direction=direction,
+            author_staff_id=author_staff_id,
+            author_contact_id=author_contact_id,
+            text=body,
+            delivery_state=delivery,
+            telegram_chat_id=telegram_chat_id,
+            telegram_message_id=telegram_message_id,
+            next_attempt_at=now if delivery == DeliveryState.PENDING else None,
+            created_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            subject_type="ticket",
+            subject_id=ticket_id,
+            at=now,
+            details={"message_id": message.id},
+        )
+        return message
+
+    async def add_customer_message(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        *,
+        text: str,
+        contact_id: int | None = None,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        allow_empty_text: bool = False,
+    ) -> TicketMessage:
+        """A customer writes on an open ticket; a ticket waiting on them becomes open again."""
+        ticket = await self.get(session, ticket_id)
+        new_status = TicketStatus.OPEN if ticket.status == TicketStatus.WAITING else None
+        return await self._append(
+            session,
+            ticket_id,
+            direction=MessageDirection.IN,
+            text=text,
+            actor=Actor.customer(contact_id),
+            action="ticket.customer_message",
+            author_contact_id=contact_id,
+            new_status=new_status,
+            telegram_chat_id=telegram_chat_id,
+            telegram_message_id=telegram_message_id,
+            allow_empty_text=allow_empty_text,
+        )
+
+    async def add_agent_reply(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        *,
+        staff: StaffUser,
+        text: str,
+        expected_version: int | None = None,
+    ) -> TicketMessage:
+        """Reply to the customer. On Telegram tickets the reply is queued (delivery pending)
+        for the delivery worker, which is the only thing that talks to Telegram."""
+        ticket = await self.get(session, ticket_id)
+        delivery = (
+            DeliveryState.PENDING
+            if ticket.channel == TicketChannel.TELEGRAM
+            else DeliveryState.NOT_APPLICABLE
+        )
+        return await self._append(
+            session,
+            ticket_id,
+            direction=MessageDirection.OUT,
+            text=text,
+            actor=Actor.staff(staff),
+            action="ticket.reply",
+            author_staff_id=staff.id,
+            delivery=delivery,
+            new_status=TicketStatus.WAITING,
+            expected_version=expected_version,
+        )
+
+    async def add_internal_note(
+        self, session: AsyncSession, ticket_id: int, *, staff: StaffUser, text: str
+    ) -> TicketMessage:
+        """A note for colleagues only; allowed on closed tickets too."""
+        return await self._append(
+            session,
+            ticket_id,
+            direction=MessageDirection.NOTE,
+            text=text,
+            actor=Actor.staff(staff),
+            action="ticket.note",
+            author_staff_id=staff.id,
+            allow_closed=True,
+        )
+
+    async def _change(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        *,
+        actor: Actor,
+        action: str,
+        details: dict[str, object],
+        **values: object,
+    ) -> Ticket:
+        ticket = await self.get(session, ticket_id)
+        now = self.clock.now()
+        for name, value in values.items():
+            setattr(ticket, name, value)
+        ticket.updated_at = now
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            subject_type="ticket",
+            subject_id=ticket_id,
+            at=now,
+            details=details,
+        )
+        await session.flush()
+        return ticket
+
+    async def assign(
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor, assignee_id: int | None
+    ) -> Ticket:
+        if assignee_id is not None:
+            assignee = await session.get(StaffUser, assignee_id)
+            if assignee is None or not assignee.is_active:
+                raise InvalidInput(f"no active staff user {assignee_id}")
+        ticket = await self.get(session, ticket_id)
+        status = TicketStatus.OPEN if ticket.status == TicketStatus.NEW else ticket.status
+        return await self._change(
+            session,
+            ticket_id,
+            actor=actor,
+            action="ticket.assigned",
+            details={"from": ticket.assignee_id, "to": assignee_id},
+            assignee_id=assignee_id,
+            status=status,
+        )
+
+    async def set_category(
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor, category: TicketCategory
+    ) -> Ticket:
+        ticket = await self.get(session, ticket_id)
+        return await self._change(
+            session,
+            ticket_id,
+            actor=actor,
+            action="ticket.category",
+            details={"from": ticket.category.value, "to": category.value},
+            category=category,
+        )
+
+    async def set_priority(
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor, priority: TicketPriority
+    ) -> Ticket:
+        ticket = await self.get(session, ticket_id)
+        return await self._change(
+            session,
+            ticket_id,
+            actor=actor,
+            action="ticket.priority",
+            details={"from": ticket.priority.value, "to": priority.value},
+            priority=priority,
+        )
+
+    async def close(self, session: AsyncSession, ticket_id: int, *, actor: Actor) -> Ticket:
+        ticket = await self.get(session, ticket_id)
+        if ticket.status == TicketStatus.CLOSED:
+            return ticket
+        return await self._change(
+            session,
+            ticket_id,
+            actor=actor,
+            action="ticket.closed",
+            details={"from": ticket.status.value},
+            status=TicketStatus.CLOSED,
+            closed_at=self.clock.now(),
+        )
+
+    async def reopen(self, session: AsyncSession, ticket_id: int, *, actor: Actor) -> Ticket:
+        ticket = await self.get(session, ticket_id)
+        if ticket.status != TicketStatus.CLOSED:
+            return ticket
+        return await self._change(
+            session,
+            ticket_id,
+            actor=actor,
+            action="ticket.reopened",
+            details={},
+            status=TicketStatus.OPEN,
+            closed_at=None,
+            last_activity_at=self.clock.now(),
+        )
+
+    async def open_tickets_of(self, session: AsyncSession, contact_id: int) -> list[Ticket]:
+        rows = await session.scalars(
+            select(Ticket)
+            .where(Ticket.contact_id == contact_id, Ticket.status != TicketStatus.CLOSED)
+            .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+        )
+        return list(rows)
+
+    async def list_tickets(
+        self,
+        session: AsyncSession,
+        filters: TicketFilter = TicketFilter(),
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Newest activity first, keyset-paginated on (last_activity_at, id)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        stmt = select(Ticket).options(
+            selectinload(Ticket.contact), selectinload(Ticket.organisation)
+        )
+        stmt = stmt.where(*self._conditions(filters))
+        if cursor:
+            moment, last_id = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(
+                    Ticket.last_activity_at < moment,
+                    and_(Ticket.last_activity_at == moment, Ticket.id < last_id),
+                )
+            )
+        stmt = stmt.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(limit + 1)
+        rows = list(await session.scalars(stmt))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id)
+        return Page(items=rows, next_cursor=next_cursor)
+
+    async def count_by_status(
+        self, session: AsyncSession, filters: TicketFilter = TicketFilter()
+    ) -> dict[TicketStatus, int]:
+        stmt = (
+            select(Ticket.status, func.count())
+            .where(*self._conditions(filters))
+            .group_by(Ticket.status)
+        )
+        counts = {status: 0 for status in TicketStatus}
+        for status, count in await session.execute(stmt):
+            counts[TicketStatus(status)] = count
+        return counts
+
+    @staticmethod
+    def _conditions(filters: TicketFilter) -> list[object]:
+        conditions: list[object] = []
+        if filters.status is not None:
+            conditions.append(Ticket.status == filters.status)
+        if filters.open_only:
+            conditions.append(Ticket.status != TicketStatus.CLOSED)
+        if filters.category is not None:
+            conditions.append(Ticket.category == filters.category)
+        if filters.organisation_id is not None:
+            conditions.append(Ticket.organisation_id == filters.organisation_id)
+        if filters.contact_id is not None:
+            conditions.append(Ticket.contact_id == filters.contact_id)
+        if filters.assignee_id is not None:
+            conditions.append(Ticket.assignee_id == filters.assignee_id)
+        if filters.unassigned:
+            conditions.append(Ticket.assignee_id.is_(None))
+        if filters.unverified:
+            conditions.append(Ticket.organisation_id.is_(None))
+        query = filters.query.strip()
+        if query:
+            pattern = f"%{_escape_like(query.lower())}%"
+            conditions.append(
+                or_(
+                    Ticket.reference == query.upper(),
+                    func.lower(Ticket.subject).like(pattern, escape="\\"),
+                    exists().where(
+                        TicketMessage.ticket_id == Ticket.id,
+                        func.lower(TicketMessage.text).like(pattern, escape="\\"),
+                    ),
+                    exists().where(
+                        ContactPerson.id == Ticket.contact_id,
+                        or_(
+                            func.lower(ContactPerson.name).like(pattern, escape="\\"),
+                            func.lower(ContactPerson.email).like(pattern, escape="\\"),
+                        ),
+                    ),
+                )
+            )
+        return conditions
+
+    async def get_thread(self, session: AsyncSession, ticket_id: int) -> Ticket:
+        """The ticket with contact, organisation, assignee and every message with attachments."""
+        ticket = await session.scalar(
+            select(Ticket)
+            .where(Ticket.id == ticket_id)
+            .options(
+                selectinload(Ticket.contact),
+                selectinload(Ticket.organisation),
+                selectinload(Ticket.assignee),
+                selectinload(Ticket.messages).selectinload(TicketMessage.attachments),
+                selectinload(Ticket.messages).selectinload(TicketMessage.author_staff),
+            )
+            .execution_options(populate_existing=True)
+        )
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return ticket
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

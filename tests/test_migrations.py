@@ -1,0 +1,68 @@
+"""Migrations: every revision upgrades, downgrades and upgrades again (stairway), and the
+migrated schema matches the models' metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from storage import migrate
+from storage.db import create_engine
+from storage.models import Base
+
+pytestmark = pytest.mark.storage
+
+
+async def test_stairway(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        revisions = migrate.all_revisions()
+        assert revisions, "no migrations found"
+        assert await migrate.current_revision(engine) is None
+        previous = "base"
+        for revision in revisions:
+            await migrate.upgrade(engine, revision)
+            assert await migrate.current_revision(engine) == revision
+            await migrate.downgrade(engine, previous)
+            expected = None if previous == "base" else previous
+            assert await migrate.current_revision(engine) == expected
+            await migrate.upgrade(engine, revision)
+            assert await migrate.current_revision(engine) == revision
+            previous = revision
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+        assert revisions[-1] == migrate.head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_full_downgrade_and_upgrade(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "base")
+        assert await migrate.current_revision(engine) is None
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
+
+
+def _diffs(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "compare_server_default": True},
+    )
+    return compare_metadata(context, Base.metadata)
+
+
+async def test_models_match_migrated_schema(engine) -> None:
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+    async with engine.connect() as conn:
+        diffs = await conn.run_sync(_diffs)
+    assert diffs == [], "models and migrations disagree; write a migration:\n" + "\n".join(
+        map(repr, diffs)
+    )
