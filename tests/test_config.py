@@ -1,0 +1,68 @@
+"""Settings: defaults for the embedded setup, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from storage.config import ConfigError, load_settings
+from storage.objectstore import LocalObjectStore, S3ObjectStore, create_object_store
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("SUPPORTDESK_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_embedded_setup(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.effective_database_url == (
+        f"sqlite+aiosqlite:///{(tmp_path / 'var' / 'supportdesk.sqlite3').resolve()}"
+    )
+    assert (settings.admin_host, settings.admin_port) == ("127.0.0.1", 8080)
+    assert settings.s3_bucket == "recordings" and settings.timezone == "Europe/Amsterdam"
+    assert isinstance(create_object_store(settings), LocalObjectStore)
+
+
+def test_environment_and_secrets(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SUPPORTDESK_S3_ENDPOINT", "https://minio.example.nl:9000/")
+    monkeypatch.setenv("SUPPORTDESK_S3_SECRET_KEY", "s3cr3t")
+    monkeypatch.setenv("SUPPORTDESK_TELEGRAM_TOKEN", "123:abc")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.s3_endpoint == "https://minio.example.nl:9000"
+    assert "s3cr3t" not in repr(settings) and "123:abc" not in repr(settings)
+    store = create_object_store(settings)
+    assert isinstance(store, S3ObjectStore) and store.client._base_url.is_https
+
+
+def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    first = settings.effective_secret_key()
+    assert len(first) >= 48 and first == settings.effective_secret_key()
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SUPPORTDESK_ADMIN_PORT", "99999"),
+        ("SUPPORTDESK_S3_ENDPOINT", "minio:9000"),
+        ("SUPPORTDESK_TIMEZONE", "Europe/Atlantis"),
+        ("SUPPORTDESK_LOG_FORMAT", "xml"),
+    ],
+)
+def test_bad_value_names_the_setting(monkeypatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"configuration error: {variable}:")
+    assert "\n" not in message

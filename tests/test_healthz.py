@@ -1,0 +1,67 @@
+"""/healthz through the real app factory."""
+
+from __future__ import annotations
+
+import pytest
+
+from admin.app import create_app
+from storage.config import Settings
+from storage.objectstore import S3ObjectStore
+
+pytestmark = pytest.mark.storage
+
+
+async def test_healthz_reports_database_and_store(aiohttp_client, engine, settings) -> None:
+    client = await aiohttp_client(create_app(settings, engine=engine))
+    response = await client.get("/healthz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True, "dialect": engine.dialect.name}
+    assert body["object_store"]["ok"] is True and body["object_store"]["kind"] == "local"
+
+
+async def test_healthz_with_s3(aiohttp_client, engine, tmp_path, s3_endpoint, s3_bucket) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        s3_endpoint=s3_endpoint,
+        s3_access_key="test",
+        s3_secret_key="testtest",
+        s3_bucket=s3_bucket,
+    )
+    client = await aiohttp_client(create_app(settings, engine=engine))
+    body = await (await client.get("/healthz")).json()
+    assert body["object_store"] == {
+        "ok": True,
+        "kind": "s3",
+        "bucket": s3_bucket,
+        "bucket_exists": True,
+    }
+
+
+async def test_healthz_degraded_when_store_unreachable(aiohttp_client, engine, tmp_path) -> None:
+    store = S3ObjectStore("http://127.0.0.1:9", "k", "s", "recordings")
+    store.client._http.connection_pool_kw["retries"] = 0
+
+    class Unbootstrapped:
+        """The store went away after start-up: bootstrap passes, checks fail."""
+
+        kind = "s3"
+
+        async def ensure_bucket(self) -> None:
+            return None
+
+        async def check(self) -> dict[str, object]:
+            return await store.check()
+
+        async def close(self) -> None:
+            return None
+
+    settings = Settings(data_dir=tmp_path)
+    app = create_app(settings, engine=engine, object_store=Unbootstrapped())  # type: ignore[arg-type]
+    client = await aiohttp_client(app)
+    response = await client.get("/healthz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "degraded" and body["object_store"]["ok"] is False
+    assert body["database"]["ok"] is True
