@@ -330,3 +330,24 @@ async def test_keyset_paging_over_10000_tickets(session, service):
         select(Ticket.id).order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
     )
     assert seen == list(expected)
+
+
+async def test_field_changes_are_audited_with_old_and_new_value(session, service, contact, agent):
+    ticket, _ = await service.open_ticket(
+        session,
+        actor=Actor.customer(contact.id),
+        channel=TicketChannel.TELEGRAM,
+        text="Mobiel bereik slecht",
+        contact=contact,
+    )
+    await service.set_category(
+        session, ticket.id, actor=Actor.staff(agent), category=TicketCategory.MOBILE
+    )
+    await session.commit()
+    event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "ticket.category"))
+    assert event.details == {"category": {"from": "other", "to": "mobile"}}
+    assert (event.actor_type, event.actor_id, event.actor_label) == (
+        "staff",
+        str(agent.id),
+        "agent",
+    )

@@ -299,18 +299,16 @@ class TicketService:
         )
 
     async def _change(
-        self,
-        session: AsyncSession,
-        ticket_id: int,
-        *,
-        actor: Actor,
-        action: str,
-        details: dict[str, object],
-        **values: object,
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor, action: str, **values: object
     ) -> Ticket:
+        """Set fields on a ticket; the audit event records each field's old and new value."""
         ticket = await self.get(session, ticket_id)
         now = self.clock.now()
+        details: dict[str, object] = {}
         for name, value in values.items():
+            before = getattr(ticket, name)
+            if before != value:
+                details[name] = {"from": _plain(before), "to": _plain(value)}
             setattr(ticket, name, value)
         ticket.updated_at = now
         audit.record(
@@ -339,7 +337,6 @@ class TicketService:
             ticket_id,
             actor=actor,
             action="ticket.assigned",
-            details={"from": ticket.assignee_id, "to": assignee_id},
             assignee_id=assignee_id,
             status=status,
         )
@@ -347,27 +344,15 @@ class TicketService:
     async def set_category(
         self, session: AsyncSession, ticket_id: int, *, actor: Actor, category: TicketCategory
     ) -> Ticket:
-        ticket = await self.get(session, ticket_id)
         return await self._change(
-            session,
-            ticket_id,
-            actor=actor,
-            action="ticket.category",
-            details={"from": ticket.category.value, "to": category.value},
-            category=category,
+            session, ticket_id, actor=actor, action="ticket.category", category=category
         )
 
     async def set_priority(
         self, session: AsyncSession, ticket_id: int, *, actor: Actor, priority: TicketPriority
     ) -> Ticket:
-        ticket = await self.get(session, ticket_id)
         return await self._change(
-            session,
-            ticket_id,
-            actor=actor,
-            action="ticket.priority",
-            details={"from": ticket.priority.value, "to": priority.value},
-            priority=priority,
+            session, ticket_id, actor=actor, action="ticket.priority", priority=priority
         )
 
     async def close(self, session: AsyncSession, ticket_id: int, *, actor: Actor) -> Ticket:
@@ -379,7 +364,6 @@ class TicketService:
             ticket_id,
             actor=actor,
             action="ticket.closed",
-            details={"from": ticket.status.value},
             status=TicketStatus.CLOSED,
             closed_at=self.clock.now(),
         )
@@ -393,7 +377,6 @@ class TicketService:
             ticket_id,
             actor=actor,
             action="ticket.reopened",
-            details={},
             status=TicketStatus.OPEN,
             closed_at=None,
             last_activity_at=self.clock.now(),
@@ -508,6 +491,13 @@ class TicketService:
         if ticket is None:
             raise NotFound(f"ticket {ticket_id} not found")
         return ticket
+
+
+def _plain(value: object) -> object:
+    """A JSON-friendly form of a column value for audit details."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return getattr(value, "value", value)
 
 
 def _escape_like(value: str) -> str:
