@@ -5,10 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from admin import api, views
+from admin.auth import public
+from admin.keys import CLOCK, ENGINE, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
+from admin.middleware import (
+    access_middleware,
+    db_middleware,
+    errors_middleware,
+    security_headers,
+)
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
@@ -17,12 +28,15 @@ from storage.services.tickets import TicketService
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Clock)
-ENGINE = web.AppKey("engine", AsyncEngine)
-SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
-OBJECT_STORE = web.AppKey("object_store", ObjectStore)
-TICKETS = web.AppKey("tickets", TicketService)
+__all__ = [
+    "CLOCK",
+    "ENGINE",
+    "OBJECT_STORE",
+    "SESSIONMAKER",
+    "SETTINGS",
+    "TICKETS",
+    "create_app",
+]
 
 
 def create_app(
@@ -34,13 +48,25 @@ def create_app(
 ) -> web.Application:
     """Build the admin app. Engine and store are opened in cleanup_ctx unless given
     (tests and `serve` may share theirs)."""
-    app = web.Application()
+    app = web.Application(middlewares=[errors_middleware, db_middleware, access_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[TICKETS] = TicketService(app[CLOCK])
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
+    if settings.telegram_token.get_secret_value():
+        from bot.runtime import bot_cleanup_ctx
+
+        app.cleanup_ctx.append(bot_cleanup_ctx)
     app.router.add_get("/healthz", healthz)
+    app.router.add_routes(views.routes)
+    app.add_subapp("/api/v1", api.create_api_app())
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("admin", "templates"),
+        autoescape=True,
+    )
+    app.on_response_prepare.append(security_headers)
     return app
 
 
@@ -68,6 +94,7 @@ def _object_store(given: ObjectStore | None):
     return ctx
 
 
+@public
 async def healthz(request: web.Request) -> web.Response:
     """Liveness plus a one-line state of the database and object store."""
     app = request.app

@@ -151,5 +151,43 @@ def create_user(ctx: click.Context, username: str, role: str, display_name: str)
     click.echo(f"created {user.role.value} {user.username} (id {user.id})")
 
 
+@main.command("create-token")
+@click.argument("username")
+@click.option("--name", default="", help="A label for the token (e.g. the script using it).")
+@click.pass_context
+def create_token(ctx: click.Context, username: str, name: str) -> None:
+    """Create a personal API token for USERNAME and print it (it is stored hashed only)."""
+    from storage.services.access import create_api_token
+
+    settings = _settings(ctx)
+
+    async def create() -> str:
+        await _migrate(settings)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                _, token = await create_api_token(
+                    session, SystemClock(), username=username, name=name, actor=Actor.system("cli")
+                )
+                await session.commit()
+                return token
+        finally:
+            await engine.dispose()
+
+    try:
+        token = _run(create)
+    except ServiceError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(token)
+
+
+# The recording vault's commands (issue 5).
+import recordings.cli as _recordings_cli  # noqa: E402
+
+main.add_command(_recordings_cli.ingest)
+main.add_command(_recordings_cli.sweep)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,300 @@
+"""JSON API sub-app mounted at /api/v1 (bearer tokens; errors as {"error": {code, message}})."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from admin.auth import Permission, public, requires
+from admin.keys import DB, TICKETS, USER
+from admin.views import inbox_filter
+from storage.models import AuditEvent, Ticket, TicketMessage
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput
+
+PREFIX = "/api/v1"
+AUDIT_PAGE = 100
+routes = web.RouteTableDef()
+
+
+def ticket_json(ticket: Ticket, *, with_org: bool = True) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "reference": ticket.reference,
+        "subject": ticket.subject,
+        "status": ticket.status.value,
+        "category": ticket.category.value,
+        "priority": ticket.priority.value,
+        "channel": ticket.channel.value,
+        "organisation": (
+            {"id": ticket.organisation.id, "name": ticket.organisation.name}
+            if with_org and ticket.organisation is not None
+            else None
+        ),
+        "assignee_id": ticket.assignee_id,
+        "thread_version": ticket.thread_version,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+        "last_activity_at": ticket.last_activity_at.isoformat(),
+    }
+
+
+def message_json(message: TicketMessage, ticket: Ticket | None = None) -> dict[str, Any]:
+    author: str | None = None
+    if message.direction.value == "in":
+        contact = ticket.contact if ticket is not None else None
+        author = contact.name if contact is not None else None
+    elif "author_staff" in message.__dict__ and message.author_staff is not None:
+        author = message.author_staff.display_name or message.author_staff.username
+    return {
+        "id": message.id,
+        "direction": message.direction.value,
+        "text": message.text,
+        "author": author,
+        "author_staff_id": message.author_staff_id,
+        "created_at": message.created_at.isoformat(),
+        "delivery": message.delivery_state.value,
+    }
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.body_exists:
+        return {}
+    try:
+        data = await request.json()
+    except ValueError:
+        raise InvalidInput("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return data
+
+
+def _ticket_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+@routes.get("/tickets")
+@requires(Permission.TICKETS_VIEW)
+async def list_tickets(request: web.Request) -> web.Response:
+    filters = inbox_filter(request.query, request[USER])
+    limit = request.query.get("limit", "50")
+    page = await request.config_dict[TICKETS].list_tickets(
+        request[DB],
+        filters,
+        cursor=request.query.get("cursor") or None,
+        limit=int(limit) if limit.isdigit() else 50,
+    )
+    return web.json_response(
+        {"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@routes.get("/tickets/{id}")
+@requires(Permission.TICKETS_VIEW)
+async def get_ticket(request: web.Request) -> web.Response:
+    ticket = await request.config_dict[TICKETS].get_thread(request[DB], _ticket_id(request))
+    body = ticket_json(ticket)
+    body["contact"] = (
+        {"id": ticket.contact.id, "name": ticket.contact.name} if ticket.contact else None
+    )
+    body["messages"] = [message_json(m, ticket) for m in ticket.messages]
+    return web.json_response(body)
+
+
+def _text(data: dict[str, Any]) -> str:
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise InvalidInput("'text' (a string) is required")
+    return text
+
+
+@routes.post("/tickets/{id}/replies")
+@requires(Permission.TICKETS_WRITE)
+async def post_reply(request: web.Request) -> web.Response:
+    data = await _body(request)
+    version = data.get("thread_version")
+    if version is not None and not isinstance(version, int):
+        raise InvalidInput("'thread_version' must be an integer")
+    message = await request.config_dict[TICKETS].add_agent_reply(
+        request[DB],
+        _ticket_id(request),
+        staff=request[USER],
+        text=_text(data),
+        expected_version=version,
+    )
+    return web.json_response(message_json(message), status=201)
+
+
+@routes.post("/tickets/{id}/notes")
+@requires(Permission.TICKETS_WRITE)
+async def post_note(request: web.Request) -> web.Response:
+    data = await _body(request)
+    message = await request.config_dict[TICKETS].add_internal_note(
+        request[DB], _ticket_id(request), staff=request[USER], text=_text(data)
+    )
+    return web.json_response(message_json(message), status=201)
+
+
+@routes.post("/tickets/{id}/assign")
+@requires(Permission.TICKETS_WRITE)
+async def post_assign(request: web.Request) -> web.Response:
+    data = await _body(request)
+    user = request[USER]
+    assignee = data.get("assignee_id", user.id)
+    if assignee is not None and not isinstance(assignee, int):
+        raise InvalidInput("'assignee_id' must be an integer or null")
+    ticket = await request.config_dict[TICKETS].assign(
+        request[DB], _ticket_id(request), actor=Actor.staff(user), assignee_id=assignee
+    )
+    return web.json_response(ticket_json(ticket, with_org=False))
+
+
+@routes.post("/tickets/{id}/close")
+@requires(Permission.TICKETS_WRITE)
+async def post_close(request: web.Request) -> web.Response:
+    ticket = await request.config_dict[TICKETS].close(
+        request[DB], _ticket_id(request), actor=Actor.staff(request[USER])
+    )
+    return web.json_response(ticket_json(ticket, with_org=False))
+
+
+@routes.post("/tickets/{id}/reopen")
+@requires(Permission.TICKETS_WRITE)
+async def post_reopen(request: web.Request) -> web.Response:
+    ticket = await request.config_dict[TICKETS].reopen(
+        request[DB], _ticket_id(request), actor=Actor.staff(request[USER])
+    )
+    return web.json_response(ticket_json(ticket, with_org=False))
+
+
+def _audit_cursor(raw: str) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except ValueError:
+        raise InvalidInput("invalid cursor") from None
+
+
+@routes.get("/audit")
+@requires(Permission.AUDIT_VIEW)
+async def list_audit(request: web.Request) -> web.Response:
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)
+    before = _audit_cursor(request.query.get("cursor", ""))
+    if before is not None:
+        stmt = stmt.where(AuditEvent.id < before)
+    rows = list(await request[DB].scalars(stmt))
+    next_cursor = None
+    if len(rows) > AUDIT_PAGE:
+        rows = rows[:AUDIT_PAGE]
+        next_cursor = base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode().rstrip("=")
+    items = [
+        {
+            "id": e.id,
+            "occurred_at": e.occurred_at.isoformat(),
+            "actor": {"type": e.actor_type, "id": e.actor_id, "label": e.actor_label},
+            "action": e.action,
+            "subject": {"type": e.subject_type, "id": e.subject_id},
+            "details": e.details,
+        }
+        for e in rows
+    ]
+    return web.json_response({"items": items, "next_cursor": next_cursor})
+
+
+def _op(summary: str, permission: str, *, status: str = "200", body: bool = False) -> dict:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "x-permission": permission,
+        "responses": {
+            status: {"description": "OK"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "403": {"$ref": "#/components/responses/Error"},
+        },
+    }
+    if permission != "public":
+        op["security"] = [{"bearer": []}]
+    else:
+        op["security"] = []
+    if body:
+        op["requestBody"] = {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    return op
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "supportdesk API", "version": "1"},
+    "servers": [{"url": PREFIX}],
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            "Error": {
+                "description": 'Error: {"error": {"code", "message"}}',
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    },
+    "paths": {
+        "/tickets": {
+            "get": {
+                **_op("List tickets (newest activity first)", "tickets.view"),
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "q", "in": "query", "schema": {"type": "string"}},
+                    _CURSOR,
+                ],
+            }
+        },
+        "/tickets/{id}": {
+            "get": {**_op("A ticket with its messages", "tickets.view"), "parameters": _ID}
+        },
+        "/tickets/{id}/replies": {
+            "post": {
+                **_op("Reply to the customer", "tickets.write", status="201", body=True),
+                "parameters": _ID,
+            }
+        },
+        "/tickets/{id}/notes": {
+            "post": {
+                **_op("Add an internal note", "tickets.write", status="201", body=True),
+                "parameters": _ID,
+            }
+        },
+        "/tickets/{id}/assign": {
+            "post": {**_op("Assign (default: me)", "tickets.write", body=True), "parameters": _ID}
+        },
+        "/tickets/{id}/close": {
+            "post": {**_op("Close the ticket", "tickets.write"), "parameters": _ID}
+        },
+        "/tickets/{id}/reopen": {
+            "post": {**_op("Reopen the ticket", "tickets.write"), "parameters": _ID}
+        },
+        "/audit": {
+            "get": {**_op("Audit events, newest first", "audit.view"), "parameters": [_CURSOR]}
+        },
+        "/openapi.json": {"get": _op("This document", "public")},
+    },
+}
+
+
+@routes.get("/openapi.json")
+@public
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+def create_api_app() -> web.Application:
+    api = web.Application()
+    api.add_routes(routes)
+    return api

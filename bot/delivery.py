@@ -1,0 +1,191 @@
+"""Delivery worker: sends agent replies (TicketMessage rows with delivery_state PENDING, the
+outbox) to the customer's Telegram chat. Only this worker talks to Telegram for replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.clock import Clock
+from storage.db import is_postgres
+from storage.models import ContactPerson, DeliveryState, Ticket, TicketMessage
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_LIMIT = 4096
+MAX_ATTEMPTS = 10
+MAX_RETRY_AFTER_WAITS = 3
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(hours=1)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Chunks of at most `limit` characters, cut at a line break or space when possible."""
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        chunks.append(text[:cut])
+        text = text[cut:].lstrip("\n ") if cut < limit else text[cut:]
+    if text or not chunks:
+        chunks.append(text)
+    return chunks
+
+
+def _undeliverable(exc: Exception) -> bool:
+    if isinstance(exc, TelegramForbiddenError | TelegramNotFound):
+        return True
+    if isinstance(exc, TelegramBadRequest):
+        message = exc.message.lower()
+        return "chat not found" in message or "user is deactivated" in message
+    return False
+
+
+async def _send(bot: Bot, chat_id: int, text: str, sleep: Sleep) -> int:
+    """Send every chunk; on 429 wait retry_after and try again. Returns the first message id."""
+    first: int | None = None
+    for chunk in split_text(text):
+        waits = 0
+        while True:
+            try:
+                sent = await bot.send_message(chat_id, chunk)
+                break
+            except TelegramRetryAfter as exc:
+                waits += 1
+                if waits > MAX_RETRY_AFTER_WAITS:
+                    raise
+                log.info("telegram asks to wait %ss before sending", exc.retry_after)
+                await sleep(exc.retry_after)
+        if first is None:
+            first = sent.message_id
+    assert first is not None
+    return first
+
+
+async def _due_ids(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, limit: int
+) -> list[int]:
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            select(TicketMessage.id)
+            .where(
+                TicketMessage.delivery_state == DeliveryState.PENDING,
+                TicketMessage.next_attempt_at <= clock.now(),
+            )
+            .order_by(TicketMessage.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+async def deliver_one(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    message_id: int,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> DeliveryState | None:
+    """Deliver one outbox row in its own transaction; None if it is no longer due."""
+    async with sessionmaker() as session:
+        stmt = select(TicketMessage).where(
+            TicketMessage.id == message_id,
+            TicketMessage.delivery_state == DeliveryState.PENDING,
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        message = await session.scalar(stmt.execution_options(populate_existing=True))
+        if message is None:
+            return None
+        contact = await session.scalar(
+            select(ContactPerson)
+            .join(Ticket, Ticket.contact_id == ContactPerson.id)
+            .where(Ticket.id == message.ticket_id)
+        )
+        chat_id = contact.telegram_chat_id if contact is not None else None
+        message.delivery_attempts += 1
+        if chat_id is None:
+            message.delivery_state = DeliveryState.UNDELIVERABLE
+            message.delivery_error = "the contact has no Telegram chat"
+        else:
+            try:
+                message.telegram_message_id = await _send(bot, chat_id, message.text, sleep)
+                message.telegram_chat_id = chat_id
+                message.delivery_state = DeliveryState.SENT
+                message.delivery_error = None
+                message.next_attempt_at = None
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                message.delivery_error = error
+                if _undeliverable(exc):
+                    message.delivery_state = DeliveryState.UNDELIVERABLE
+                    message.next_attempt_at = None
+                elif message.delivery_attempts >= MAX_ATTEMPTS:
+                    message.delivery_state = DeliveryState.FAILED
+                    message.next_attempt_at = None
+                else:
+                    if isinstance(exc, TelegramRetryAfter):
+                        delay = timedelta(seconds=exc.retry_after)
+                    else:
+                        delay = min(
+                            BACKOFF_BASE * 2 ** (message.delivery_attempts - 1), BACKOFF_MAX
+                        )
+                    message.next_attempt_at = clock.now() + delay
+                log.warning("delivery of message %s failed: %s", message.id, error)
+        state = message.delivery_state
+        await session.commit()
+        return state
+
+
+async def deliver_pending(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    limit: int = 20,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> int:
+    """Deliver up to `limit` due outbox rows, oldest first; returns how many were handled."""
+    handled = 0
+    for message_id in await _due_ids(sessionmaker, clock, limit):
+        if await deliver_one(bot, sessionmaker, clock, message_id, sleep=sleep) is not None:
+            handled += 1
+    return handled
+
+
+async def delivery_loop(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    interval: float = 1.0,
+    limit: int = 20,
+) -> None:
+    """Run until cancelled: deliver due rows, idle `interval` seconds when there are none."""
+    while True:
+        try:
+            handled = await deliver_pending(bot, sessionmaker, clock, limit)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery round failed")
+            handled = 0
+        if handled < limit:
+            await asyncio.sleep(interval)

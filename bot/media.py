@@ -1,0 +1,175 @@
+"""Non-text messages: stored on the ticket as a readable note, never dropped.
+
+Photos, documents, voice notes and audio are downloaded from the Bot API and stored as
+ticket attachments in the object store (size limit, default 20 MB = the Bot API download
+limit; over it the ticket still gets the note and the customer a polite refusal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.filing import file_customer_message
+from bot.texts import t
+from storage.clock import Clock
+from storage.models import Attachment, ContactPerson
+from storage.objectstore import ObjectStore
+from storage.services.tickets import TicketService
+
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    file_id: str
+    unique_id: str
+    size: int | None
+    filename: str
+    media_type: str
+
+
+def media_file(message: Message) -> MediaFile | None:
+    """The downloadable file of a photo, document, voice note or audio message."""
+    if message.photo:
+        largest = message.photo[-1]
+        return MediaFile(
+            largest.file_id, largest.file_unique_id, largest.file_size, "photo.jpg", "image/jpeg"
+        )
+    for item, default_name, default_type in (
+        (message.document, "document", "application/octet-stream"),
+        (message.voice, "voice.ogg", "audio/ogg"),
+        (message.audio, "audio", "audio/mpeg"),
+    ):
+        if item is not None:
+            return MediaFile(
+                item.file_id,
+                item.file_unique_id,
+                item.file_size,
+                getattr(item, "file_name", None) or default_name,
+                item.mime_type or default_type,
+            )
+    return None
+
+
+def describe(message: Message) -> str:
+    """A readable one-line note for any kind of message."""
+    caption = f" {message.caption}" if message.caption else ""
+    if message.sticker is not None:
+        return f"[sticker {message.sticker.emoji or ''}]".replace(" ]", "]")
+    if message.poll is not None:
+        options = " / ".join(option.text for option in message.poll.options)
+        return f"[poll: {message.poll.question} ({options})]"
+    if message.venue is not None:
+        venue = message.venue
+        return (
+            f"[location: {venue.title}, {venue.address} "
+            f"({venue.location.latitude:.5f}, {venue.location.longitude:.5f})]"
+        )
+    if message.location is not None:
+        loc = message.location
+        return f"[location: {loc.latitude:.5f}, {loc.longitude:.5f}]"
+    if message.contact is not None:
+        c = message.contact
+        name = " ".join(filter(None, [c.first_name, c.last_name]))
+        return f"[contact: {name}, {c.phone_number}]"
+    if message.dice is not None:
+        return f"[dice {message.dice.emoji} {message.dice.value}]"
+    if message.photo:
+        return f"[photo]{caption}"
+    if message.document is not None:
+        return f"[document {message.document.file_name or ''}]{caption}".replace(" ]", "]")
+    if message.voice is not None:
+        return f"[voice note {message.voice.duration}s]{caption}"
+    if message.audio is not None:
+        return f"[audio {message.audio.file_name or ''}]{caption}".replace(" ]", "]")
+    if message.video is not None:
+        return f"[video]{caption}"
+    if message.video_note is not None:
+        return "[video note]"
+    if message.animation is not None:
+        return f"[animation]{caption}"
+    return f"[{message.content_type} message]{caption}"
+
+
+def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
+    router = Router(name="media")
+
+    @router.message(F.photo | F.document | F.voice | F.audio)
+    async def media_message(
+        message: Message,
+        bot: Bot,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+        object_store: ObjectStore,
+        clock: Clock,
+    ) -> None:
+        media = media_file(message)
+        assert media is not None
+        too_large = media.size is not None and media.size > max_media_bytes
+        note = describe(message)
+        if too_large:
+            note += f" [not stored: {media.size} bytes, over the limit]"
+        ticket, stored = await file_customer_message(
+            message,
+            note,
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+        )
+        limit_mb = max_media_bytes // (1024 * 1024)
+        if too_large:
+            await message.answer(
+                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
+            )
+            return
+        buffer = io.BytesIO()
+        await bot.download(media.file_id, destination=buffer)
+        data = buffer.getvalue()
+        if len(data) > max_media_bytes:
+            await message.answer(
+                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
+            )
+            return
+        key = f"attachments/{ticket.id}/{stored.id}/{media.unique_id}"
+        put = await object_store.put(key, data, content_type=media.media_type)
+        session.add(
+            Attachment(
+                ticket_id=ticket.id,
+                message_id=stored.id,
+                object_key=put.key,
+                version_id=put.version_id,
+                filename=media.filename[:255],
+                media_type=media.media_type[:127],
+                size=len(data),
+                sha256=put.sha256 or hashlib.sha256(data).hexdigest(),
+                created_at=clock.now(),
+            )
+        )
+        await session.flush()
+
+    @router.message()
+    async def other_message(
+        message: Message,
+        bot: Bot,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+    ) -> None:
+        await file_customer_message(
+            message,
+            describe(message),
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+        )
+
+    return router

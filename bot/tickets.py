@@ -1,0 +1,163 @@
+"""Customer text into tickets; /tickets, /close, /language and their buttons."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.filing import file_customer_message
+from bot.texts import LANGUAGES, t
+from storage.clock import Clock
+from storage.config import Settings
+from storage.models import ContactPerson
+from storage.services.audit import Actor
+from storage.services.errors import NotFound
+from storage.services.tickets import TicketService
+
+
+class CloseTicket(CallbackData, prefix="close"):
+    ticket_id: int
+
+
+class SetLanguage(CallbackData, prefix="lang"):
+    language: str
+
+
+def create_router() -> Router:
+    router = Router(name="tickets")
+
+    @router.message(Command("tickets"))
+    async def list_tickets(
+        message: Message,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+        settings: Settings,
+    ) -> None:
+        lang = contact.language
+        tickets = await ticket_service.open_tickets_of(session, contact.id)
+        if not tickets:
+            await message.answer(t(lang, "no_open"))
+            return
+        lines = [t(lang, "tickets_header")]
+        for ticket in tickets:
+            activity = ticket.last_activity_at.astimezone(settings.zone)
+            lines.append(
+                t(
+                    lang,
+                    "ticket_line",
+                    reference=ticket.reference,
+                    status=t(lang, f"status_{ticket.status.value}"),
+                    activity=activity.strftime("%d-%m-%Y %H:%M"),
+                    subject=ticket.subject[:80],
+                )
+            )
+        await message.answer("\n".join(lines))
+
+    @router.message(Command("close"))
+    async def close_choose(
+        message: Message,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+    ) -> None:
+        lang = contact.language
+        tickets = await ticket_service.open_tickets_of(session, contact.id)
+        if not tickets:
+            await message.answer(t(lang, "no_open"))
+            return
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=f"{ticket.reference} {ticket.subject[:40]}",
+                        callback_data=CloseTicket(ticket_id=ticket.id).pack(),
+                    )
+                ]
+                for ticket in tickets
+            ]
+        )
+        await message.answer(t(lang, "close_choose"), reply_markup=keyboard)
+
+    @router.callback_query(CloseTicket.filter())
+    async def close(
+        query: CallbackQuery,
+        callback_data: CloseTicket,
+        bot: Bot,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+    ) -> None:
+        lang = contact.language
+        try:
+            ticket = await ticket_service.get(session, callback_data.ticket_id)
+        except NotFound:
+            ticket = None
+        if ticket is None or ticket.contact_id != contact.id:
+            await query.answer(t(lang, "not_yours"), show_alert=True)
+            return
+        await ticket_service.close(
+            session, ticket.id, actor=Actor.customer(contact.id, contact.name)
+        )
+        await query.answer()
+        await bot.send_message(
+            contact.telegram_chat_id or query.from_user.id,
+            t(lang, "closed", reference=ticket.reference),
+        )
+
+    @router.message(Command("language"))
+    async def language_choose(message: Message, contact: ContactPerson) -> None:
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text="Nederlands", callback_data=SetLanguage(language="nl").pack()
+                    ),
+                    InlineKeyboardButton(
+                        text="English", callback_data=SetLanguage(language="en").pack()
+                    ),
+                ]
+            ]
+        )
+        await message.answer(t(contact.language, "language_choose"), reply_markup=keyboard)
+
+    @router.callback_query(SetLanguage.filter(F.language.in_(LANGUAGES)))
+    async def language_set(
+        query: CallbackQuery,
+        callback_data: SetLanguage,
+        bot: Bot,
+        contact: ContactPerson,
+        clock: Clock,
+    ) -> None:
+        contact.language = callback_data.language
+        contact.updated_at = clock.now()
+        await query.answer()
+        await bot.send_message(
+            contact.telegram_chat_id or query.from_user.id, t(contact.language, "language_set")
+        )
+
+    @router.message(F.text.startswith("/"))
+    async def unknown_command(message: Message, contact: ContactPerson) -> None:
+        await message.answer(t(contact.language, "unknown_command"))
+
+    @router.message(F.text)
+    async def customer_text(
+        message: Message,
+        bot: Bot,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+    ) -> None:
+        await file_customer_message(
+            message,
+            message.text or "",
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+        )
+
+    return router

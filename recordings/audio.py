@@ -1,0 +1,266 @@
+"""Probe and normalise call audio with ffprobe/ffmpeg (the binaries pydub uses).
+
+Everything here blocks, so the async entry points run it in a thread. Audio is streamed
+through temporary files by ffmpeg itself: a recording is never held in memory whole.
+
+Inputs: WAV (PCM, 8 kHz mu-law/A-law, GSM `wav49`), raw `.gsm` as Asterisk writes it, MP3,
+Ogg/Opus (and Vorbis), M4A/AAC. Output: one archive format, Ogg/Opus mono; the decoder
+always hands the encoder 16-bit samples (mu-law and A-law are widened to 16-bit, never 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pydub.utils import get_encoder_name, get_prober_name
+
+from storage.services.errors import InvalidInput
+
+CHUNK = 1024 * 1024
+ARCHIVE_CONTENT_TYPE = "audio/ogg"
+ARCHIVE_SUFFIX = ".ogg"
+# Container/codec names ffprobe reports for the inputs we accept.
+ACCEPTED_CODECS = {
+    "pcm_s16le",
+    "pcm_s24le",
+    "pcm_s32le",
+    "pcm_u8",
+    "pcm_f32le",
+    "pcm_mulaw",
+    "pcm_alaw",
+    "gsm",
+    "gsm_ms",
+    "mp3",
+    "opus",
+    "vorbis",
+    "aac",
+}
+RAW_GSM_SUFFIXES = {".gsm"}
+
+
+class AudioError(InvalidInput):
+    """The file is not acceptable audio; the message says why."""
+
+    code = "invalid_audio"
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_bytes: int = 500 * 1024 * 1024
+    max_seconds: float = 4 * 3600
+    bitrate: str = "24k"
+    timeout_seconds: float = 3600
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    format_name: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float
+    bits_per_sample: int
+
+
+@dataclass(frozen=True)
+class NormalisedAudio:
+    archive_path: Path
+    duration: float
+    original_format: str  # container/codec, e.g. "wav/pcm_mulaw"
+    original_codec: str
+    sample_rate: int
+    channels: int
+    original_size: int
+    archive_size: int
+    sha256_original: str
+    sha256_archive: str
+    archive_codec: str = "opus"
+    archive_content_type: str = ARCHIVE_CONTENT_TYPE
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["archive_path"] = str(self.archive_path)
+        return data
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _input_args(path: Path) -> list[str]:
+    """Raw GSM has no header: tell ffmpeg what it is (Asterisk writes 8 kHz mono)."""
+    if path.suffix.lower() in RAW_GSM_SUFFIXES:
+        return ["-f", "gsm", "-sample_rate", "8000"]
+    return []
+
+
+def probe_sync(path: Path) -> ProbeResult:
+    cmd = [
+        get_prober_name(),
+        "-v",
+        "error",
+        *_input_args(path),
+        "-show_entries",
+        "format=format_name,duration:stream=codec_type,codec_name,sample_rate,channels,"
+        "bits_per_sample,bits_per_raw_sample,duration",
+        "-of",
+        "json",
+        str(path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise AudioError(f"{path.name}: not a readable audio file")
+    try:
+        info = json.loads(proc.stdout or b"{}")
+    except json.JSONDecodeError:
+        raise AudioError(f"{path.name}: not a readable audio file") from None
+    streams = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    if not streams:
+        raise AudioError(f"{path.name}: no audio stream found")
+    stream = streams[0]
+    codec = str(stream.get("codec_name", ""))
+    if codec not in ACCEPTED_CODECS:
+        raise AudioError(f"{path.name}: unsupported audio codec {codec or 'unknown'!r}")
+    fmt = info.get("format", {})
+    duration_raw = fmt.get("duration") or stream.get("duration")
+    try:
+        duration = float(duration_raw)
+    except (TypeError, ValueError):
+        raise AudioError(f"{path.name}: cannot determine the duration") from None
+    if duration <= 0:
+        raise AudioError(f"{path.name}: the recording is empty")
+    bits = int(stream.get("bits_per_sample") or stream.get("bits_per_raw_sample") or 0)
+    return ProbeResult(
+        format_name=str(fmt.get("format_name", "")).split(",")[0],
+        codec=codec,
+        sample_rate=int(stream.get("sample_rate") or 0),
+        channels=int(stream.get("channels") or 0),
+        duration=duration,
+        bits_per_sample=bits,
+    )
+
+
+def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
+    cmd = [get_encoder_name(), "-nostdin", "-hide_banner", "-v", "error", "-xerror", *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{name}: decoding took too long") from None
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        reason = detail[-1] if detail else "decoder failed"
+        raise AudioError(f"{name}: damaged or truncated audio ({reason[:200]})")
+
+
+def _check_size(path: Path, limits: AudioLimits) -> int:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise AudioError(f"{path.name}: file not found") from None
+    if size == 0:
+        raise AudioError(f"{path.name}: the file is empty (0 bytes)")
+    if size > limits.max_bytes:
+        raise AudioError(f"{path.name}: {size} bytes is over the limit of {limits.max_bytes} bytes")
+    return size
+
+
+def normalise_sync(source: Path, archive_path: Path, limits: AudioLimits) -> NormalisedAudio:
+    """Validate `source` and encode it to Ogg/Opus mono at `archive_path`.
+
+    On any error the partial archive file is removed and AudioError raised.
+    """
+    _check_size(source, limits)
+    probe = probe_sync(source)
+    if probe.duration > limits.max_seconds:
+        raise AudioError(
+            f"{source.name}: {probe.duration:.0f} s is over the limit of {limits.max_seconds:.0f} s"
+        )
+    sha_original, size_original = file_sha256(source)
+    try:
+        _ffmpeg(
+            [
+                *_input_args(source),
+                "-i",
+                str(source),
+                "-vn",
+                "-map_metadata",
+                "-1",
+                # Widen to 16-bit (mu-law/A-law are 8-bit on the wire) and downmix to mono.
+                "-af",
+                "aformat=sample_fmts=s16:channel_layouts=mono",
+                "-c:a",
+                "libopus",
+                "-b:a",
+                limits.bitrate,
+                "-application",
+                "voip",
+                "-f",
+                "ogg",
+                "-y",
+                str(archive_path),
+            ],
+            limits.timeout_seconds,
+            source.name,
+        )
+        sha_archive, size_archive = file_sha256(archive_path)
+        if size_archive == 0:
+            raise AudioError(f"{source.name}: no audio could be decoded")
+    except BaseException:
+        archive_path.unlink(missing_ok=True)
+        raise
+    return NormalisedAudio(
+        archive_path=archive_path,
+        duration=round(probe.duration, 3),
+        original_format=f"{probe.format_name}/{probe.codec}",
+        original_codec=probe.codec,
+        sample_rate=probe.sample_rate,
+        channels=probe.channels,
+        original_size=size_original,
+        archive_size=size_archive,
+        sha256_original=sha_original,
+        sha256_archive=sha_archive,
+    )
+
+
+def decode_pcm16_sync(source: Path, wav_path: Path) -> None:
+    """Decode any accepted input (or an archive) to 16-bit PCM WAV, keeping the sample rate."""
+    _ffmpeg(
+        [
+            *_input_args(source),
+            "-i",
+            str(source),
+            "-vn",
+            "-c:a",
+            "pcm_s16le",
+            "-f",
+            "wav",
+            "-y",
+            str(wav_path),
+        ],
+        3600,
+        source.name,
+    )
+
+
+async def probe(path: Path) -> ProbeResult:
+    return await asyncio.to_thread(probe_sync, path)
+
+
+async def normalise(source: Path, archive_path: Path, limits: AudioLimits) -> NormalisedAudio:
+    return await asyncio.to_thread(normalise_sync, source, archive_path, limits)
+
+
+async def decode_pcm16(source: Path, wav_path: Path) -> None:
+    await asyncio.to_thread(decode_pcm16_sync, source, wav_path)

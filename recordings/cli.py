@@ -1,0 +1,218 @@
+"""`supportdesk ingest` and `supportdesk sweep`: the recording vault on the command line.
+
+Registered on the main group in admin/cli.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from recordings.archive import configure_lifecycle
+from recordings.audio import AudioError
+from recordings.service import IngestMetadata, RecordingService, SweepReport
+from storage import migrate as migrations
+from storage.clock import FrozenClock, SystemClock
+from storage.config import ConfigError, Settings, load_settings
+from storage.db import create_engine, create_sessionmaker
+from storage.objectstore import create_object_store
+from storage.services.audit import Actor
+from storage.services.errors import ServiceError
+
+AUDIO_SUFFIXES = {".wav", ".wav49", ".gsm", ".mp3", ".ogg", ".opus", ".oga", ".m4a", ".aac"}
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+def _parse_moment(value: str | None, settings: Settings, option: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date/time: {value!r}", param_hint=option) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.zone)
+    return moment.astimezone(UTC)
+
+
+def collect_files(paths: tuple[Path, ...]) -> list[Path]:
+    """Files named on the command line, plus audio files found under named folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                )
+            )
+        else:
+            found.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            unique.append(path)
+    return unique
+
+
+@dataclass
+class IngestSummary:
+    imported: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: dict[Path, str] = field(default_factory=dict)
+
+
+async def _ingest(
+    settings: Settings,
+    files: list[Path],
+    meta: IngestMetadata,
+    use_mtime: bool,
+    progress: bool,
+) -> IngestSummary:
+    engine = create_engine(settings.effective_database_url)
+    store = create_object_store(settings)
+    summary = IngestSummary()
+    try:
+        await migrations.upgrade(engine)
+        await configure_lifecycle(store)
+        service = RecordingService(SystemClock(), store)
+        sessions = create_sessionmaker(engine)
+        actor = Actor.system("cli-ingest")
+        with click.progressbar(
+            files, label="ingesting", file=sys.stderr, hidden=not progress
+        ) as bar:
+            for path in bar:
+                file_meta = meta
+                if use_mtime:
+                    mtime = await asyncio.to_thread(_mtime, path)
+                    file_meta = IngestMetadata(**{**meta.__dict__, "started_at": mtime})
+                async with sessions() as session:
+                    try:
+                        result = await service.ingest(session, path, file_meta, actor)
+                        await session.commit()
+                    except (AudioError, ServiceError) as exc:
+                        await session.rollback()
+                        summary.failed[path] = exc.message
+                        continue
+                    except OSError as exc:
+                        await session.rollback()
+                        summary.failed[path] = str(exc)
+                        continue
+                (summary.imported if result.created else summary.skipped).append(path)
+    finally:
+        await store.close()
+        await engine.dispose()
+    return summary
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return None
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--caller", default=None, help="Caller number.")
+@click.option("--caller-withheld", is_flag=True, help="The caller's number is withheld (shielded).")
+@click.option("--callee", default=None, help="Called number.")
+@click.option("--agent", default=None, help="Agent who took the call.")
+@click.option(
+    "--started-at",
+    default=None,
+    help="Call start (ISO 8601; without an offset SUPPORTDESK_TIMEZONE). "
+    "Default: each file's modification time.",
+)
+@click.option("--ticket", "ticket_id", type=int, default=None, help="Link to this ticket id.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def ingest(
+    paths: tuple[Path, ...],
+    caller: str | None,
+    caller_withheld: bool,
+    callee: str | None,
+    agent: str | None,
+    started_at: str | None,
+    ticket_id: int | None,
+    quiet: bool,
+) -> None:
+    """Import call recordings (files, or folders walked recursively, e.g. a PBX export).
+
+    Idempotent: a file whose sha256 is already in the vault is skipped. Prints a summary of
+    imported/skipped/failed; exits 1 when any file failed.
+    """
+    settings = _settings()
+    moment = _parse_moment(started_at, settings, "--started-at")
+    files = collect_files(paths)
+    meta = IngestMetadata(
+        caller=caller,
+        caller_withheld=caller_withheld,
+        callee=callee,
+        agent=agent,
+        started_at=moment,
+        ticket_id=ticket_id,
+    )
+    summary = asyncio.run(
+        _ingest(settings, files, meta, use_mtime=moment is None, progress=not quiet)
+    )
+    for path, reason in summary.failed.items():
+        click.echo(f"failed: {path}: {reason}", err=True)
+    click.echo(
+        f"imported {len(summary.imported)}, skipped {len(summary.skipped)} (already stored), "
+        f"failed {len(summary.failed)}"
+    )
+    if summary.failed:
+        sys.exit(1)
+
+
+async def _sweep(settings: Settings, now: datetime | None, dry_run: bool) -> SweepReport:
+    engine = create_engine(settings.effective_database_url)
+    store = create_object_store(settings)
+    try:
+        await migrations.upgrade(engine)
+        await store.ensure_bucket()
+        clock = FrozenClock(now) if now else SystemClock()
+        service = RecordingService(clock, store)
+        async with create_sessionmaker(engine)() as session:
+            report = await service.sweep_due(
+                session, dry_run=dry_run, actor=Actor.system("sweeper")
+            )
+            if not dry_run:
+                await session.commit()
+            return report
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+@click.command("sweep")
+@click.option("--now", "now_text", default=None, help="Sweep as of this ISO time (default now).")
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+def sweep(now_text: str | None, dry_run: bool) -> None:
+    """Delete recordings past their 90 days that no hold keeps (holds are respected)."""
+    settings = _settings()
+    now = _parse_moment(now_text, settings, "--now")
+    report = asyncio.run(_sweep(settings, now, dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    count = len(report.due) if dry_run else len(report.deleted)
+    click.echo(
+        f"recordings: {verb} {count}, kept under hold {len(report.kept_held)} "
+        f"(as of {report.now.isoformat()})"
+    )
+    for recording_id in report.due if dry_run else report.deleted:
+        click.echo(f"  {verb} recording {recording_id}")
+    for recording_id, reason in report.failed.items():
+        click.echo(f"  kept recording {recording_id}: {reason}", err=True)

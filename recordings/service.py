@@ -1,0 +1,493 @@
+"""The recording vault's service layer: the one place where recordings change.
+
+Called by the API, the admin and the CLI alike. The caller owns the AsyncSession and
+commits; every change flushes and writes its audit event into the same transaction.
+`delete_recording` is the single delete path (admin, API, sweeper, erasure requests):
+it refuses while any hold is active, and the object store refuses too (legal hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
+from storage.clock import Clock
+from storage.models import (
+    HoldKind,
+    Recording,
+    RecordingHold,
+    RecordingTag,
+    StaffRole,
+    Ticket,
+)
+from storage.objectstore.base import ObjectHeld, ObjectStore
+from storage.services import audit
+from storage.services.audit import Actor
+from storage.services.errors import Conflict, InvalidInput, NotFound
+
+RETENTION_TAG = "retention"
+RETENTION_STANDARD = "standard"
+RETENTION_HELD = "held"
+KEY_PREFIX = "recordings"
+WITHHELD_LABEL = "afgeschermd"
+MAX_REASON = 2000
+MAX_TAG = 64
+MAX_TAGS = 50
+SUBJECT = "recording"
+
+
+class RecordingHeld(Conflict):
+    """A delete was refused because the recording is under at least one active hold."""
+
+    code = "recording_held"
+
+    def __init__(self, message: str, holds: list[RecordingHold]) -> None:
+        super().__init__(message)
+        self.holds = holds
+
+
+@dataclass(frozen=True)
+class RecordingPolicy:
+    retention: timedelta = timedelta(days=90)
+    training_review: timedelta = timedelta(days=365)
+    evidence_review: timedelta = timedelta(days=730)
+    audio: AudioLimits = field(default_factory=AudioLimits)
+    temp_dir: Path | None = None
+
+    def review_period(self, kind: HoldKind) -> timedelta:
+        return self.training_review if kind == HoldKind.TRAINING else self.evidence_review
+
+
+@dataclass(frozen=True)
+class IngestMetadata:
+    caller: str | None = None
+    caller_withheld: bool = False
+    callee: str | None = None
+    agent: str | None = None
+    started_at: datetime | None = None
+    ticket_id: int | None = None
+    organisation_id: int | None = None
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    recording: Recording
+    created: bool
+
+
+@dataclass
+class SweepReport:
+    now: datetime
+    dry_run: bool
+    due: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    kept_held: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+# --- permissions (the caller checks; these say what the rule is) ----------------------
+
+RELEASE_ROLES: dict[HoldKind, frozenset[StaffRole]] = {
+    HoldKind.TRAINING: frozenset({StaffRole.TRAINER, StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN}),
+    HoldKind.EVIDENCE: frozenset({StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN}),
+}
+DELETE_ROLES = frozenset({StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN})
+SEE_WITHHELD_ROLES = frozenset({StaffRole.PRIVACY_OFFICER})
+
+
+def may_release_hold(kind: HoldKind, role: StaffRole) -> bool:
+    """Evidence holds need privacy_officer or admin; training holds also a trainer."""
+    return role in RELEASE_ROLES[kind]
+
+
+def may_delete_recording(role: StaffRole) -> bool:
+    return role in DELETE_ROLES
+
+
+def caller_for(recording: Recording, role: StaffRole) -> str | None:
+    """A withheld caller number stays shielded: only the privacy officer sees it."""
+    if recording.caller_withheld and role not in SEE_WITHHELD_ROLES:
+        return WITHHELD_LABEL
+    return recording.caller
+
+
+def active_holds(recording: Recording) -> list[RecordingHold]:
+    return [hold for hold in recording.holds if hold.released_at is None]
+
+
+def normalise_tags(tags: Iterable[str]) -> list[str]:
+    result: list[str] = []
+    for raw in tags:
+        tag = " ".join(str(raw).split())
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG:
+            raise InvalidInput(f"tag {tag[:20]!r}… is longer than {MAX_TAG} characters")
+        if tag not in result:
+            result.append(tag)
+    if len(result) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags per recording")
+    return sorted(result)
+
+
+def _actor_label(actor: Actor) -> str:
+    return actor.label or (f"{actor.kind}:{actor.id}" if actor.id is not None else actor.kind)
+
+
+def _require_aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-31T10:00:00+01:00)")
+    return moment
+
+
+def _sha256_if_file(path: Path) -> str:
+    """The digest for the idempotency check; '' when unreadable (normalise then explains)."""
+    try:
+        return file_sha256(path)[0] if path.is_file() else ""
+    except OSError:
+        return ""
+
+
+class RecordingService:
+    def __init__(
+        self, clock: Clock, store: ObjectStore, policy: RecordingPolicy | None = None
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.policy = policy or RecordingPolicy()
+
+    # --- reading --------------------------------------------------------------------
+
+    async def get(self, session: AsyncSession, recording_id: int) -> Recording:
+        recording = await session.scalar(
+            select(Recording)
+            .where(Recording.id == recording_id)
+            .options(selectinload(Recording.holds), selectinload(Recording.tags))
+            .execution_options(populate_existing=True)
+        )
+        if recording is None:
+            raise NotFound(f"recording {recording_id} not found")
+        return recording
+
+    async def find_by_sha256(self, session: AsyncSession, sha256: str) -> Recording | None:
+        return await session.scalar(select(Recording).where(Recording.sha256_original == sha256))
+
+    # --- ingest ---------------------------------------------------------------------
+
+    async def ingest(
+        self, session: AsyncSession, source: Path, meta: IngestMetadata, actor: Actor
+    ) -> IngestResult:
+        """Normalise `source`, archive it with retention=standard, add the row.
+
+        Idempotent by the sha256 of the original: a second ingest returns the existing row.
+        Bad input raises (AudioError/InvalidInput) and leaves no row and no object.
+        """
+        started_at = _require_aware(meta.started_at or self.clock.now(), "started_at")
+        digest = await asyncio.to_thread(_sha256_if_file, source)
+        if digest:
+            existing = await self.find_by_sha256(session, digest)
+            if existing is not None:
+                return IngestResult(existing, created=False)
+        organisation_id = meta.organisation_id
+        if meta.ticket_id is not None:
+            ticket = await session.get(Ticket, meta.ticket_id)
+            if ticket is None:
+                raise InvalidInput(f"ticket {meta.ticket_id} does not exist")
+            organisation_id = organisation_id or ticket.organisation_id
+
+        with tempfile.TemporaryDirectory(prefix="sd-ingest-", dir=self.policy.temp_dir) as tmp:
+            archive_path = Path(tmp) / f"archive{ARCHIVE_SUFFIX}"
+            audio = await normalise(source, archive_path, self.policy.audio)
+            key = f"{KEY_PREFIX}/{started_at:%Y/%m}/{uuid.uuid4().hex}{ARCHIVE_SUFFIX}"
+            put = await self.store.put(
+                key,
+                archive_path,
+                content_type=audio.archive_content_type,
+                tags={RETENTION_TAG: RETENTION_STANDARD},
+            )
+        now = self.clock.now()
+        recording = Recording(
+            object_key=key,
+            version_id=put.version_id,
+            sha256_original=audio.sha256_original,
+            sha256_archive=audio.sha256_archive,
+            duration_seconds=audio.duration,
+            original_format=audio.original_format[:64],
+            sample_rate=audio.sample_rate,
+            channels=audio.channels,
+            original_size=audio.original_size,
+            archive_size=audio.archive_size,
+            original_filename=(meta.filename or source.name)[:255],
+            call_started_at=started_at,
+            caller=meta.caller,
+            caller_withheld=meta.caller_withheld,
+            callee=meta.callee,
+            agent=meta.agent,
+            ticket_id=meta.ticket_id,
+            organisation_id=organisation_id,
+            created_at=now,
+            expires_at=started_at + self.policy.retention,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(recording)
+                await session.flush()
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="recording.ingest",
+                    subject_type=SUBJECT,
+                    subject_id=recording.id,
+                    at=now,
+                    details={
+                        "object_key": key,
+                        "version_id": put.version_id,
+                        "sha256": audio.sha256_original,
+                        "duration_seconds": audio.duration,
+                        "original_format": audio.original_format,
+                        "filename": recording.original_filename,
+                    },
+                )
+                await session.flush()
+        except BaseException as exc:
+            await self.store.delete(key, version_id=put.version_id)
+            if isinstance(exc, IntegrityError):
+                existing = await self.find_by_sha256(session, audio.sha256_original)
+                if existing is not None:
+                    return IngestResult(existing, created=False)
+                raise Conflict("the recording could not be stored (conflicting row)") from exc
+            raise
+        return IngestResult(recording, created=True)
+
+    # --- holds ----------------------------------------------------------------------
+
+    async def place_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        *,
+        kind: HoldKind,
+        reason: str,
+        actor: Actor,
+        review_at: datetime | None = None,
+    ) -> RecordingHold:
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("a hold needs a reason")
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
+        recording = await self.get(session, recording_id)
+        now = self.clock.now()
+        if review_at is not None:
+            _require_aware(review_at, "review_at")
+            if review_at <= now:
+                raise InvalidInput("the review date must be in the future")
+        hold = RecordingHold(
+            recording_id=recording.id,
+            kind=kind,
+            reason=reason,
+            placed_by=_actor_label(actor),
+            placed_at=now,
+            review_at=review_at or now + self.policy.review_period(kind),
+        )
+        session.add(hold)
+        await session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.hold",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": kind.value,
+                "reason": reason,
+                "review_at": hold.review_at.isoformat(),
+            },
+        )
+        await session.flush()
+        # Tag first, then the legal hold: either one alone already keeps the object.
+        await self.store.set_tags(
+            recording.object_key, {RETENTION_TAG: RETENTION_HELD}, version_id=recording.version_id
+        )
+        await self.store.set_legal_hold(recording.object_key, True, version_id=recording.version_id)
+        return hold
+
+    async def release_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        reason: str,
+        actor: Actor,
+    ) -> RecordingHold:
+        """Release one hold (the caller has checked `may_release_hold`). The object returns
+        to standard retention only when the last active hold is released."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("releasing a hold needs a reason")
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
+        recording = await self.get(session, recording_id)
+        hold = next((h for h in recording.holds if h.id == hold_id), None)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} not found on recording {recording_id}")
+        if hold.released_at is not None:
+            raise Conflict(f"hold {hold_id} was already released")
+        now = self.clock.now()
+        hold.released_at = now
+        hold.released_by = _actor_label(actor)
+        hold.release_reason = reason
+        remaining = active_holds(recording)
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.release",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": hold.kind.value,
+                "reason": reason,
+                "remaining_holds": [h.id for h in remaining],
+            },
+        )
+        await session.flush()
+        if not remaining:
+            await self.store.set_legal_hold(
+                recording.object_key, False, version_id=recording.version_id
+            )
+            await self.store.set_tags(
+                recording.object_key,
+                {RETENTION_TAG: RETENTION_STANDARD},
+                version_id=recording.version_id,
+            )
+        return hold
+
+    # --- tags -----------------------------------------------------------------------
+
+    async def set_tags(
+        self, session: AsyncSession, recording_id: int, tags: Iterable[str], *, actor: Actor
+    ) -> list[str]:
+        wanted = normalise_tags(tags)
+        recording = await self.get(session, recording_id)
+        current = {t.tag for t in recording.tags}
+        added = sorted(set(wanted) - current)
+        removed = sorted(current - set(wanted))
+        if not added and not removed:
+            return wanted
+        recording.tags = [t for t in recording.tags if t.tag in wanted] + [
+            RecordingTag(tag=tag) for tag in added
+        ]
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.tags",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=self.clock.now(),
+            details={"added": added, "removed": removed, "tags": wanted},
+        )
+        await session.flush()
+        return wanted
+
+    # --- deletion -------------------------------------------------------------------
+
+    async def delete_recording(
+        self, session: AsyncSession, recording_id: int, *, actor: Actor, reason: str = ""
+    ) -> None:
+        """THE delete path: refuses while a hold is active; deletes the stored version,
+        then the row; writes the audit event."""
+        recording = await self.get(session, recording_id)
+        held = active_holds(recording)
+        if held:
+            names = ", ".join(f"{h.kind.value} hold {h.id} ({h.reason})" for h in held)
+            raise RecordingHeld(
+                f"recording {recording.id} is held and cannot be deleted: {names}", held
+            )
+        try:
+            await self.store.delete(recording.object_key, version_id=recording.version_id)
+        except ObjectHeld as exc:
+            raise RecordingHeld(
+                f"recording {recording.id}: the object store refuses the delete (legal hold)",
+                [],
+            ) from exc
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.delete",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=self.clock.now(),
+            details={
+                "object_key": recording.object_key,
+                "version_id": recording.version_id,
+                "sha256": recording.sha256_original,
+                "reason": reason,
+            },
+        )
+        await session.delete(recording)
+        await session.flush()
+
+    async def due_for_deletion(self, session: AsyncSession, now: datetime) -> list[int]:
+        active = exists().where(
+            RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
+        )
+        rows = await session.scalars(
+            select(Recording.id)
+            .where(Recording.expires_at <= now, ~active)
+            .order_by(Recording.expires_at, Recording.id)
+        )
+        return list(rows)
+
+    async def sweep_due(
+        self,
+        session: AsyncSession,
+        now: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        actor: Actor | None = None,
+    ) -> SweepReport:
+        """Delete every recording past its 90 days without an active hold, through
+        `delete_recording`. Held ones past their date are reported, not touched."""
+        now = _require_aware(now or self.clock.now(), "now")
+        actor = actor or Actor.system("sweeper")
+        report = SweepReport(now=now, dry_run=dry_run)
+        report.due = await self.due_for_deletion(session, now)
+        held = exists().where(
+            RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
+        )
+        report.kept_held = list(
+            await session.scalars(
+                select(Recording.id).where(Recording.expires_at <= now, held).order_by(Recording.id)
+            )
+        )
+        if dry_run:
+            return report
+        for recording_id in report.due:
+            try:
+                async with session.begin_nested():
+                    await self.delete_recording(
+                        session, recording_id, actor=actor, reason="retention period ended"
+                    )
+            except RecordingHeld as exc:
+                report.kept_held.append(recording_id)
+                report.failed[recording_id] = exc.message
+            else:
+                report.deleted.append(recording_id)
+        return report

@@ -1,0 +1,98 @@
+"""Call recordings (issue 5): the archive row, free tags on our rows, and holds."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models.base import Base, BigIntPK, str_enum
+
+
+class HoldKind(enum.StrEnum):
+    TRAINING = "training"
+    EVIDENCE = "evidence"
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        Index("ix_recordings_expires", "expires_at", "id"),
+        Index("ix_recordings_started", "call_started_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(512), unique=True)
+    version_id: Mapped[str | None] = mapped_column(String(128))
+    sha256_original: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256_archive: Mapped[str] = mapped_column(String(64))
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    original_format: Mapped[str] = mapped_column(String(64))
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    original_size: Mapped[int] = mapped_column(BigInteger)
+    archive_size: Mapped[int] = mapped_column(BigInteger)
+    original_filename: Mapped[str] = mapped_column(String(255), default="")
+    call_started_at: Mapped[datetime]
+    caller: Mapped[str | None] = mapped_column(String(64))
+    caller_withheld: Mapped[bool] = mapped_column(Boolean, default=False)
+    callee: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(200))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    tags: Mapped[list[RecordingTag]] = relationship(
+        back_populates="recording",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="RecordingTag.tag",
+    )
+    holds: Mapped[list[RecordingHold]] = relationship(
+        back_populates="recording",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="RecordingHold.id",
+    )
+
+
+class RecordingTag(Base):
+    __tablename__ = "recording_tags"
+
+    recording_id: Mapped[int] = mapped_column(
+        ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+    recording: Mapped[Recording] = relationship(back_populates="tags", lazy="raise")
+
+
+class RecordingHold(Base):
+    __tablename__ = "recording_holds"
+    __table_args__ = (Index("ix_recording_holds_active", "recording_id", "released_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    kind: Mapped[HoldKind] = mapped_column(str_enum(HoldKind, "recording_hold_kind"))
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(200))
+    placed_at: Mapped[datetime]
+    review_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[str | None] = mapped_column(String(200))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+    recording: Mapped[Recording] = relationship(back_populates="holds", lazy="raise")
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None

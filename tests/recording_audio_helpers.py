@@ -1,0 +1,40 @@
+"""Generate short test audio with ffmpeg (shared by the recordings tests)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+# name -> (file name, ffmpeg output args)
+FORMATS: dict[str, tuple[str, list[str]]] = {
+    "wav_pcm": ("pcm.wav", ["-ar", "16000", "-ac", "2", "-c:a", "pcm_s16le"]),
+    "wav_mulaw": ("mulaw.wav", ["-ar", "8000", "-c:a", "pcm_mulaw"]),
+    "wav_alaw": ("alaw.wav", ["-ar", "8000", "-c:a", "pcm_alaw"]),
+    "wav49_gsm": ("wav49.wav", ["-ar", "8000", "-ac", "1", "-c:a", "gsm_ms"]),
+    "raw_gsm": ("raw.gsm", ["-ar", "8000", "-ac", "1", "-f", "gsm"]),
+    "mp3": ("call.mp3", ["-ar", "22050", "-c:a", "libmp3lame", "-b:a", "32k"]),
+    "ogg_opus": ("call.opus.ogg", ["-ar", "48000", "-c:a", "libopus", "-b:a", "24k"]),
+    "m4a_aac": ("call.m4a", ["-ar", "16000", "-c:a", "aac", "-b:a", "32k"]),
+}
+
+
+def make_audio(directory: Path, kind: str, *, seconds: float = 1.0, frequency: int = 440) -> Path:
+    name, args = FORMATS[kind]
+    out = directory / f"{frequency}-{seconds}-{name}"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={frequency}:duration={seconds}",
+            *args,
+            str(out),
+        ],
+        check=True,
+    )
+    return out

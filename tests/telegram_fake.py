@@ -1,0 +1,177 @@
+"""A recording Bot API session for tests, after aiogram's own MockedBot: every request is
+recorded, answers are generated for the few methods the bot may call, queued errors are
+raised in order, and any other API call fails the test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict, deque
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Update
+
+BOT_ID = 42
+TOKEN = f"{BOT_ID}:TEST-token-for-the-fake-session"
+_DATE = int(datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp())
+
+
+class UnexpectedCall(AssertionError):
+    pass
+
+
+class RecordingSession(BaseSession):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[TelegramMethod[Any]] = []
+        self.unexpected: list[str] = []
+        self.downloads: list[str] = []
+        self.errors: dict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
+        self._ids = itertools.count(1000)
+        self.files: dict[str, bytes] = {}  # file_id -> content served by getFile + download
+
+    def fail_next(self, api_method: str, status: int, description: str, **parameters: Any) -> None:
+        """Queue an error answer for the next call of `api_method` (e.g. 'sendMessage')."""
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self.errors[api_method].append((status, body))
+
+    def calls(self, api_method: str) -> list[TelegramMethod[Any]]:
+        return [r for r in self.requests if r.__api_method__ == api_method]
+
+    def sent_texts(self) -> list[str]:
+        return [str(r.text) for r in self.calls("sendMessage")]  # type: ignore[attr-defined]
+
+    def _result(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        name = method.__api_method__
+        if name == "sendMessage":
+            return {
+                "message_id": next(self._ids),
+                "date": _DATE,
+                "chat": {"id": method.chat_id, "type": "private"},  # type: ignore[attr-defined]
+                "from": {"id": bot.id, "is_bot": True, "first_name": "Desk"},
+                "text": method.text,  # type: ignore[attr-defined]
+            }
+        if name == "getFile" and method.file_id in self.files:  # type: ignore[attr-defined]
+            file_id = method.file_id  # type: ignore[attr-defined]
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"files/{file_id}",
+            }
+        if name == "answerCallbackQuery":
+            return True
+        if name == "getMe":
+            return {"id": bot.id, "is_bot": True, "first_name": "Desk", "username": "desk_bot"}
+        self.unexpected.append(name)
+        raise UnexpectedCall(f"unexpected Bot API call {name}")
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> TelegramType:
+        self.requests.append(method)
+        name = method.__api_method__
+        if self.errors[name]:
+            status, body = self.errors[name].popleft()
+        else:
+            status, body = 200, {"ok": True, "result": self._result(bot, method)}
+        response = self.check_response(
+            bot=bot, method=method, status_code=status, content=json.dumps(body)
+        )
+        return response.result  # type: ignore[return-value]
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,  # noqa: ASYNC109
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        self.downloads.append(url)
+        file_id = url.rsplit("/files/", 1)[-1]
+        if file_id not in self.files:
+            self.unexpected.append(f"download {url}")
+            raise UnexpectedCall(f"unexpected download {url}")
+        content = self.files[file_id]
+        for start in range(0, len(content), chunk_size):
+            yield content[start : start + chunk_size]
+
+    async def close(self) -> None:
+        pass
+
+
+def make_bot() -> tuple[Bot, RecordingSession]:
+    session = RecordingSession()
+    return Bot(TOKEN, session=session), session
+
+
+_update_ids = itertools.count(1)
+_message_ids = itertools.count(1)
+
+
+def user(user_id: int, language: str = "nl", first_name: str = "Anna") -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": language}
+
+
+def message_update(
+    user_id: int,
+    text: str | None = None,
+    *,
+    language: str = "nl",
+    reply_to: dict[str, Any] | None = None,
+    **content: Any,
+) -> Update:
+    """An Update with a private message from the user (text, or other content fields)."""
+    message: dict[str, Any] = {
+        "message_id": next(_message_ids),
+        "date": _DATE,
+        "chat": {"id": user_id, "type": "private", "first_name": "Anna"},
+        "from": user(user_id, language),
+        **content,
+    }
+    if text is not None:
+        message["text"] = text
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    if reply_to is not None:
+        message["reply_to_message"] = reply_to
+    return Update.model_validate({"update_id": next(_update_ids), "message": message})
+
+
+def bot_message(chat_id: int, text: str) -> dict[str, Any]:
+    """A message the bot sent earlier, for reply_to."""
+    return {
+        "message_id": next(_message_ids),
+        "date": _DATE,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Desk"},
+        "text": text,
+    }
+
+
+def callback_update(user_id: int, data: str, *, language: str = "nl") -> Update:
+    return Update.model_validate(
+        {
+            "update_id": next(_update_ids),
+            "callback_query": {
+                "id": str(next(_update_ids)),
+                "from": user(user_id, language),
+                "chat_instance": "ci",
+                "data": data,
+                "message": bot_message(user_id, "buttons"),
+            },
+        }
+    )

@@ -1,0 +1,418 @@
+"""Admin web: permissions on every route, sessions, CSRF, throttling, headers, XSS."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
+from admin_fixtures import CSRF_RE, PASSWORD, World, login
+from sqlalchemy import func, select
+
+from admin.api import OPENAPI, PREFIX
+from admin.app import create_app
+from admin.auth import ROLE_PERMISSIONS, Access, Permission, requirement_of
+from admin.middleware import SESSION_COOKIE
+from storage.config import Settings
+from storage.models import DeliveryState, StaffRole, StaffSession, TicketMessage
+from storage.services import access
+from storage.services.audit import Actor
+
+pytestmark = pytest.mark.storage
+
+
+def _routes(app):
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        yield route.method, route.resource.canonical, route.handler
+
+
+def test_every_route_declares_its_permission() -> None:
+    app = create_app(Settings(data_dir="/nonexistent"))
+    missing = [f"{m} {p}" for m, p, h in _routes(app) if requirement_of(h) is None]
+    assert not missing, f"routes without a declared permission: {missing}"
+
+
+def test_every_api_route_is_in_openapi() -> None:
+    app = create_app(Settings(data_dir="/nonexistent"))
+    documented = {
+        (method.upper(), PREFIX + path) for path, ops in OPENAPI["paths"].items() for method in ops
+    }
+    api_routes = {(m, p) for m, p, _ in _routes(app) if p.startswith(PREFIX)}
+    assert api_routes and api_routes == documented
+
+
+def test_roles_and_permissions() -> None:
+    assert set(ROLE_PERMISSIONS) == set(StaffRole)
+    assert ROLE_PERMISSIONS[StaffRole.ADMIN] == frozenset(Permission)
+    agent = ROLE_PERMISSIONS[StaffRole.AGENT]
+    assert Permission.RECORDINGS_HOLD in agent
+    assert Permission.RECORDINGS_RELEASE_EVIDENCE not in agent
+    assert Permission.RECORDINGS_RELEASE_EVIDENCE in ROLE_PERMISSIONS[StaffRole.PRIVACY_OFFICER]
+    assert ROLE_PERMISSIONS[StaffRole.TRAINER] == frozenset({Permission.TRAINING_LISTEN})
+
+
+def _concrete(path: str, ticket_id: int, user_id: int = 0) -> str:
+    if path.startswith("/users/"):
+        return path.replace("{id}", str(user_id))
+    return path.replace("{id}", str(ticket_id)).replace("{code}", "en")
+
+
+_BODIES = {
+    "reply": {"text": "hello"},
+    "replies": {"text": "hello"},
+    "note": {"text": "a note"},
+    "notes": {"text": "a note"},
+    "meta": {"category": "voip"},
+    "password": {"current": PASSWORD, "new": PASSWORD},
+    "users": {"username": "matrix-user", "role": "agent", "password": PASSWORD},
+    "active": {"active": "1"},
+    "role": {"role": "agent"},
+    "tokens": {"name": "matrix"},
+}
+
+
+async def test_route_matrix(world: World) -> None:
+    """Every route: anonymous → /login or 401, wrong role → 403, right role → success."""
+    app = world.client.server.app
+    client = world.client
+    routes = list(_routes(app))
+    client.session.cookie_jar.clear()
+    for method, path, handler in routes:
+        requirement = requirement_of(handler)
+        if requirement == Access.PUBLIC:
+            continue
+        url = _concrete(path, world.ticket_id)
+        response = await client.request(method, url, allow_redirects=False)
+        if path.startswith(PREFIX):
+            assert response.status == 401, (method, url)
+            assert (await response.json())["error"]["code"] == "unauthorized"
+        else:
+            assert response.status == 302, (method, url, response.status)
+            assert response.headers["Location"].startswith("/login")
+    for role, user in world.users.items():
+        csrf = await login(client, user.username)
+        async with world.sessions() as session:
+            _, token = await access.create_api_token(
+                session, world.clock, username=user.username, name="t", actor=Actor.system()
+            )
+            await session.commit()
+        for method, path, handler in routes:
+            requirement = requirement_of(handler)
+            # logout and token revocation end what this loop relies on; tested separately
+            if requirement == Access.PUBLIC or path in ("/logout", "/account/tokens/{id}/revoke"):
+                continue
+            url = _concrete(path, world.ticket_id, world.users[StaffRole.AGENT].id)
+            last = path.rsplit("/", 1)[-1]
+            if path.startswith(PREFIX):
+                kwargs = {"headers": {"Authorization": f"Bearer {token}"}}
+                if method == "POST":
+                    kwargs["json"] = _BODIES.get(last, {})
+            else:
+                kwargs = {}
+                if method == "POST":
+                    kwargs["data"] = {**_BODIES.get(last, {}), "csrf_token": csrf}
+            response = await client.request(method, url, allow_redirects=False, **kwargs)
+            allowed = requirement == Access.AUTHENTICATED or requirement in ROLE_PERMISSIONS[role]
+            if not allowed:
+                assert response.status == 403, (role, method, url, response.status)
+            elif method == "GET":
+                assert response.status == 200, (role, method, url, await response.text())
+            else:
+                assert response.status in (200, 201, 303), (
+                    role,
+                    method,
+                    url,
+                    response.status,
+                    await response.text(),
+                )
+
+
+async def test_login_sets_secure_session_cookie_and_new_id(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    first = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE].value
+    await login(client, "agent")
+    second = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE].value
+    assert first != second
+    async with world.sessions() as session:
+        ids = set(await session.scalars(select(StaffSession.id)))
+    assert access.token_hash(second) in ids and second not in ids
+
+
+async def test_cookie_flags_and_security_headers(world: World) -> None:
+    client = world.client
+    page = await client.get("/login")
+    token = CSRF_RE.search(await page.text()).group(1)
+    response = await client.post(
+        "/login",
+        data={"username": "agent", "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+    )
+    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and "sd_session" in v)
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    inbox = await client.get("/")
+    headers = inbox.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in headers
+
+
+async def test_https_turns_on_secure_cookie_and_hsts(
+    aiohttp_client, engine, tmp_path, world: World
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "v2", database_url="x://", public_url="https://desk.example"
+    )
+    client = await aiohttp_client(create_app(settings, clock=world.clock, engine=engine))
+    page = await client.get("/login")
+    assert "max-age" in page.headers["Strict-Transport-Security"]
+    assert "Secure" in page.headers["Set-Cookie"]
+
+
+async def test_logout_revokes_session(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "agent")
+    token = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE].value
+    response = await client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert response.status == 303
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: token})  # replay the old cookie
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"].startswith("/login")
+
+
+async def test_disabling_user_revokes_sessions(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    assert (await client.get("/", allow_redirects=False)).status == 200
+    async with world.sessions() as session:
+        await access.set_active(
+            session,
+            world.clock,
+            world.users[StaffRole.AGENT].id,
+            active=False,
+            actor=Actor.system(),
+        )
+        await session.commit()
+        assert await session.scalar(select(func.count()).select_from(StaffSession)) == 0
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 302
+
+
+async def test_idle_and_absolute_timeouts(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    world.clock.advance(timedelta(minutes=29))
+    assert (await client.get("/", allow_redirects=False)).status == 200
+    world.clock.advance(timedelta(minutes=31))
+    assert (await client.get("/", allow_redirects=False)).status == 302
+    await login(client, "agent")
+    for _ in range(26):  # active all day long, but never past 12 hours
+        world.clock.advance(timedelta(minutes=28))
+        await client.get("/", allow_redirects=False)
+    assert (await client.get("/", allow_redirects=False)).status == 302
+
+
+async def test_login_throttle(world: World) -> None:
+    client = world.client
+    page = await client.get("/login")
+    token = CSRF_RE.search(await page.text()).group(1)
+    for _ in range(5):
+        response = await client.post(
+            "/login", data={"username": "agent", "password": "wrong", "csrf_token": token}
+        )
+        assert response.status == 401
+    response = await client.post(
+        "/login", data={"username": "agent", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status == 429
+    assert "15" in await response.text()
+    world.clock.advance(timedelta(minutes=16))
+    response = await client.post(
+        "/login",
+        data={"username": "agent", "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+
+
+async def test_csrf_required_on_every_post_form(world: World) -> None:
+    app = world.client.server.app
+    client = world.client
+    page = await client.get("/login")
+    response = await client.post("/login", data={"username": "agent", "password": PASSWORD})
+    assert response.status == 403
+    assert page.status == 200
+    csrf = await login(client, "admin")
+    posts = [p for m, p, _ in _routes(app) if m == "POST" and not p.startswith(PREFIX)]
+    assert "/logout" in posts
+    for path in posts:
+        url = _concrete(path, world.ticket_id)
+        response = await client.post(url, data={"text": "x"}, allow_redirects=False)
+        assert response.status == 403, url
+        response = await client.post(
+            url, data={"text": "x", "csrf_token": csrf + "x"}, allow_redirects=False
+        )
+        assert response.status == 403, url
+
+
+async def test_script_in_message_renders_escaped(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "agent")
+    await client.post(
+        f"/tickets/{world.ticket_id}/note",
+        data={"text": "<script>alert(2)</script>", "csrf_token": csrf},
+    )
+    for url in (f"/tickets/{world.ticket_id}", "/"):
+        html = await (await client.get(url)).text()
+        assert "<script>" not in html, url
+    html = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_reply_from_page_and_stale_thread_warning(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "agent")
+    html = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    assert 'name="thread_version" value="1"' in html
+    response = await client.post(
+        f"/tickets/{world.ticket_id}/reply",
+        data={"text": "We are on it", "thread_version": "1", "csrf_token": csrf},
+    )
+    assert response.status == 200 and "We are on it" in await response.text()
+    response = await client.post(
+        f"/tickets/{world.ticket_id}/reply",
+        data={"text": "Old draft", "thread_version": "1", "csrf_token": csrf},
+    )
+    assert response.status == 409
+    text = await response.text()
+    assert "Old draft" in text and 'role="alert"' in text
+    async with world.sessions() as session:
+        states = list(
+            await session.scalars(
+                select(TicketMessage.delivery_state).where(TicketMessage.direction == "out")
+            )
+        )
+    assert states == [DeliveryState.PENDING]
+
+
+async def test_inbox_filters_and_language(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    html = await (await client.get("/?status=new&q=internet")).text()
+    assert f"/tickets/{world.ticket_id}" in html
+    html = await (await client.get("/?status=closed")).text()
+    assert f"/tickets/{world.ticket_id}" not in html
+    assert (await client.get("/?status=bogus")).status == 422
+    await client.get("/lang/en")
+    assert "Log out" in await (await client.get("/")).text()
+    await client.get("/lang/nl")
+    assert "Uitloggen" in await (await client.get("/")).text()
+
+
+async def test_unknown_ticket_is_404(world: World) -> None:
+    await login(world.client, "agent")
+    assert (await world.client.get("/tickets/999999")).status == 404
+
+
+async def test_admin_manages_users(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "admin")
+    response = await client.post(
+        "/users",
+        data={"username": "bob", "role": "agent", "password": "short", "csrf_token": csrf},
+    )
+    assert response.status == 422 and "12" in await response.text()
+    response = await client.post(
+        "/users",
+        data={"username": "bob", "role": "agent", "password": PASSWORD, "csrf_token": csrf},
+    )
+    assert response.status == 200 and "bob" in await response.text()
+    agent = world.users[StaffRole.AGENT]
+    await client.post(f"/users/{agent.id}/role", data={"role": "trainer", "csrf_token": csrf})
+    await client.post(f"/users/{agent.id}/active", data={"active": "0", "csrf_token": csrf})
+    admin_id = world.users[StaffRole.ADMIN].id
+    response = await client.post(
+        f"/users/{admin_id}/active", data={"active": "0", "csrf_token": csrf}
+    )
+    assert response.status == 422
+    async with world.sessions() as session:
+        from storage.models import StaffUser
+
+        changed = await session.get(StaffUser, agent.id)
+        assert changed.role == StaffRole.TRAINER and not changed.is_active
+    client.session.cookie_jar.clear()
+    page = await client.get("/login")
+    token = CSRF_RE.search(await page.text()).group(1)
+    response = await client.post(
+        "/login", data={"username": "agent", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status == 401
+    await login(client, "bob")
+
+
+async def test_password_change_revokes_other_sessions(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    other = client.session.cookie_jar.filter_cookies(client.make_url("/"))[SESSION_COOKIE].value
+    csrf = await login(client, "agent")
+    response = await client.post(
+        "/account/password", data={"current": "wrong", "new": "x" * 12, "csrf_token": csrf}
+    )
+    assert response.status == 422
+    new_password = "a much better passphrase"
+    response = await client.post(
+        "/account/password",
+        data={"current": PASSWORD, "new": new_password, "csrf_token": csrf},
+    )
+    assert response.status == 200
+    assert (await client.get("/", allow_redirects=False)).status == 200
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: other})
+    assert (await client.get("/", allow_redirects=False)).status == 302
+    await login(client, "agent", new_password)
+
+
+async def test_personal_api_tokens(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "agent")
+    response = await client.post("/account/tokens", data={"name": "laptop", "csrf_token": csrf})
+    html = await response.text()
+    token = re.search(r"<code>(sdt_[^<]+)</code>", html).group(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/tickets", headers=headers)).status == 200
+    token_id = re.search(r"/account/tokens/(\d+)/revoke", html).group(1)
+    await client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert (await client.get("/api/v1/tickets", headers=headers)).status == 401
+    csrf = await login(client, "trainer")
+    response = await client.post(
+        f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf}, allow_redirects=False
+    )
+    assert response.status == 404
+
+
+async def test_audit_page_and_csv(world: World) -> None:
+    client = world.client
+    await login(client, "privacy-officer")
+    html = await (await client.get("/audit?action=ticket.opened")).text()
+    assert "ticket.opened" in html and "staff.login" not in html
+    assert (await client.get("/audit?since=yesterday")).status == 422
+    response = await client.get("/audit.csv?subject_type=ticket")
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
+    lines = (await response.text()).strip().splitlines()
+    assert lines[0].startswith("id,occurred_at") and "ticket.opened" in lines[1]
+    html = await (await client.get("/audit?since=2026-11-28")).text()
+    assert "ticket.opened" not in html
+
+
+async def test_metrics(world: World) -> None:
+    response = await world.client.get("/metrics")
+    assert response.status == 200
+    text = await response.text()
+    assert 'supportdesk_tickets{status="new"} 1' in text
+    assert "supportdesk_replies_pending 0" in text

@@ -1,0 +1,370 @@
+"""The bot through the real dispatcher: real Update objects in, a recording Bot API session
+at the edge, the real database underneath."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiogram import Bot, Dispatcher
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.dispatcher import create_bot, create_dispatcher
+from bot.tickets import CloseTicket, SetLanguage
+from storage.clock import FrozenClock
+from storage.config import Settings
+from storage.models import (
+    Attachment,
+    ContactPerson,
+    Ticket,
+    TicketChannel,
+    TicketMessage,
+    TicketStatus,
+)
+from storage.objectstore.local import LocalObjectStore
+from storage.services.audit import Actor
+from storage.services.tickets import TicketService
+from tests.telegram_fake import (
+    RecordingSession,
+    bot_message,
+    callback_update,
+    make_bot,
+    message_update,
+)
+
+pytestmark = pytest.mark.storage
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+USER = 5001
+OTHER = 5002
+
+
+class Desk:
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        api: RecordingSession,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: FrozenClock,
+    ) -> None:
+        self.dp, self.bot, self.api, self.sessionmaker, self.clock = (
+            dp,
+            bot,
+            api,
+            sessionmaker,
+            clock,
+        )
+
+    async def feed(self, update) -> None:  # type: ignore[no-untyped-def]
+        await self.dp.feed_update(self.bot, update)
+
+    async def tickets(self, user_id: int = USER) -> list[Ticket]:
+        async with self.sessionmaker() as s:
+            rows = await s.scalars(
+                select(Ticket)
+                .join(ContactPerson, Ticket.contact_id == ContactPerson.id)
+                .where(ContactPerson.telegram_user_id == user_id)
+                .order_by(Ticket.id)
+            )
+            return list(rows)
+
+    async def texts(self, ticket_id: int) -> list[str]:
+        async with self.sessionmaker() as s:
+            rows = await s.scalars(
+                select(TicketMessage.text)
+                .where(TicketMessage.ticket_id == ticket_id)
+                .order_by(TicketMessage.id)
+            )
+            return list(rows)
+
+    async def contact(self, user_id: int = USER) -> ContactPerson | None:
+        async with self.sessionmaker() as s:
+            return await s.scalar(
+                select(ContactPerson).where(ContactPerson.telegram_user_id == user_id)
+            )
+
+
+@pytest.fixture
+async def desk(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
+) -> AsyncIterator[Desk]:
+    clock = FrozenClock(START)
+    dp = create_dispatcher(
+        sessionmaker=session_factory,
+        ticket_service=TicketService(clock),
+        object_store=LocalObjectStore(tmp_path / "objects"),
+        settings=settings,
+        clock=clock,
+    )
+    bot, api = make_bot()
+    yield Desk(dp, bot, api, session_factory, clock)
+    assert api.unexpected == [], f"unexpected Bot API calls: {api.unexpected}"
+
+
+async def test_first_message_opens_ticket_and_creates_unverified_contact(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Mijn internet ligt eruit", language="nl"))
+    [ticket] = await desk.tickets()
+    assert ticket.channel.value == "telegram"
+    assert ticket.reference and ticket.reference.startswith("T-2026-")
+    assert await desk.texts(ticket.id) == ["Mijn internet ligt eruit"]
+    contact = await desk.contact()
+    assert contact is not None and contact.organisation_id is None and contact.language == "nl"
+    assert contact.telegram_chat_id == USER
+    [answer] = desk.api.sent_texts()
+    assert ticket.reference in answer and "aangemaakt" in answer
+
+
+async def test_english_user_gets_english_answer(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "My VoIP line is down", language="en-GB"))
+    [ticket] = await desk.tickets()
+    [answer] = desk.api.sent_texts()
+    assert ticket.reference in answer and "has been created" in answer
+    contact = await desk.contact()
+    assert contact is not None and contact.language == "en"
+
+
+async def test_second_message_appended_to_the_open_ticket(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "eerste"))
+    await desk.feed(message_update(USER, "tweede"))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["eerste", "tweede"]
+    assert len(desk.api.sent_texts()) == 1  # no confirmation spam on a single open ticket
+    async with desk.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(ContactPerson)) == 1
+
+
+async def _two_open_tickets(desk: Desk) -> tuple[Ticket, Ticket]:
+    await desk.feed(message_update(USER, "probleem een"))
+    async with desk.sessionmaker() as s:
+        contact = await s.scalar(select(ContactPerson))
+        assert contact is not None
+        desk.clock.current = START.replace(minute=5)
+        await TicketService(desk.clock).open_ticket(
+            s,
+            actor=Actor.system(),
+            channel=TicketChannel.TELEGRAM,
+            text="probleem twee",
+            contact=contact,
+        )
+        await s.commit()
+    first, second = await desk.tickets()
+    desk.api.requests.clear()
+    return first, second
+
+
+async def test_several_open_reply_to_picks_the_ticket(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    reply_to = bot_message(USER, f"Uw ticket {first.reference} is aangemaakt.")
+    await desk.feed(message_update(USER, "aanvulling", reply_to=reply_to))
+    assert await desk.texts(first.id) == ["probleem een", "aanvulling"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+    [answer] = desk.api.sent_texts()
+    assert first.reference in answer
+
+
+async def test_several_open_without_reply_goes_to_most_recent_and_says_so(desk: Desk) -> None:
+    _first, second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, "welk ticket?", language="en"))
+    assert await desk.texts(second.id) == ["probleem twee", "welk ticket?"]
+    [answer] = desk.api.sent_texts()
+    assert second.reference in answer and "meerdere open tickets" in answer
+
+
+async def test_reply_to_a_message_of_someone_else_is_not_a_pick(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    forged = bot_message(USER, f"{first.reference}")
+    forged["from"] = {"id": 777, "is_bot": False, "first_name": "X"}
+    await desk.feed(message_update(USER, "hallo", reply_to=forged))
+    assert await desk.texts(second.id) == ["probleem twee", "hallo"]
+
+
+async def test_after_close_next_message_opens_a_new_ticket(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "eerste"))
+    [ticket] = await desk.tickets()
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=ticket.id).pack()))
+    [closed] = await desk.tickets()
+    assert closed.status == TicketStatus.CLOSED
+    assert any(ticket.reference in text and "gesloten" in text for text in desk.api.sent_texts())
+    assert len(desk.api.calls("answerCallbackQuery")) == 1
+    await desk.feed(message_update(USER, "nieuw probleem"))
+    old, new = await desk.tickets()
+    assert old.id == ticket.id and old.status == TicketStatus.CLOSED
+    assert await desk.texts(new.id) == ["nieuw probleem"]
+
+
+async def test_callback_for_someone_elses_ticket_is_refused(desk: Desk) -> None:
+    await desk.feed(message_update(OTHER, "van iemand anders"))
+    [theirs] = await desk.tickets(OTHER)
+    desk.api.requests.clear()
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=theirs.id).pack(), language="en"))
+    [still] = await desk.tickets(OTHER)
+    assert still.status != TicketStatus.CLOSED
+    [refusal] = desk.api.calls("answerCallbackQuery")
+    assert refusal.text == "This ticket is not yours." and refusal.show_alert  # type: ignore[attr-defined]
+    assert desk.api.sent_texts() == []
+    # the stored language counts, not the client's language_code; unknown ids are refused too
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=999_999).pack(), language="nl"))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "This ticket is not yours."  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("content", "note"),
+    [
+        ({"sticker": {"file_id": "s", "file_unique_id": "su", "type": "regular", "width": 512,
+                      "height": 512, "is_animated": False, "is_video": False, "emoji": "😀"}},
+         "[sticker 😀]"),
+        ({"location": {"latitude": 52.37, "longitude": 4.89}}, "[location: 52.37000, 4.89000]"),
+        ({"contact": {"phone_number": "+31201234567", "first_name": "Jan"}},
+         "[contact: Jan, +31201234567]"),
+        ({"poll": {"id": "p", "question": "Werkt het?", "options": [
+            {"text": "ja", "voter_count": 0, "persistent_id": "a"},
+            {"text": "nee", "voter_count": 0, "persistent_id": "b"}],
+            "total_voter_count": 0, "is_closed": False, "is_anonymous": True,
+            "type": "regular", "allows_multiple_answers": False,
+            "allows_revoting": False, "members_only": False}},
+         "[poll: Werkt het? (ja / nee)]"),
+    ],
+)  # fmt: skip
+async def test_non_text_messages_are_stored_as_notes(desk: Desk, content, note) -> None:  # type: ignore[no-untyped-def]
+    await desk.feed(message_update(USER, **content))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == [note]
+
+
+async def test_long_text_is_stored_whole(desk: Desk) -> None:
+    text = "x" * 10_000
+    await desk.feed(message_update(USER, text))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == [text]
+
+
+async def test_unknown_command_answers_help_hint(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/frobnicate", language="en"))
+    assert desk.api.sent_texts() == ["Unknown command. See /help."]
+    assert await desk.tickets() == []
+
+
+async def test_start_greets_with_privacy_notice_in_both_languages(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/start", language="nl"))
+    await desk.feed(message_update(OTHER, "/start", language="en"))
+    nl, en = desk.api.sent_texts()
+    assert "privacyverklaring" in nl and "privacy statement" in en
+    assert await desk.tickets() == []
+
+
+async def test_start_with_code_gives_neutral_refusal(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/start ABC123", language="en"))
+    _greeting, refusal = desk.api.sent_texts()
+    assert refusal == "This code is invalid or has expired. Ask your contact for a new code."
+    contact = await desk.contact()
+    assert contact is not None and contact.organisation_id is None
+
+
+async def test_help_and_tickets_list(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/tickets", language="en"))
+    assert desk.api.sent_texts() == ["You have no open tickets. Send a message to open one."]
+    await desk.feed(message_update(USER, "Router kapot"))
+    [ticket] = await desk.tickets()
+    desk.api.requests.clear()
+    await desk.feed(message_update(USER, "/tickets"))
+    await desk.feed(message_update(USER, "/help"))
+    listing, help_text = desk.api.sent_texts()
+    assert ticket.reference in listing and "new" in listing and "02-03-2026 11:00" in listing
+    assert "Router kapot" in listing
+    assert "/close" in help_text
+    assert await desk.texts(ticket.id) == ["Router kapot"]
+
+
+async def test_close_offers_buttons_for_open_tickets(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "iets"))
+    [ticket] = await desk.tickets()
+    await desk.feed(message_update(USER, "/close"))
+    request = desk.api.calls("sendMessage")[-1]
+    [[button]] = request.reply_markup.inline_keyboard  # type: ignore[attr-defined]
+    assert button.callback_data == CloseTicket(ticket_id=ticket.id).pack()
+
+
+async def test_language_switch_is_stored_on_contact(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/language"))
+    await desk.feed(callback_update(USER, SetLanguage(language="en").pack()))
+    contact = await desk.contact()
+    assert contact is not None and contact.language == "en"
+    assert desk.api.sent_texts()[-1] == "The language is now English."
+    await desk.feed(message_update(USER, "hello"))
+    assert "has been created" in desk.api.sent_texts()[-1]
+
+
+async def test_handler_failure_rolls_back_and_apologises(desk: Desk, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(TicketService, "open_tickets_of", broken)
+    await desk.feed(message_update(USER, "hallo"))
+    assert desk.api.sent_texts() == [
+        "Er ging iets mis bij het verwerken van uw bericht. Probeert u het opnieuw?"
+    ]
+    assert await desk.contact() is None  # the update's transaction was rolled back
+
+
+def test_create_bot_uses_configured_api_base(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        telegram_token="123:abc",  # type: ignore[arg-type]
+        telegram_api_base="http://127.0.0.1:8081",
+    )
+    bot = create_bot(settings)
+    assert bot.session.api.api_url("123:abc", "getMe") == "http://127.0.0.1:8081/bot123:abc/getMe"
+    assert bot.id == 123
+
+
+async def test_photo_is_stored_as_attachment(desk: Desk, tmp_path: Path) -> None:
+    desk.api.files["ph-big"] = b"\xff\xd8jpeg-bytes"
+    photo = [
+        {"file_id": "ph-small", "file_unique_id": "s", "width": 90, "height": 90},
+        {"file_id": "ph-big", "file_unique_id": "b", "width": 800, "height": 800, "file_size": 12},
+    ]
+    await desk.feed(message_update(USER, photo=photo, caption="kapotte router"))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["[photo] kapotte router"]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.ticket_id == ticket.id and attachment.size == 12
+    assert attachment.media_type == "image/jpeg"
+    store = LocalObjectStore(tmp_path / "objects")
+    stream = await store.get(attachment.object_key)
+    assert b"".join([chunk async for chunk in stream]) == b"\xff\xd8jpeg-bytes"
+    assert len(desk.api.calls("getFile")) == 1 and len(desk.api.downloads) == 1
+
+
+async def test_oversized_document_gets_note_and_polite_refusal(desk: Desk) -> None:
+    document = {
+        "file_id": "doc",
+        "file_unique_id": "d",
+        "file_name": "scan.pdf",
+        "mime_type": "application/pdf",
+        "file_size": 21 * 1024 * 1024,
+    }
+    await desk.feed(message_update(USER, document=document, language="en"))
+    [ticket] = await desk.tickets()
+    [note] = await desk.texts(ticket.id)
+    assert note.startswith("[document scan.pdf] [not stored:")
+    _created, refusal = desk.api.sent_texts()
+    assert "larger than 20 MB" in refusal and ticket.reference in refusal
+    assert desk.api.calls("getFile") == []
+    async with desk.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(Attachment)) == 0
+
+
+async def test_group_messages_are_ignored(desk: Desk) -> None:
+    update = message_update(USER, "hallo allemaal")
+    group = update.message.model_copy(  # type: ignore[union-attr]
+        update={"chat": update.message.chat.model_copy(update={"id": -100, "type": "group"})}  # type: ignore[union-attr]
+    )
+    await desk.feed(update.model_copy(update={"message": group}))
+    assert await desk.tickets() == []
+    assert desk.api.requests == []
+    assert await desk.contact() is None

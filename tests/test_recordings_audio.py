@@ -1,0 +1,82 @@
+"""Audio probe/normalise: every accepted input becomes Ogg/Opus mono; bad input is refused."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import pytest
+from recording_audio_helpers import FORMATS, make_audio
+
+from recordings.audio import (
+    AudioError,
+    AudioLimits,
+    decode_pcm16,
+    file_sha256,
+    normalise,
+    probe,
+)
+
+LIMITS = AudioLimits(max_bytes=10 * 1024 * 1024, max_seconds=30, bitrate="24k")
+
+
+@pytest.mark.parametrize("kind", sorted(FORMATS))
+async def test_every_format_normalises_to_opus_mono(kind: str, tmp_path: Path) -> None:
+    source = make_audio(tmp_path, kind, seconds=1.0)
+    archive = tmp_path / "out.ogg"
+    result = await normalise(source, archive, LIMITS)
+    assert archive.exists() and result.archive_size == archive.stat().st_size
+    assert abs(result.duration - 1.0) < 0.1
+    assert result.sha256_original == file_sha256(source)[0]
+    assert result.sha256_archive == file_sha256(archive)[0]
+    assert result.original_size == source.stat().st_size
+    out = await probe(archive)
+    assert (out.format_name, out.codec, out.channels) == ("ogg", "opus", 1)
+    assert result.sample_rate > 0 and result.channels >= 1
+
+
+@pytest.mark.parametrize(("kind", "codec"), [("wav_mulaw", "pcm_mulaw"), ("wav_alaw", "pcm_alaw")])
+async def test_g711_decodes_to_16_bit(kind: str, codec: str, tmp_path: Path) -> None:
+    source = make_audio(tmp_path, kind)
+    info = await probe(source)
+    assert (info.codec, info.sample_rate, info.bits_per_sample) == (codec, 8000, 8)
+    wav = tmp_path / "decoded.wav"
+    await decode_pcm16(source, wav)
+    with wave.open(str(wav)) as fh:
+        assert fh.getsampwidth() == 2
+        assert fh.getframerate() == 8000
+    result = await normalise(source, tmp_path / "a.ogg", LIMITS)
+    assert result.original_format == f"wav/{codec}"
+
+
+async def test_bad_inputs_are_refused_and_leave_no_archive(tmp_path: Path) -> None:
+    good = make_audio(tmp_path, "wav_mulaw", seconds=2.0)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.wav"
+    text.write_bytes(b"this is not audio at all\n" * 100)
+    truncated = tmp_path / "truncated.wav"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2 + 1])
+    ogg = make_audio(tmp_path, "ogg_opus", seconds=2.0)
+    truncated_ogg = tmp_path / "truncated.ogg"
+    truncated_ogg.write_bytes(ogg.read_bytes()[: ogg.stat().st_size // 3])
+    cases = {
+        empty: "empty",
+        text: "not a readable audio",
+        truncated: "truncated",
+        truncated_ogg: "truncated",
+    }
+    for path, message in cases.items():
+        archive = tmp_path / f"{path.stem}.ogg.out"
+        with pytest.raises(AudioError, match=message):
+            await normalise(path, archive, LIMITS)
+        assert not archive.exists()
+    with pytest.raises(AudioError, match="over the limit of 100 bytes"):
+        await normalise(good, tmp_path / "big.out", AudioLimits(max_bytes=100))
+    with pytest.raises(AudioError, match="over the limit of 1 s"):
+        await normalise(good, tmp_path / "long.out", AudioLimits(max_seconds=1))
+    assert not _leftovers(tmp_path)
+
+
+def _leftovers(directory: Path) -> list[Path]:
+    return list(directory.glob("*.out"))
