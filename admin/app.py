@@ -20,6 +20,7 @@ from admin.middleware import (
     errors_middleware,
     security_headers,
 )
+from recordings.archive import configure_lifecycle
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
@@ -85,7 +86,8 @@ def _database(given: AsyncEngine | None):
 def _object_store(given: ObjectStore | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         store = given or create_object_store(app[SETTINGS])
-        await store.ensure_bucket()
+        # Bucket with object lock plus the 90-day lifecycle rules, idempotently.
+        await configure_lifecycle(store)
         app[OBJECT_STORE] = store
         yield
         if given is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from admin.app import create_app
+from admin.app import OBJECT_STORE, create_app
 from storage.config import Settings
 from storage.objectstore import S3ObjectStore
 
@@ -37,6 +37,15 @@ async def test_healthz_with_s3(aiohttp_client, engine, tmp_path, s3_endpoint, s3
         "bucket": s3_bucket,
         "bucket_exists": True,
     }
+    # Start-up bootstrapped the recording archive's 90-day lifecycle on the bucket.
+    store = client.app[OBJECT_STORE]
+    rules = store.client.get_bucket_lifecycle(s3_bucket).rules
+    retention = next(rule for rule in rules if rule.expiration and rule.expiration.days)
+    assert retention.expiration.days == 90
+    assert (retention.rule_filter.tag.key, retention.rule_filter.tag.value) == (
+        "retention",
+        "standard",
+    )
 
 
 async def test_healthz_degraded_when_store_unreachable(aiohttp_client, engine, tmp_path) -> None:
