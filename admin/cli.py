@@ -8,10 +8,11 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import migrate as migrations
 from storage.clock import SystemClock
@@ -37,6 +38,28 @@ def _settings(ctx: click.Context) -> Settings:
 
 def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate, run one service call in its own session and commit; a ServiceError ends the
+    command with its message and exit code 1."""
+
+    async def run() -> T:
+        await _migrate(settings)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ServiceError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -124,30 +147,18 @@ def create_user(ctx: click.Context, username: str, role: str, display_name: str)
         "Password", hide_input=True, confirmation_prompt=True
     )
 
-    async def create() -> Any:
-        await _migrate(settings)
-        engine = create_engine(settings.effective_database_url)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                user = await create_staff_user(
-                    session,
-                    SystemClock(),
-                    username=username,
-                    password=password,
-                    role=StaffRole(role),
-                    actor=Actor.system("cli"),
-                    display_name=display_name,
-                )
-                await session.commit()
-                return user
-        finally:
-            await engine.dispose()
-
-    try:
-        user = _run(create)
-    except ServiceError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+    user = _run_in_session(
+        settings,
+        lambda session: create_staff_user(
+            session,
+            SystemClock(),
+            username=username,
+            password=password,
+            role=StaffRole(role),
+            actor=Actor.system("cli"),
+            display_name=display_name,
+        ),
+    )
     click.echo(f"created {user.role.value} {user.username} (id {user.id})")
 
 
@@ -161,24 +172,12 @@ def create_token(ctx: click.Context, username: str, name: str) -> None:
 
     settings = _settings(ctx)
 
-    async def create() -> str:
-        await _migrate(settings)
-        engine = create_engine(settings.effective_database_url)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                _, token = await create_api_token(
-                    session, SystemClock(), username=username, name=name, actor=Actor.system("cli")
-                )
-                await session.commit()
-                return token
-        finally:
-            await engine.dispose()
-
-    try:
-        token = _run(create)
-    except ServiceError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+    _, token = _run_in_session(
+        settings,
+        lambda session: create_api_token(
+            session, SystemClock(), username=username, name=name, actor=Actor.system("cli")
+        ),
+    )
     click.echo(token)
 
 
