@@ -51,7 +51,8 @@ class NullSession(BaseSession):
         return self.check_response(bot=bot, method=method, status_code=200, content=body).result
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError
+        # The benchmark sends text only; a download would be a bug in the benchmark.
+        raise RuntimeError("the throughput benchmark downloads no files")
 
     async def close(self) -> None:
         pass
