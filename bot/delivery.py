@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -95,6 +95,59 @@ async def _due_ids(
         return list(rows)
 
 
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+async def _claim(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, message_id: int
+) -> tuple[int, int | None, str] | None:
+    """Take one due outbox row: count the attempt and push next_attempt_at a lease ahead, so
+    another worker skips it while we send and a crash mid-send retries it after the lease.
+    Returns (attempt, chat id, text), or None if the row is no longer due."""
+    async with sessionmaker() as session:
+        stmt = select(TicketMessage).where(
+            TicketMessage.id == message_id,
+            TicketMessage.delivery_state == DeliveryState.PENDING,
+            TicketMessage.next_attempt_at <= clock.now(),
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        message = await session.scalar(stmt.execution_options(populate_existing=True))
+        if message is None:
+            return None
+        chat_id = await session.scalar(
+            select(ContactPerson.telegram_chat_id)
+            .join(Ticket, Ticket.contact_id == ContactPerson.id)
+            .where(Ticket.id == message.ticket_id)
+        )
+        message.delivery_attempts += 1
+        message.next_attempt_at = clock.now() + CLAIM_LEASE
+        claim = (message.delivery_attempts, chat_id, message.text)
+        await session.commit()
+        return claim
+
+
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    message_id: int,
+    attempt: int,
+    apply: Callable[[TicketMessage], None],
+) -> DeliveryState | None:
+    async with sessionmaker() as session:
+        message = await session.scalar(
+            select(TicketMessage)
+            .where(TicketMessage.id == message_id)
+            .execution_options(populate_existing=True)
+        )
+        # Someone else re-claimed the row after our lease ran out: their result wins.
+        if message is None or message.delivery_attempts != attempt:
+            return None
+        apply(message)
+        state = message.delivery_state
+        await session.commit()
+        return state
+
+
 async def deliver_one(
     bot: Bot,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -103,55 +156,56 @@ async def deliver_one(
     *,
     sleep: Sleep = asyncio.sleep,
 ) -> DeliveryState | None:
-    """Deliver one outbox row in its own transaction; None if it is no longer due."""
-    async with sessionmaker() as session:
-        stmt = select(TicketMessage).where(
-            TicketMessage.id == message_id,
-            TicketMessage.delivery_state == DeliveryState.PENDING,
-        )
-        if is_postgres(session):
-            stmt = stmt.with_for_update(skip_locked=True)
-        message = await session.scalar(stmt.execution_options(populate_existing=True))
-        if message is None:
-            return None
-        contact = await session.scalar(
-            select(ContactPerson)
-            .join(Ticket, Ticket.contact_id == ContactPerson.id)
-            .where(Ticket.id == message.ticket_id)
-        )
-        chat_id = contact.telegram_chat_id if contact is not None else None
-        message.delivery_attempts += 1
-        if chat_id is None:
+    """Deliver one outbox row: claim it, send with no transaction open, record the outcome.
+    None if it is no longer due."""
+    claim = await _claim(sessionmaker, clock, message_id)
+    if claim is None:
+        return None
+    attempt, chat_id, text = claim
+
+    if chat_id is None:
+
+        def no_chat(message: TicketMessage) -> None:
             message.delivery_state = DeliveryState.UNDELIVERABLE
             message.delivery_error = "the contact has no Telegram chat"
+            message.next_attempt_at = None
+
+        return await _record(sessionmaker, message_id, attempt, no_chat)
+
+    try:
+        telegram_id = await _send(bot, chat_id, text, sleep)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("delivery of message %s failed: %s", message_id, error)
+        retry_at: datetime | None = None
+        if _undeliverable(exc):
+            final_state: DeliveryState | None = DeliveryState.UNDELIVERABLE
+        elif attempt >= MAX_ATTEMPTS:
+            final_state = DeliveryState.FAILED
         else:
-            try:
-                message.telegram_message_id = await _send(bot, chat_id, message.text, sleep)
-                message.telegram_chat_id = chat_id
-                message.delivery_state = DeliveryState.SENT
-                message.delivery_error = None
-                message.next_attempt_at = None
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                message.delivery_error = error
-                if _undeliverable(exc):
-                    message.delivery_state = DeliveryState.UNDELIVERABLE
-                    message.next_attempt_at = None
-                elif message.delivery_attempts >= MAX_ATTEMPTS:
-                    message.delivery_state = DeliveryState.FAILED
-                    message.next_attempt_at = None
-                else:
-                    if isinstance(exc, TelegramRetryAfter):
-                        delay = timedelta(seconds=exc.retry_after)
-                    else:
-                        delay = min(
-                            BACKOFF_BASE * 2 ** (message.delivery_attempts - 1), BACKOFF_MAX
-                        )
-                    message.next_attempt_at = clock.now() + delay
-                log.warning("delivery of message %s failed: %s", message.id, error)
-        state = message.delivery_state
-        await session.commit()
-        return state
+            final_state = None
+            if isinstance(exc, TelegramRetryAfter):
+                delay = timedelta(seconds=exc.retry_after)
+            else:
+                delay = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
+            retry_at = clock.now() + delay
+
+        def failed(message: TicketMessage) -> None:
+            message.delivery_error = error
+            message.next_attempt_at = retry_at
+            if final_state is not None:
+                message.delivery_state = final_state
+
+        return await _record(sessionmaker, message_id, attempt, failed)
+
+    def sent(message: TicketMessage) -> None:
+        message.telegram_message_id = telegram_id
+        message.telegram_chat_id = chat_id
+        message.delivery_state = DeliveryState.SENT
+        message.delivery_error = None
+        message.next_attempt_at = None
+
+    return await _record(sessionmaker, message_id, attempt, sent)
 
 
 async def deliver_pending(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,3 +166,36 @@ async def test_oldest_first_in_small_batches(
     assert await deliver_pending(bot, session_factory, clock, limit=1) == 1
     assert api.sent_texts() == ["een", "twee"]
     assert (await _row(session_factory, first)).delivery_state == DeliveryState.SENT
+
+
+async def test_no_transaction_is_open_while_telegram_is_called(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A slow Bot API must not hold a write lock: while the send is in flight another session
+    can update the very row being delivered (SQLite would block on any open write, PostgreSQL
+    on the row lock)."""
+    clock = FrozenClock(START)
+    reply_id = await _reply(session_factory, clock, "antwoord")
+    bot, api = make_bot()
+    concurrent_writes: list[bool] = []
+    send = api.make_request
+
+    async def send_while_writing(
+        bot_: object,
+        method: object,
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> object:
+        if getattr(method, "__api_method__", "") == "sendMessage":
+            async with session_factory() as s:
+                row = await s.get(TicketMessage, reply_id)
+                assert row is not None
+                row.delivery_error = "probe"
+                await asyncio.wait_for(s.commit(), timeout=3)
+            concurrent_writes.append(True)
+        return await send(bot_, method, timeout)  # type: ignore[arg-type]
+
+    api.make_request = send_while_writing  # type: ignore[method-assign,assignment]
+    assert await deliver_pending(bot, session_factory, clock) == 1
+    assert concurrent_writes == [True]
+    row = await _row(session_factory, reply_id)
+    assert row.delivery_state == DeliveryState.SENT and row.delivery_error is None

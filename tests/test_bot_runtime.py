@@ -125,11 +125,16 @@ async def test_polling_ticket_answer_and_agent_reply(
                 s, ticket.id, staff=staff, text="We are on it"
             )
             await s.commit()
-        await _until(lambda: _has_sent(api, 2))
+        reply_id = reply.id
+
+        async def reply_sent() -> bool:
+            async with sessionmaker() as s:
+                row = await s.get(TicketMessage, reply_id)
+                return row is not None and row.delivery_state == DeliveryState.SENT
+
+        # The worker records SENT after the HTTP call returns: wait for the stored state.
+        await _until(reply_sent)
         assert api.sent[1] == {"chat_id": str(USER), "text": "We are on it"}
-        async with sessionmaker() as s:
-            row = await s.get(TicketMessage, reply.id)
-            assert row is not None and row.delivery_state == DeliveryState.SENT
     finally:
         await asyncio.wait_for(runner.cleanup(), 10)
 
