@@ -1,20 +1,28 @@
-FROM python:3.11-slim-bookworm
+# supportdesk: admin web + Telegram bot + recording vault. `supportdesk serve` migrates the
+# database, then serves; SIGTERM drains in-flight requests and bot work before exiting.
+FROM python:3.11.11-slim-bookworm
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# Debian's ffmpeg converts recordings; curl serves the healthcheck.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg curl \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 supportdesk
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY recordings ./recordings
-COPY storage ./storage
-COPY admin ./admin
-RUN pip install --no-cache-dir .
+# Everything .dockerignore lets through: new packages listed in pyproject need no edit here.
+COPY . .
+RUN pip install . && rm -rf /app/build
 USER supportdesk
+# Created as the app user so a fresh named volume mounted here is writable by it.
+RUN mkdir -p /home/supportdesk/var
 ENV SUPPORTDESK_DATA_DIR=/home/supportdesk/var \
-    SUPPORTDESK_ADMIN_HOST=0.0.0.0
+    SUPPORTDESK_ADMIN_HOST=0.0.0.0 \
+    SUPPORTDESK_LOG_FORMAT=json
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["supportdesk"]
 CMD ["serve"]

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from admin import customers_api, recordings_api
 from admin.auth import Permission, public, requires
 from admin.keys import DB, TICKETS, USER
 from admin.views import inbox_filter
@@ -284,6 +285,8 @@ OPENAPI: dict[str, Any] = {
             "get": {**_op("Audit events, newest first", "audit.view"), "parameters": [_CURSOR]}
         },
         "/openapi.json": {"get": _op("This document", "public")},
+        **recordings_api.OPENAPI_PATHS,
+        **customers_api.OPENAPI_PATHS,
     },
 }
 
@@ -297,4 +300,6 @@ async def openapi(request: web.Request) -> web.Response:
 def create_api_app() -> web.Application:
     api = web.Application()
     api.add_routes(routes)
+    api.add_routes(recordings_api.routes)
+    api.add_routes(customers_api.routes)
     return api

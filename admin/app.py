@@ -11,7 +11,9 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from admin import api, views
+from admin import api, contact_form, customers, ops, recordings_views, ticket_desk, views
+from admin import privacy as privacy_admin
+from admin import retention as retention_admin
 from admin.auth import public
 from admin.keys import CLOCK, ENGINE, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
 from admin.middleware import (
@@ -20,6 +22,7 @@ from admin.middleware import (
     errors_middleware,
     security_headers,
 )
+from admin.recordings_web import recordings_ctx
 from recordings.archive import configure_lifecycle
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
@@ -53,14 +56,24 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[TICKETS] = TicketService(app[CLOCK])
+    ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
+    app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
+    retention_admin.install(app)  # /retention pages + periodic sweep (needs db and store)
     if settings.telegram_token.get_secret_value():
         from bot.runtime import bot_cleanup_ctx
+        from bot.webhook import add_webhook_route
 
+        add_webhook_route(app, settings)  # webhook mode only; ConfigError without a secret
         app.cleanup_ctx.append(bot_cleanup_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(views.routes)
+    app.router.add_routes(recordings_views.routes)
+    app.router.add_routes(customers.routes)
+    app.router.add_routes(contact_form.routes)
+    app.router.add_routes(ticket_desk.routes)
+    app.router.add_routes(privacy_admin.routes)
     app.add_subapp("/api/v1", api.create_api_app())
     aiohttp_jinja2.setup(
         app,

@@ -18,14 +18,17 @@ class Permission(enum.StrEnum):
     TICKETS_WRITE = "tickets.write"
     CUSTOMERS_MANAGE = "customers.manage"
     RECORDINGS_VIEW = "recordings.view"
+    RECORDINGS_INGEST = "recordings.ingest"
     RECORDINGS_TAG = "recordings.tag"
     RECORDINGS_HOLD = "recordings.hold"
     RECORDINGS_RELEASE_EVIDENCE = "recordings.release_evidence"
     RECORDINGS_DELETE = "recordings.delete"
     TRAINING_LISTEN = "training.listen"
     PRIVACY_MANAGE = "privacy.manage"
+    PRIVACY_RECORD = "privacy.record"  # record a request received by letter/e-mail/phone
     USERS_MANAGE = "users.manage"
     AUDIT_VIEW = "audit.view"
+    RETENTION_VIEW = "retention.view"
 
 
 class Access(enum.StrEnum):
@@ -43,8 +46,10 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
             P.TICKETS_WRITE,
             P.CUSTOMERS_MANAGE,
             P.RECORDINGS_VIEW,
+            P.RECORDINGS_INGEST,
             P.RECORDINGS_TAG,
             P.RECORDINGS_HOLD,
+            P.PRIVACY_RECORD,
         }
     ),
     StaffRole.TRAINER: frozenset({P.TRAINING_LISTEN}),
@@ -57,7 +62,9 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
             P.RECORDINGS_RELEASE_EVIDENCE,
             P.RECORDINGS_DELETE,
             P.PRIVACY_MANAGE,
+            P.PRIVACY_RECORD,
             P.AUDIT_VIEW,
+            P.RETENTION_VIEW,
         }
     ),
     StaffRole.ADMIN: frozenset(Permission),
@@ -82,6 +89,19 @@ authenticated = requires(Access.AUTHENTICATED)
 
 def requirement_of(handler: object) -> Requirement | None:
     return getattr(handler, ATTR, None)
+
+
+CSRF_EXEMPT_ATTR = "__supportdesk_csrf_exempt__"
+
+
+def csrf_exempt(handler: H) -> H:
+    """For machine callers that prove themselves otherwise (the Telegram webhook secret)."""
+    setattr(handler, CSRF_EXEMPT_ATTR, True)
+    return handler
+
+
+def is_csrf_exempt(handler: object) -> bool:
+    return getattr(handler, CSRF_EXEMPT_ATTR, False) is True
 
 
 def has_permission(user: StaffUser | None, requirement: Requirement) -> bool:

@@ -63,10 +63,9 @@ def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from storage.logs import configure_logging
+
+    configure_logging(settings)  # text or JSON lines, secrets scrubbed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,11 +100,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Migrate the database, then serve the admin (and the bot when a token is set)."""
     settings = _settings(ctx)
     _setup_logging(settings)
-    _run(
-        lambda: _serve(
-            settings, host or settings.admin_host, port if port is not None else settings.admin_port
+    try:
+        _run(
+            lambda: _serve(
+                settings,
+                host or settings.admin_host,
+                port if port is not None else settings.admin_port,
+            )
         )
-    )
+    except ConfigError as exc:  # e.g. webhook mode without a secret
+        click.echo(str(exc), err=True)
+        ctx.exit(2)
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
@@ -113,7 +118,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
     await _migrate(settings)
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # On SIGTERM in-flight requests get up to 25 s to finish (compose allows 60 s in all).
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=25)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -181,11 +187,46 @@ def create_token(ctx: click.Context, username: str, name: str) -> None:
     click.echo(token)
 
 
+@main.command("link-code")
+@click.argument("contact_id", type=int)
+@click.pass_context
+def link_code(ctx: click.Context, contact_id: int) -> None:
+    """Print a one-time code (valid 24 h) and its deep link that links a Telegram account to
+    contact CONTACT_ID."""
+    from storage.services.linking import LinkCodeService
+
+    settings = _settings(ctx)
+    code = _run_in_session(
+        settings,
+        lambda session: LinkCodeService(SystemClock()).create(
+            session, contact_id, actor=Actor.system("cli")
+        ),
+    )
+    bot = settings.telegram_bot_username.lstrip("@") or "<bot-username>"
+    click.echo(code)
+    click.echo(f"https://t.me/{bot}?start={code}")
+
+
 # The recording vault's commands (issue 5).
 import recordings.cli as _recordings_cli  # noqa: E402
 
 main.add_command(_recordings_cli.ingest)
-main.add_command(_recordings_cli.sweep)
+# Retention (issue 6): `sweep` covers every rule, recordings included.
+import storage.retention.cli as _retention_cli  # noqa: E402
+
+main.add_command(_retention_cli.sweep)
+main.add_command(_retention_cli.reconcile)
+main.add_command(_retention_cli.hold_review)
+
+# Privacy rights (issue 6): the access/portability export.
+from admin.privacy_cli import export as _privacy_export  # noqa: E402
+
+main.add_command(_privacy_export)
+
+# Operations (issue 7).
+from admin.backup_check import backup_check as _backup_check  # noqa: E402
+
+main.add_command(_backup_check)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from admin.desk_labels import LABELS as DESK_LABELS
+
 LANGUAGES = ("nl", "en")
 DEFAULT = "nl"
 
@@ -56,6 +58,45 @@ CATALOG: dict[str, dict[str, str]] = {
         "new": "Nieuw",
         "open": "Open",
         "waiting": "Wacht op klant",
+        # recordings (issue 5)
+        "rec_recordings": "Gespreksopnames",
+        "rec_recording": "Opname",
+        "rec_upload": "Opname uploaden",
+        "rec_number": "Nummer (beller/gebelde)",
+        "rec_ticket": "Ticket",
+        "rec_tag": "Label",
+        "rec_tags": "Labels",
+        "rec_held": "Vastgehouden",
+        "rec_held_yes": "Vastgehouden",
+        "rec_held_no": "Niet vastgehouden",
+        "rec_expiring": "Verloopt binnen (dagen)",
+        "rec_started": "Begin gesprek",
+        "rec_caller": "Beller",
+        "rec_callee": "Gebelde",
+        "rec_agent": "Medewerker",
+        "rec_duration": "Duur",
+        "rec_expires": "Verloopt op",
+        "rec_none": "Geen opnames gevonden.",
+        "rec_withheld": "Nummer afgeschermd",
+        "rec_file": "Audiobestand",
+        "rec_format": "Origineel",
+        "rec_waveform": "Golfvorm van de opname",
+        "rec_download": "Downloaden",
+        "rec_add_tag": "Label toevoegen",
+        "rec_all_tags": "Alle labels (komma-gescheiden)",
+        "rec_holds": "Bewaarredenen",
+        "rec_kind": "Soort",
+        "rec_reason": "Reden",
+        "rec_placed": "Geplaatst",
+        "rec_review": "Herbeoordelen op",
+        "rec_released": "Opgeheven",
+        "rec_release": "Opheffen",
+        "rec_place_hold": "Langer bewaren",
+        "rec_kind_training": "Training",
+        "rec_kind_evidence": "Bewijs van een afspraak",
+        "rec_delete": "Opname verwijderen",
+        "rec_when": "Tijdstip",
+        "rec_training": "Trainingsbibliotheek",
         "users": "Gebruikers",
         "audit": "Audit",
         "actor": "Door",
@@ -128,6 +169,45 @@ CATALOG: dict[str, dict[str, str]] = {
         "new": "New",
         "open": "Open",
         "waiting": "Waiting on customer",
+        # recordings (issue 5)
+        "rec_recordings": "Call recordings",
+        "rec_recording": "Recording",
+        "rec_upload": "Upload recording",
+        "rec_number": "Number (caller/callee)",
+        "rec_ticket": "Ticket",
+        "rec_tag": "Tag",
+        "rec_tags": "Tags",
+        "rec_held": "Held",
+        "rec_held_yes": "Held",
+        "rec_held_no": "Not held",
+        "rec_expiring": "Expiring within (days)",
+        "rec_started": "Call start",
+        "rec_caller": "Caller",
+        "rec_callee": "Callee",
+        "rec_agent": "Agent",
+        "rec_duration": "Duration",
+        "rec_expires": "Expires on",
+        "rec_none": "No recordings found.",
+        "rec_withheld": "Number withheld",
+        "rec_file": "Audio file",
+        "rec_format": "Original",
+        "rec_waveform": "Waveform of the recording",
+        "rec_download": "Download",
+        "rec_add_tag": "Add tag",
+        "rec_all_tags": "All tags (comma-separated)",
+        "rec_holds": "Holds",
+        "rec_kind": "Kind",
+        "rec_reason": "Reason",
+        "rec_placed": "Placed",
+        "rec_review": "Review on",
+        "rec_released": "Released",
+        "rec_release": "Release",
+        "rec_place_hold": "Place hold",
+        "rec_kind_training": "Training",
+        "rec_kind_evidence": "Evidence of an agreement",
+        "rec_delete": "Delete recording",
+        "rec_when": "When",
+        "rec_training": "Training library",
         "users": "Users",
         "audit": "Audit",
         "actor": "Actor",
@@ -151,6 +231,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "closed": "Closed",
     },
 }
+
+# Feature modules keep their own labels; they never override a core label.
+for _lang, _labels in DESK_LABELS.items():
+    for _key, _text in _labels.items():
+        CATALOG[_lang].setdefault(_key, _text)
 
 
 def translate(lang: str, key: str) -> str:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from admin.botprobe import BotProbe
+from admin.metrics import Metrics
+from bot.transport import BotTransport
+from recordings.service import RecordingService
+from recordings.waveform import Waveforms
 from storage.clock import Clock
 from storage.config import Settings
 from storage.models import StaffSession, StaffUser
@@ -17,8 +23,15 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 OBJECT_STORE = web.AppKey("object_store", ObjectStore)
 TICKETS = web.AppKey("tickets", TicketService)
+RECORDINGS = web.AppKey("recordings", RecordingService)
+WAVEFORMS = web.AppKey("waveforms", Waveforms)
+BOT_TRANSPORT = web.AppKey("bot_transport", BotTransport)
+METRICS = web.AppKey("metrics", Metrics)
+BOT_PROBE = web.AppKey("bot_probe", BotProbe)
+REDIS = web.AppKey("redis", Redis)  # only when SUPPORTDESK_REDIS_URL is set (readiness)
 
 DB = web.RequestKey("db", AsyncSession)
 USER = web.RequestKey("user", StaffUser)
 STAFF_SESSION = web.RequestKey("staff_session", StaffSession)
 LANG = web.RequestKey("lang", str)
+REQUEST_ID = web.RequestKey("request_id", str)

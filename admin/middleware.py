@@ -10,7 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from admin.auth import Access, has_permission, requirement_of
+from admin.auth import Access, has_permission, is_csrf_exempt, requirement_of
 from admin.i18n import pick_language, translate
 from admin.keys import CLOCK, DB, LANG, SESSIONMAKER, SETTINGS, STAFF_SESSION, USER
 from storage.models import StaffUser
@@ -146,7 +146,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             target = request.path_qs if request.method in SAFE_METHODS else "/"
             raise web.HTTPFound("/login?next=" + quote(target, safe=""))
         raise web.HTTPForbidden()
-    if request.method not in SAFE_METHODS and not is_api(request):
+    exempt = is_csrf_exempt(match_info.handler)
+    if request.method not in SAFE_METHODS and not is_api(request) and not exempt:
         await _check_csrf(request, requirement)
     return await handler(request)
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
+from admin import ticket_desk
 from admin.auth import Permission, authenticated, public, requires
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, STAFF_SESSION, TICKETS, USER
@@ -19,11 +20,9 @@ from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from storage.models import (
     ApiToken,
     AuditEvent,
-    DeliveryState,
     StaffRole,
     StaffUser,
     TicketCategory,
-    TicketMessage,
     TicketPriority,
     TicketStatus,
 )
@@ -323,19 +322,26 @@ def inbox_filter(query: dict[str, str] | object, user: StaffUser) -> TicketFilte
     )
 
 
+# Status badges count up to this many ("1000+"): bounded work at a million tickets.
+INBOX_COUNT_CAP = 1000
+INBOX_SEARCH_COUNT_CAP = 100
+
+
 @routes.get("/")
 @requires(Permission.TICKETS_VIEW)
 async def inbox(request: web.Request) -> web.Response:
     filters = inbox_filter(request.query, request[USER])
     tickets = request.config_dict[TICKETS]
     page = await tickets.list_tickets(request[DB], filters, cursor=request.query.get("cursor"))
+    # Text search checks every row it counts: count less far.
+    cap = INBOX_SEARCH_COUNT_CAP if filters.query else INBOX_COUNT_CAP
     counts = await tickets.count_by_status(
-        request[DB], TicketFilter(**{**filters.__dict__, "status": None})
+        request[DB], TicketFilter(**{**filters.__dict__, "status": None}), cap=cap
     )
     params = {k: v for k, v in request.query.items() if k != "cursor"}
     context = {
         "page": page,
-        "counts": counts,
+        "counts": {s: n if n <= cap else f"{cap}+" for s, n in counts.items()},
         "params": params,
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),
@@ -363,6 +369,7 @@ async def _render_ticket(
             "draft": draft,
             "categories": list(TicketCategory),
             "priorities": list(TicketPriority),
+            **await ticket_desk.ticket_context(request, ticket),
         },
         status=status,
     )
@@ -560,28 +567,3 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
 def _cell(value: str) -> str:
     """Neutralise spreadsheet formulas in free text (CSV injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
-# --- metrics -------------------------------------------------------------------------------
-
-
-@routes.get("/metrics")
-@public
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: ticket counts per status and the reply outbox (no personal data)."""
-    db = request[DB]
-    counts = await request.config_dict[TICKETS].count_by_status(db)
-    pending = await db.scalar(
-        select(func.count())
-        .select_from(TicketMessage)
-        .where(TicketMessage.delivery_state == DeliveryState.PENDING)
-    )
-    lines = [
-        "# HELP supportdesk_tickets Tickets per status.",
-        "# TYPE supportdesk_tickets gauge",
-        *(f'supportdesk_tickets{{status="{s.value}"}} {n}' for s, n in counts.items()),
-        "# HELP supportdesk_replies_pending Replies waiting for the delivery worker.",
-        "# TYPE supportdesk_replies_pending gauge",
-        f"supportdesk_replies_pending {int(pending or 0)}",
-    ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

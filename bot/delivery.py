@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import Clock
 from storage.db import is_postgres
-from storage.models import ContactPerson, DeliveryState, Ticket, TicketMessage
+from storage.models import ContactPerson, ContactPrivacy, DeliveryState, Ticket, TicketMessage
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,9 @@ async def _claim(
         chat_id = await session.scalar(
             select(ContactPerson.telegram_chat_id)
             .join(Ticket, Ticket.contact_id == ContactPerson.id)
-            .where(Ticket.id == message.ticket_id)
+            .outerjoin(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
+            # Restricted processing (GDPR art. 18): nothing is sent to them.
+            .where(Ticket.id == message.ticket_id, ContactPrivacy.restricted_at.is_(None))
         )
         message.delivery_attempts += 1
         message.next_attempt_at = clock.now() + CLAIM_LEASE
@@ -167,7 +169,7 @@ async def deliver_one(
 
         def no_chat(message: TicketMessage) -> None:
             message.delivery_state = DeliveryState.UNDELIVERABLE
-            message.delivery_error = "the contact has no Telegram chat"
+            message.delivery_error = "the contact has no Telegram chat (or restricted processing)"
             message.next_attempt_at = None
 
         return await _record(sessionmaker, message_id, attempt, no_chat)
@@ -236,6 +238,10 @@ async def delivery_loop(
     while True:
         try:
             handled = await deliver_pending(bot, sessionmaker, clock, limit)
+            # Edits of sent replies (issue 3); imported here as that module builds on this one.
+            from bot.reply_edits import deliver_pending_edits
+
+            handled += await deliver_pending_edits(bot, sessionmaker, clock, limit)
         except asyncio.CancelledError:
             raise
         except Exception:

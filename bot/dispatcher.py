@@ -7,11 +7,18 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import errors, media, start, tickets
+from bot import conversation, edits, errors, media, new_ticket, retry, start, tickets
+from bot import privacy as privacy_router
+from bot.i18n import ContactI18nMiddleware
 from bot.middlewares import ContactMiddleware, DbSessionMiddleware
+from bot.observe import UpdateLogMiddleware
+from bot.scaling import fsm_backends
+from bot.texts import create_i18n
 from storage.clock import Clock
 from storage.config import Settings
 from storage.objectstore import ObjectStore
+from storage.services.edits import MessageEditService
+from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketService
 
 
@@ -22,11 +29,16 @@ def create_dispatcher(
     object_store: ObjectStore,
     settings: Settings,
     clock: Clock,
-    max_media_bytes: int = media.MAX_MEDIA_BYTES,
+    max_media_bytes: int | None = None,
 ) -> Dispatcher:
     """A dispatcher with a router per feature; dependencies reach handlers through
     aiogram's DI (workflow_data) by parameter name."""
+    i18n = create_i18n()
     dp = Dispatcher(
+        **fsm_backends(settings),
+        i18n=i18n,
+        link_codes=LinkCodeService(clock),
+        message_edits=MessageEditService(clock),
         sessionmaker=sessionmaker,
         ticket_service=ticket_service,
         object_store=object_store,
@@ -34,15 +46,21 @@ def create_dispatcher(
         clock=clock,
     )
     # Outer update middlewares run after aiogram's own (errors, user context), in order.
+    dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(DbSessionMiddleware(sessionmaker))
     dp.update.outer_middleware(ContactMiddleware())
+    dp.update.outer_middleware(ContactI18nMiddleware(i18n))
     # Support happens in private chats only; group chatter never becomes a ticket.
     dp.message.filter(F.chat.type == "private")
     dp.include_routers(
         errors.create_router(),
         start.create_router(),
+        privacy_router.create_router(),  # before the routers that file any text
+        new_ticket.create_router(),
+        conversation.create_router(),
+        edits.create_router(),
         tickets.create_router(),
-        media.create_router(max_media_bytes),
+        media.create_router(max_media_bytes or settings.bot_media_max_bytes),
     )
     return dp
 
@@ -50,4 +68,5 @@ def create_dispatcher(
 def create_bot(settings: Settings) -> Bot:
     """A Bot talking to SUPPORTDESK_TELEGRAM_API_BASE (telegram, self-hosted or a fake)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    retry.install(session)  # 429: wait retry_after and resend, for every call
     return Bot(token=settings.telegram_token.get_secret_value(), session=session)

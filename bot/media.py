@@ -7,16 +7,22 @@ limit; over it the ticket still gets the note and the customer a polite refusal)
 
 from __future__ import annotations
 
-import io
+import contextlib
+import tempfile
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
+import aiofiles
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.filing import file_customer_message
+from bot.filing import file_customer_message, file_text, hold_if_ambiguous
+from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
+from storage.config import Settings
 from storage.models import Attachment, ContactPerson
 from storage.objectstore import ObjectStore
 from storage.services.tickets import TicketService
@@ -54,6 +60,26 @@ def media_file(message: Message) -> MediaFile | None:
                 item.mime_type or default_type,
             )
     return None
+
+
+async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | None:
+    """Stream a Telegram file to `path` in chunks (never whole in memory); its size, or
+    None once it grows past `limit` (the Bot API may not know the size up front)."""
+    file = await bot.get_file(file_id)
+    if file.file_size is not None and file.file_size > limit:
+        return None
+    if file.file_path is None:
+        raise ValueError("the Bot API returned no file path")
+    url = bot.session.api.file_url(bot.token, file.file_path)
+    size = 0
+    chunks = bot.session.stream_content(url=url, timeout=120)
+    async with aiofiles.open(path, "wb") as fh, contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:  # stop reading: the connection is closed with the generator
+                return None
+            await fh.write(chunk)
+    return size
 
 
 def describe(message: Message) -> str:
@@ -108,6 +134,8 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         ticket_service: TicketService,
         object_store: ObjectStore,
         clock: Clock,
+        on_rollback: list[RollbackHook],
+        settings: Settings,
     ) -> None:
         media = media_file(message)
         assert media is not None
@@ -115,6 +143,17 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         note = describe(message)
         if too_large:
             note += f" [not stored: {media.size} bytes, over the limit]"
+        # Several open tickets: keep the file reference until the customer picks (issue 3).
+        if await hold_if_ambiguous(
+            message,
+            note,
+            None if too_large else media,
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+        ):
+            return
         ticket, stored = await file_customer_message(
             message,
             note,
@@ -122,6 +161,7 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
             session=session,
             contact=contact,
             ticket_service=ticket_service,
+            settings=settings,
         )
         limit_mb = max_media_bytes // (1024 * 1024)
         if too_large:
@@ -129,16 +169,23 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
                 t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
             )
             return
-        buffer = io.BytesIO()
-        await bot.download(media.file_id, destination=buffer)
-        data = buffer.getvalue()
-        if len(data) > max_media_bytes:
-            await message.answer(
-                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
-            )
-            return
-        key = f"attachments/{ticket.id}/{stored.id}/{media.unique_id}"
-        put = await object_store.put(key, data, content_type=media.media_type)
+        with tempfile.TemporaryDirectory(prefix="supportdesk-media-") as tmp:
+            path = Path(tmp) / "download"
+            size = await download_to(bot, media.file_id, path, max_media_bytes)
+            if size is None:
+                await message.answer(
+                    t(
+                        contact.language,
+                        "media_too_large",
+                        limit=limit_mb,
+                        reference=ticket.reference,
+                    )
+                )
+                return
+            key = f"attachments/{ticket.id}/{stored.id}/{media.unique_id}"
+            put = await object_store.put(key, path, content_type=media.media_type)
+        # From here a failed transaction must not leave the object behind.
+        on_rollback.append(partial(object_store.delete, put.key, version_id=put.version_id))
         session.add(
             Attachment(
                 ticket_id=ticket.id,
@@ -147,7 +194,7 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
                 version_id=put.version_id,
                 filename=media.filename[:255],
                 media_type=media.media_type[:127],
-                size=len(data),
+                size=put.size,
                 sha256=put.sha256,
                 created_at=clock.now(),
             )
@@ -161,14 +208,17 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         session: AsyncSession,
         contact: ContactPerson,
         ticket_service: TicketService,
+        settings: Settings,
     ) -> None:
-        await file_customer_message(
+        # A note holds no file, so it can wait for the customer's choice of ticket (issue 3).
+        await file_text(
             message,
             describe(message),
             bot=bot,
             session=session,
             contact=contact,
             ticket_service=ticket_service,
+            settings=settings,
         )
 
     return router

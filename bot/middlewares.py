@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,27 +11,62 @@ from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.contacts import resolve_contact
+from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+RollbackHook = Callable[[], Awaitable[object]]
+
+log = logging.getLogger(__name__)
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Opens one AsyncSession per update; commits after the handler, rolls back on error."""
+    """Opens one AsyncSession per update; commits after the handler, rolls back on error.
+
+    An update from the inbox is marked handled first, in the same transaction, so its
+    effects and 'handled' commit together and a second instance handling the same update
+    waits on the row and then skips it (bot/inbox.py). Handlers register undo steps for work
+    outside the database (an object put into the store) in `on_rollback`; they run when the
+    transaction fails.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        on_rollback: list[RollbackHook] = []
+        outcome = data.get("inbox_outcome")
         async with self.sessionmaker() as session:
             data["session"] = session
+            data["on_rollback"] = on_rollback
             try:
+                update_id = data.get("inbox_update_id")
+                if update_id is not None:
+                    clock: Clock = data["clock"]
+                    await mark_handled(session, update_id, clock.now())
                 result = await handler(event, data)
-            except BaseException:
+                await session.commit()
+            except AlreadyHandled:
                 await session.rollback()
+                log.info("bot update %s was handled elsewhere; skipped", update_id)
+                result = None
+            except BaseException as exc:
+                if outcome is not None:
+                    outcome.error = type(exc).__name__
+                await session.rollback()
+                await _undo(on_rollback)
                 raise
-            await session.commit()
-            return result
+        if outcome is not None:
+            outcome.handled = True
+        return result
+
+
+async def _undo(hooks: list[RollbackHook]) -> None:
+    for hook in reversed(hooks):
+        try:
+            await hook()
+        except Exception as exc:  # keep undoing the rest; the leftover is named in the log
+            log.error("undo after a failed bot update failed: %s", type(exc).__name__)
 
 
 class ContactMiddleware(BaseMiddleware):

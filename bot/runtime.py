@@ -1,5 +1,6 @@
-"""Running the bot inside `supportdesk serve`: long polling plus the delivery worker, started
-and stopped with the admin app (an aiohttp cleanup context)."""
+"""Running the bot inside `supportdesk serve`: webhook (SUPPORTDESK_WEBHOOK_URL set) or long
+polling, the inbox processor and the delivery worker, started and stopped with the admin app
+(an aiohttp cleanup context)."""
 
 from __future__ import annotations
 
@@ -10,44 +11,62 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from admin.keys import BOT_TRANSPORT, CLOCK, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
 from bot.delivery import delivery_loop
 from bot.dispatcher import create_bot, create_dispatcher
+from bot.inbox import prune_handled
+from bot.polling import polling_loop
+from bot.processor import RateLimiter, UpdateProcessor
+from bot.shutdown import drain
+from bot.transport import BotTransport
 
 log = logging.getLogger(__name__)
 
 
 async def bot_cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start polling and the delivery loop after the database and object store are open;
-    stop both on shutdown. Must be appended after the app's database/object-store contexts."""
-    from admin.app import CLOCK, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
-
+    """Start the bot after the database and object store are open; stop it on shutdown.
+    Must be appended after the app's database/object-store contexts."""
     settings = app[SETTINGS]
+    sessionmaker, clock = app[SESSIONMAKER], app[CLOCK]
     bot = create_bot(settings)
     dp = create_dispatcher(
-        sessionmaker=app[SESSIONMAKER],
+        sessionmaker=sessionmaker,
         ticket_service=app[TICKETS],
         object_store=app[OBJECT_STORE],
         settings=settings,
-        clock=app[CLOCK],
+        clock=clock,
     )
-    if settings.webhook_url:
-        log.warning("SUPPORTDESK_WEBHOOK_URL is set but webhooks are not implemented yet; polling")
-    polling = asyncio.create_task(
-        dp.start_polling(bot, handle_signals=False, close_bot_session=False), name="bot-polling"
-    )
-    delivery = asyncio.create_task(
-        delivery_loop(bot, app[SESSIONMAKER], app[CLOCK]), name="bot-delivery"
-    )
-    log.info("telegram bot started (long polling via %s)", settings.telegram_api_base)
+    limiter = RateLimiter(settings.bot_rate_per_second, settings.bot_rate_burst)
+    processor = UpdateProcessor(dp, bot, sessionmaker, clock, limiter)
+    await prune_handled(sessionmaker, clock.now())
+    tasks = [
+        asyncio.create_task(processor.run(), name="bot-inbox"),
+        asyncio.create_task(delivery_loop(bot, sessionmaker, clock), name="bot-delivery"),
+    ]
     try:
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value()
+            app[BOT_TRANSPORT] = BotTransport(bot=bot, processor=processor, secret=secret)
+            await bot.set_webhook(
+                settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=dp.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+            log.info("telegram bot started (webhook via %s)", settings.telegram_api_base)
+        else:
+            polling = polling_loop(
+                bot, processor, sessionmaker, clock, dp.resolve_used_update_types()
+            )
+            tasks.append(asyncio.create_task(polling, name="bot-polling"))
+            log.info("telegram bot started (long polling via %s)", settings.telegram_api_base)
         yield
     finally:
-        delivery.cancel()
-        with contextlib.suppress(RuntimeError):  # polling had not started yet
-            await dp.stop_polling()
-        for task in (polling, delivery):
-            if not task.done():
-                task.cancel()
+        # Graceful: finish in-flight updates, flush the due outbox, close Redis (issue 7).
+        await drain(tasks, processor, bot, dp, sessionmaker, clock)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await bot.session.close()

@@ -1,93 +1,104 @@
-# ruff: noqa: E501  (catalog texts read best on one line each)
-"""Message catalog for the bot, keyed by language (nl default, en).
+# ruff: noqa: E501  (message ids read best on one line each)
+"""Bot texts through aiogram's gettext i18n (Babel catalogs in bot/locales).
 
-A small in-repo dict for now; to be replaced by aiogram's gettext i18n with Babel catalogs.
+Message ids are the English source texts; bot/locales/{nl,en}/LC_MESSAGES/messages.po hold
+the translations (Dutch first). `t(language, key)` is the call API of the bot's modules: the
+key names a message below, the language is the contact's stored one. After changing texts:
+  pybabel extract -F babel.cfg -k N_ -o bot/locales/messages.pot bot
+  pybabel update -i bot/locales/messages.pot -d bot/locales
+  pybabel compile -d bot/locales
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from aiogram.utils.i18n import I18n
 
 LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
+LOCALES_DIR = Path(__file__).parent / "locales"
 
-CATALOG: dict[str, dict[str, str]] = {
-    "nl": {
-        "start": (
-            "Welkom bij de klantenservice. Stuur ons gewoon een bericht: we maken er een "
-            "ticket van en een medewerker antwoordt hier.\n\n"
-            "Privacy: we bewaren uw berichten als supportinformatie (3 jaar). "
-            "Zie onze privacyverklaring voor uw rechten.\n"
-            "Taal wijzigen: /language. Hulp: /help."
-        ),
-        "help": (
-            "Stuur een bericht om een ticket te openen of aan te vullen.\n"
-            "/tickets - uw open tickets\n/close - een ticket sluiten\n"
-            "/language - taal kiezen\n/help - deze hulp\n"
-            "Meerdere open tickets? Antwoord (reply) op een bericht van mij over dat ticket."
-        ),
-        "code_invalid": "Deze code is ongeldig of verlopen. Vraag uw contactpersoon om een nieuwe code.",
-        "ticket_opened": "Bedankt! Uw ticket {reference} is aangemaakt. Een medewerker neemt contact met u op.",
-        "added_to": "Toegevoegd aan ticket {reference}.",
-        "added_to_recent": (
-            "U heeft meerdere open tickets; uw bericht is toegevoegd aan het meest recente, "
-            "{reference}. Bedoelde u een ander ticket? Antwoord dan (reply) op een bericht "
-            "van mij over dat ticket."
-        ),
-        "no_open": "U heeft geen open tickets. Stuur een bericht om er een te openen.",
-        "tickets_header": "Uw open tickets:",
-        "ticket_line": "{reference} - {status} - laatste activiteit {activity}\n  {subject}",
-        "close_choose": "Welk ticket wilt u sluiten?",
-        "closed": "Ticket {reference} is gesloten. Een nieuw bericht opent een nieuw ticket.",
-        "not_yours": "Dit ticket hoort niet bij u.",
-        "language_choose": "Kies uw taal:",
-        "language_set": "De taal is nu Nederlands.",
-        "unknown_command": "Onbekend commando. Zie /help.",
-        "error": "Er ging iets mis bij het verwerken van uw bericht. Probeert u het opnieuw?",
-        "media_too_large": "Dit bestand is groter dan {limit} MB en kon niet worden opgeslagen. Uw ticket {reference} heeft er wel een notitie van.",
-        "status_new": "nieuw",
-        "status_open": "in behandeling",
-        "status_waiting": "wacht op uw reactie",
-        "status_closed": "gesloten",
-    },
-    "en": {
-        "start": (
-            "Welcome to customer support. Just send us a message: we turn it into a ticket "
-            "and an agent answers here.\n\n"
-            "Privacy: we keep your messages as support information (3 years). "
-            "See our privacy statement for your rights.\n"
-            "Change language: /language. Help: /help."
-        ),
-        "help": (
-            "Send a message to open or add to a ticket.\n"
-            "/tickets - your open tickets\n/close - close a ticket\n"
-            "/language - choose language\n/help - this help\n"
-            "Several open tickets? Reply to one of my messages about that ticket."
-        ),
-        "code_invalid": "This code is invalid or has expired. Ask your contact for a new code.",
-        "ticket_opened": "Thank you! Your ticket {reference} has been created. An agent will get back to you.",
-        "added_to": "Added to ticket {reference}.",
-        "added_to_recent": (
-            "You have several open tickets; your message was added to the most recent one, "
-            "{reference}. Meant another ticket? Reply to one of my messages about that ticket."
-        ),
-        "no_open": "You have no open tickets. Send a message to open one.",
-        "tickets_header": "Your open tickets:",
-        "ticket_line": "{reference} - {status} - last activity {activity}\n  {subject}",
-        "close_choose": "Which ticket do you want to close?",
-        "closed": "Ticket {reference} is closed. A new message opens a new ticket.",
-        "not_yours": "This ticket is not yours.",
-        "language_choose": "Choose your language:",
-        "language_set": "The language is now English.",
-        "unknown_command": "Unknown command. See /help.",
-        "error": "Something went wrong while handling your message. Could you try again?",
-        "media_too_large": "This file is larger than {limit} MB and could not be stored. Your ticket {reference} has a note of it.",
-        "status_new": "new",
-        "status_open": "in progress",
-        "status_waiting": "waiting for your reply",
-        "status_closed": "closed",
-    },
+
+def N_(message: str) -> str:
+    """Marks a message id for extraction (the gettext convention); translated by `t`."""
+    return message
+
+
+MESSAGES: dict[str, str] = {
+    "start": N_(
+        "Welcome to customer support. Just send us a message: we turn it into a ticket and an agent answers here.\n\nPrivacy: we keep your messages as support information (3 years). See our privacy statement for your rights.\nChange language: /language. Help: /help."
+    ),
+    "help": N_(
+        "Send a message to open or add to a ticket.\n/new - open a new ticket step by step\n/tickets - your open tickets\n/close - close a ticket\n/language - choose language\n/help - this help\nSeveral open tickets? Reply to one of my messages about that ticket, or pick the ticket when I ask."
+    ),
+    "code_invalid": N_("This code is invalid or has expired. Ask your contact for a new code."),
+    "linked": N_(
+        "Your Telegram account is now linked to your customer account. Your tickets are handled for your organisation from now on."
+    ),
+    "ticket_opened": N_(
+        "Thank you! Your ticket {reference} has been created. An agent will get back to you."
+    ),
+    "added_to": N_("Added to ticket {reference}."),
+    "added_to_recent": N_(
+        "You have several open tickets; your message was added to the most recent one, {reference}. Meant another ticket? Reply to one of my messages about that ticket."
+    ),
+    "which_ticket": N_("You have several open tickets. Which one is this message about?"),
+    "new_ticket_button": N_("A new ticket"),
+    "held_gone": N_("This message has already been filed."),
+    "no_open": N_("You have no open tickets. Send a message to open one."),
+    "tickets_header": N_("Your open tickets:"),
+    "ticket_line": N_("{reference} - {status} - last activity {activity}\n  {subject}"),
+    "close_choose": N_("Which ticket do you want to close?"),
+    "closed": N_("Ticket {reference} is closed. A new message opens a new ticket."),
+    "not_yours": N_("This ticket is not yours."),
+    "language_choose": N_("Choose your language:"),
+    "language_set": N_("The language is now English."),
+    "unknown_command": N_("Unknown command. See /help."),
+    "error": N_("Something went wrong while handling your message. Could you try again?"),
+    "media_too_large": N_(
+        "This file is larger than {limit} MB and could not be stored. Your ticket {reference} has a note of it."
+    ),
+    "status_new": N_("new"),
+    "status_open": N_("in progress"),
+    "status_waiting": N_("waiting for your reply"),
+    "status_closed": N_("closed"),
+    "category_ask": N_("What is it about? Your message is kept whatever you choose."),
+    "category_set": N_("Thank you, ticket {reference} is filed under {category}."),
+    "category_internet": N_("Internet"),
+    "category_voip": N_("Telephony (VoIP)"),
+    "category_mobile": N_("Mobile"),
+    "category_alarm_247": N_("Alarm line 24/7"),
+    "category_billing": N_("Invoices and billing"),
+    "category_other": N_("Something else"),
+    "new_category": N_("New ticket. First choose the subject:"),
+    "new_describe": N_("Describe your question or problem in one message."),
+    "new_need_text": N_("Please send the description as a text message, or /cancel to stop."),
+    "new_attach": N_(
+        "Would you like to add photos or documents? Send them now, or press Continue."
+    ),
+    "new_attached": N_("Attachment received ({count}). More, or Continue?"),
+    "new_attach_only": N_("Please send a photo or document, or press Continue."),
+    "new_use_buttons": N_("Please use the buttons above, or /cancel to stop."),
+    "continue_button": N_("Continue"),
+    "new_confirm": N_(
+        "Please check your ticket:\nSubject: {category}\n{description}\nAttachments: {count}\nSend it?"
+    ),
+    "send_button": N_("Send"),
+    "cancel_button": N_("Cancel"),
+    "new_cancelled": N_("Cancelled; no ticket was created."),
+    "nothing_to_cancel": N_("There is nothing to cancel."),
+    "after_hours": N_(
+        "We are closed right now (office hours Mon-Fri 9:00-17:30). An agent will look at your ticket from {moment}."
+    ),
+    "button_stale": N_("This button is no longer valid."),
 }
+
+
+def create_i18n() -> I18n:
+    """The compiled catalogs; built once by the dispatcher factory."""
+    return I18n(path=LOCALES_DIR, default_locale=DEFAULT_LANGUAGE, domain="messages")
 
 
 def language_of(code: str | None) -> str:
@@ -98,6 +109,10 @@ def language_of(code: str | None) -> str:
 
 
 def t(language: str, key: str, **values: Any) -> str:
-    catalog = CATALOG.get(language, CATALOG[DEFAULT_LANGUAGE])
-    text = catalog.get(key) or CATALOG[DEFAULT_LANGUAGE][key]
+    """The text `key` in `language`, through the I18n the current update runs under."""
+    i18n = I18n.get_current(no_error=True)
+    if i18n is None:
+        raise LookupError("bot texts need the I18n context of the dispatcher")
+    lang = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    text = i18n.gettext(MESSAGES[key], locale=lang)
     return text.format(**values) if values else text

@@ -8,7 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.filing import file_customer_message
+from bot.filing import file_text
 from bot.texts import LANGUAGES, t
 from storage.clock import Clock
 from storage.config import Settings
@@ -139,6 +139,11 @@ def create_router() -> Router:
             contact.telegram_chat_id or query.from_user.id, t(contact.language, "language_set")
         )
 
+    @router.callback_query()
+    async def stale_button(query: CallbackQuery, contact: ContactPerson) -> None:
+        # Buttons of a finished flow or tampered data: answer, so no spinner is left hanging.
+        await query.answer(t(contact.language, "button_stale"), show_alert=True)
+
     @router.message(F.text.startswith("/"))
     async def unknown_command(message: Message, contact: ContactPerson) -> None:
         await message.answer(t(contact.language, "unknown_command"))
@@ -150,14 +155,16 @@ def create_router() -> Router:
         session: AsyncSession,
         contact: ContactPerson,
         ticket_service: TicketService,
+        settings: Settings,
     ) -> None:
-        await file_customer_message(
+        await file_text(
             message,
             message.text or "",
             bot=bot,
             session=session,
             contact=contact,
             ticket_service=ticket_service,
+            settings=settings,
         )
 
     return router

@@ -1,6 +1,7 @@
-"""`supportdesk ingest` and `supportdesk sweep`: the recording vault on the command line.
+"""`supportdesk ingest`: the recording vault on the command line.
 
-Registered on the main group in admin/cli.py.
+Registered on the main group in admin/cli.py. The recordings sweep is one rule of
+`supportdesk sweep` (storage/retention/cli.py), which calls RecordingService.delete_recording.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import click
 
 from recordings.archive import configure_lifecycle
 from recordings.audio import AudioError
-from recordings.service import IngestMetadata, RecordingService, SweepReport
+from recordings.policy import policy_from_settings
+from recordings.service import IngestMetadata, RecordingService
 from storage import migrate as migrations
-from storage.clock import FrozenClock, SystemClock
+from storage.clock import SystemClock
 from storage.config import ConfigError, Settings, load_settings
 from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import create_object_store
@@ -88,7 +90,7 @@ async def _ingest(
     try:
         await migrations.upgrade(engine)
         await configure_lifecycle(store)
-        service = RecordingService(SystemClock(), store)
+        service = RecordingService(SystemClock(), store, policy_from_settings(settings))
         sessions = create_sessionmaker(engine)
         actor = Actor.system("cli-ingest")
         with click.progressbar(
@@ -176,43 +178,3 @@ def ingest(
     )
     if summary.failed:
         sys.exit(1)
-
-
-async def _sweep(settings: Settings, now: datetime | None, dry_run: bool) -> SweepReport:
-    engine = create_engine(settings.effective_database_url)
-    store = create_object_store(settings)
-    try:
-        await migrations.upgrade(engine)
-        await store.ensure_bucket()
-        clock = FrozenClock(now) if now else SystemClock()
-        service = RecordingService(clock, store)
-        async with create_sessionmaker(engine)() as session:
-            report = await service.sweep_due(
-                session, dry_run=dry_run, actor=Actor.system("sweeper")
-            )
-            if not dry_run:
-                await session.commit()
-            return report
-    finally:
-        await store.close()
-        await engine.dispose()
-
-
-@click.command("sweep")
-@click.option("--now", "now_text", default=None, help="Sweep as of this ISO time (default now).")
-@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
-def sweep(now_text: str | None, dry_run: bool) -> None:
-    """Delete recordings past their 90 days that no hold keeps (holds are respected)."""
-    settings = _settings()
-    now = _parse_moment(now_text, settings, "--now")
-    report = asyncio.run(_sweep(settings, now, dry_run))
-    verb = "would delete" if dry_run else "deleted"
-    count = len(report.due) if dry_run else len(report.deleted)
-    click.echo(
-        f"recordings: {verb} {count}, kept under hold {len(report.kept_held)} "
-        f"(as of {report.now.isoformat()})"
-    )
-    for recording_id in report.due if dry_run else report.deleted:
-        click.echo(f"  {verb} recording {recording_id}")
-    for recording_id, reason in report.failed.items():
-        click.echo(f"  kept recording {recording_id}: {reason}", err=True)

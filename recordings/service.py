@@ -28,11 +28,12 @@ from storage.models import (
     Recording,
     RecordingHold,
     RecordingTag,
+    RecordingTombstone,
     StaffRole,
     Ticket,
 )
 from storage.objectstore.base import ObjectHeld, ObjectStore
-from storage.services import audit
+from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
 
@@ -100,7 +101,8 @@ class SweepReport:
 # --- permissions (the caller checks; these say what the rule is) ----------------------
 
 RELEASE_ROLES: dict[HoldKind, frozenset[StaffRole]] = {
-    HoldKind.TRAINING: frozenset({StaffRole.TRAINER, StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN}),
+    # Trainers only listen (read-only); whoever may flag for training may also unflag.
+    HoldKind.TRAINING: frozenset({StaffRole.AGENT, StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN}),
     HoldKind.EVIDENCE: frozenset({StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN}),
 }
 DELETE_ROLES = frozenset({StaffRole.PRIVACY_OFFICER, StaffRole.ADMIN})
@@ -108,7 +110,7 @@ SEE_WITHHELD_ROLES = frozenset({StaffRole.PRIVACY_OFFICER})
 
 
 def may_release_hold(kind: HoldKind, role: StaffRole) -> bool:
-    """Evidence holds need privacy_officer or admin; training holds also a trainer."""
+    """Evidence holds need privacy_officer or admin; training holds also an agent."""
     return role in RELEASE_ROLES[kind]
 
 
@@ -427,6 +429,8 @@ class RecordingService:
                 f"recording {recording.id}: the object store refuses the delete (legal hold)",
                 [],
             ) from exc
+        # Before the delete event is added, so that the event itself keeps its details.
+        await purge.strip_audit(session, SUBJECT, [recording.id])
         audit.record(
             session,
             actor=actor,
@@ -441,19 +445,45 @@ class RecordingService:
                 "reason": reason,
             },
         )
+        # Metadata reduced to a non-personal tombstone (events about it stripped above).
+        session.add(
+            RecordingTombstone(
+                recording_id=recording.id,
+                call_month=f"{recording.call_started_at:%Y-%m}",
+                duration_seconds=recording.duration_seconds,
+                hold_count=len(recording.holds),
+                reason=reason[:200],
+                deleted_at=self.clock.now(),
+            )
+        )
         await session.delete(recording)
         await session.flush()
 
-    async def due_for_deletion(self, session: AsyncSession, now: datetime) -> list[int]:
+    async def due_for_deletion(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        *,
+        limit: int | None = None,
+        skip_locked: bool = False,
+        exclude: Iterable[int] = (),
+    ) -> list[int]:
+        """Ids past their date without an active hold; `skip_locked` (PostgreSQL) locks
+        them so that a second sweeper takes the next ones."""
         active = exists().where(
             RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
         )
-        rows = await session.scalars(
+        stmt = (
             select(Recording.id)
             .where(Recording.expires_at <= now, ~active)
             .order_by(Recording.expires_at, Recording.id)
+            .limit(limit)
         )
-        return list(rows)
+        if skipped := list(exclude):
+            stmt = stmt.where(Recording.id.not_in(skipped))
+        if skip_locked:
+            stmt = stmt.with_for_update(skip_locked=True, of=Recording)
+        return list(await session.scalars(stmt))
 
     async def sweep_due(
         self,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from datetime import date
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -11,6 +14,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SUPPORTDESK_"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+# Nieuwjaar, Goede Vrijdag, Pasen, Koningsdag, Bevrijdingsdag, Hemelvaart, Pinksteren, Kerst.
+DUTCH_HOLIDAYS = tuple(
+    date.fromisoformat(day)
+    for day in (
+        "2026-01-01 2026-04-03 2026-04-05 2026-04-06 2026-04-27 2026-05-05 2026-05-14 "
+        "2026-05-24 2026-05-25 2026-12-25 2026-12-26 2027-01-01 2027-03-26 2027-03-28 "
+        "2027-03-29 2027-04-27 2027-05-05 2027-05-06 2027-05-16 2027-05-17 2027-12-25 2027-12-26"
+    ).split()
+)
 
 
 class ConfigError(Exception):
@@ -48,6 +60,22 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = Field(
         SecretStr(""), description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token."
     )
+    bot_rate_per_second: float = Field(
+        1.0, gt=0, description="Messages per second one Telegram user is handled at (more are queued, not dropped)."
+    )
+    bot_rate_burst: int = Field(
+        5, ge=1, description="Messages one Telegram user may send at once before the rate limit queues them."
+    )
+    bot_media_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest Telegram file (bytes) stored as a ticket attachment."
+    )
+    telegram_bot_username: str = Field(
+        "", description="The bot's @username (without @), for t.me deep links such as link codes."
+    )
+    office_holidays: list[date] = Field(
+        default_factory=lambda: list(DUTCH_HOLIDAYS),
+        description="Dates (JSON list, YYYY-MM-DD) the office is closed besides weekends; default: Dutch public holidays 2026-2027.",
+    )
 
     admin_host: str = Field("127.0.0.1", description="Address the admin web server binds to.")
     admin_port: int = Field(8080, ge=0, le=65535, description="Port of the admin web server.")
@@ -64,10 +92,73 @@ class Settings(BaseSettings):
     s3_bucket: str = Field("recordings", description="Bucket for recordings and attachments.")
     s3_region: str = Field("us-east-1", description="S3 region.")
 
+    recording_training_hold_days: int = Field(
+        365, ge=1, description="Default review period of a training hold, in days."
+    )
+    recording_evidence_hold_days: int = Field(
+        730, ge=1, description="Default review period of an evidence hold, in days."
+    )
+    recording_opus_bitrate: str = Field(
+        "24k", pattern=r"^\d{1,3}k$", description="Ogg/Opus bitrate of the archive, e.g. 24k."
+    )
+    recording_max_bytes: int = Field(
+        500 * 1024 * 1024, ge=1, description="Largest recording upload/import, in bytes."
+    )
+    recording_max_seconds: int = Field(
+        4 * 3600, ge=1, description="Longest recording accepted, in seconds."
+    )
+    recording_listen_minutes: int = Field(
+        30, ge=1, description="Range requests within this many minutes count as one play (audit)."
+    )
+
     redis_url: str = Field(
         "",
         description="Redis URL for bot FSM storage and event isolation across instances; empty means in-process.",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token Prometheus must send to /metrics; empty means /metrics is open (keep it internal).",
+    )
+
+    # A JSON string (not dict): a parse error then names this setting in one line.
+    retention_periods: str = Field(
+        "{}",
+        description='Per-deployment retention periods in days by rule, as JSON, e.g. {"recordings": 60}; rules are listed on the admin retention page.',
+    )
+    retention_sweep_interval: int = Field(
+        3600,
+        ge=0,
+        description="Seconds between retention sweeps inside serve; 0 turns the periodic sweep off.",
+    )
+    retention_batch_size: int = Field(
+        500, ge=1, le=10000, description="Rows the retention sweeper deletes per transaction."
+    )
+    privacy_statement_url: str = Field(
+        "", description="Link to the privacy statement that the bot's /privacy shows; empty: none."
+    )
+    privacy_erasure_tickets: Literal["anonymise", "delete"] = Field(
+        "anonymise",
+        description="What an erasure request does with the subject's tickets: 'anonymise' "
+        "(personal fields blanked, texts replaced; statistics survive) or 'delete'.",
+    )
+
+    @field_validator("retention_periods")
+    @classmethod
+    def _retention_periods(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value or "{}")
+        except ValueError:
+            raise ValueError('must be JSON such as {"recordings": 60}') from None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(days, int) and not isinstance(days, bool) and days >= 0
+            for days in parsed.values()
+        ):
+            raise ValueError("must map rule keys to whole numbers of days (0 or more)")
+        return json.dumps(parsed, sort_keys=True)
+
+    @property
+    def retention_period_days(self) -> dict[str, int]:
+        return json.loads(self.retention_periods)
 
     @field_validator("timezone")
     @classmethod

@@ -26,7 +26,11 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # No pool-level ROLLBACK on check-in: the Session/Connection always ends its own
+    # transaction, and each extra statement is a thread round trip in aiosqlite.
+    engine = create_async_engine(
+        url, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ import json
 from collections import defaultdict, deque
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
@@ -35,6 +36,7 @@ class RecordingSession(BaseSession):
         self.errors: dict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
         self._ids = itertools.count(1000)
         self.files: dict[str, bytes] = {}  # file_id -> content served by getFile + download
+        self.documents: list[bytes] = []  # contents of sendDocument files
 
     def fail_next(self, api_method: str, status: int, description: str, **parameters: Any) -> None:
         """Queue an error answer for the next call of `api_method` (e.g. 'sendMessage')."""
@@ -66,6 +68,16 @@ class RecordingSession(BaseSession):
                 "file_unique_id": f"u-{file_id}",
                 "file_size": len(self.files[file_id]),
                 "file_path": f"files/{file_id}",
+            }
+        if name == "sendDocument":  # the file is read now: senders remove it afterwards
+            document = method.document  # type: ignore[attr-defined]
+            path = getattr(document, "path", None)
+            self.documents.append(Path(path).read_bytes() if path else b"")
+            return {
+                "message_id": next(self._ids),
+                "date": _DATE,
+                "chat": {"id": method.chat_id, "type": "private"},  # type: ignore[attr-defined]
+                "document": {"file_id": "doc", "file_unique_id": "u-doc"},
             }
         if name == "answerCallbackQuery":
             return True

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
+import aiohttp
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import CSRF_RE, PASSWORD, World, login
+from desk_fixtures import PNG, seed_route_targets
+from recording_audio_helpers import make_audio
 from sqlalchemy import func, select
 
 from admin.api import OPENAPI, PREFIX
 from admin.app import create_app
 from admin.auth import ROLE_PERMISSIONS, Access, Permission, requirement_of
+from admin.keys import OBJECT_STORE
 from admin.middleware import SESSION_COOKIE
 from storage.config import Settings
 from storage.models import DeliveryState, StaffRole, StaffSession, TicketMessage
@@ -57,7 +62,8 @@ def test_roles_and_permissions() -> None:
 def _concrete(path: str, ticket_id: int, user_id: int = 0) -> str:
     if path.startswith("/users/"):
         return path.replace("{id}", str(user_id))
-    return path.replace("{id}", str(ticket_id)).replace("{code}", "en")
+    # The seed makes every {id} target id 1 on a fresh database, recording 1's hold is 1.
+    return path.replace("{id}", str(ticket_id)).replace("{code}", "en").replace("{hold_id}", "1")
 
 
 _BODIES = {
@@ -71,14 +77,61 @@ _BODIES = {
     "active": {"active": "1"},
     "role": {"role": "agent"},
     "tokens": {"name": "matrix"},
+    "organisations": {"name": "Matrix BV", "customer_number": "M-{role}-{via}"},
+    "contacts": {"name": "Matrix Contact"},
+    "link-recording": {"recording_id": "1"},
+    "holds": {"kind": "training", "reason": "route walk"},
+    "release": {"reason": "route walk"},
+    "tags": {"tags": "route-walk"},
+    "tag": {"tag": "route-walk"},
 }
 
 
-async def test_route_matrix(world: World) -> None:
+# The walk runs every route once per role on one recording: after the first release the hold
+# is released (409 on the next), and a hold placed by the walk makes the delete answer 409.
+# Those answers still prove the permission check let the request through.
+_LATER_IN_WALK = {
+    PREFIX + "/recordings/{id}/holds/{hold_id}/release": {409},
+    "/recording-holds/{id}/release": {409},
+    PREFIX + "/recordings/{id}": {409},
+    "/recordings/{id}/delete": {409},
+}
+
+# Routes that take a streamed file upload: the CSRF token part must precede the file.
+_FILE_ROUTES = {"/recordings/upload", "/privacy/{id}/id-copy", PREFIX + "/recordings"}
+
+
+def _upload(path: str, csrf: str | None, audio: Path) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    if csrf is not None:
+        form.add_field("csrf_token", csrf)
+    if path.startswith("/privacy"):
+        form.add_field("file", PNG, filename="id.png", content_type="image/png")
+    else:
+        form.add_field("file", audio.read_bytes(), filename=audio.name)
+    return form
+
+
+def _body(last: str, role: StaffRole, via: str) -> dict[str, object]:
+    """The route's body; creates of unique things get the role and channel in their key."""
+    tag = role.value.replace("_", "-")
+    body: dict[str, object] = {
+        k: v.format(role=tag, via=via) for k, v in _BODIES.get(last, {}).items()
+    }
+    if via == "api" and last == "tags":  # the API takes a JSON list, the form a text field
+        body["tags"] = [body["tags"]]
+    return body
+
+
+async def test_route_matrix(world: World, tmp_path: Path) -> None:
     """Every route: anonymous → /login or 401, wrong role → 403, right role → success."""
+    audio = make_audio(tmp_path, "wav_alaw")
     app = world.client.server.app
     client = world.client
     routes = list(_routes(app))
+    async with world.sessions() as session:  # objects for the {id} of customer/attachment routes
+        await seed_route_targets(session, app[OBJECT_STORE], world.clock, world.ticket_id)
+        await session.commit()
     client.session.cookie_jar.clear()
     for method, path, handler in routes:
         requirement = requirement_of(handler)
@@ -108,12 +161,16 @@ async def test_route_matrix(world: World) -> None:
             last = path.rsplit("/", 1)[-1]
             if path.startswith(PREFIX):
                 kwargs = {"headers": {"Authorization": f"Bearer {token}"}}
-                if method == "POST":
-                    kwargs["json"] = _BODIES.get(last, {})
+                if path in _FILE_ROUTES:
+                    kwargs["data"] = _upload(path, None, audio)
+                elif method in ("POST", "PUT", "PATCH"):
+                    kwargs["json"] = _body(last, role, "api")
             else:
                 kwargs = {}
-                if method == "POST":
-                    kwargs["data"] = {**_BODIES.get(last, {}), "csrf_token": csrf}
+                if path in _FILE_ROUTES:
+                    kwargs["data"] = _upload(path, csrf, audio)
+                elif method == "POST":
+                    kwargs["data"] = {**_body(last, role, "web"), "csrf_token": csrf}
             response = await client.request(method, url, allow_redirects=False, **kwargs)
             allowed = requirement == Access.AUTHENTICATED or requirement in ROLE_PERMISSIONS[role]
             if not allowed:
@@ -121,7 +178,7 @@ async def test_route_matrix(world: World) -> None:
             elif method == "GET":
                 assert response.status == 200, (role, method, url, await response.text())
             else:
-                assert response.status in (200, 201, 303), (
+                assert response.status in {200, 201, 204, 303} | _LATER_IN_WALK.get(path, set()), (
                     role,
                     method,
                     url,

@@ -4,21 +4,22 @@ at the edge, the real database underneath."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiogram import Bot, Dispatcher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.dispatcher import create_bot, create_dispatcher
+from bot.callbacks import PickTicket
+from bot.dispatcher import create_bot
 from bot.tickets import CloseTicket, SetLanguage
-from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.models import (
     Attachment,
     ContactPerson,
+    DeliveryState,
+    HeldMessage,
+    MessageDirection,
     Ticket,
     TicketChannel,
     TicketMessage,
@@ -27,82 +28,27 @@ from storage.models import (
 from storage.objectstore.local import LocalObjectStore
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
+from tests import bot_desk
+from tests.bot_desk import Desk, open_desk
 from tests.telegram_fake import (
-    RecordingSession,
     bot_message,
     callback_update,
-    make_bot,
     message_update,
 )
 
 pytestmark = pytest.mark.storage
 
-START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-USER = 5001
-OTHER = 5002
-
-
-class Desk:
-    def __init__(
-        self,
-        dp: Dispatcher,
-        bot: Bot,
-        api: RecordingSession,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        clock: FrozenClock,
-    ) -> None:
-        self.dp, self.bot, self.api, self.sessionmaker, self.clock = (
-            dp,
-            bot,
-            api,
-            sessionmaker,
-            clock,
-        )
-
-    async def feed(self, update) -> None:  # type: ignore[no-untyped-def]
-        await self.dp.feed_update(self.bot, update)
-
-    async def tickets(self, user_id: int = USER) -> list[Ticket]:
-        async with self.sessionmaker() as s:
-            rows = await s.scalars(
-                select(Ticket)
-                .join(ContactPerson, Ticket.contact_id == ContactPerson.id)
-                .where(ContactPerson.telegram_user_id == user_id)
-                .order_by(Ticket.id)
-            )
-            return list(rows)
-
-    async def texts(self, ticket_id: int) -> list[str]:
-        async with self.sessionmaker() as s:
-            rows = await s.scalars(
-                select(TicketMessage.text)
-                .where(TicketMessage.ticket_id == ticket_id)
-                .order_by(TicketMessage.id)
-            )
-            return list(rows)
-
-    async def contact(self, user_id: int = USER) -> ContactPerson | None:
-        async with self.sessionmaker() as s:
-            return await s.scalar(
-                select(ContactPerson).where(ContactPerson.telegram_user_id == user_id)
-            )
+START = bot_desk.START
+USER = bot_desk.USER
+OTHER = bot_desk.OTHER
 
 
 @pytest.fixture
 async def desk(
     session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
 ) -> AsyncIterator[Desk]:
-    clock = FrozenClock(START)
-    dp = create_dispatcher(
-        sessionmaker=session_factory,
-        ticket_service=TicketService(clock),
-        object_store=LocalObjectStore(tmp_path / "objects"),
-        settings=settings,
-        clock=clock,
-    )
-    bot, api = make_bot()
-    yield Desk(dp, bot, api, session_factory, clock)
-    assert api.unexpected == [], f"unexpected Bot API calls: {api.unexpected}"
+    async with open_desk(session_factory, tmp_path, settings) as opened:
+        yield opened
 
 
 async def test_first_message_opens_ticket_and_creates_unverified_contact(desk: Desk) -> None:
@@ -140,7 +86,9 @@ async def test_second_message_appended_to_the_open_ticket(desk: Desk) -> None:
 async def _two_open_tickets(desk: Desk) -> tuple[Ticket, Ticket]:
     await desk.feed(message_update(USER, "probleem een"))
     async with desk.sessionmaker() as s:
-        contact = await s.scalar(select(ContactPerson))
+        contact = await s.scalar(
+            select(ContactPerson).where(ContactPerson.telegram_user_id == USER)
+        )
         assert contact is not None
         desk.clock.current = START.replace(minute=5)
         await TicketService(desk.clock).open_ticket(
@@ -166,12 +114,129 @@ async def test_several_open_reply_to_picks_the_ticket(desk: Desk) -> None:
     assert first.reference in answer
 
 
-async def test_several_open_without_reply_goes_to_most_recent_and_says_so(desk: Desk) -> None:
-    _first, second = await _two_open_tickets(desk)
+async def _held(desk: Desk) -> list[HeldMessage]:
+    async with desk.sessionmaker() as s:
+        return list(await s.scalars(select(HeldMessage).order_by(HeldMessage.id)))
+
+
+async def test_several_open_without_reply_keeps_the_message_and_asks(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
     await desk.feed(message_update(USER, "welk ticket?", language="en"))
-    assert await desk.texts(second.id) == ["probleem twee", "welk ticket?"]
-    [answer] = desk.api.sent_texts()
-    assert second.reference in answer and "meerdere open tickets" in answer
+    assert await desk.texts(first.id) == ["probleem een"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+    [held] = await _held(desk)
+    assert held.text == "welk ticket?"
+    [question] = desk.api.calls("sendMessage")
+    assert question.text == "U heeft meerdere open tickets. Over welk ticket gaat dit bericht?"  # type: ignore[attr-defined]
+    buttons = [row[0] for row in question.reply_markup.inline_keyboard]  # type: ignore[attr-defined]
+    assert [b.callback_data for b in buttons] == [
+        PickTicket(held_id=held.id, ticket_id=second.id).pack(),
+        PickTicket(held_id=held.id, ticket_id=first.id).pack(),
+        PickTicket(held_id=held.id, ticket_id=0).pack(),
+    ]
+    assert buttons[-1].text == "Een nieuw ticket"
+
+    await desk.feed(callback_update(USER, buttons[1].callback_data))
+    assert await desk.texts(first.id) == ["probleem een", "welk ticket?"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+    assert await _held(desk) == []
+    assert desk.api.sent_texts()[-1] == f"Toegevoegd aan ticket {first.reference}."
+    # pressing again: the message is filed already, nothing is added twice
+    await desk.feed(callback_update(USER, buttons[0].callback_data))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Dit bericht is al verwerkt."  # type: ignore[attr-defined]
+    assert await desk.texts(second.id) == ["probleem twee"]
+
+
+async def test_held_message_can_open_a_new_ticket(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, "iets heel anders"))
+    [held] = await _held(desk)
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=0).pack()))
+    *_, third = await desk.tickets()
+    assert third.id not in (first.id, second.id)
+    assert await desk.texts(third.id) == ["iets heel anders"]
+    assert third.reference in desk.api.sent_texts()[-1]
+    assert await _held(desk) == []
+
+
+async def test_pick_of_a_ticket_closed_meanwhile_opens_a_new_one(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, "later bericht"))
+    [held] = await _held(desk)
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=first.id).pack()))
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=first.id).pack()))
+    assert await desk.texts(first.id) == ["probleem een"]
+    *_, newest = await desk.tickets()
+    assert newest.id not in (first.id, second.id)
+    assert await desk.texts(newest.id) == ["later bericht"]
+
+
+async def test_pick_of_a_ticket_that_is_not_yours_is_refused(desk: Desk) -> None:
+    await desk.feed(message_update(OTHER, "van iemand anders"))
+    [theirs] = await desk.tickets(OTHER)
+    _first, _second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, "bewaard"))
+    [held] = await _held(desk)
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=theirs.id).pack()))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Dit ticket hoort niet bij u."  # type: ignore[attr-defined]
+    assert await desk.texts(theirs.id) == ["van iemand anders"]
+    assert [h.id for h in await _held(desk)] == [held.id]  # still waiting for a valid choice
+    # someone else cannot file (or see) this user's held message either
+    await desk.feed(callback_update(OTHER, PickTicket(held_id=held.id, ticket_id=theirs.id).pack()))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Dit bericht is al verwerkt."  # type: ignore[attr-defined]
+    assert await desk.texts(theirs.id) == ["van iemand anders"]
+
+
+async def test_sticker_with_several_open_tickets_waits_for_the_choice(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    sticker = {"file_id": "s", "file_unique_id": "su", "type": "regular", "width": 512,
+               "height": 512, "is_animated": False, "is_video": False, "emoji": "👍"}  # fmt: skip
+    await desk.feed(message_update(USER, sticker=sticker))
+    [held] = await _held(desk)
+    assert held.text == "[sticker 👍]"
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=first.id).pack()))
+    assert await desk.texts(first.id) == ["probleem een", "[sticker 👍]"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+
+
+async def test_photo_with_several_open_tickets_is_stored_once_picked(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    desk.api.files["ph"] = b"\xff\xd8router"
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    [held] = await _held(desk)
+    assert held.text == "[photo] lampjes" and held.media is not None
+    assert desk.api.calls("getFile") == []  # nothing downloaded before the choice
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=second.id).pack()))
+    assert await desk.texts(second.id) == ["probleem twee", "[photo] lampjes"]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.ticket_id == second.id and attachment.size == 8
+    assert await desk.texts(first.id) == ["probleem een"]
+
+
+async def test_reply_to_an_agent_reply_picks_its_ticket(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    delivered = bot_message(USER, "Heeft u de router al herstart?")
+    async with desk.sessionmaker() as s:
+        reply = TicketMessage(
+            ticket_id=first.id,
+            direction=MessageDirection.OUT,
+            text="Heeft u de router al herstart?",
+            telegram_chat_id=USER,
+            telegram_message_id=delivered["message_id"],
+            delivery_state=DeliveryState.SENT,
+            created_at=START,
+        )
+        s.add(reply)
+        await s.commit()
+    await desk.feed(message_update(USER, "ja, helpt niet", reply_to=delivered))
+    assert await desk.texts(first.id) == [
+        "probleem een",
+        "Heeft u de router al herstart?",
+        "ja, helpt niet",
+    ]
+    assert await desk.texts(second.id) == ["probleem twee"]
 
 
 async def test_reply_to_a_message_of_someone_else_is_not_a_pick(desk: Desk) -> None:
@@ -179,7 +244,10 @@ async def test_reply_to_a_message_of_someone_else_is_not_a_pick(desk: Desk) -> N
     forged = bot_message(USER, f"{first.reference}")
     forged["from"] = {"id": 777, "is_bot": False, "first_name": "X"}
     await desk.feed(message_update(USER, "hallo", reply_to=forged))
-    assert await desk.texts(second.id) == ["probleem twee", "hallo"]
+    assert await desk.texts(first.id) == ["probleem een"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+    [held] = await _held(desk)
+    assert held.text == "hallo"
 
 
 async def test_after_close_next_message_opens_a_new_ticket(desk: Desk) -> None:

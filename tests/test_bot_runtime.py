@@ -1,61 +1,113 @@
-"""End to end over HTTP: the admin app with a bot token runs polling and the delivery
-worker against a local fake Bot API server on 127.0.0.1."""
+"""End to end over HTTP: the admin app with a bot token runs the bot (webhook or long
+polling), the inbox processor and the delivery worker against a local fake Bot API server on
+127.0.0.1 (SUPPORTDESK_TELEGRAM_API_BASE)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from pydantic import SecretStr
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from admin.app import SESSIONMAKER, TICKETS, create_app
-from storage.config import Settings
-from storage.models import DeliveryState, StaffRole, StaffUser, Ticket, TicketMessage
+from admin.auth import Access, is_csrf_exempt, requirement_of
+from admin.keys import BOT_TRANSPORT, OBJECT_STORE
+from bot.processor import RateLimiter
+from bot.webhook import SECRET_HEADER
+from storage.clock import FrozenClock
+from storage.config import ConfigError, Settings
+from storage.models import (
+    Attachment,
+    BotUpdate,
+    DeliveryState,
+    StaffRole,
+    StaffUser,
+    Ticket,
+    TicketMessage,
+)
 
 pytestmark = pytest.mark.storage
 
 TOKEN = "4242:fake-token"
 USER = 8001
+WEBHOOK_URL = "https://desk.example.com/telegram/hook"
+WEBHOOK_PATH = "/telegram/hook"
+SECRET = "s3cret-Token_42"
+PHOTO = bytes(range(256)) * 40  # 10 KiB
 
 
 class FakeBotApi:
-    """Speaks just enough of the Bot API over HTTP: getMe, getUpdates, sendMessage."""
+    """Speaks just enough of the Bot API over HTTP: getMe, getUpdates, sendMessage,
+    set/deleteWebhook, getFile and file downloads; can answer 429 to sendMessage."""
 
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
         self.sent: list[dict[str, str]] = []
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, dict[str, str]]] = []
         self.next_id = 1
+        self.throttle_sends = 0
+        self.report_file_size = True
+
+    def called(self, method: str) -> list[dict[str, str]]:
+        return [form for name, form in self.calls if name == method]
 
     async def handle(self, request: web.Request) -> web.Response:
         assert request.match_info["token"] == TOKEN
         method = request.match_info["method"]
-        self.calls.append(method)
-        form = dict(await request.post())
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.calls.append((method, form))
         if method == "getMe":
             result: Any = {"id": 4242, "is_bot": True, "first_name": "Desk", "username": "desk"}
         elif method == "getUpdates":
-            offset = int(str(form.get("offset", 0)))
+            offset = int(form.get("offset", 0))
             pending = [u for u in self.updates if u["update_id"] >= offset]
             if not pending:
                 await asyncio.sleep(0.05)
             result = pending
         elif method == "sendMessage":
-            self.sent.append({k: str(v) for k, v in form.items()})
+            if self.throttle_sends:
+                self.throttle_sends -= 1
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": 429,
+                        "description": "Too Many Requests: retry after 1",
+                        "parameters": {"retry_after": 1},
+                    },
+                    status=429,
+                )
+            self.sent.append(form)
             self.next_id += 1
             result = {
                 "message_id": self.next_id,
                 "date": 1772445600,
-                "chat": {"id": int(str(form["chat_id"])), "type": "private"},
-                "text": str(form["text"]),
+                "chat": {"id": int(form["chat_id"]), "type": "private"},
+                "text": form["text"],
             }
+        elif method == "getFile":
+            result = {
+                "file_id": form["file_id"],
+                "file_unique_id": "uniq-" + form["file_id"],
+                "file_path": f"photos/{form['file_id']}.jpg",
+            }
+            if self.report_file_size:
+                result["file_size"] = len(PHOTO)
         else:
             result = True
         return web.json_response({"ok": True, "result": result})
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        assert request.match_info["token"] == TOKEN
+        return web.Response(body=PHOTO, content_type="image/jpeg")
 
 
 @pytest.fixture
@@ -63,6 +115,7 @@ async def fake_api() -> AsyncIterator[tuple[FakeBotApi, str]]:
     api = FakeBotApi()
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", api.handle)
+    app.router.add_get("/file/bot{token}/{path:.+}", api.download)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -70,6 +123,64 @@ async def fake_api() -> AsyncIterator[tuple[FakeBotApi, str]]:
     host, port = runner.addresses[0][:2]
     yield api, f"http://{host}:{port}"
     await runner.cleanup()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
+
+
+def bot_settings(settings: Settings, base: str, **extra: Any) -> Settings:
+    return settings.model_copy(
+        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base, **extra}
+    )
+
+
+def webhook_settings(settings: Settings, base: str, **extra: Any) -> Settings:
+    return bot_settings(
+        settings, base, webhook_url=WEBHOOK_URL, webhook_secret=SecretStr(SECRET), **extra
+    )
+
+
+def message(update_id: int, text: str, *, user: int = USER, **content: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": text} if text else {}
+    body.update(content)
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1772445600,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "A", "language_code": "en"},
+            **body,
+        },
+    }
+
+
+def photo(update_id: int, *, with_size: bool = True) -> dict[str, Any]:
+    size = {"file_size": len(PHOTO)} if with_size else {}
+    item = {"file_id": "ph1", "file_unique_id": "uq1", "width": 64, "height": 40, **size}
+    return message(update_id, "", photo=[item])
+
+
+@pytest.fixture
+def failing_inserts() -> Iterator[list[type]]:
+    """An injected database failure: inserting a row of a listed class raises."""
+    failing: list[type] = []
+
+    def hook_for(target: type) -> Any:
+        def check(*_args: Any) -> None:
+            if target in failing:
+                raise RuntimeError("injected database failure")
+
+        return check
+
+    hooks = {target: hook_for(target) for target in (TicketMessage, Attachment)}
+    for target, hook in hooks.items():
+        event.listen(target, "before_insert", hook)
+    yield failing
+    for target, hook in hooks.items():
+        event.remove(target, "before_insert", hook)
 
 
 async def _until(predicate: Any, seconds: float = 10.0) -> None:
@@ -80,64 +191,417 @@ async def _until(predicate: Any, seconds: float = 10.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+async def _count(sessionmaker: async_sessionmaker[AsyncSession], model: type) -> int:
+    async with sessionmaker() as s:
+        return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _customer_texts(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessionmaker() as s:
+        rows = await s.scalars(select(TicketMessage.text).order_by(TicketMessage.id))
+        return list(rows)
+
+
+async def _inbox_row(sessionmaker: async_sessionmaker[AsyncSession], update_id: int) -> BotUpdate:
+    async with sessionmaker() as s:
+        row = await s.get(BotUpdate, update_id)
+        assert row is not None
+        return row
+
+
+async def _post(client: Any, body: dict[str, Any], secret: str | None = SECRET) -> int:
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    response = await client.post(WEBHOOK_PATH, data=json.dumps(body), headers=headers)
+    return int(response.status)
+
+
+async def _agent_reply(app: web.Application, text: str) -> int:
+    async with app[SESSIONMAKER]() as s:
+        ticket = await s.scalar(select(Ticket))
+        assert ticket is not None
+        staff = StaffUser(
+            username="agent",
+            password_hash="x",
+            role=StaffRole.AGENT,
+            created_at=ticket.created_at,
+            updated_at=ticket.created_at,
+        )
+        s.add(staff)
+        await s.flush()
+        reply = await app[TICKETS].add_agent_reply(s, ticket.id, staff=staff, text=text)
+        await s.commit()
+        return reply.id
+
+
+async def _wait_delivered(app: web.Application, reply_id: int) -> None:
+    async def sent() -> bool:
+        async with app[SESSIONMAKER]() as s:
+            row = await s.get(TicketMessage, reply_id)
+            return row is not None and row.delivery_state == DeliveryState.SENT
+
+    # The worker records SENT after the HTTP call returns: wait for the stored state.
+    await _until(sent)
+
+
 async def test_polling_ticket_answer_and_agent_reply(
-    engine: AsyncEngine, settings: Settings, fake_api: tuple[FakeBotApi, str]
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
 ) -> None:
     api, base = fake_api
-    bot_settings = settings.model_copy(
-        update={
-            "telegram_token": settings.telegram_token.__class__(TOKEN),
-            "telegram_api_base": base,
-        }
-    )
-    app = create_app(bot_settings, engine=engine)
+    app = create_app(bot_settings(settings, base), engine=engine, clock=clock)
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        api.updates.append(
-            {
-                "update_id": 1,
-                "message": {
-                    "message_id": 1,
-                    "date": 1772445600,
-                    "chat": {"id": USER, "type": "private"},
-                    "from": {"id": USER, "is_bot": False, "first_name": "A", "language_code": "en"},
-                    "text": "Internet down",
-                },
-            }
-        )
+        api.updates.append(message(1, "Internet down"))
         await _until(lambda: _has_sent(api, 1))
         assert "has been created" in api.sent[0]["text"]
-        sessionmaker = app[SESSIONMAKER]
-        async with sessionmaker() as s:
+        # The answer goes out inside the update's transaction: wait for its commit.
+        await _until(lambda: _processed(app[SESSIONMAKER], 1))
+        async with app[SESSIONMAKER]() as s:
             ticket = await s.scalar(select(Ticket))
             assert ticket is not None and ticket.reference in api.sent[0]["text"]
-            staff = StaffUser(
-                username="agent",
-                password_hash="x",
-                role=StaffRole.AGENT,
-                created_at=ticket.created_at,
-                updated_at=ticket.created_at,
-            )
-            s.add(staff)
-            await s.flush()
-            reply = await app[TICKETS].add_agent_reply(
-                s, ticket.id, staff=staff, text="We are on it"
-            )
-            await s.commit()
-        reply_id = reply.id
-
-        async def reply_sent() -> bool:
-            async with sessionmaker() as s:
-                row = await s.get(TicketMessage, reply_id)
-                return row is not None and row.delivery_state == DeliveryState.SENT
-
-        # The worker records SENT after the HTTP call returns: wait for the stored state.
-        await _until(reply_sent)
+        reply_id = await _agent_reply(app, "We are on it")
+        await _wait_delivered(app, reply_id)
         assert api.sent[1] == {"chat_id": str(USER), "text": "We are on it"}
+        assert not api.called("setWebhook")
     finally:
         await asyncio.wait_for(runner.cleanup(), 10)
 
 
+async def test_polling_skips_update_ids_already_in_the_inbox(
+    engine: AsyncEngine, settings: Settings, fake_api: tuple[FakeBotApi, str], clock: FrozenClock
+) -> None:
+    api, base = fake_api
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as s:  # handled before (e.g. by the webhook, or a restart)
+        s.add(
+            BotUpdate(
+                update_id=1,
+                payload="",
+                received_at=clock.now(),
+                next_attempt_at=clock.now(),
+                processed_at=clock.now(),
+                attempts=0,
+            )
+        )
+        await s.commit()
+    app = create_app(bot_settings(settings, base), engine=engine, clock=clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        api.updates.extend([message(1, "already handled"), message(2, "new one")])
+        await _until(lambda: _has_sent(api, 1))
+        await _until(lambda: _processed(sessionmaker, 2))
+        assert await _customer_texts(sessionmaker) == ["new one"]
+        assert len(api.sent) == 1
+    finally:
+        await asyncio.wait_for(runner.cleanup(), 10)
+
+
+async def test_webhook_with_secret_stores_answers_and_delivers_agent_reply(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    app = client.app
+    [registered] = api.called("setWebhook")
+    assert registered["url"] == WEBHOOK_URL and registered["secret_token"] == SECRET
+    assert "message" in json.loads(registered["allowed_updates"])
+    assert not api.called("getUpdates")
+
+    assert await _post(client, message(7, "Internet down")) == 200
+    await _until(lambda: _has_sent(api, 1))
+    assert "has been created" in api.sent[0]["text"]
+    await _until(lambda: _processed(app[SESSIONMAKER], 7))
+    assert await _customer_texts(app[SESSIONMAKER]) == ["Internet down"]
+    assert (await _inbox_row(app[SESSIONMAKER], 7)).payload == ""  # the ticket holds the text
+
+    reply_id = await _agent_reply(app, "We are on it")
+    await _wait_delivered(app, reply_id)
+    assert api.sent[1] == {"chat_id": str(USER), "text": "We are on it"}
+
+
+async def test_webhook_without_the_right_secret_is_refused_and_stores_nothing(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    caplog: pytest.LogCaptureFixture,
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    caplog.set_level(logging.INFO)
+    assert await _post(client, message(1, "hi"), secret="wrong-secret-value") == 401
+    assert await _post(client, message(2, "hi"), secret=None) == 401
+    assert await _post(client, message(3, "hi"), secret="") == 401
+    await asyncio.sleep(0.2)
+    assert await _count(client.app[SESSIONMAKER], BotUpdate) == 0
+    assert await _count(client.app[SESSIONMAKER], Ticket) == 0
+    assert api.sent == []
+    assert "without the right secret" in caplog.text
+    assert "wrong-secret-value" not in caplog.text and SECRET not in caplog.text
+
+
+async def test_webhook_repeated_update_id_is_handled_once(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    update = message(11, "Line is noisy")
+    assert await _post(client, update) == 200
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 11))
+    assert await _post(client, update) == 200  # Telegram redelivers: 200, nothing new
+    assert await asyncio.gather(_post(client, update), _post(client, update)) == [200, 200]
+    await asyncio.sleep(0.3)
+    assert await _customer_texts(client.app[SESSIONMAKER]) == ["Line is noisy"]
+    assert len(api.sent) == 1
+
+
+async def test_webhook_bad_body_is_refused(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    _, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    response = await client.post(WEBHOOK_PATH, data=b"{not json", headers={SECRET_HEADER: SECRET})
+    assert response.status == 400
+    assert await _count(client.app[SESSIONMAKER], BotUpdate) == 0
+
+
+async def test_failed_handling_stays_in_the_inbox_and_is_retried(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    failing_inserts: list[type],
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    sessionmaker = client.app[SESSIONMAKER]
+    failing_inserts.append(TicketMessage)
+    assert await _post(client, message(21, "Router blinks red")) == 200
+
+    async def failed_once() -> bool:
+        return (await _inbox_row(sessionmaker, 21)).attempts == 1
+
+    await _until(failed_once)
+    row = await _inbox_row(sessionmaker, 21)
+    assert row.processed_at is None and row.last_error == "RuntimeError"
+    assert "Router blinks red" in row.payload
+    assert row.next_attempt_at > clock.now()  # backs off
+    assert await _count(sessionmaker, Ticket) == 0
+
+    failing_inserts.clear()  # the database is back
+    clock.advance(timedelta(minutes=10))
+    client.app[BOT_TRANSPORT].processor.kick()
+    await _until(lambda: _processed(sessionmaker, 21))
+    assert await _customer_texts(sessionmaker) == ["Router blinks red"]
+    assert any("has been created" in sent["text"] for sent in api.sent)
+
+
+async def test_pending_updates_are_handled_at_start_up(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as s:  # stored, then the process died before handling it
+        s.add(
+            BotUpdate(
+                update_id=31,
+                payload=json.dumps(message(31, "Stored before the crash")),
+                received_at=clock.now(),
+                next_attempt_at=clock.now(),
+                attempts=0,
+            )
+        )
+        await s.commit()
+    await aiohttp_client(create_app(webhook_settings(settings, base), engine=engine, clock=clock))
+    await _until(lambda: _processed(sessionmaker, 31))
+    assert await _customer_texts(sessionmaker) == ["Stored before the crash"]
+    assert len(api.sent) == 1
+
+
+async def test_webhook_mode_without_secret_refuses_to_start(
+    settings: Settings, fake_api: tuple[FakeBotApi, str]
+) -> None:
+    _, base = fake_api
+    broken = bot_settings(settings, base, webhook_url=WEBHOOK_URL)
+    with pytest.raises(ConfigError, match="SUPPORTDESK_WEBHOOK_SECRET"):
+        create_app(broken)
+    no_path = bot_settings(
+        settings, base, webhook_url="https://desk.example.com", webhook_secret=SecretStr(SECRET)
+    )
+    with pytest.raises(ConfigError, match="SUPPORTDESK_WEBHOOK_URL"):
+        create_app(no_path)
+
+
+def test_webhook_route_declares_public_access_and_csrf_exemption(settings: Settings) -> None:
+    app = create_app(webhook_settings(settings, "http://127.0.0.1:9"))
+    [route] = [
+        r for r in app.router.routes() if r.resource and r.resource.canonical == WEBHOOK_PATH
+    ]
+    assert route.method == "POST"
+    assert requirement_of(route.handler) == Access.PUBLIC and is_csrf_exempt(route.handler)
+
+
+async def test_rate_limit_queues_one_users_messages_in_order(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    _, base = fake_api
+    limited = webhook_settings(settings, base, bot_rate_per_second=5.0, bot_rate_burst=1)
+    client = await aiohttp_client(create_app(limited, engine=engine, clock=clock))
+    start = time.monotonic()
+    for n in range(1, 5):
+        assert await _post(client, message(40 + n, f"part {n}")) == 200
+    assert await _post(client, message(50, "someone else", user=USER + 1)) == 200
+
+    async def all_stored() -> bool:
+        return len(await _customer_texts(client.app[SESSIONMAKER])) == 5
+
+    await _until(all_stored)
+    elapsed = time.monotonic() - start
+    texts = await _customer_texts(client.app[SESSIONMAKER])
+    mine = [text for text in texts if text.startswith("part")]
+    assert mine == ["part 1", "part 2", "part 3", "part 4"]  # delayed, not dropped, in order
+    assert elapsed >= 0.55  # three waits of 0.2 s after the burst of one
+    assert texts.index("someone else") < texts.index("part 4")  # other users are not queued
+
+
+def test_rate_limiter_bucket() -> None:
+    now = [100.0]
+    limiter = RateLimiter(rate=1.0, burst=3, monotonic=lambda: now[0])
+    assert [limiter.delay(1) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.delay(1) == pytest.approx(1.0)
+    assert limiter.delay(2) == 0.0  # per user
+    now[0] += 1.0  # the booked message has waited its second
+    assert limiter.delay(1) == pytest.approx(1.0)
+    now[0] += 10.0
+    assert limiter.delay(1) == 0.0
+
+
+async def test_bots_own_answer_waits_out_429_and_is_sent(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    api.throttle_sends = 1
+    assert await _post(client, message(61, "Slow line")) == 200
+    await _until(lambda: _has_sent(api, 1))
+    assert "has been created" in api.sent[0]["text"]
+    assert len(api.called("sendMessage")) == 2  # the 429, then the retry
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 61))
+
+
+async def test_photo_is_streamed_into_the_object_store(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    tmp_path: Any,
+    s3_endpoint: str,
+    s3_bucket: str,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    failing_inserts: list[type],
+) -> None:
+    _, base = fake_api
+    s3 = Settings(
+        data_dir=tmp_path,
+        s3_endpoint=s3_endpoint,
+        s3_access_key="test",
+        s3_secret_key="testtest",
+        s3_bucket=s3_bucket,
+    )
+    client = await aiohttp_client(
+        create_app(webhook_settings(s3, base), engine=engine, clock=clock)
+    )
+    sessionmaker, store = client.app[SESSIONMAKER], client.app[OBJECT_STORE]
+
+    # The transaction fails after the object was put: the object is removed again.
+    failing_inserts.append(Attachment)
+    assert await _post(client, photo(71)) == 200
+
+    async def failed_once() -> bool:
+        return (await _inbox_row(sessionmaker, 71)).attempts == 1
+
+    await _until(failed_once)
+    assert await store.list("attachments/") == []
+    assert await _count(sessionmaker, Attachment) == 0
+    assert await _count(sessionmaker, Ticket) == 0
+
+    failing_inserts.clear()
+    clock.advance(timedelta(minutes=10))
+    client.app[BOT_TRANSPORT].processor.kick()
+    await _until(lambda: _processed(sessionmaker, 71))
+    async with sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.size == len(PHOTO) and attachment.media_type == "image/jpeg"
+    [stored] = await store.list("attachments/")
+    assert stored.key == attachment.object_key
+    assert await (await store.get(attachment.object_key)).read_all() == PHOTO
+
+
+async def test_file_growing_past_the_limit_while_streaming_is_refused(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    api.report_file_size = False  # the Bot API does not always know the size
+    limited = webhook_settings(settings, base, bot_media_max_bytes=4096)
+    client = await aiohttp_client(create_app(limited, engine=engine, clock=clock))
+    assert await _post(client, photo(81, with_size=False)) == 200
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 81))
+    assert len(api.sent) == 2 and "could not be stored" in api.sent[1]["text"]
+    assert await _count(client.app[SESSIONMAKER], Attachment) == 0
+    assert await client.app[OBJECT_STORE].list("attachments/") == []
+    assert await _customer_texts(client.app[SESSIONMAKER]) == ["[photo]"]
+
+
 async def _has_sent(api: FakeBotApi, count: int) -> bool:
     return len(api.sent) >= count
+
+
+async def _processed(sessionmaker: async_sessionmaker[AsyncSession], update_id: int) -> bool:
+    async with sessionmaker() as s:
+        row = await s.get(BotUpdate, update_id)
+        return row is not None and row.processed_at is not None

@@ -66,3 +66,27 @@ async def test_models_match_migrated_schema(engine) -> None:
     assert diffs == [], "models and migrations disagree; write a migration:\n" + "\n".join(
         map(repr, diffs)
     )
+
+
+async def test_ids_of_deleted_rows_are_never_reused(session_factory) -> None:
+    """Ticket references and audit subjects are built from ids: deleting the newest row must
+    not hand its id to the next one (SQLite needs AUTOINCREMENT for that, PostgreSQL's
+    sequences never go back)."""
+    from datetime import UTC, datetime
+
+    from storage.models import Organisation
+
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+
+    async def add(number: str) -> int:
+        async with session_factory() as session:
+            row = Organisation(name="BV", customer_number=number, created_at=now, updated_at=now)
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    first = await add("C-1")
+    async with session_factory() as session:
+        await session.delete(await session.get(Organisation, first))
+        await session.commit()
+    assert await add("C-2") > first

@@ -312,5 +312,6 @@ async def test_tags_and_permissions(
     assert may_release_hold(HoldKind.EVIDENCE, StaffRole.ADMIN)
     assert not may_release_hold(HoldKind.EVIDENCE, StaffRole.TRAINER)
     assert not may_release_hold(HoldKind.EVIDENCE, StaffRole.AGENT)
-    assert may_release_hold(HoldKind.TRAINING, StaffRole.TRAINER)
+    assert may_release_hold(HoldKind.TRAINING, StaffRole.AGENT)
+    assert not may_release_hold(HoldKind.TRAINING, StaffRole.TRAINER)
     assert may_delete_recording(StaffRole.ADMIN) and not may_delete_recording(StaffRole.AGENT)

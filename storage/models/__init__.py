@@ -5,6 +5,8 @@ Each feature keeps its tables in its own module here and imports it below.
 
 from storage.models.admin import ApiToken, LoginFailure, StaffSession
 from storage.models.base import Base, utcnow
+from storage.models.bot_transport import BotUpdate
+from storage.models.contact_form import ContactFormSubmission
 from storage.models.core import (
     Attachment,
     AuditEvent,
@@ -22,22 +24,51 @@ from storage.models.core import (
     TicketPriority,
     TicketStatus,
 )
+from storage.models.linking import HeldMessage, LinkCode, MessageEdit
+from storage.models.presence import TicketPresence
+from storage.models.privacy import (
+    ContactPrivacy,
+    DocumentKind,
+    PrivacyDocument,
+    PrivacyRequest,
+    PrivacyRequestEvent,
+    RequestStatus,
+    RequestType,
+)
 from storage.models.recordings import HoldKind, Recording, RecordingHold, RecordingTag
+from storage.models.recordings_web import RecordingListen
+from storage.models.retention import RecordingTombstone, RetentionLease, RetentionRun
 
 __all__ = [
     "ApiToken",
     "Attachment",
     "AuditEvent",
     "Base",
+    "BotUpdate",
+    "ContactFormSubmission",
     "ContactPerson",
+    "ContactPrivacy",
     "DeliveryState",
+    "DocumentKind",
+    "HeldMessage",
     "HoldKind",
+    "LinkCode",
     "LoginFailure",
     "MessageDirection",
+    "MessageEdit",
     "Organisation",
+    "PrivacyDocument",
+    "PrivacyRequest",
+    "PrivacyRequestEvent",
     "Recording",
     "RecordingHold",
+    "RecordingListen",
     "RecordingTag",
+    "RecordingTombstone",
+    "RequestStatus",
+    "RequestType",
+    "RetentionLease",
+    "RetentionRun",
     "ServiceStatus",
     "StaffRole",
     "StaffSession",
@@ -46,6 +77,7 @@ __all__ = [
     "TicketCategory",
     "TicketChannel",
     "TicketMessage",
+    "TicketPresence",
     "TicketPriority",
     "TicketStatus",
     "utcnow",

@@ -18,6 +18,8 @@ NAMING_CONVENTION = {
 }
 
 # BIGINT primary keys on PostgreSQL, INTEGER on SQLite (where only INTEGER autoincrements).
+# Migrations create SQLite tables with sqlite_autoincrement=True: without it SQLite hands the
+# id of a deleted newest row to the next one, and ids make ticket references and audit subjects.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 

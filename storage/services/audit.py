@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEvent, StaffUser
@@ -54,3 +55,33 @@ def record(
     )
     session.add(event)
     return event
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    at: datetime,
+    details_by_subject: dict[int | str, dict[str, Any]],
+) -> None:
+    """One event per subject in a single executemany (bulk deletes write thousands)."""
+    if not details_by_subject:
+        return
+    await session.execute(
+        insert(AuditEvent),
+        [
+            {
+                "occurred_at": at,
+                "actor_type": actor.kind,
+                "actor_id": None if actor.id is None else str(actor.id),
+                "actor_label": actor.label,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": str(subject_id),
+                "details": details,
+            }
+            for subject_id, details in details_by_subject.items()
+        ],
+    )

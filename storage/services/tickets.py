@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, inspect, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -31,6 +32,7 @@ from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound, StaleThread, TicketClosed
 
 MAX_TEXT = 100_000
+_REFERENCE = re.compile(r"^[Tt]-\d{4}-\d{6,}$")
 MAX_PAGE = 200
 
 
@@ -148,6 +150,15 @@ class TicketService:
             raise NotFound(f"ticket {ticket_id} not found")
         return ticket
 
+    async def _loaded(self, session: AsyncSession, ticket_id: int) -> Ticket:
+        """The ticket as this transaction already loaded it (the bot's filing just read the
+        customer's open tickets), else `get`. After a rollback it is expired, so re-read."""
+        key = inspect(Ticket).identity_key_from_primary_key([ticket_id])
+        ticket = session.identity_map.get(key)
+        if isinstance(ticket, Ticket) and "status" in inspect(ticket).dict:
+            return ticket
+        return await self.get(session, ticket_id)
+
     async def get_by_reference(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.upper()))
         if ticket is None:
@@ -237,7 +248,7 @@ class TicketService:
         allow_empty_text: bool = False,
     ) -> TicketMessage:
         """A customer writes on an open ticket; a ticket waiting on them becomes open again."""
-        ticket = await self.get(session, ticket_id)
+        ticket = await self._loaded(session, ticket_id)
         new_status = TicketStatus.OPEN if ticket.status == TicketStatus.WAITING else None
         return await self._append(
             session,
@@ -281,6 +292,16 @@ class TicketService:
             delivery=delivery,
             new_status=TicketStatus.WAITING,
             expected_version=expected_version,
+        )
+
+    async def edit_reply(
+        self, session: AsyncSession, message_id: int, *, staff: StaffUser, text: str
+    ) -> TicketMessage:
+        """Edit an agent's reply; the customer's chat is updated by the delivery worker."""
+        from storage.services.edits import MessageEditService
+
+        return await MessageEditService(self.clock).edit_reply(
+            session, message_id, staff=staff, text=text
         )
 
     async def add_internal_note(
@@ -406,11 +427,13 @@ class TicketService:
         stmt = stmt.where(*self._conditions(filters))
         if cursor:
             moment, last_id = decode_cursor(cursor)
+            # The leading `<=` gives the index a range to start from (a bare OR cannot).
             stmt = stmt.where(
+                Ticket.last_activity_at <= moment,
                 or_(
                     Ticket.last_activity_at < moment,
                     and_(Ticket.last_activity_at == moment, Ticket.id < last_id),
-                )
+                ),
             )
         stmt = stmt.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(limit + 1)
         rows = list(await session.scalars(stmt))
@@ -421,8 +444,16 @@ class TicketService:
         return Page(items=rows, next_cursor=next_cursor)
 
     async def count_by_status(
-        self, session: AsyncSession, filters: TicketFilter = TicketFilter()
+        self,
+        session: AsyncSession,
+        filters: TicketFilter = TicketFilter(),
+        *,
+        cap: int | None = None,
     ) -> dict[TicketStatus, int]:
+        """Tickets per status. With `cap`, each count stops at cap + 1 (shown as "cap+"),
+        so the inbox badges cost a bounded index walk instead of a scan of every ticket."""
+        if cap is not None:
+            return await self._capped_counts(session, filters, cap)
         stmt = (
             select(Ticket.status, func.count())
             .where(*self._conditions(filters))
@@ -432,6 +463,22 @@ class TicketService:
         for status, count in await session.execute(stmt):
             counts[TicketStatus(status)] = count
         return counts
+
+    async def _capped_counts(
+        self, session: AsyncSession, filters: TicketFilter, cap: int
+    ) -> dict[TicketStatus, int]:
+        conditions = self._conditions(filters)
+        parts = [
+            select(literal(status.value).label("status"), func.count().label("n")).select_from(
+                select(Ticket.id)
+                .where(Ticket.status == status, *conditions)
+                .limit(cap + 1)
+                .subquery()
+            )
+            for status in TicketStatus
+        ]
+        rows = await session.execute(union_all(*parts))
+        return {TicketStatus(status): count for status, count in rows}
 
     @staticmethod
     def _conditions(filters: TicketFilter) -> list[object]:
@@ -453,7 +500,10 @@ class TicketService:
         if filters.unverified:
             conditions.append(Ticket.organisation_id.is_(None))
         query = filters.query.strip()
-        if query:
+        if _REFERENCE.match(query):
+            # A reference names one ticket: an exact, indexed lookup, no text scan.
+            conditions.append(Ticket.reference == query.upper())
+        elif query:
             pattern = f"%{_escape_like(query.lower())}%"
             conditions.append(
                 or_(

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(length=64), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_action", ["action", "id"], unique=False)
@@ -66,6 +67,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("customer_number", name=op.f("uq_organisations_customer_number")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "staff_users",
@@ -93,6 +95,7 @@ def upgrade() -> None:
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "contact_persons",
@@ -115,6 +118,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_persons")),
         sa.UniqueConstraint("telegram_user_id", name=op.f("uq_contact_persons_telegram_user_id")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("contact_persons", schema=None) as batch_op:
         batch_op.create_index(
@@ -214,6 +218,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint("reference", name=op.f("uq_tickets_reference")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index("ix_tickets_activity", ["last_activity_at", "id"], unique=False)
@@ -290,6 +295,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_messages")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("ticket_messages", schema=None) as batch_op:
         batch_op.create_index("ix_ticket_messages_delivery", ["delivery_state", "id"], unique=False)
@@ -321,6 +327,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
         sa.UniqueConstraint("object_key", name=op.f("uq_attachments_object_key")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_attachments_message_id"), ["message_id"], unique=False)

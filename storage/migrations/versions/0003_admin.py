@@ -36,6 +36,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sessions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_staff_sessions_user", ["user_id"], unique=False)
@@ -57,6 +58,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.create_index("ix_api_tokens_user", ["user_id"], unique=False)
@@ -68,6 +70,7 @@ def upgrade() -> None:
         sa.Column("ip", sa.String(length=64), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.create_index(

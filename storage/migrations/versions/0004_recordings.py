@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recordings")),
         sa.UniqueConstraint("object_key", name=op.f("uq_recordings_object_key")),
         sa.UniqueConstraint("sha256_original", name=op.f("uq_recordings_sha256_original")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.create_index("ix_recordings_expires", ["expires_at", "id"], unique=False)
@@ -80,6 +81,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("recording_id", "tag", name=op.f("pk_recording_tags")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("recording_tags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recording_tags_tag"), ["tag"], unique=False)
@@ -114,6 +116,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recording_holds")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("recording_holds", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,5 +1,8 @@
 """Operations (issue 7)
 
+No schema change: health, metrics and backup-check read existing tables (metrics count
+audit events through ix_audit_events_action). Kept so the chain's ids stay as planned.
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-27

@@ -1,0 +1,85 @@
+"""The public contact form at /contact: no login, Dutch/English, CSRF, honeypot, per-IP
+rate limit, length limits, a clear error per field and a confirmation with the reference."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from admin.auth import public
+from admin.keys import CLOCK, DB, LANG, SETTINGS, STAFF_SESSION, TICKETS
+from admin.middleware import LOGIN_CSRF_COOKIE, https, render
+from storage.services.contact_form import (
+    LIMITS,
+    ContactFormService,
+    FormInvalid,
+    RateLimited,
+    ip_hash,
+)
+
+routes = web.RouteTableDef()
+HONEYPOT = "website"
+
+
+def _page(
+    request: web.Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> web.Response:
+    # Anonymous visitors get a double-submit token in a cookie (as on the login page);
+    # a logged-in staff member posts with their session's token.
+    record = request.get(STAFF_SESSION)
+    token = (
+        record.csrf_token
+        if record is not None
+        else request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    )
+    context: dict[str, Any] = {
+        "form_csrf": token,
+        "values": values or {},
+        "errors": errors or {},
+        "notice": notice,
+        "limits": LIMITS,
+        "honeypot": HONEYPOT,
+    }
+    response = render("contact_form.html", request, context, status=status)
+    if record is None:
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=https(request)
+        )
+    return response
+
+
+@routes.get("/contact")
+@public
+async def contact_form(request: web.Request) -> web.Response:
+    return _page(request)
+
+
+@routes.post("/contact")
+@public
+async def submit_contact_form(request: web.Request) -> web.Response:
+    form = await request.post()
+    values = {name: str(form.get(name, "")) for name in LIMITS}
+    if form.get(HONEYPOT):
+        # A bot filled the invisible field: thank it and keep nothing.
+        return render("contact_form_done.html", request, {"reference": ""})
+    settings = request.config_dict[SETTINGS]
+    service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
+    try:
+        receipt = await service.submit(
+            request[DB],
+            values,
+            sender=ip_hash(settings.effective_secret_key(), request.remote or ""),
+            language=request[LANG],
+        )
+    except FormInvalid as exc:
+        return _page(request, values=values, errors=exc.errors, status=422)
+    except RateLimited:
+        return _page(request, values=values, notice="form_rate_limited", status=429)
+    return render("contact_form_done.html", request, {"reference": receipt.reference})

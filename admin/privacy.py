@@ -1,0 +1,333 @@
+"""Privacy desk pages: the request list with deadlines, a request with its log, recording a
+request (agents too: letters, e-mails, calls), identity verification with a temporary ID
+copy, exports, erasure, restriction/consent/objection, the outcome. Views parse, call the
+privacy service, render."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+from sqlalchemy import select
+
+from admin.auth import Permission, csrf_exempt, has_permission, requires
+from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, STAFF_SESSION, USER
+from admin.middleware import render
+from admin.privacy_labels import LABELS
+from storage.models import ContactPerson, PrivacyDocument, RequestType
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput, ServiceError
+from storage.services.privacy import (
+    CHANNELS,
+    ID_COPY_MAX_BYTES,
+    PrivacyService,
+    deadline_state,
+)
+from storage.services.privacy_erasure import erase_contact
+from storage.services.privacy_export import export_contact
+
+routes = web.RouteTableDef()
+
+
+def _service(request: web.Request) -> PrivacyService:
+    return PrivacyService(request.config_dict[CLOCK], request.config_dict[OBJECT_STORE])
+
+
+def _labels(request: web.Request) -> dict[str, str]:
+    return LABELS["en" if request[LANG] == "en" else "nl"]
+
+
+def _id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+def _actor(request: web.Request) -> Actor:
+    return Actor.staff(request[USER])
+
+
+def _back(request_id: int, error: str = "") -> web.HTTPSeeOther:
+    """Post/redirect/get; a refusal travels as a message shown on the page."""
+    suffix = f"?error={quote(error)}" if error else ""
+    return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
+
+
+@routes.get("/privacy")
+@requires(Permission.PRIVACY_MANAGE)
+async def privacy_list(request: web.Request) -> web.Response:
+    now = request.config_dict[CLOCK].now()
+    rows = await _service(request).list_requests(request[DB])
+    names = await _names(request, {r.contact_id for r in rows if r.contact_id})
+    items = [(r, deadline_state(r, now), names.get(r.contact_id or 0, "")) for r in rows]
+    return render("privacy_list.html", request, {"r": _labels(request), "items": items})
+
+
+async def _names(request: web.Request, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await request[DB].execute(
+        select(ContactPerson.id, ContactPerson.name).where(ContactPerson.id.in_(ids))
+    )
+    return {i: n for i, n in rows.all()}
+
+
+async def _new_form(
+    request: web.Request, *, error: str = "", values: dict[str, str] | None = None
+) -> web.Response:
+    context = {
+        "r": _labels(request),
+        "types": list(RequestType),
+        "channels": [c for c in CHANNELS if c != "telegram"],
+        "error": error,
+        "values": values or {"contact_id": request.query.get("contact", "")},
+        "recorded": request.query.get("recorded", ""),
+    }
+    # 200 with the message: the form is shown again with what was typed.
+    return render("privacy_new.html", request, context)
+
+
+@routes.get("/privacy/new")
+@requires(Permission.PRIVACY_RECORD)
+async def new_request_form(request: web.Request) -> web.Response:
+    return await _new_form(request)
+
+
+@routes.post("/privacy/new")
+@requires(Permission.PRIVACY_RECORD)
+async def new_request(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    values = {
+        k: str(form.get(k, "")) for k in ("contact_id", "type", "channel", "details", "received")
+    }
+    try:
+        if not values["contact_id"].strip().isdigit():
+            raise InvalidInput("contact: give the contact person's number")
+        received = None
+        if values["received"]:
+            try:
+                day = datetime.strptime(values["received"], "%Y-%m-%d")
+            except ValueError:
+                raise InvalidInput("received: use YYYY-MM-DD") from None
+            received = min(day.replace(tzinfo=UTC), request.config_dict[CLOCK].now())
+        created = await _service(request).create_request(
+            request[DB],
+            type=values["type"],
+            contact_id=int(values["contact_id"]),
+            channel=values["channel"],
+            details=values["details"],
+            received_at=received,
+            actor=_actor(request),
+        )
+    except ServiceError as exc:
+        return await _new_form(request, error=exc.message, values=values)
+    if has_permission(request[USER], Permission.PRIVACY_MANAGE):
+        raise _back(created.id)
+    raise web.HTTPSeeOther(f"/privacy/new?recorded={created.id}")
+
+
+async def _page(request: web.Request, request_id: int) -> web.Response:
+    db = request[DB]
+    service = _service(request)
+    item = await service.get(db, request_id)
+    contact = await db.get(ContactPerson, item.contact_id) if item.contact_id else None
+    documents = list(
+        await db.scalars(
+            select(PrivacyDocument)
+            .where(PrivacyDocument.request_id == request_id)
+            .order_by(PrivacyDocument.id)
+        )
+    )
+    flags = await service.flags(db, item.contact_id) if item.contact_id else None
+    context = {
+        "r": _labels(request),
+        "item": item,
+        "state": deadline_state(item, request.config_dict[CLOCK].now()),
+        "contact": contact,
+        "documents": documents,
+        "flags": flags,
+        "error": request.query.get("error", "")[:300],
+        "erasure_mode": request.config_dict[SETTINGS].privacy_erasure_tickets,
+    }
+    return render("privacy_request.html", request, context)
+
+
+@routes.get("/privacy/{id}")
+@requires(Permission.PRIVACY_MANAGE)
+async def request_page(request: web.Request) -> web.Response:
+    return await _page(request, _id(request))
+
+
+async def _act(request: web.Request, work) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    """Run one action in a savepoint; a refusal leaves nothing written and shows the page
+    with the reason."""
+    request_id = _id(request)
+    try:
+        async with request[DB].begin_nested():
+            await work(request_id)
+    except ServiceError as exc:
+        raise _back(request_id, exc.message) from None
+    raise _back(request_id)
+
+
+@routes.post("/privacy/{id}/verify")
+@requires(Permission.PRIVACY_MANAGE)
+async def verify(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    note = str(form.get("note", ""))
+    return await _act(
+        request,
+        lambda rid: _service(request).verify_identity(
+            request[DB], rid, actor=_actor(request), note=note
+        ),
+    )
+
+
+@routes.post("/privacy/{id}/close")
+@requires(Permission.PRIVACY_MANAGE)
+async def close(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    outcome, rejected = str(form.get("outcome", "")), form.get("rejected") == "1"
+    return await _act(
+        request,
+        lambda rid: _service(request).close(
+            request[DB], rid, outcome=outcome, rejected=rejected, actor=_actor(request)
+        ),
+    )
+
+
+@routes.post("/privacy/{id}/flag")
+@requires(Permission.PRIVACY_MANAGE)
+async def flag(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, on = str(form.get("flag", "")), form.get("on") == "1"
+    return await _act(
+        request,
+        lambda rid: _service(request).set_flag(request[DB], rid, name, on, actor=_actor(request)),
+    )
+
+
+@routes.post("/privacy/{id}/export")
+@requires(Permission.PRIVACY_MANAGE)
+async def export(request: web.Request) -> web.StreamResponse:
+    async def work(rid: int) -> None:
+        item = await _service(request).get(request[DB], rid)
+        if item.contact_id is None:
+            raise InvalidInput("the subject of this request no longer exists")
+        await export_contact(
+            _service(request), request[DB], item.contact_id, actor=_actor(request), request_id=rid
+        )
+
+    return await _act(request, work)
+
+
+@routes.post("/privacy/{id}/erase")
+@requires(Permission.PRIVACY_MANAGE)
+async def erase(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+
+    async def work(rid: int) -> None:
+        if form.get("confirm") != "1":
+            raise InvalidInput("tick the confirmation: erasure cannot be undone")
+        item = await _service(request).get(request[DB], rid)
+        if item.contact_id is None:
+            raise InvalidInput("the subject of this request no longer exists")
+        await erase_contact(
+            _service(request),
+            request.config_dict[RECORDINGS],
+            request[DB],
+            item.contact_id,
+            actor=_actor(request),
+            request_id=rid,
+            ticket_mode=request.config_dict[SETTINGS].privacy_erasure_tickets,
+        )
+
+    return await _act(request, work)
+
+
+@routes.post("/privacy/{id}/id-copy")
+@requires(Permission.PRIVACY_MANAGE)
+@csrf_exempt  # checked in-stream: the token part must precede the file
+async def id_copy(request: web.Request) -> web.StreamResponse:
+    request_id = _id(request)
+    workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sd-idcopy-"))
+    try:
+        path, content_type, size = await _receive_file(request, workdir / "upload")
+        async with request[DB].begin_nested():
+            await _service(request).upload_id_copy(
+                request[DB], request_id, path, content_type=content_type, size=size,
+                actor=_actor(request),
+            )  # fmt: skip
+    except ServiceError as exc:
+        raise _back(request_id, exc.message) from None
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+    raise _back(request_id)
+
+
+async def _receive_file(request: web.Request, target: Path) -> tuple[Path, str, int]:
+    """Stream the 'file' part to disk (at most ID_COPY_MAX_BYTES); the csrf_token part must
+    come first."""
+    record = request.get(STAFF_SESSION)
+    if request.content_type != "multipart/form-data":
+        form = await request.post()  # a small non-file form: still no write without CSRF
+        given = str(form.get("csrf_token", ""))
+        if record is None or not secrets.compare_digest(record.csrf_token, given):
+            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+        raise InvalidInput("send the form as multipart/form-data")
+    reader = await request.multipart()
+    checked = False
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart bodies are not accepted")
+        if part.name == "csrf_token":
+            given = (await part.text()).strip()
+            if record is None or not secrets.compare_digest(record.csrf_token, given):
+                raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+            checked = True
+        elif part.name == "file":
+            if not checked:
+                raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+            content_type = part.headers.get("Content-Type", "")
+            size = 0
+            fh = await asyncio.to_thread(target.open, "wb")
+            try:
+                while chunk := await part.read_chunk():
+                    size += len(chunk)
+                    if size > ID_COPY_MAX_BYTES:
+                        raise InvalidInput("id copy: at most 10 MB")
+                    await asyncio.to_thread(fh.write, chunk)
+            finally:
+                await asyncio.to_thread(fh.close)
+            return target, content_type, size
+    raise InvalidInput("choose a file")
+
+
+@routes.get("/privacy/documents/{id}")
+@requires(Permission.PRIVACY_MANAGE)
+async def download(request: web.Request) -> web.StreamResponse:
+    document = await _service(request).document(request[DB], _id(request))
+    stream = await request.config_dict[OBJECT_STORE].get(document.object_key)
+    name = f"{document.kind.value}-{document.id}" + (
+        ".zip" if document.kind.value == "export" else ""
+    )
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": stream.info.content_type or "application/octet-stream",
+            "Content-Length": str(stream.length),
+            "Content-Disposition": f'attachment; filename="{name}"',
+        }
+    )
+    async with stream:
+        await response.prepare(request)
+        async for chunk in stream:
+            await response.write(chunk)
+    await response.write_eof()
+    return response

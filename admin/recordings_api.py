@@ -1,0 +1,260 @@
+"""The recordings part of the JSON API (/api/v1/recordings...). Contract in issue 5."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from admin.auth import Permission, requires
+from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
+from admin.recordings_views import page_filter
+from admin.recordings_web import (
+    hold_json,
+    ingest_upload,
+    parse_bool,
+    recording_id,
+    recording_json,
+    serve_audio,
+)
+from recordings.queries import list_recordings
+from recordings.service import (
+    RecordingHeld,
+    may_delete_recording,
+    may_release_hold,
+)
+from storage.models import HoldKind
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput
+
+routes = web.RouteTableDef()
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json() if request.body_exists else {}
+    except ValueError:
+        raise InvalidInput("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return data
+
+
+def _reason(data: dict[str, Any]) -> str:
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("'reason' (a non-empty string) is required")
+    return reason
+
+
+@routes.post("/recordings")
+@requires(Permission.RECORDINGS_INGEST)
+async def create_recording(request: web.Request) -> web.Response:
+    result = await ingest_upload(request, csrf=False)
+    ident = result.recording.id
+    recording = await request.config_dict[RECORDINGS].get(request[DB], ident)
+    body = recording_json(recording, request[USER])
+    body["created"] = result.created
+    return web.json_response(body, status=201 if result.created else 200)
+
+
+@routes.get("/recordings")
+@requires(Permission.RECORDINGS_VIEW)
+async def list_all(request: web.Request) -> web.Response:
+    query = request.query
+    limit = query.get("limit", "50")
+    parse_bool(query.get("held", ""), "held")  # a clear 422 for anything but true/false
+    page = await list_recordings(
+        request[DB],
+        # The admin list's filters: tag, held, from, until, number, ticket, expiring.
+        page_filter(query, request[USER].role, request.config_dict[SETTINGS].zone),
+        now=request.config_dict[CLOCK].now(),
+        cursor=query.get("cursor") or None,
+        limit=int(limit) if limit.isdigit() else 50,
+    )
+    user = request[USER]
+    return web.json_response(
+        {"items": [recording_json(r, user) for r in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@routes.get("/recordings/{id}")
+@requires(Permission.RECORDINGS_VIEW)
+async def get_one(request: web.Request) -> web.Response:
+    recording = await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+    return web.json_response(recording_json(recording, request[USER]))
+
+
+@routes.put("/recordings/{id}/tags")
+@requires(Permission.RECORDINGS_TAG)
+async def put_tags(request: web.Request) -> web.Response:
+    data = await _json(request)
+    tags = data.get("tags")
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput("'tags' must be a list of strings")
+    service = request.config_dict[RECORDINGS]
+    ident = recording_id(request)
+    await service.set_tags(request[DB], ident, tags, actor=Actor.staff(request[USER]))
+    recording = await service.get(request[DB], ident)
+    return web.json_response(recording_json(recording, request[USER]))
+
+
+def _review_at(data: dict[str, Any]) -> datetime | None:
+    raw = data.get("review_at")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidInput("'review_at' must be an ISO date/time with a time zone")
+    return moment
+
+
+@routes.post("/recordings/{id}/holds")
+@requires(Permission.RECORDINGS_HOLD)
+async def place_hold(request: web.Request) -> web.Response:
+    data = await _json(request)
+    try:
+        kind = HoldKind(data.get("kind"))
+    except ValueError:
+        raise InvalidInput("'kind' must be 'training' or 'evidence'") from None
+    service = request.config_dict[RECORDINGS]
+    hold = await service.place_hold(
+        request[DB],
+        recording_id(request),
+        kind=kind,
+        reason=_reason(data),
+        actor=Actor.staff(request[USER]),
+        review_at=_review_at(data),
+    )
+    return web.json_response(hold_json(hold), status=201)
+
+
+@routes.post("/recordings/{id}/holds/{hold_id}/release")
+@requires(Permission.RECORDINGS_HOLD)
+async def release_hold(request: web.Request) -> web.Response:
+    data = await _json(request)
+    service = request.config_dict[RECORDINGS]
+    ident, hold_id = recording_id(request), recording_id(request, "hold_id")
+    recording = await service.get(request[DB], ident)
+    hold = next((h for h in recording.holds if h.id == hold_id), None)
+    if hold is not None and not may_release_hold(hold.kind, request[USER].role):
+        raise web.HTTPForbidden(reason="releasing an evidence hold needs the privacy officer")
+    released = await service.release_hold(
+        request[DB], ident, hold_id, reason=_reason(data), actor=Actor.staff(request[USER])
+    )
+    return web.json_response(hold_json(released))
+
+
+@routes.delete("/recordings/{id}")
+@requires(Permission.RECORDINGS_DELETE)
+async def delete(request: web.Request) -> web.Response:
+    if not may_delete_recording(request[USER].role):
+        raise web.HTTPForbidden()
+    data = await _json(request)
+    reason = data.get("reason", "")
+    try:
+        await request.config_dict[RECORDINGS].delete_recording(
+            request[DB],
+            recording_id(request),
+            actor=Actor.staff(request[USER]),
+            reason=reason if isinstance(reason, str) else "",
+        )
+    except RecordingHeld as exc:
+        return web.json_response(
+            {
+                "error": {
+                    "code": exc.code,
+                    "message": exc.message,
+                    "holds": [
+                        {"id": h.id, "kind": h.kind.value, "reason": h.reason} for h in exc.holds
+                    ],
+                }
+            },
+            status=409,
+        )
+    return web.Response(status=204)
+
+
+@routes.get("/recordings/{id}/audio")
+@requires(Permission.RECORDINGS_VIEW)
+async def audio(request: web.Request) -> web.StreamResponse:
+    recording = await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+    return await serve_audio(request, recording, via="api")
+
+
+def _op(summary: str, permission: str, status: str = "200", **extra: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "x-permission": permission,
+        "security": [{"bearer": []}],
+        "responses": {
+            status: {"description": "OK"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "403": {"$ref": "#/components/responses/Error"},
+        },
+        **extra,
+    }
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_HOLD = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_JSON = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+_Q = [
+    {"name": n, "in": "query", "schema": {"type": "string"}}
+    for n in ("tag", "held", "cursor", "from", "until", "number", "ticket", "expiring", "limit")
+]
+_UPLOAD = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        **{
+                            n: {"type": "string"}
+                            for n in ("caller", "callee", "agent", "started_at", "ticket_id")
+                        },
+                    },
+                }
+            }
+        }
+    }
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/recordings": {
+        "post": _op("Ingest a recording (multipart)", "recordings.ingest", "201", **_UPLOAD),
+        "get": _op("Recordings, newest call first", "recordings.view", parameters=_Q),
+    },
+    "/recordings/{id}": {
+        "get": _op("A recording with tags and holds", "recordings.view", parameters=[_ID]),
+        "delete": _op(
+            "Delete (409 naming the holds while held)",
+            "recordings.delete",
+            "204",
+            parameters=[_ID],
+        ),
+    },
+    "/recordings/{id}/tags": {
+        "put": _op("Replace the tags", "recordings.tag", parameters=[_ID], **_JSON)
+    },
+    "/recordings/{id}/holds": {
+        "post": _op("Place a hold", "recordings.hold", "201", parameters=[_ID], **_JSON)
+    },
+    "/recordings/{id}/holds/{hold_id}/release": {
+        "post": _op("Release a hold", "recordings.hold", parameters=[_ID, _HOLD], **_JSON)
+    },
+    "/recordings/{id}/audio": {
+        "get": _op(
+            "The archived audio (Range; ?download=1 for an attachment)",
+            "recordings.view",
+            parameters=[_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+        )
+    },
+}

@@ -1,0 +1,277 @@
+"""Admin pages for the recording vault: list, upload, recording page, trainer library.
+Thin: parse the form, call RecordingService, render or redirect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from admin.auth import Permission, csrf_exempt, requires
+from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
+from admin.middleware import render
+from admin.recordings_web import ingest_upload, recording_id, serve_audio, waveform_svg
+from recordings.queries import (
+    RecordingFilter,
+    all_tags,
+    audit_trail,
+    list_recordings,
+    recording_of_hold,
+)
+from recordings.queries import training_library as training_recordings
+from recordings.service import (
+    SEE_WITHHELD_ROLES,
+    active_holds,
+    caller_for,
+    may_delete_recording,
+    may_release_hold,
+)
+from storage.models import HoldKind, Recording
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput, NotFound
+from storage.services.privacy import excluded_callers
+
+routes = web.RouteTableDef()
+_HELD = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+
+
+def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
+    """A YYYY-MM-DD field as the start of that day in the office zone (or of the next day)."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise InvalidInput(f"{name}: use a date like 2026-01-31") from None
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return (start + timedelta(days=1) if end else start).astimezone(UTC)
+
+
+def _int(value: str, name: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(f"{name} must be a number")
+    return int(value)
+
+
+def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
+    return RecordingFilter(
+        tag=query.get("tag", "").strip(),
+        held=_HELD.get(query.get("held", "").lower()),
+        since=_day(query.get("from", ""), "from", zone),
+        until=_day(query.get("until", ""), "until", zone, end=True),
+        number=query.get("number", "").strip(),
+        ticket_id=_int(query.get("ticket", ""), "ticket"),
+        expiring_days=_int(query.get("expiring", ""), "expiring"),
+        see_withheld=role in SEE_WITHHELD_ROLES,
+    )
+
+
+@routes.get("/recordings")
+@requires(Permission.RECORDINGS_VIEW)
+async def recordings_page(request: web.Request) -> web.Response:
+    user = request[USER]
+    page = await list_recordings(
+        request[DB],
+        page_filter(request.query, user.role, request.config_dict[SETTINGS].zone),
+        now=request.config_dict[CLOCK].now(),
+        cursor=request.query.get("cursor") or None,
+    )
+    params = {k: v for k, v in request.query.items() if k != "cursor" and v}
+    return render(
+        "recordings.html",
+        request,
+        {
+            "page": page,
+            "params": params,
+            "tags": await all_tags(request[DB]),
+            "caller_of": lambda r: caller_for(r, user.role),
+            "held_of": lambda r: bool(active_holds(r)),
+        },
+    )
+
+
+@routes.get("/recordings/upload")
+@requires(Permission.RECORDINGS_INGEST)
+async def upload_form(request: web.Request) -> web.Response:
+    return render(
+        "recording_upload.html",
+        request,
+        {"max_mb": request.config_dict[SETTINGS].recording_max_bytes // (1024 * 1024)},
+    )
+
+
+@routes.post("/recordings/upload")
+@requires(Permission.RECORDINGS_INGEST)
+@csrf_exempt  # checked in-stream: the token part must precede the file (ingest_upload)
+async def upload(request: web.Request) -> web.StreamResponse:
+    result = await ingest_upload(request, csrf=True)
+    raise web.HTTPSeeOther(f"/recordings/{result.recording.id}")
+
+
+async def _recording(request: web.Request) -> Recording:
+    return await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+
+
+@routes.get("/recordings/{id}")
+@requires(Permission.RECORDINGS_VIEW)
+async def recording_page(request: web.Request) -> web.Response:
+    user = request[USER]
+    recording = await _recording(request)
+    return render(
+        "recording.html",
+        request,
+        {
+            "rec": recording,
+            "caller": caller_for(recording, user.role),
+            "active": active_holds(recording),
+            "tags": await all_tags(request[DB]),
+            "events": await audit_trail(request[DB], recording.id),
+            "may_release": lambda hold: may_release_hold(hold.kind, user.role),
+            "may_delete": may_delete_recording(user.role),
+            "kinds": list(HoldKind),
+        },
+    )
+
+
+@routes.get("/recordings/{id}/audio")
+@requires(Permission.RECORDINGS_VIEW)
+async def recording_audio(request: web.Request) -> web.StreamResponse:
+    return await serve_audio(request, await _recording(request), via="admin")
+
+
+@routes.get("/recordings/{id}/waveform.svg")
+@requires(Permission.RECORDINGS_VIEW)
+async def recording_waveform(request: web.Request) -> web.Response:
+    return await waveform_svg(request, await _recording(request))
+
+
+def _back(ident: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"/recordings/{ident}")
+
+
+@routes.post("/recordings/{id}/tags")
+@requires(Permission.RECORDINGS_TAG)
+async def tags(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    raw = form.get("tags", "")
+    ident = recording_id(request)
+    await request.config_dict[RECORDINGS].set_tags(
+        request[DB],
+        ident,
+        str(raw).split(",") if raw else [],
+        actor=Actor.staff(request[USER]),
+    )
+    raise _back(ident)
+
+
+@routes.post("/recordings/{id}/tag")
+@requires(Permission.RECORDINGS_TAG)
+async def add_tag(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    service = request.config_dict[RECORDINGS]
+    ident = recording_id(request)
+    recording = await service.get(request[DB], ident)
+    current = [t.tag for t in recording.tags]
+    await service.set_tags(
+        request[DB], ident, [*current, str(form.get("tag", ""))], actor=Actor.staff(request[USER])
+    )
+    raise _back(ident)
+
+
+@routes.post("/recordings/{id}/holds")
+@requires(Permission.RECORDINGS_HOLD)
+async def hold(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        kind = HoldKind(str(form.get("kind", "")))
+    except ValueError:
+        raise InvalidInput("choose training or evidence") from None
+    review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
+    ident = recording_id(request)
+    await request.config_dict[RECORDINGS].place_hold(
+        request[DB],
+        ident,
+        kind=kind,
+        reason=str(form.get("reason", "")),
+        actor=Actor.staff(request[USER]),
+        review_at=review,
+    )
+    raise _back(ident)
+
+
+@routes.post("/recording-holds/{id}/release")
+@requires(Permission.RECORDINGS_HOLD)
+async def release(request: web.Request) -> web.StreamResponse:
+    """One path parameter (the hold's id) keeps the route simple to walk and to link."""
+    form = await request.post()
+    service = request.config_dict[RECORDINGS]
+    hold_id = recording_id(request)
+    ident = await recording_of_hold(request[DB], hold_id)
+    recording = await service.get(request[DB], ident)
+    found = next((h for h in recording.holds if h.id == hold_id), None)
+    if found is not None and not may_release_hold(found.kind, request[USER].role):
+        raise web.HTTPForbidden()
+    await service.release_hold(
+        request[DB],
+        ident,
+        hold_id,
+        reason=str(form.get("reason", "")),
+        actor=Actor.staff(request[USER]),
+    )
+    raise _back(ident)
+
+
+@routes.post("/recordings/{id}/delete")
+@requires(Permission.RECORDINGS_DELETE)
+async def delete(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    await request.config_dict[RECORDINGS].delete_recording(
+        request[DB],
+        recording_id(request),
+        actor=Actor.staff(request[USER]),
+        reason=str(form.get("reason", "")),
+    )
+    raise web.HTTPSeeOther("/recordings")
+
+
+# --- trainer library -----------------------------------------------------------------------
+
+
+@routes.get("/training")
+@requires(Permission.TRAINING_LISTEN)
+async def training_page(request: web.Request) -> web.Response:
+    recordings = await training_recordings(request[DB])
+    return render(
+        "training.html",
+        request,
+        {
+            "recordings": recordings,
+            "training": lambda r: [h for h in active_holds(r) if h.kind == HoldKind.TRAINING],
+        },
+    )
+
+
+async def _training_recording(request: web.Request) -> Recording:
+    """Trainers reach only recordings under an active training hold."""
+    recording = await _recording(request)
+    if not any(h.kind == HoldKind.TRAINING for h in active_holds(recording)):
+        raise NotFound("recording not in the training library")
+    if recording.caller and recording.caller in await excluded_callers(request[DB]):
+        raise NotFound("recording not in the training library")  # restricted / objection
+    return recording
+
+
+@routes.get("/training/{id}/audio")
+@requires(Permission.TRAINING_LISTEN)
+async def training_audio(request: web.Request) -> web.StreamResponse:
+    return await serve_audio(request, await _training_recording(request), via="training")
+
+
+@routes.get("/training/{id}/waveform.svg")
+@requires(Permission.TRAINING_LISTEN)
+async def training_waveform(request: web.Request) -> web.Response:
+    return await waveform_svg(request, await _training_recording(request))

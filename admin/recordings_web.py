@@ -1,0 +1,196 @@
+"""Recordings on the web, shared by the API and the admin pages: the service in app state,
+JSON shapes, the audited audio stream and the upload door."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SETTINGS, STAFF_SESSION, USER, WAVEFORMS
+from recordings import listens
+from recordings.policy import policy_from_settings
+from recordings.service import IngestResult, RecordingService, caller_for
+from recordings.streaming import parse_range, stream_object
+from recordings.upload import metadata, receive_upload
+from recordings.waveform import Waveforms
+from storage.models import Recording, RecordingHold, StaffUser
+from storage.objectstore.base import ObjectNotFound
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput, NotFound
+
+
+def work_dir(app: web.Application) -> Path:
+    """Uploads and transcodes go to disk under DATA_DIR (not a possibly RAM-backed /tmp)."""
+    return app[SETTINGS].data_dir / "tmp"
+
+
+async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Registered after the object store's context: the service needs the opened store."""
+    settings = app[SETTINGS]
+    await asyncio.to_thread(work_dir(app).mkdir, parents=True, exist_ok=True)
+    policy = policy_from_settings(settings, temp_dir=work_dir(app))
+    app[RECORDINGS] = RecordingService(app[CLOCK], app[OBJECT_STORE], policy)
+    app[WAVEFORMS] = Waveforms(settings.data_dir / "cache" / "waveforms", work_dir(app))
+    yield
+
+
+def recording_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+def hold_json(hold: RecordingHold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "kind": hold.kind.value,
+        "reason": hold.reason,
+        "placed_by": hold.placed_by,
+        "placed_at": hold.placed_at.isoformat(),
+        "review_at": hold.review_at.isoformat(),
+        "active": hold.released_at is None,
+        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+        "released_by": hold.released_by,
+        "release_reason": hold.release_reason,
+    }
+
+
+def recording_json(recording: Recording, viewer: StaffUser) -> dict[str, Any]:
+    """The API shape; the caller number goes through `caller_for` (withheld stays shielded)."""
+    holds = [hold_json(h) for h in recording.holds]
+    return {
+        "id": recording.id,
+        "duration_seconds": recording.duration_seconds,
+        "sha256": recording.sha256_original,
+        "sha256_archive": recording.sha256_archive,
+        "object_key": recording.object_key,
+        "version_id": recording.version_id,
+        "original_format": recording.original_format,
+        "original_filename": recording.original_filename,
+        "sample_rate": recording.sample_rate,
+        "channels": recording.channels,
+        "original_size": recording.original_size,
+        "archive_size": recording.archive_size,
+        "started_at": recording.call_started_at.isoformat(),
+        "caller": caller_for(recording, viewer.role),
+        "caller_withheld": recording.caller_withheld,
+        "callee": recording.callee,
+        "agent": recording.agent,
+        "ticket_id": recording.ticket_id,
+        "organisation_id": recording.organisation_id,
+        "created_at": recording.created_at.isoformat(),
+        "expires_at": recording.expires_at.isoformat(),
+        "held": any(h["active"] for h in holds),
+        "tags": [t.tag for t in recording.tags],
+        "holds": holds,
+    }
+
+
+async def ingest_upload(request: web.Request, *, csrf: bool) -> IngestResult:
+    """Stream the multipart body to a temp file and ingest it. With `csrf`, the form's
+    token must come before the file and is checked before a byte of it is written."""
+    app = request.config_dict
+    settings = app[SETTINGS]
+    expected = ""
+    if csrf:
+        record = request.get(STAFF_SESSION)
+        expected = record.csrf_token if record is not None else ""
+        if not expected:
+            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+
+    def check(token: str) -> None:
+        if not token or not secrets.compare_digest(expected, token):
+            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+
+    if csrf and request.content_type != "multipart/form-data":
+        form = await request.post()  # not an upload, so small (client_max_size caps it)
+        token = form.get("csrf_token", "")
+        check(token if isinstance(token, str) else "")
+    with tempfile.TemporaryDirectory(prefix="sd-upload-", dir=work_dir(app)) as tmp:
+        upload = await receive_upload(
+            request, Path(tmp), settings.recording_max_bytes, csrf_check=check if csrf else None
+        )
+        assert upload.path is not None
+        meta = metadata(upload, settings.zone)
+        result = await app[RECORDINGS].ingest(
+            request[DB], upload.path, meta, Actor.staff(request[USER])
+        )
+    return result
+
+
+async def serve_audio(
+    request: web.Request, recording: Recording, *, via: str
+) -> web.StreamResponse:
+    """Audit (one play per listening session, every download), end the transaction, then
+    stream the archived version with Range support."""
+    app = request.config_dict
+    user = request[USER]
+    ident, key, version = recording.id, recording.object_key, recording.version_id
+    etag = f'"{recording.sha256_archive}"'
+    download = request.query.get("download") == "1"
+    now = app[CLOCK].now()
+    if request.method == "GET":
+        byte_range = parse_range(request.headers.get("Range"))
+        if download:
+            if byte_range is None or byte_range.start == 0:
+                await listens.record_download(
+                    request[DB], recording_id=ident, actor=Actor.staff(user), now=now, via=via
+                )
+        else:
+            await listens.record_play(
+                request[DB],
+                recording_id=ident,
+                actor=Actor.staff(user),
+                staff_user_id=user.id,
+                now=now,
+                window=timedelta(minutes=app[SETTINGS].recording_listen_minutes),
+                via=via,
+            )
+    # Commit before streaming: a long body must not hold the transaction (or SQLite's lock).
+    await request[DB].commit()
+    try:
+        return await stream_object(
+            request,
+            app[OBJECT_STORE],
+            key,
+            version_id=version,
+            content_type="audio/ogg",
+            filename=f"recording-{ident}.ogg",
+            download=download,
+            etag=etag,
+        )
+    except ObjectNotFound:
+        raise NotFound(f"the audio of recording {ident} is missing from the archive") from None
+
+
+async def waveform_svg(request: web.Request, recording: Recording) -> web.Response:
+    app = request.config_dict
+    try:
+        body = await app[WAVEFORMS].get(
+            app[OBJECT_STORE],
+            recording.object_key,
+            version_id=recording.version_id,
+            sha256=recording.sha256_archive,
+            duration=recording.duration_seconds,
+        )
+    except ObjectNotFound:
+        raise NotFound(f"the audio of recording {recording.id} is missing") from None
+    return web.Response(body=body, content_type="image/svg+xml")
+
+
+def parse_bool(value: str, name: str) -> bool | None:
+    if value == "":
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise InvalidInput(f"{name!r} must be true or false")

@@ -1,0 +1,163 @@
+"""Retention in the admin: the schedule (generated from storage.retention.rules, so the page
+cannot drift from what runs), the sweep-run history, holds due for review, and the periodic
+sweep inside `serve` (a cleanup_ctx task)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import select
+
+from admin.auth import Permission, requires
+from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, SESSIONMAKER, SETTINGS
+from admin.middleware import render
+from storage.models import RetentionRun
+from storage.retention.holds import due_for_review
+from storage.retention.rules import schedule
+from storage.retention.sweeper import Sweeper
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+RUNS_SHOWN = 50
+FIRST_SWEEP_DELAY = 300  # seconds
+
+LABELS: dict[str, dict[str, str]] = {
+    "nl": {
+        "title": "Bewaartermijnen",
+        "data": "Type gegevens",
+        "period": "Bewaartermijn",
+        "start": "Vanaf",
+        "controller": "Verantwoordelijke",
+        "ground": "Grond voor verwerking",
+        "runs": "Opschoonrondes",
+        "started": "Gestart",
+        "as_of": "Peildatum",
+        "status": "Status",
+        "dry_run": "proef",
+        "deleted": "verwijderd",
+        "kept_held": "bewaard (blokkade)",
+        "failed": "mislukt",
+        "no_runs": "Nog geen opschoonrondes.",
+        "holds": "Blokkades ter beoordeling",
+        "holds_intro": "Blokkades waarvan de beoordelingsdatum voorbij is. Niets wordt "
+        "automatisch vrijgegeven: beoordeel elke blokkade en geef haar zo nodig vrij.",
+        "recording": "Opname",
+        "kind": "Soort",
+        "reason": "Reden",
+        "placed": "Geplaatst door",
+        "review": "Beoordelen op",
+        "no_holds": "Geen blokkades ter beoordeling.",
+    },
+    "en": {
+        "title": "Retention periods",
+        "data": "Type of data",
+        "period": "Retention period",
+        "start": "Counted from",
+        "controller": "Controller",
+        "ground": "Legal ground",
+        "runs": "Sweep runs",
+        "started": "Started",
+        "as_of": "As of",
+        "status": "Status",
+        "dry_run": "dry run",
+        "deleted": "deleted",
+        "kept_held": "kept (hold)",
+        "failed": "failed",
+        "no_runs": "No sweep runs yet.",
+        "holds": "Holds due for review",
+        "holds_intro": "Holds past their review date. Nothing is released automatically: "
+        "review each hold and release it where appropriate.",
+        "recording": "Recording",
+        "kind": "Kind",
+        "reason": "Reason",
+        "placed": "Placed by",
+        "review": "Review on",
+        "no_holds": "No holds due for review.",
+    },
+}
+
+
+@routes.get("/retention")
+@requires(Permission.RETENTION_VIEW)
+async def retention_page(request: web.Request) -> web.Response:
+    lang = request[LANG]
+    rules = schedule(request.app[SETTINGS].retention_period_days)
+    runs = list(
+        await request[DB].scalars(
+            select(RetentionRun).order_by(RetentionRun.id.desc()).limit(RUNS_SHOWN)
+        )
+    )
+    return render(
+        "retention.html",
+        request,
+        {"r": LABELS[lang if lang in LABELS else "nl"], "rules": rules, "runs": runs},
+    )
+
+
+@routes.get("/retention/holds")
+@requires(Permission.RETENTION_VIEW)
+async def holds_page(request: web.Request) -> web.Response:
+    lang = request[LANG]
+    now = request.app[CLOCK].now()
+    holds = await due_for_review(request[DB], now)
+    return render(
+        "retention_holds.html",
+        request,
+        {"r": LABELS[lang if lang in LABELS else "nl"], "holds": holds, "now": now},
+    )
+
+
+async def sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweep every SUPPORTDESK_RETENTION_SWEEP_INTERVAL seconds while serving (0: off).
+    Safe next to `supportdesk sweep` and other instances (see storage/retention/sweeper)."""
+    settings = app[SETTINGS]
+    interval = settings.retention_sweep_interval
+    task = asyncio.create_task(_sweep_forever(app, interval)) if interval else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _sweep_forever(app: web.Application, interval: int) -> None:
+    settings = app[SETTINGS]
+    rules = schedule(settings.retention_period_days)
+    # The first sweep soon after start: an instance restarted more often than the
+    # interval must still sweep.
+    delay = min(interval, FIRST_SWEEP_DELAY)
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval
+        sweeper = Sweeper(
+            app[SESSIONMAKER],
+            app[OBJECT_STORE],
+            app[CLOCK],
+            rules,
+            batch=settings.retention_batch_size,
+        )
+        try:
+            result = await sweeper.run(trigger="serve")
+        except Exception as exc:  # the next interval tries again; the run row says why
+            log.warning("retention sweep failed: %s", type(exc).__name__)
+            continue
+        deleted = sum(report.deleted for report in result.rules.values())
+        log.info("retention sweep: %d deleted, %d failed", deleted, result.failed)
+
+
+def install(app: web.Application) -> None:
+    """Routes plus the periodic sweep; call after the database and store contexts.
+    A bad SUPPORTDESK_RETENTION_PERIODS stops start-up with one line naming it."""
+    from storage.config import ConfigError
+    from storage.retention.rules import UnknownRule
+
+    try:
+        schedule(app[SETTINGS].retention_period_days)
+    except UnknownRule as exc:
+        raise ConfigError(f"configuration error: SUPPORTDESK_RETENTION_PERIODS: {exc}") from None
+    app.router.add_routes(routes)
+    app.cleanup_ctx.append(sweep_ctx)

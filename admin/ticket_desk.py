@@ -1,0 +1,143 @@
+"""Ticket-page additions: presence (heartbeat + "also open by"), attachment preview and
+download streamed from the object store, assign to a colleague, link a recording."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import select
+
+from admin.auth import ROLE_PERMISSIONS, Permission, public, requires
+from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
+from storage.models import Attachment, StaffUser, Ticket
+from storage.objectstore.base import ObjectNotFound
+from storage.services.audit import Actor
+from storage.services.contact_form import ContactFormService
+from storage.services.desk import PresenceService, link_recording, recordings_of
+from storage.services.errors import InvalidInput
+
+routes = web.RouteTableDef()
+STATIC = Path(__file__).parent / "static"
+# Shown inline only for raster types a browser cannot run script from (never SVG/HTML).
+PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_WRITERS = tuple(
+    role for role, perms in ROLE_PERMISSIONS.items() if Permission.TICKETS_WRITE in perms
+)
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
+    """Extra context for ticket.html; viewing the page counts as a heartbeat."""
+    db, user = request[DB], request[USER]
+    presence = PresenceService(request.config_dict[CLOCK])
+    await presence.beat(db, ticket.id, user.id)
+    agents = await db.scalars(
+        select(StaffUser)
+        .where(StaffUser.is_active.is_(True), StaffUser.role.in_(_WRITERS))
+        .order_by(StaffUser.username)
+    )
+    service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
+    return {
+        "others_present": await presence.others(db, ticket.id, user.id),
+        "agents": list(agents),
+        "linked_recordings": await recordings_of(db, ticket.id),
+        "submission": await service.for_ticket(db, ticket),
+        "preview_types": PREVIEW_TYPES,
+    }
+
+
+@routes.get("/static/presence.js")
+@public
+async def presence_script(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(
+        STATIC / "presence.js", headers={"Cache-Control": "public, max-age=3600"}
+    )
+
+
+@routes.post("/tickets/{id}/presence")
+@requires(Permission.TICKETS_VIEW)
+async def heartbeat(request: web.Request) -> web.Response:
+    ticket_id = _id(request)
+    ticket = await request.config_dict[TICKETS].get(request[DB], ticket_id)  # 404 if unknown
+    version = ticket.thread_version
+    presence = PresenceService(request.config_dict[CLOCK])
+    await presence.beat(request[DB], ticket_id, request[USER].id)
+    others = await presence.others(request[DB], ticket_id, request[USER].id)
+    # The page compares this with its own version to warn before a stale reply is sent.
+    return web.json_response({"others": others, "thread_version": version})
+
+
+@routes.post("/tickets/{id}/link-recording")
+@requires(Permission.TICKETS_WRITE)
+async def link_recording_view(request: web.Request) -> web.StreamResponse:
+    ticket_id = _id(request)
+    form = await request.post()
+    raw = str(form.get("recording_id", "")).strip().lstrip("#")
+    if not raw.isdigit():
+        raise InvalidInput("recording_id: give the number of the recording")
+    await link_recording(
+        request[DB],
+        request.config_dict[CLOCK],
+        ticket_id,
+        int(raw),
+        actor=Actor.staff(request[USER]),
+    )
+    raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+
+
+async def _attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:
+    record = await request[DB].get(Attachment, _id(request))
+    if record is None or (inline and record.media_type not in PREVIEW_TYPES):
+        raise web.HTTPNotFound()
+    key, version = record.object_key, record.version_id
+    media_type = record.media_type if inline else "application/octet-stream"
+    filename = record.filename or f"attachment-{record.id}"
+    # An ASCII fallback for old clients plus the exact UTF-8 name (RFC 6266).
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    disposition = (
+        f'{"inline" if inline else "attachment"}; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(filename, safe='')}"
+    )
+    # Release the DB connection before streaming a possibly large object.
+    await request[DB].commit()
+    try:
+        stream = await request.config_dict[OBJECT_STORE].get(key, version_id=version)
+    except ObjectNotFound:
+        raise web.HTTPNotFound() from None
+    async with stream:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": media_type,
+                "Content-Length": str(stream.length),
+                "Content-Disposition": disposition,
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            }
+        )
+        await response.prepare(request)
+        async for chunk in stream:
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+@routes.get("/attachments/{id}")
+@requires(Permission.TICKETS_VIEW)
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    return await _attachment(request, inline=False)
+
+
+@routes.get("/attachments/{id}/preview")
+@requires(Permission.TICKETS_VIEW)
+async def preview_attachment(request: web.Request) -> web.StreamResponse:
+    return await _attachment(request, inline=True)

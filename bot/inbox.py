@@ -1,0 +1,206 @@
+"""The update inbox (storage/models/bot_transport.py): store first, handle after.
+
+An update is committed here before Telegram hears 200 (webhook) or the polling offset moves
+past it, so a crash or a failed handler never loses a message; `update_id` is the key, so a
+repeated delivery is recognised and handled once.
+
+Several instances may share the database. `next_attempt_at` doubles as a lease: the
+instance that stores an update (or claims a due one) pushes it a lease ahead, so the others'
+scans leave it alone while it is queued here, and a crashed instance's updates become due
+again when the lease runs out. Exactly-once handling does not rest on the lease: the handler's
+transaction marks the update handled as its first statement (bot/middlewares.py), which row
+locks it until commit, so a second handler finds it handled and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.clock import Clock
+from storage.db import is_postgres
+from storage.models import BotUpdate
+
+MAX_BACKOFF = timedelta(minutes=5)
+KEEP_HANDLED = timedelta(days=7)
+LEASE = timedelta(minutes=1)
+INSERT_CHUNK = 200  # rows per INSERT: well under SQLite's bound-parameter limit
+
+
+class AlreadyHandled(Exception):
+    """Another worker marked this update handled first; this attempt does nothing."""
+
+
+@dataclass(frozen=True)
+class Due:
+    update_id: int
+    payload: str
+    attempts: int
+
+
+def _insert(session: AsyncSession) -> Any:
+    return (postgresql if is_postgres(session) else sqlite).insert(BotUpdate)
+
+
+async def store_updates(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    items: Sequence[tuple[int, str]],
+    *,
+    lease: timedelta = LEASE,
+) -> set[int]:
+    """Store and commit raw updates in one transaction (a group commit); returns the ids
+    that were new. Known ids are skipped by the key (ON CONFLICT DO NOTHING), no lookup."""
+    now = clock.now()
+    rows: dict[int, dict[str, object]] = {}
+    for update_id, payload in items:
+        rows.setdefault(
+            update_id,
+            {
+                "update_id": update_id,
+                "payload": payload,
+                "received_at": now,
+                "next_attempt_at": now + lease,  # leased to us: we handle it right away
+                "attempts": 0,
+            },
+        )
+    if not rows:
+        return set()
+    values = list(rows.values())
+    stored: set[int] = set()
+    async with sessionmaker() as session:
+        for start in range(0, len(values), INSERT_CHUNK):
+            stmt = (
+                _insert(session)
+                .values(values[start : start + INSERT_CHUNK])
+                .on_conflict_do_nothing(index_elements=["update_id"])
+                .returning(BotUpdate.update_id)
+            )
+            stored.update(await session.scalars(stmt))
+        await session.commit()
+    return stored
+
+
+async def store_update(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, update_id: int, payload: str
+) -> bool:
+    """Store and commit one raw update; False when its update_id is already known."""
+    return update_id in await store_updates(sessionmaker, clock, [(update_id, payload)])
+
+
+async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
+    """In the handler's own transaction, before the handler runs: the update's effects and
+    'handled' commit together, and the row lock keeps a second handler out meanwhile. The
+    payload is cleared; the ticket now holds the message."""
+    result = await session.execute(
+        update(BotUpdate)
+        .where(BotUpdate.update_id == update_id, BotUpdate.processed_at.is_(None))
+        .values(processed_at=now, payload="")
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlreadyHandled(update_id)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try after `attempts` failed ones: exponential, capped."""
+    return min(timedelta(seconds=2 ** min(attempts, 16)), MAX_BACKOFF)
+
+
+async def record_failure(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    update_id: int,
+    attempts: int,
+    error: str,
+) -> None:
+    """Keep the update pending and back off before the next try; `attempts` is how many
+    attempts failed before this one (known from the claim, so no read is needed)."""
+    async with sessionmaker() as session:
+        await session.execute(
+            update(BotUpdate)
+            .where(BotUpdate.update_id == update_id, BotUpdate.processed_at.is_(None))
+            .values(
+                attempts=attempts + 1,
+                next_attempt_at=clock.now() + backoff(attempts + 1),
+                last_error=error[:200],
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+
+
+async def claim_due(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    *,
+    limit: int = 500,
+    lease: timedelta = LEASE,
+) -> list[Due]:
+    """Take pending updates whose next attempt is due, oldest first (Telegram's order), and
+    lease them to this instance. PostgreSQL skips rows another instance holds locked
+    (claiming or handling); SQLite's write lock serialises claims."""
+    now = clock.now()
+    async with sessionmaker() as session:
+        stmt = (
+            select(BotUpdate.update_id, BotUpdate.payload, BotUpdate.attempts)
+            .where(BotUpdate.processed_at.is_(None), BotUpdate.next_attempt_at <= now)
+            .order_by(BotUpdate.update_id)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        due = [
+            Due(uid, payload, attempts) for uid, payload, attempts in await session.execute(stmt)
+        ]
+        if due:
+            await session.execute(
+                update(BotUpdate)
+                .where(BotUpdate.update_id.in_([d.update_id for d in due]))
+                .values(next_attempt_at=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+        await session.commit()
+        return due
+
+
+async def set_lease(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    ids: Collection[int],
+    until: datetime,
+) -> None:
+    """Move the lease of pending updates: ahead while they wait in our lanes (renew), or to
+    now when we stop without handling them (release, so another instance need not wait)."""
+    pending = sorted(ids)
+    if not pending:
+        return
+    async with sessionmaker() as session:
+        for start in range(0, len(pending), INSERT_CHUNK):
+            await session.execute(
+                update(BotUpdate)
+                .where(
+                    BotUpdate.update_id.in_(pending[start : start + INSERT_CHUNK]),
+                    BotUpdate.processed_at.is_(None),
+                )
+                .values(next_attempt_at=until)
+                .execution_options(synchronize_session=False)
+            )
+        await session.commit()
+
+
+async def prune_handled(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Forget handled ids after a week: Telegram stops redelivering long before that."""
+    async with sessionmaker() as session:
+        result = await session.execute(
+            delete(BotUpdate).where(
+                BotUpdate.processed_at.is_not(None), BotUpdate.processed_at < now - KEEP_HANDLED
+            )
+        )
+        await session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

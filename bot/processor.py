@@ -1,0 +1,263 @@
+"""Handles stored updates: one ordered lane per Telegram user behind a per-user rate limit
+(queued, never dropped), failed updates retried from the inbox with backoff.
+
+Updates arriving together (concurrent webhook calls, a getUpdates batch) are stored in one
+transaction (`receive`), which is what the store-then-200 contract costs per update. On SQLite
+one update is handled at a time: its writes serialise anyway, and waiting in asyncio is
+cheaper than SQLite's busy-wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import inbox
+from bot.inbox_notice import tell_received
+from storage.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """A token bucket per user: `rate` messages per second after a burst of `burst`.
+    `delay()` books the next message and says how long to wait for it."""
+
+    def __init__(
+        self, rate: float, burst: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.monotonic = monotonic
+        self.buckets: dict[int, tuple[float, float]] = {}
+
+    def delay(self, key: int) -> float:
+        now = self.monotonic()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if len(self.buckets) > 10_000:  # forget users whose bucket has refilled
+            self.buckets = {
+                k: v
+                for k, v in self.buckets.items()
+                if v[0] + (now - v[1]) * self.rate < self.burst
+            }
+        self.buckets[key] = (tokens - 1, now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+
+@dataclass
+class Outcome:
+    """Filled in by DbSessionMiddleware: did the update's transaction commit?"""
+
+    handled: bool = False
+    error: str = ""
+
+
+def user_of(update: Update) -> int | None:
+    try:
+        event = update.event
+    except Exception:  # an update type this aiogram does not know
+        return None
+    user = getattr(event, "from_user", None) or getattr(event, "user", None)
+    return getattr(user, "id", None)
+
+
+class UpdateProcessor:
+    def __init__(
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        limiter: RateLimiter,
+        *,
+        scan_interval: float = 5.0,
+        concurrency: int | None = None,
+    ) -> None:
+        self.dp = dp
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.limiter = limiter
+        self.scan_interval = scan_interval
+        self.inflight: set[int] = set()
+        self.lanes: dict[int | None, deque[tuple[int, Update, int]]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+        bind = sessionmaker.kw.get("bind")
+        self.serial = bind is None or bind.dialect.name == "sqlite"
+        self.slots = asyncio.Semaphore(concurrency or (1 if self.serial else 16))
+        self.incoming: list[tuple[int, Update, str, asyncio.Future[bool]]] = []
+        self.storing: asyncio.Task[None] | None = None
+        self.notified: set[int] = set()
+
+    def kick(self) -> None:
+        """Scan the inbox now (pending and due updates), not at the next interval."""
+        self.wake.set()
+
+    async def receive(self, update_id: int, update: Update, payload: str) -> bool:
+        """Store one update (committed on return) and queue it; False if it was known."""
+        return (await self.receive_many([(update_id, update, payload)]))[0]
+
+    async def receive_many(self, items: list[tuple[int, Update, str]]) -> list[bool]:
+        """Store updates and queue the new ones. Everything that arrives while a commit is
+        in flight goes into the next one: a group commit, without waiting for a timer."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        self.incoming.extend(
+            (uid, upd, payload, f) for (uid, upd, payload), f in zip(items, futures, strict=True)
+        )
+        if self.storing is None or self.storing.done():
+            self.storing = asyncio.create_task(self._store_incoming(), name="bot-inbox-store")
+        return list(await asyncio.gather(*futures))
+
+    async def _store_incoming(self) -> None:
+        while self.incoming:
+            batch, self.incoming = self.incoming, []
+            items = [(uid, payload) for uid, _, payload, _ in batch]
+            try:
+                async with self._turn():
+                    stored = await inbox.store_updates(self.sessionmaker, self.clock, items)
+            except Exception as exc:  # every caller of this batch hears it (webhook: 500)
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for update_id, update, _, future in batch:
+                new = update_id in stored
+                stored.discard(update_id)  # the same id twice in one batch: once is new
+                if new:  # queued here, so a caller that went away cannot strand it
+                    self.submit(update_id, update)
+                if not future.done():
+                    future.set_result(new)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, inbox writes take turns with the handlers instead of SQLite's
+        busy-wait; on PostgreSQL they need not wait for a handler."""
+        if self.serial:
+            async with self.slots:
+                yield
+        else:
+            yield
+
+    def submit(self, update_id: int, update: Update, *, attempts: int = 0) -> None:
+        """Queue a stored update on its user's lane; `attempts` is how often it failed."""
+        if update_id in self.inflight:
+            return
+        self.inflight.add(update_id)
+        key = user_of(update)
+        lane = self.lanes.get(key)
+        if lane is None:
+            lane = self.lanes[key] = deque()
+            task = asyncio.create_task(self._run_lane(key, lane), name=f"bot-lane-{key}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        lane.append((update_id, update, attempts))
+
+    async def _run_lane(self, key: int | None, lane: deque[tuple[int, Update, int]]) -> None:
+        try:
+            while lane:
+                update_id, update, attempts = lane.popleft()
+                try:
+                    if key is not None and (wait := self.limiter.delay(key)) > 0:
+                        await asyncio.sleep(wait)
+                    async with self.slots:
+                        await self.handle(update_id, update, attempts=attempts)
+                finally:
+                    self.inflight.discard(update_id)
+        finally:
+            if self.lanes.get(key) is lane:
+                del self.lanes[key]
+
+    async def handle(self, update_id: int, update: Update, *, attempts: int = 0) -> None:
+        """One attempt. Already handled (elsewhere, or before a restart) is found by the
+        session middleware's first statement, so no separate check is needed here."""
+        outcome = Outcome()
+        try:
+            await self.dp.feed_update(
+                self.bot,
+                update,
+                inbox_update_id=update_id,
+                inbox_attempts=attempts,
+                inbox_outcome=outcome,
+            )
+        except Exception as exc:  # the errors router normally takes these
+            outcome.error = outcome.error or type(exc).__name__
+        if outcome.handled:
+            self.notified.discard(update_id)
+            return
+        log.warning("bot update %s not handled (%s); kept for retry", update_id, outcome.error)
+        try:
+            await inbox.record_failure(
+                self.sessionmaker, self.clock, update_id, attempts, outcome.error or "unhandled"
+            )
+        except Exception as exc:  # still pending; the next scan retries it
+            log.warning("could not record failure of update %s: %s", update_id, type(exc).__name__)
+        # Retried automatically: the customer hears once that it arrived, never "try again".
+        if attempts == 0 and update_id not in self.notified:
+            if len(self.notified) > 10_000:
+                self.notified.clear()
+            self.notified.add(update_id)
+            await tell_received(self.bot, update)
+
+    async def scan(self) -> None:
+        """Renew the lease of what waits in our lanes (a flood behind the rate limit can wait
+        longer than one lease), then claim what is due: new failures' retries, and updates
+        of an instance that died."""
+        async with self._turn():
+            until = self.clock.now() + inbox.LEASE
+            await inbox.set_lease(self.sessionmaker, set(self.inflight), until)
+            claimed = await inbox.claim_due(self.sessionmaker, self.clock)
+        for due in claimed:
+            if due.update_id in self.inflight:  # queued here already; the claim renewed it
+                continue
+            try:
+                update = Update.model_validate_json(due.payload, context={"bot": self.bot})
+            except ValidationError:
+                log.error("stored bot update %s is not a valid update; set aside", due.update_id)
+                async with self.sessionmaker() as session:
+                    with contextlib.suppress(inbox.AlreadyHandled):
+                        await inbox.mark_handled(session, due.update_id, self.clock.now())
+                    await session.commit()
+                continue
+            self.submit(due.update_id, update, attempts=due.attempts)
+
+    async def run(self) -> None:
+        """Retry loop: pending updates at start-up and every `scan_interval` (or kick)."""
+        try:
+            while True:
+                try:
+                    await self.scan()
+                except Exception as exc:
+                    log.warning("bot inbox scan failed: %s", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.scan_interval)
+                self.wake.clear()
+        finally:
+            queued = set(self.inflight)  # the lanes forget theirs as they are cancelled
+            for task in [self.storing, *self.tasks]:
+                if task is not None:
+                    task.cancel()
+            for task in [self.storing, *self.tasks]:
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await self._release(queued)
+
+    async def _release(self, queued: set[int]) -> None:
+        """Updates still queued at shutdown are due at once for whichever instance scans
+        next, instead of after our lease."""
+        try:
+            await inbox.set_lease(self.sessionmaker, queued, self.clock.now())
+        except Exception as exc:  # they become due when the lease runs out anyway
+            log.warning("could not release queued bot updates: %s", type(exc).__name__)

@@ -1,0 +1,72 @@
+"""The Telegram webhook route on the admin app (SUPPORTDESK_WEBHOOK_URL's path).
+
+Telegram proves itself with the secret token header, not a staff login or CSRF token.
+Store-then-200: the update is committed to the inbox before Telegram gets its answer, so a
+crash after the 200 loses nothing; handling happens after, on the update's user lane.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from urllib.parse import urlsplit
+
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from admin.auth import csrf_exempt, public
+from admin.keys import BOT_TRANSPORT
+from storage.config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - as secret_token.
+SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def webhook_path(settings: Settings) -> str:
+    """The route path, after checking the webhook settings (ConfigError names the setting)."""
+    secret = settings.webhook_secret.get_secret_value()
+    if not secret:
+        raise ConfigError(
+            "SUPPORTDESK_WEBHOOK_SECRET: required when SUPPORTDESK_WEBHOOK_URL is set"
+        )
+    if not SECRET_FORMAT.fullmatch(secret):
+        raise ConfigError(
+            "SUPPORTDESK_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only"
+        )
+    path = urlsplit(settings.webhook_url).path
+    if path in ("", "/"):
+        raise ConfigError(
+            "SUPPORTDESK_WEBHOOK_URL: needs a path, e.g. https://desk.example.com/telegram/webhook"
+        )
+    return path
+
+
+def add_webhook_route(app: web.Application, settings: Settings) -> None:
+    if settings.webhook_url:
+        app.router.add_post(webhook_path(settings), telegram_webhook)
+
+
+@public
+@csrf_exempt
+async def telegram_webhook(request: web.Request) -> web.Response:
+    transport = request.config_dict.get(BOT_TRANSPORT)
+    if transport is None:  # not started (yet): Telegram retries later
+        return web.Response(status=503)
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), transport.secret.encode()):
+        log.warning("telegram webhook: request from %s without the right secret", request.remote)
+        return web.Response(status=401)
+    body = await request.read()
+    try:
+        update = Update.model_validate_json(body, context={"bot": transport.bot})
+    except ValidationError:
+        log.warning("telegram webhook: body is not a Telegram update; refused")
+        return web.Response(status=400)
+    # Committed (with whatever else arrived meanwhile) before the 200; queued if new.
+    await transport.processor.receive(update.update_id, update, body.decode())
+    return web.Response(status=200)

@@ -1,0 +1,165 @@
+"""Reading recordings for the API and admin lists: filters and a keyset cursor."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, RecordingTag
+from storage.services.errors import InvalidInput, NotFound
+from storage.services.privacy import excluded_callers
+
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    tag: str = ""
+    held: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    number: str = ""  # caller or callee contains this
+    ticket_id: int | None = None
+    expiring_days: int | None = None  # not held and due within this many days
+    see_withheld: bool = False  # may the number filter match a withheld caller?
+
+
+@dataclass
+class RecordingPage:
+    items: list[Recording]
+    next_cursor: str | None
+
+
+def _encode(recording: Recording) -> str:
+    raw = f"{recording.call_started_at.isoformat()}|{recording.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, ident = raw.split("|")
+        started = datetime.fromisoformat(moment)
+        if started.tzinfo is None:
+            raise ValueError
+        return started, int(ident)
+    except ValueError:
+        raise InvalidInput("invalid cursor") from None
+
+
+def _active_hold():
+    return exists().where(
+        RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
+    )
+
+
+def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording]]:
+    stmt = select(Recording)
+    if filters.tag:
+        stmt = stmt.where(
+            exists().where(
+                RecordingTag.recording_id == Recording.id, RecordingTag.tag == filters.tag
+            )
+        )
+    if filters.held is not None:
+        stmt = stmt.where(_active_hold() if filters.held else ~_active_hold())
+    if filters.since is not None:
+        stmt = stmt.where(Recording.call_started_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(Recording.call_started_at < filters.until)
+    if filters.number:
+        pattern = f"%{filters.number}%"
+        caller = Recording.caller.like(pattern)
+        if not filters.see_withheld:
+            # A shielded number must not be discoverable by searching for it.
+            caller = and_(caller, Recording.caller_withheld.is_(False))
+        stmt = stmt.where(or_(caller, Recording.callee.like(pattern)))
+    if filters.ticket_id is not None:
+        stmt = stmt.where(Recording.ticket_id == filters.ticket_id)
+    if filters.expiring_days is not None:
+        stmt = stmt.where(
+            Recording.expires_at <= now + timedelta(days=filters.expiring_days), ~_active_hold()
+        )
+    return stmt
+
+
+async def list_recordings(
+    session: AsyncSession,
+    filters: RecordingFilter,
+    *,
+    now: datetime,
+    cursor: str | None = None,
+    limit: int = PAGE,
+) -> RecordingPage:
+    """Newest call first."""
+    limit = max(1, min(limit, 200))
+    stmt = (
+        _filtered(filters, now)
+        .options(selectinload(Recording.tags), selectinload(Recording.holds))
+        .order_by(Recording.call_started_at.desc(), Recording.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        started, ident = _decode(cursor)
+        stmt = stmt.where(
+            or_(
+                Recording.call_started_at < started,
+                and_(Recording.call_started_at == started, Recording.id < ident),
+            )
+        )
+    rows = list(await session.scalars(stmt))
+    next_cursor = _encode(rows[limit - 1]) if len(rows) > limit else None
+    return RecordingPage(rows[:limit], next_cursor)
+
+
+async def all_tags(session: AsyncSession) -> list[str]:
+    """Every tag in use, for the autocomplete list."""
+    return list(
+        await session.scalars(select(RecordingTag.tag).distinct().order_by(RecordingTag.tag))
+    )
+
+
+async def audit_trail(session: AsyncSession, recording_id: int, limit: int = 200) -> list:
+    return list(
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.subject_type == "recording")
+            .where(AuditEvent.subject_id == str(recording_id))
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def training_library(session: AsyncSession) -> list[Recording]:
+    """Recordings under an active training hold, newest call first."""
+    training = exists().where(
+        RecordingHold.recording_id == Recording.id,
+        RecordingHold.released_at.is_(None),
+        RecordingHold.kind == HoldKind.TRAINING,
+    )
+    # Callers who restricted processing or objected (issue 6) are left out of training.
+    excluded = await excluded_callers(session)
+    not_excluded = Recording.caller.is_(None) | Recording.caller.not_in(excluded)
+    return list(
+        await session.scalars(
+            select(Recording)
+            .where(training, not_excluded)
+            .options(selectinload(Recording.tags), selectinload(Recording.holds))
+            .order_by(Recording.call_started_at.desc(), Recording.id.desc())
+        )
+    )
+
+
+async def recording_of_hold(session: AsyncSession, hold_id: int) -> int:
+    recording_id = await session.scalar(
+        select(RecordingHold.recording_id).where(RecordingHold.id == hold_id)
+    )
+    if recording_id is None:
+        raise NotFound(f"hold {hold_id} not found")
+    return recording_id

@@ -1,0 +1,65 @@
+"""Retention engine (issue 6): sweep-run summaries, the sweeper lease, recording tombstones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.admin import ApiToken, StaffSession
+from storage.models.base import Base, BigIntPK
+from storage.models.core import Organisation, Ticket
+
+
+class RetentionRun(Base):
+    """One sweep (or dry run): per rule what went, what a hold kept, what failed."""
+
+    __tablename__ = "retention_runs"
+    __table_args__ = (Index("ix_retention_runs_started", "started_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    as_of: Mapped[datetime]
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")  # cli | serve | test
+    # running | done | failed (a run killed mid-way stays "running": the next one finishes it)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    # {rule key: {"deleted": n, "kept_held": n, "failed": n}}
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class RetentionLease(Base):
+    """At most one sweeper per name at a time on SQLite (PostgreSQL uses SKIP LOCKED)."""
+
+    __tablename__ = "retention_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+
+
+class RecordingTombstone(Base):
+    """What remains of a deleted recording: no numbers, names, file names or audio."""
+
+    __tablename__ = "recording_tombstones"
+    __table_args__ = (Index("ix_recording_tombstones_deleted", "deleted_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    call_month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    hold_count: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    deleted_at: Mapped[datetime]
+
+
+# The sweeper's lookups on other features' tables (declared here, created by 0009).
+# Status first: the planner would otherwise walk every closed ticket by activity.
+Index("ix_tickets_retention", Ticket.status, Ticket.closed_at, Ticket.id)
+Index("ix_staff_sessions_expires", StaffSession.expires_at)
+Index("ix_api_tokens_revoked", ApiToken.revoked_at)
+Index("ix_organisations_service", Organisation.service_status, Organisation.service_end_date)

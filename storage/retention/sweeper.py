@@ -1,0 +1,222 @@
+"""The sweeper: runs every retention rule in batches and keeps a summary row per run.
+
+Each batch is one transaction (the rule's function deletes, the sweeper commits), so a
+sweeper killed at any point loses at most one uncommitted batch; objects are deleted before
+their rows, so a re-run finishes what a killed one started. Two sweepers at once:
+PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED (each takes different rows);
+SQLite has one writer anyway and a lease row makes a second sweeper step aside.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from recordings.service import RecordingService
+from storage.clock import Clock
+from storage.db import is_postgres
+from storage.models import RetentionLease, RetentionRun
+from storage.objectstore.base import ObjectStore
+from storage.retention.jobs import Job
+from storage.retention.rules import Rule
+from storage.services.audit import Actor
+
+log = logging.getLogger(__name__)
+LEASE = "retention-sweep"
+MAX_LISTED_FAILURES = 20
+
+
+@dataclass
+class RuleReport:
+    deleted: int = 0
+    kept_held: int = 0
+    failed: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "deleted": self.deleted,
+            "kept_held": self.kept_held,
+            "failed": len(self.failed) + (1 if self.error else 0),
+            "failed_items": self.failed[:MAX_LISTED_FAILURES],
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class SweepResult:
+    as_of: datetime
+    dry_run: bool
+    run_id: int | None = None
+    rules: dict[str, RuleReport] = field(default_factory=dict)
+    skipped: str | None = None  # why this sweeper did not run
+
+    @property
+    def failed(self) -> int:
+        return sum(len(r.failed) + (1 if r.error else 0) for r in self.rules.values())
+
+
+class Sweeper:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: ObjectStore,
+        clock: Clock,
+        rules: tuple[Rule, ...],
+        *,
+        batch: int = 500,
+        recordings: RecordingService | None = None,
+        lease_ttl: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.clock = clock
+        self.rules = rules
+        self.batch = batch
+        self.recordings = recordings or RecordingService(clock, store)
+        self.lease_ttl = lease_ttl
+        self.holder = uuid.uuid4().hex
+
+    async def run(
+        self,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        trigger: str = "cli",
+        actor: Actor | None = None,
+    ) -> SweepResult:
+        """Sweep every rule as of `now` (default the clock's now)."""
+        as_of = now or self.clock.now()
+        result = SweepResult(as_of=as_of, dry_run=dry_run)
+        async with self.sessions() as probe:
+            use_lease = not is_postgres(probe)
+        if use_lease and not await self._take_lease():
+            result.skipped = "another sweeper holds the lease"
+            return result
+        try:
+            result.run_id = await self._start(as_of, dry_run, trigger)
+            for rule in self.rules:
+                started = time.perf_counter()
+                report = await self._sweep_rule(rule, as_of, dry_run, actor, use_lease)
+                report.seconds = time.perf_counter() - started
+                result.rules[rule.key] = report
+                if report.deleted or report.failed or report.error:
+                    await self._save(result, done=False)  # progress visible if killed
+            await self._save(result, done=True)
+        except BaseException as exc:
+            if result.run_id is not None:
+                await self._save(result, done=True, error=type(exc).__name__)
+            raise
+        finally:
+            if use_lease:
+                await self._drop_lease()
+        return result
+
+    async def _sweep_rule(
+        self, rule: Rule, as_of: datetime, dry_run: bool, actor: Actor | None, use_lease: bool
+    ) -> RuleReport:
+        report = RuleReport()
+        skip: set[Any] = set()
+        first = True
+        while True:
+            async with self.sessions() as session:
+                job = Job(
+                    rule=rule.key,
+                    session=session,
+                    store=self.store,
+                    recordings=self.recordings,
+                    actor=actor or Actor.system("retention-sweeper"),
+                    now=as_of,
+                    cutoff=as_of - rule.period,
+                    limit=self.batch,
+                    dry_run=dry_run,
+                    first=first,
+                    skip_locked=not use_lease,
+                    skip=skip,
+                )
+                try:
+                    outcome = await rule.sweep(job)
+                    if not dry_run:
+                        await session.commit()
+                except Exception as exc:
+                    await session.rollback()
+                    report.error = type(exc).__name__
+                    log.warning("retention rule %s failed: %s", rule.key, type(exc).__name__)
+                    return report
+            report.deleted += outcome.deleted
+            report.kept_held += outcome.kept_held
+            report.failed.extend(str(key) for key in outcome.failed)
+            skip.update(outcome.failed)
+            first = False
+            if dry_run or not outcome.more:
+                return report
+            if use_lease:
+                await self._take_lease()
+
+    # --- the run row ------------------------------------------------------------------
+
+    async def _start(self, as_of: datetime, dry_run: bool, trigger: str) -> int:
+        async with self.sessions() as session:
+            run = RetentionRun(
+                started_at=self.clock.now(),
+                as_of=as_of,
+                dry_run=dry_run,
+                trigger=trigger,
+                status="running",
+                summary={},
+            )
+            session.add(run)
+            await session.commit()
+            return run.id
+
+    async def _save(self, result: SweepResult, *, done: bool, error: str | None = None) -> None:
+        values: dict[str, Any] = {
+            "summary": {key: report.as_json() for key, report in result.rules.items()}
+        }
+        if done:
+            values["finished_at"] = self.clock.now()
+            values["status"] = "failed" if error or result.failed else "done"
+            values["error"] = error
+        async with self.sessions() as session:
+            await session.execute(
+                update(RetentionRun).where(RetentionRun.id == result.run_id).values(**values)
+            )
+            await session.commit()
+
+    # --- the SQLite lease ---------------------------------------------------------------
+
+    async def _take_lease(self) -> bool:
+        now = self.clock.now()
+        async with self.sessions() as session:
+            lease = await session.get(RetentionLease, LEASE)
+            if lease is None:
+                session.add(
+                    RetentionLease(name=LEASE, holder=self.holder, expires_at=now + self.lease_ttl)
+                )
+            elif lease.holder != self.holder and lease.expires_at > now:
+                return False
+            else:
+                lease.holder = self.holder
+                lease.expires_at = now + self.lease_ttl
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    async def _drop_lease(self) -> None:
+        async with self.sessions() as session:
+            lease = await session.get(RetentionLease, LEASE)
+            if lease is not None and lease.holder == self.holder:
+                await session.delete(lease)
+                await session.commit()

@@ -1,0 +1,143 @@
+"""Public contact form: validate a submission, open a "web form" ticket, keep the record.
+
+Nothing is written unless every field is valid; errors name the field they belong to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.clock import Clock
+from storage.models import ContactFormSubmission, Ticket, TicketChannel
+from storage.services import audit
+from storage.services.audit import Actor
+from storage.services.customers import clean_email, clean_phone
+from storage.services.errors import InvalidInput, ServiceError
+from storage.services.tickets import TicketService
+
+LIMITS = {
+    "company": 200,
+    "name": 200,
+    "email": 320,
+    "phone": 32,
+    "customer_number": 32,
+    "message": 5000,
+}
+REQUIRED = ("name", "email", "message")
+RATE_WINDOW = timedelta(hours=1)
+RATE_MAX = 5
+
+
+class FormInvalid(InvalidInput):
+    """Every bad field at once: {field: message key}."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+    status = 429
+
+
+@dataclass(frozen=True)
+class Receipt:
+    submission_id: int
+    ticket_id: int
+    reference: str
+
+
+def ip_hash(secret: str, ip: str) -> str:
+    """A keyed hash: the limit works per address without storing the address."""
+    return hmac.new(secret.encode(), ip.encode(), hashlib.sha256).hexdigest()
+
+
+def validate(data: dict[str, Any]) -> dict[str, str]:
+    """Cleaned fields, or FormInvalid with an error key per field."""
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, limit in LIMITS.items():
+        value = str(data.get(name) or "").strip()
+        if name in REQUIRED and not value:
+            errors[name] = "field_required"
+        elif len(value) > limit:
+            errors[name] = "field_too_long"
+        cleaned[name] = value
+    checks = (("email", clean_email, "field_email"), ("phone", clean_phone, "field_phone"))
+    for name, check, key in checks:
+        if name not in errors and cleaned[name]:
+            try:
+                cleaned[name] = check(cleaned[name]) or ""
+            except InvalidInput:
+                errors[name] = key
+    if errors:
+        raise FormInvalid(errors)
+    return cleaned
+
+
+class ContactFormService:
+    def __init__(self, clock: Clock, tickets: TicketService) -> None:
+        self.clock = clock
+        self.tickets = tickets
+
+    async def submit(
+        self, session: AsyncSession, data: dict[str, Any], *, sender: str, language: str
+    ) -> Receipt:
+        fields = validate(data)
+        now = self.clock.now()
+        recent = await session.scalar(
+            select(func.count())
+            .select_from(ContactFormSubmission)
+            .where(
+                ContactFormSubmission.ip_hash == sender,
+                ContactFormSubmission.created_at > now - RATE_WINDOW,
+            )
+        )
+        if (recent or 0) >= RATE_MAX:
+            raise RateLimited("too many submissions from this address; try again later")
+        # The person's details stay in the submission (kept one year), not in the ticket.
+        subject = (
+            f"Contactformulier: {fields['company']}" if fields["company"] else "Contactformulier"
+        )
+        ticket, _ = await self.tickets.open_ticket(
+            session,
+            actor=Actor.customer(None, "contact form"),
+            channel=TicketChannel.WEB_FORM,
+            text=fields["message"],
+            subject=subject,
+        )
+        submission = ContactFormSubmission(
+            created_at=now, ticket_id=ticket.id, language=language, ip_hash=sender, **fields
+        )
+        session.add(submission)
+        await session.flush()
+        audit.record(
+            session,
+            actor=Actor.customer(None, "contact form"),
+            action="contact_form.submitted",
+            subject_type="contact_form_submission",
+            subject_id=submission.id,
+            at=now,
+            details={"ticket_id": ticket.id},
+        )
+        return Receipt(submission.id, ticket.id, ticket.reference or "")
+
+    async def for_ticket(
+        self, session: AsyncSession, ticket: Ticket
+    ) -> ContactFormSubmission | None:
+        if ticket.channel != TicketChannel.WEB_FORM:
+            return None
+        return await session.scalar(
+            select(ContactFormSubmission)
+            .where(ContactFormSubmission.ticket_id == ticket.id)
+            .order_by(ContactFormSubmission.id)
+            .limit(1)
+        )

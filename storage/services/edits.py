@@ -1,0 +1,125 @@
+"""Edits of ticket messages. Every edit keeps the earlier text (message_edits); an agent's
+edit of a reply already sent to Telegram is queued (delivery pending) so the delivery
+worker edits it in the customer's chat too."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.clock import Clock
+from storage.models import (
+    DeliveryState,
+    MessageDirection,
+    MessageEdit,
+    StaffUser,
+    TicketMessage,
+)
+from storage.services import audit
+from storage.services.audit import Actor
+from storage.services.errors import InvalidInput, NotFound
+from storage.services.tickets import MAX_TEXT
+
+
+def _clean(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("message text is empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"message text is longer than {MAX_TEXT} characters")
+    return text
+
+
+class MessageEditService:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def edit_customer_message(
+        self,
+        session: AsyncSession,
+        *,
+        contact_id: int,
+        telegram_chat_id: int,
+        telegram_message_id: int,
+        text: str,
+    ) -> TicketMessage | None:
+        """Apply a customer's Telegram edit; None if that message is not on a ticket."""
+        message = await session.scalar(
+            select(TicketMessage).where(
+                TicketMessage.direction == MessageDirection.IN,
+                TicketMessage.author_contact_id == contact_id,
+                TicketMessage.telegram_chat_id == telegram_chat_id,
+                TicketMessage.telegram_message_id == telegram_message_id,
+            )
+        )
+        if message is None:
+            return None
+        body = _clean(text)
+        if body == message.text:
+            return message
+        self._keep_history(session, message, body, contact_id=contact_id)
+        audit.record(
+            session,
+            actor=Actor.customer(contact_id),
+            action="ticket.customer_message_edited",
+            subject_type="ticket",
+            subject_id=message.ticket_id,
+            at=self.clock.now(),
+            details={"message_id": message.id},
+        )
+        await session.flush()
+        return message
+
+    async def edit_reply(
+        self, session: AsyncSession, message_id: int, *, staff: StaffUser, text: str
+    ) -> TicketMessage:
+        """Change an agent's reply; a reply Telegram already shows gets an edit queued."""
+        message = await session.get(TicketMessage, message_id, populate_existing=True)
+        if message is None or message.direction != MessageDirection.OUT:
+            raise NotFound(f"reply {message_id} not found")
+        if message.author_staff_id != staff.id:
+            raise InvalidInput("only the author can edit a reply")
+        body = _clean(text)
+        if body == message.text:
+            return message
+        edit = self._keep_history(session, message, body, staff_id=staff.id)
+        # A reply still in the outbox is sent with the new text anyway; one already sent (or
+        # being sent right now) needs an edit in the chat.
+        if message.delivery_state in (DeliveryState.SENT, DeliveryState.PENDING):
+            edit.delivery_state = DeliveryState.PENDING
+            edit.next_attempt_at = self.clock.now()
+        audit.record(
+            session,
+            actor=Actor.staff(staff),
+            action="ticket.reply_edited",
+            subject_type="ticket",
+            subject_id=message.ticket_id,
+            at=self.clock.now(),
+            details={"message_id": message.id},
+        )
+        await session.flush()
+        return message
+
+    def _keep_history(
+        self,
+        session: AsyncSession,
+        message: TicketMessage,
+        body: str,
+        *,
+        staff_id: int | None = None,
+        contact_id: int | None = None,
+    ) -> MessageEdit:
+        now = self.clock.now()
+        edit = MessageEdit(
+            message_id=message.id,
+            previous_text=message.text,
+            new_text=body,
+            editor_staff_id=staff_id,
+            editor_contact_id=contact_id,
+            edited_at=now,
+            delivery_state=DeliveryState.NOT_APPLICABLE,
+        )
+        session.add(edit)
+        message.text = body
+        message.edited_at = now
+        return edit

@@ -1,0 +1,450 @@
+"""Privacy rights (issue 6): THE place requests are recorded, verified, acted on and closed,
+called by the bot, the admin and the CLI. Export and erasure live in privacy_export.py and
+privacy_erasure.py; this module is their front door.
+
+The caller owns the session: functions flush, write their audit event and a line in the
+request's own log, never commit. Audit details never hold names, numbers or texts.
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.clock import Clock
+from storage.models import (
+    ContactPerson,
+    ContactPrivacy,
+    DocumentKind,
+    PrivacyDocument,
+    PrivacyRequest,
+    PrivacyRequestEvent,
+    RequestStatus,
+    RequestType,
+)
+from storage.objectstore.base import ObjectStore
+from storage.services import audit
+from storage.services.audit import Actor
+from storage.services.errors import Conflict, InvalidInput, NotFound
+
+SUBJECT = "privacy_request"
+TEMP_FILE_DAYS = 7  # ID copies (at most) and exports live this long in the object store
+WARN_BEFORE = timedelta(days=7)
+CHANNELS = ("telegram", "letter", "email", "phone", "admin")
+ID_COPY_MAX_BYTES = 10 * 1024 * 1024
+ID_COPY_TYPES = ("image/jpeg", "image/png", "application/pdf")
+OPEN = (RequestStatus.RECEIVED, RequestStatus.VERIFIED)
+
+
+def add_month(moment: datetime) -> datetime:
+    """One calendar month later (31 January -> 28/29 February), as art. 12(3) GDPR counts."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def deadline_state(request: PrivacyRequest, now: datetime) -> str:
+    """'overdue', 'warning' (within a week of the deadline), 'ok' or 'closed'."""
+    if request.status not in OPEN:
+        return "closed"
+    if now >= request.deadline_at:
+        return "overdue"
+    return "warning" if now >= request.warn_at else "ok"
+
+
+def _label(actor: Actor) -> str:
+    return actor.label if actor.kind == "staff" else actor.kind
+
+
+@dataclass
+class Flags:
+    restricted: bool = False
+    consent_withdrawn: bool = False
+    objected: bool = False
+
+
+class PrivacyService:
+    def __init__(self, clock: Clock, store: ObjectStore) -> None:
+        self.clock = clock
+        self.store = store
+
+    # --- requests -------------------------------------------------------------------
+
+    def _log(
+        self, session: AsyncSession, request_id: int, actor: Actor, action: str, note: str = ""
+    ) -> None:
+        session.add(
+            PrivacyRequestEvent(
+                request_id=request_id,
+                at=self.clock.now(),
+                actor=_label(actor),
+                action=action,
+                note=note,
+            )
+        )
+
+    def _audit(
+        self, session: AsyncSession, actor: Actor, action: str, request_id: int, **details: object
+    ) -> None:
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            subject_type=SUBJECT,
+            subject_id=request_id,
+            at=self.clock.now(),
+            details=dict(details),
+        )
+
+    async def create_request(
+        self,
+        session: AsyncSession,
+        *,
+        type: RequestType | str,
+        contact_id: int,
+        channel: str,
+        actor: Actor,
+        details: str = "",
+        received_at: datetime | None = None,
+    ) -> PrivacyRequest:
+        try:
+            kind = RequestType(type)
+        except ValueError:
+            raise InvalidInput(f"type: unknown request type {type!r}") from None
+        if channel not in CHANNELS:
+            raise InvalidInput(f"channel: one of {', '.join(CHANNELS)}")
+        if len(details) > 4000:
+            raise InvalidInput("details: at most 4000 characters")
+        contact = await session.get(ContactPerson, contact_id)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} not found")
+        now = self.clock.now()
+        received = received_at or now
+        if received.tzinfo is None or received > now:
+            raise InvalidInput("received_at: a moment in the past, with a time zone")
+        deadline = add_month(received)
+        request = PrivacyRequest(
+            type=kind,
+            status=RequestStatus.RECEIVED,
+            channel=channel,
+            contact_id=contact.id,
+            telegram_user_id=contact.telegram_user_id if channel == "telegram" else None,
+            details=details.strip(),
+            received_at=received,
+            deadline_at=deadline,
+            warn_at=deadline - WARN_BEFORE,
+            outcome="",
+        )
+        session.add(request)
+        await session.flush()
+        self._log(session, request.id, actor, "received", f"{kind.value} via {channel}")
+        self._audit(session, actor, "privacy.request", request.id, type=kind.value, channel=channel)
+        await session.flush()
+        return request
+
+    async def get(self, session: AsyncSession, request_id: int) -> PrivacyRequest:
+        request = await session.scalar(
+            select(PrivacyRequest)
+            .where(PrivacyRequest.id == request_id)
+            .options(selectinload(PrivacyRequest.events))
+            .execution_options(populate_existing=True)
+        )
+        if request is None:
+            raise NotFound(f"privacy request {request_id} not found")
+        return request
+
+    async def list_requests(
+        self, session: AsyncSession, *, open_only: bool = False, limit: int = 200
+    ) -> list[PrivacyRequest]:
+        stmt = select(PrivacyRequest)
+        if open_only:
+            stmt = stmt.where(PrivacyRequest.status.in_(OPEN))
+        stmt = stmt.order_by(PrivacyRequest.deadline_at, PrivacyRequest.id).limit(limit)
+        return list(await session.scalars(stmt))
+
+    async def requests_of(self, session: AsyncSession, contact_id: int) -> list[PrivacyRequest]:
+        return list(
+            await session.scalars(
+                select(PrivacyRequest)
+                .where(PrivacyRequest.contact_id == contact_id)
+                .options(selectinload(PrivacyRequest.events))
+                .order_by(PrivacyRequest.id)
+            )
+        )
+
+    async def _open(self, session: AsyncSession, request_id: int) -> PrivacyRequest:
+        request = await self.get(session, request_id)
+        if request.status not in OPEN:
+            raise Conflict(f"privacy request {request_id} is already closed")
+        return request
+
+    async def verify_identity(
+        self, session: AsyncSession, request_id: int, *, actor: Actor, note: str = ""
+    ) -> PrivacyRequest:
+        """Identity checked: the ID copies have served their purpose and go now."""
+        request = await self._open(session, request_id)
+        if request.verified_at is not None:
+            raise Conflict("identity already verified")
+        request.verified_at = self.clock.now()
+        request.status = RequestStatus.VERIFIED
+        removed = await self.delete_documents(
+            session,
+            select(PrivacyDocument.id).where(
+                PrivacyDocument.request_id == request_id,
+                PrivacyDocument.kind == DocumentKind.ID_COPY,
+            ),
+            actor=actor,
+            reason="identity verified",
+        )
+        self._log(session, request_id, actor, "identity_verified", note[:2000])
+        if removed:
+            self._log(session, request_id, actor, "id_copy_deleted", f"{removed} file(s)")
+        self._audit(session, actor, "privacy.verify", request_id, id_copies_deleted=removed)
+        await session.flush()
+        return request
+
+    async def close(
+        self,
+        session: AsyncSession,
+        request_id: int,
+        *,
+        outcome: str,
+        actor: Actor,
+        rejected: bool = False,
+    ) -> PrivacyRequest:
+        outcome = outcome.strip()
+        if not outcome:
+            raise InvalidInput("outcome: describe what was done (or why not)")
+        if len(outcome) > 8000:
+            raise InvalidInput("outcome: at most 8000 characters")
+        request = await self._open(session, request_id)
+        request.status = RequestStatus.REJECTED if rejected else RequestStatus.DONE
+        request.outcome = outcome
+        request.closed_at = self.clock.now()
+        self._log(session, request_id, actor, request.status.value)
+        self._audit(session, actor, "privacy.close", request_id, status=request.status.value)
+        await session.flush()
+        return request
+
+    # --- temporary documents (ID copies, exports) -------------------------------------
+
+    async def store_document(
+        self,
+        session: AsyncSession,
+        *,
+        kind: DocumentKind,
+        source: bytes | Path | BinaryIO,
+        content_type: str,
+        request_id: int | None,
+        contact_id: int | None,
+    ) -> PrivacyDocument:
+        """Object first, then the row; if the row cannot be written the object goes again,
+        so a failure leaves nothing behind."""
+        now = self.clock.now()
+        folder = "id-copies" if kind == DocumentKind.ID_COPY else "exports"
+        key = f"privacy/{folder}/{now:%Y%m%d}/{uuid.uuid4().hex}"
+        put = await self.store.put(key, source, content_type=content_type)
+        document = PrivacyDocument(
+            request_id=request_id,
+            contact_id=contact_id,
+            kind=kind,
+            object_key=key,
+            size=put.size,
+            created_at=now,
+            expires_at=now + timedelta(days=TEMP_FILE_DAYS),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(document)
+        except Exception:
+            await self.store.delete(key)
+            raise
+        return document
+
+    async def upload_id_copy(
+        self,
+        session: AsyncSession,
+        request_id: int,
+        source: bytes | Path | BinaryIO,
+        *,
+        content_type: str,
+        size: int,
+        actor: Actor,
+    ) -> PrivacyDocument:
+        if content_type not in ID_COPY_TYPES:
+            raise InvalidInput("id copy: upload a JPEG, PNG or PDF")
+        if size <= 0 or size > ID_COPY_MAX_BYTES:
+            raise InvalidInput(f"id copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB")
+        request = await self._open(session, request_id)
+        if request.verified_at is not None:
+            raise Conflict("identity already verified: no ID copy is kept")
+        document = await self.store_document(
+            session,
+            kind=DocumentKind.ID_COPY,
+            source=source,
+            content_type=content_type,
+            request_id=request_id,
+            contact_id=request.contact_id,
+        )
+        until = f"{document.expires_at:%Y-%m-%d %H:%M} UTC"
+        self._log(
+            session,
+            request_id,
+            actor,
+            "id_copy_uploaded",
+            f"bewaard tot verificatie, uiterlijk {until} / kept until verification, "
+            f"at most until {until}",
+        )
+        self._audit(
+            session,
+            actor,
+            "privacy.id_copy.store",
+            request_id,
+            document_id=document.id,
+            retention="deleted at identity verification, at the latest after 7 days",
+            expires_at=document.expires_at.isoformat(),
+        )
+        await session.flush()
+        return document
+
+    async def delete_documents(
+        self, session: AsyncSession, ids_query: object, *, actor: Actor, reason: str
+    ) -> int:
+        """Delete the objects of live documents (every version), then mark the rows."""
+        documents = list(
+            await session.scalars(
+                select(PrivacyDocument).where(
+                    PrivacyDocument.id.in_(ids_query),  # type: ignore[arg-type]
+                    PrivacyDocument.deleted_at.is_(None),
+                )
+            )
+        )
+        now = self.clock.now()
+        for document in documents:
+            await self.store.delete(document.object_key)
+            document.deleted_at = now
+            audit.record(
+                session,
+                actor=actor,
+                action=f"privacy.{document.kind.value}.delete",
+                subject_type="privacy_document",
+                subject_id=document.id,
+                at=now,
+                details={"reason": reason},
+            )
+        await session.flush()
+        return len(documents)
+
+    async def record_delivery(
+        self, session: AsyncSession, document: PrivacyDocument, *, actor: Actor
+    ) -> None:
+        """The export reached the requester (the bot sent it)."""
+        if document.request_id is not None:
+            self._log(session, document.request_id, actor, "export_delivered", "telegram")
+        audit.record(
+            session,
+            actor=actor,
+            action="privacy.export.delivered",
+            subject_type="privacy_document",
+            subject_id=document.id,
+            at=self.clock.now(),
+            details={"channel": "telegram"},
+        )
+        await session.flush()
+
+    async def document(self, session: AsyncSession, document_id: int) -> PrivacyDocument:
+        document = await session.get(PrivacyDocument, document_id)
+        if document is None or document.deleted_at is not None:
+            raise NotFound("file not found (exports and ID copies are kept 7 days at most)")
+        return document
+
+    # --- effects on the contact ---------------------------------------------------------
+
+    async def flags(self, session: AsyncSession, contact_id: int) -> Flags:
+        row = await session.get(ContactPrivacy, contact_id)
+        if row is None:
+            return Flags()
+        return Flags(
+            restricted=row.restricted_at is not None,
+            consent_withdrawn=row.consent_withdrawn_at is not None,
+            objected=row.objected_at is not None,
+        )
+
+    async def set_flag(
+        self,
+        session: AsyncSession,
+        request_id: int,
+        flag: str,
+        on: bool,
+        *,
+        actor: Actor,
+    ) -> Flags:
+        """restricted / consent_withdrawn / objected, recorded on the request."""
+        if flag not in ("restricted", "consent_withdrawn", "objected"):
+            raise InvalidInput(f"unknown flag {flag!r}")
+        request = await self.get(session, request_id)
+        if request.contact_id is None:
+            raise Conflict("the subject of this request no longer exists")
+        contact_id = request.contact_id
+        row = await session.get(ContactPrivacy, contact_id)
+        if row is None:
+            row = ContactPrivacy(contact_id=contact_id)
+            session.add(row)
+        column = {"restricted": "restricted_at", "consent_withdrawn": "consent_withdrawn_at"}
+        setattr(row, column.get(flag, "objected_at"), self.clock.now() if on else None)
+        action = f"{flag}_{'on' if on else 'off'}"
+        self._log(session, request_id, actor, action)
+        self._audit(session, actor, f"privacy.{action}", request_id, contact_id=contact_id)
+        await session.flush()
+        return await self.flags(session, contact_id)
+
+
+async def is_restricted(session: AsyncSession, contact_id: int) -> bool:
+    """Processing restricted (GDPR art. 18): no messages to them, no training use."""
+    return bool(
+        await session.scalar(
+            select(ContactPrivacy.restricted_at).where(ContactPrivacy.contact_id == contact_id)
+        )
+    )
+
+
+async def excluded_callers(session: AsyncSession) -> set[str]:
+    """Caller numbers (every written form) of contacts whose data must not be used for
+    training: processing restricted or an objection recorded."""
+    from storage.services.privacy_export import phone_variants
+
+    rows = await session.scalars(
+        select(ContactPerson.phone)
+        .join(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
+        .where(
+            ContactPerson.phone.is_not(None),
+            (ContactPrivacy.restricted_at.is_not(None)) | (ContactPrivacy.objected_at.is_not(None)),
+        )
+    )
+    return {variant for phone in rows for variant in phone_variants(phone)}
+
+
+async def deliverable_export(session: AsyncSession, contact_id: int) -> PrivacyDocument | None:
+    """The newest live export of a request by this contact whose identity was verified:
+    the only export the bot hands to the requester."""
+    return await session.scalar(
+        select(PrivacyDocument)
+        .join(PrivacyRequest, PrivacyRequest.id == PrivacyDocument.request_id)
+        .where(
+            PrivacyDocument.kind == DocumentKind.EXPORT,
+            PrivacyDocument.deleted_at.is_(None),
+            PrivacyDocument.contact_id == contact_id,
+            PrivacyRequest.contact_id == contact_id,
+            PrivacyRequest.verified_at.is_not(None),
+        )
+        .order_by(PrivacyDocument.id.desc())
+        .limit(1)
+    )

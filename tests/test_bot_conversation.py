@@ -1,0 +1,224 @@
+"""The conversation through the real dispatcher: categories, the /new flow, office hours,
+edits and odd input, in both languages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.callbacks import SetCategory
+from bot.new_ticket import NewStep
+from bot.tickets import CloseTicket
+from storage.config import Settings
+from storage.models import Attachment, AuditEvent, MessageEdit, TicketCategory
+from tests.bot_desk import OTHER, USER, Desk, open_desk
+from tests.telegram_fake import callback_update, message_update
+
+pytestmark = pytest.mark.storage
+
+KONINGSDAG = date(2026, 4, 27)
+
+
+@pytest.fixture
+async def desk(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, database_url: str
+) -> AsyncIterator[Desk]:
+    settings = Settings(
+        data_dir=tmp_path / "var", database_url=database_url, office_holidays=[KONINGSDAG]
+    )
+    async with open_desk(session_factory, tmp_path, settings) as opened:
+        yield opened
+
+
+async def test_auto_opened_ticket_offers_categories_and_keeps_the_text(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Factuur klopt niet"))
+    [ticket] = await desk.tickets()
+    [opened] = desk.api.calls("sendMessage")
+    assert opened.text.endswith("Waar gaat het over? Uw bericht blijft bewaard, wat u ook kiest.")  # type: ignore[attr-defined]
+    buttons = [b for row in opened.reply_markup.inline_keyboard for b in row]  # type: ignore[attr-defined]
+    assert [b.callback_data for b in buttons] == [
+        SetCategory(ticket_id=ticket.id, category=c).pack() for c in TicketCategory
+    ]
+    assert buttons[4].text == "Facturen en betalingen"
+    await desk.feed(callback_update(USER, buttons[4].callback_data))
+    [ticket] = await desk.tickets()
+    assert ticket.category == TicketCategory.BILLING
+    assert await desk.texts(ticket.id) == ["Factuur klopt niet"]
+    assert desk.api.sent_texts()[-1] == (
+        f"Dank u, ticket {ticket.reference} valt nu onder Facturen en betalingen."
+    )
+
+
+async def test_category_of_someone_elses_ticket_is_refused(desk: Desk) -> None:
+    await desk.feed(message_update(OTHER, "van een ander"))
+    [theirs] = await desk.tickets(OTHER)
+    data = SetCategory(ticket_id=theirs.id, category=TicketCategory.MOBILE).pack()
+    await desk.feed(callback_update(USER, data, language="en"))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "This ticket is not yours."  # type: ignore[attr-defined]
+    [theirs] = await desk.tickets(OTHER)
+    assert theirs.category == TicketCategory.OTHER
+
+
+async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> None:
+    desk.api.files["scan"] = b"%PDF-1.4 scan"
+    await desk.feed(message_update(USER, "/new", language="en"))
+    assert desk.api.sent_texts() == ["New ticket. First choose the subject:"]
+    await desk.feed(message_update(USER, "VoIP"))
+    assert desk.api.sent_texts()[-1] == "Please use the buttons above, or /cancel to stop."
+    await desk.feed(
+        callback_update(USER, NewStep(action="category", category=TicketCategory.VOIP).pack())
+    )
+    assert desk.api.sent_texts()[-1] == "Describe your question or problem in one message."
+    await desk.feed(message_update(USER, sticker=_STICKER))
+    assert desk.api.sent_texts()[-1] == (
+        "Please send the description as a text message, or /cancel to stop."
+    )
+    await desk.feed(message_update(USER, "Geen kiestoon op toestel 12"))
+    assert desk.api.sent_texts()[-1].startswith("Would you like to add photos")
+    document = {"file_id": "scan", "file_unique_id": "s1", "file_name": "scan.pdf",
+                "mime_type": "application/pdf", "file_size": 13}  # fmt: skip
+    await desk.feed(message_update(USER, document=document))
+    assert desk.api.sent_texts()[-1] == "Attachment received (1). More, or Continue?"
+    assert await desk.tickets() == []  # nothing is filed before the confirmation
+    await desk.feed(callback_update(USER, NewStep(action="continue").pack()))
+    review = desk.api.sent_texts()[-1]
+    assert "Subject: Telephony (VoIP)" in review and "Geen kiestoon" in review
+    assert "Attachments: 1" in review
+    await desk.feed(message_update(USER, "ja"))
+    assert desk.api.sent_texts()[-1] == "Please use the buttons above, or /cancel to stop."
+    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    [ticket] = await desk.tickets()
+    assert ticket.category == TicketCategory.VOIP
+    assert await desk.texts(ticket.id) == ["Geen kiestoon op toestel 12"]
+    confirmation = desk.api.calls("sendMessage")[-1]
+    assert ticket.reference in confirmation.text and confirmation.reply_markup is None  # type: ignore[attr-defined]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.ticket_id == ticket.id and attachment.filename == "scan.pdf"
+    assert attachment.size == 13
+    # the flow is over: the next text is a normal message on the ticket
+    await desk.feed(message_update(USER, "nog iets"))
+    assert await desk.texts(ticket.id) == ["Geen kiestoon op toestel 12", "nog iets"]
+
+
+async def test_new_flow_cancel_leaves_nothing(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(
+        callback_update(USER, NewStep(action="category", category=TicketCategory.MOBILE).pack())
+    )
+    await desk.feed(message_update(USER, "Simkaart kwijt"))
+    await desk.feed(message_update(USER, "/cancel"))
+    assert desk.api.sent_texts()[-1] == "Geannuleerd; er is geen ticket aangemaakt."
+    assert await desk.tickets() == []
+    await desk.feed(message_update(USER, "/cancel"))
+    assert desk.api.sent_texts()[-1] == "Er is niets om te annuleren."
+    # a stale button of the cancelled flow does nothing harmful
+    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+    assert await desk.tickets() == []
+    await desk.feed(callback_update(USER, "pick:not-a-number:x", language="en"))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("moment", "language", "expected"),
+    [
+        (datetime(2026, 3, 6, 16, 31, tzinfo=UTC), "nl", "maandag 9 maart om 9:00"),  # Fri 17:31
+        (datetime(2026, 3, 7, 12, 0, tzinfo=UTC), "en", "Monday 9 March at 9:00"),  # Saturday
+        (datetime(2026, 4, 27, 10, 0, tzinfo=UTC), "nl", "dinsdag 28 april om 9:00"),  # holiday
+        (datetime(2026, 3, 9, 6, 30, tzinfo=UTC), "en", "Monday 9 March at 9:00"),  # Mon 7:30
+    ],
+)
+async def test_after_hours_answer_names_the_next_opening(
+    desk: Desk, moment: datetime, language: str, expected: str
+) -> None:
+    desk.clock.set(moment)
+    await desk.feed(message_update(USER, "Storing", language=language))
+    _opened, after_hours = desk.api.sent_texts()
+    assert after_hours.endswith(expected + ".")
+    assert ("9:00-17:30" in after_hours) and (
+        after_hours.startswith("We zijn nu gesloten")
+        if language == "nl"
+        else after_hours.startswith("We are closed right now")
+    )
+    # only the first message of a new ticket gets it
+    await desk.feed(message_update(USER, "nog iets"))
+    assert len(desk.api.sent_texts()) == 2
+
+
+async def test_no_after_hours_answer_on_monday_morning(desk: Desk) -> None:
+    desk.clock.set(datetime(2026, 3, 9, 9, 0, tzinfo=UTC))  # Monday 10:00 in Amsterdam
+    await desk.feed(message_update(USER, "Storing"))
+    [opened] = desk.api.sent_texts()
+    assert "aangemaakt" in opened
+
+
+async def test_customer_edit_updates_the_message_and_keeps_history(desk: Desk) -> None:
+    update = message_update(USER, "Router knippert rood")
+    await desk.feed(update)
+    [ticket] = await desk.tickets()
+    sent = update.message
+    assert sent is not None
+    edited = sent.model_copy(update={"text": "Router knippert oranje", "edit_date": 1})
+    await desk.feed(update.model_copy(update={"message": None, "edited_message": edited}))
+    assert await desk.texts(ticket.id) == ["Router knippert oranje"]
+    async with desk.sessionmaker() as s:
+        [history] = list(await s.scalars(select(MessageEdit)))
+        assert history.previous_text == "Router knippert rood"
+        assert history.new_text == "Router knippert oranje"
+        assert await s.scalar(
+            select(AuditEvent.id).where(AuditEvent.action == "ticket.customer_message_edited")
+        )
+    assert len(desk.api.requests) == 1  # the edit itself is silent
+
+
+async def test_edits_in_groups_and_of_unknown_messages_are_ignored(desk: Desk) -> None:
+    update = message_update(USER, "hallo")
+    await desk.feed(update)
+    [ticket] = await desk.tickets()
+    sent = update.message
+    assert sent is not None
+    in_group = sent.model_copy(
+        update={"text": "gewijzigd", "edit_date": 1,
+                "chat": sent.chat.model_copy(update={"id": -100, "type": "group"})}
+    )  # fmt: skip
+    unknown = sent.model_copy(update={"text": "gewijzigd", "edit_date": 1, "message_id": 99_999})
+    for edited in (in_group, unknown):
+        await desk.feed(update.model_copy(update={"message": None, "edited_message": edited}))
+    assert await desk.texts(ticket.id) == ["hallo"]
+    assert len(desk.api.requests) == 1
+
+
+_STICKER = {"file_id": "s", "file_unique_id": "su", "type": "regular", "width": 512,
+            "height": 512, "is_animated": False, "is_video": False, "emoji": "😀"}  # fmt: skip
+
+
+async def test_whitespace_text_is_kept_as_a_readable_note(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "   "))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["[empty message]"]
+
+
+async def test_tickets_and_close_in_dutch_and_english(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Glasvezel storing"))
+    await desk.feed(message_update(OTHER, "Mobiel bereik", language="en"))
+    [mine] = await desk.tickets()
+    [theirs] = await desk.tickets(OTHER)
+    desk.api.requests.clear()
+    await desk.feed(message_update(USER, "/tickets"))
+    await desk.feed(message_update(OTHER, "/tickets", language="en"))
+    nl, en = desk.api.sent_texts()
+    assert nl.startswith("Uw open tickets:") and "nieuw - laatste activiteit 02-03-2026 11:00" in nl
+    assert en.startswith("Your open tickets:") and "new - last activity 02-03-2026 11:00" in en
+    assert mine.reference in nl and theirs.reference in en and theirs.reference not in nl
+    await desk.feed(callback_update(OTHER, CloseTicket(ticket_id=theirs.id).pack()))
+    assert desk.api.sent_texts()[-1] == (
+        f"Ticket {theirs.reference} is closed. A new message opens a new ticket."
+    )
+    await desk.feed(message_update(OTHER, "/tickets", language="en"))
+    assert desk.api.sent_texts()[-1] == "You have no open tickets. Send a message to open one."

@@ -1,0 +1,269 @@
+"""The update inbox under load and with several instances (issue 3): group commits, few
+statements per customer message, each update handled exactly once by two instances on one
+database, and one "received" note (never "try again") while an update waits for a retry.
+
+Two instances are two dispatchers, bots (recording fake Bot API) and processors with their
+own engine on the same database (PostgreSQL when the suite runs on it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.types import Update
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import inbox
+from bot.dispatcher import create_dispatcher
+from bot.inbox_notice import RECEIVED
+from bot.processor import RateLimiter, UpdateProcessor
+from storage.clock import FrozenClock
+from storage.config import Settings
+from storage.db import create_engine, create_sessionmaker
+from storage.models import BotUpdate, Ticket, TicketMessage
+from storage.objectstore.local import LocalObjectStore
+from storage.services.tickets import TicketService
+from tests.bot_desk import START
+from tests.telegram_fake import TOKEN, RecordingSession, message_update
+
+pytestmark = pytest.mark.storage
+
+
+@dataclass
+class Instance:
+    processor: UpdateProcessor
+    api: RecordingSession
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    async def idle(self) -> None:
+        while self.processor.tasks:
+            await asyncio.wait(set(self.processor.tasks))
+
+
+class Statements:
+    """Statements and commits one engine sends (the benchmark counts the same way)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sql: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self.statement)
+        event.listen(engine.sync_engine, "commit", self.commit)
+
+    def statement(self, _conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        self.sql.append(sql)
+
+    def commit(self, _conn: Any) -> None:
+        self.sql.append("COMMIT")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)  # a Monday 11:00 in Amsterdam: no after-hours note
+
+
+@pytest.fixture
+async def make_instance(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, settings: Settings, clock: FrozenClock
+) -> AsyncIterator[Any]:
+    engines: list[AsyncEngine] = []
+
+    def make() -> Instance:
+        own = create_engine(database_url)  # migrated already through the `engine` fixture
+        engines.append(own)
+        sessionmaker = create_sessionmaker(own)
+        dp = create_dispatcher(
+            sessionmaker=sessionmaker,
+            ticket_service=TicketService(clock),
+            object_store=LocalObjectStore(tmp_path / "objects"),
+            settings=settings,
+            clock=clock,
+        )
+        api = RecordingSession()
+        limiter = RateLimiter(1000.0, 1000)
+        processor = UpdateProcessor(dp, Bot(TOKEN, session=api), sessionmaker, clock, limiter)
+        return Instance(processor, api, sessionmaker)
+
+    yield make
+    for own in engines:
+        await own.dispose()
+
+
+@pytest.fixture
+def failing_messages() -> Iterator[list[bool]]:
+    """An injected database failure: storing a TicketMessage raises while the flag is set."""
+    failing = [True]
+
+    def check(*_args: Any) -> None:
+        if failing[0]:
+            raise RuntimeError("injected database failure")
+
+    event.listen(TicketMessage, "before_insert", check)
+    yield failing
+    event.remove(TicketMessage, "before_insert", check)
+
+
+def _payload(update: Update) -> str:
+    return update.model_dump_json(by_alias=True, exclude_none=True)
+
+
+async def _texts(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessionmaker() as s:
+        return list(await s.scalars(select(TicketMessage.text).order_by(TicketMessage.id)))
+
+
+async def _pending(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as s:
+        query = select(func.count()).where(BotUpdate.processed_at.is_(None))
+        return int(await s.scalar(query) or 0)
+
+
+async def test_concurrent_arrivals_share_one_commit_and_repeats_are_not_new(
+    make_instance: Any,
+) -> None:
+    desk = make_instance()
+    desk_statements = Statements(desk.sessionmaker.kw["bind"])
+    updates = [message_update(7100 + n % 4, f"melding {n}") for n in range(20)]
+    results = await asyncio.gather(
+        *(desk.processor.receive(u.update_id, u, _payload(u)) for u in updates),
+        desk.processor.receive(updates[0].update_id, updates[0], _payload(updates[0])),
+    )
+    assert results == [True] * 20 + [False]  # the repeat in the same batch is not new
+    inserts = [sql for sql in desk_statements.sql if sql.startswith("INSERT INTO bot_updates")]
+    assert len(inserts) == 1  # twenty-one arrivals, one INSERT, one commit
+    await desk.idle()
+    assert sorted(await _texts(desk.sessionmaker)) == sorted(f"melding {n}" for n in range(20))
+    assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_a_customer_message_costs_eight_round_trips(make_instance: Any) -> None:
+    desk = make_instance()
+    first = message_update(7200, "Internet valt weg")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()  # contact and ticket exist now: the steady state is measured
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    later = [message_update(7200, f"aanvulling {n}") for n in range(10)]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in later])
+    await desk.idle()
+    handled = list(counted.sql)
+    assert (await _texts(desk.sessionmaker))[1:] == [f"aanvulling {n}" for n in range(10)]
+    # One group commit for the ten (BEGIN, INSERT, COMMIT), then per message: BEGIN, mark
+    # handled, contact, open tickets, ticket UPDATE, message INSERT, audit INSERT, COMMIT.
+    assert len(handled) <= 3 + 10 * 8
+    assert sum(sql.startswith("SELECT tickets.") for sql in handled) == 10  # no re-select
+
+
+async def test_two_instances_never_claim_the_same_update(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    a, b = make_instance(), make_instance()
+    updates = [message_update(7300 + n % 5, f"oud {n}") for n in range(30)]
+    # Stored by an instance that crashed before handling: due again once its lease ran out.
+    await inbox.store_updates(a.sessionmaker, clock, [(u.update_id, _payload(u)) for u in updates])
+    clock.advance(inbox.LEASE + timedelta(seconds=1))
+    claims = await asyncio.gather(
+        inbox.claim_due(a.sessionmaker, clock, limit=10),
+        inbox.claim_due(b.sessionmaker, clock, limit=10),
+        inbox.claim_due(a.sessionmaker, clock, limit=10),
+        inbox.claim_due(b.sessionmaker, clock, limit=10),
+    )
+    ids = [due.update_id for claim in claims for due in claim]
+    assert len(ids) == len(set(ids)) == 30  # every update claimed, none twice
+    assert await inbox.claim_due(b.sessionmaker, clock) == []  # leased now
+
+    # Both instances scan (and handle) at once: each update takes effect exactly once.
+    clock.advance(inbox.LEASE + timedelta(seconds=1))
+    await asyncio.gather(a.processor.scan(), b.processor.scan())
+    await asyncio.gather(a.idle(), b.idle())
+    assert sorted(await _texts(a.sessionmaker)) == sorted(f"oud {n}" for n in range(30))
+    assert await _pending(a.sessionmaker) == 0
+    sent = a.api.calls("sendMessage") + b.api.calls("sendMessage")
+    assert len(sent) == 5  # one "ticket created" per customer, from whichever instance
+
+
+async def test_the_same_update_handled_by_two_instances_at_once_takes_effect_once(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    # The lease ran out while one instance still had the update queued: both handle it.
+    a, b = make_instance(), make_instance()
+    updates = [message_update(7400 + n, f"dubbel {n}") for n in range(6)]
+    await inbox.store_updates(a.sessionmaker, clock, [(u.update_id, _payload(u)) for u in updates])
+    await asyncio.gather(
+        *(p.handle(u.update_id, u) for u in updates for p in (a.processor, b.processor))
+    )
+    assert sorted(await _texts(a.sessionmaker)) == sorted(f"dubbel {n}" for n in range(6))
+    sent = a.api.calls("sendMessage") + b.api.calls("sendMessage")
+    assert len(sent) == 6  # the instance that lost the race sent nothing either
+    async with a.sessionmaker() as s:
+        rows = list(await s.scalars(select(BotUpdate)))
+        assert [r.attempts for r in rows] == [0] * 6  # the loser recorded no failure
+        assert all(r.processed_at is not None for r in rows)
+        assert await s.scalar(select(func.count()).select_from(Ticket)) == 6
+
+
+async def test_a_failing_update_is_retried_and_the_customer_hears_once(
+    make_instance: Any, clock: FrozenClock, failing_messages: list[bool]
+) -> None:
+    desk = make_instance()
+    update = message_update(7500, "Telefooncentrale reageert niet", language="nl")
+    assert await desk.processor.receive(update.update_id, update, _payload(update))
+    await desk.idle()
+    for _ in range(3):  # the automatic retries keep failing
+        clock.advance(inbox.MAX_BACKOFF + timedelta(seconds=1))
+        await desk.processor.scan()
+        await desk.idle()
+    async with desk.sessionmaker() as s:
+        row = await s.get(BotUpdate, update.update_id)
+        assert row is not None and row.attempts == 4 and row.processed_at is None
+    assert desk.api.sent_texts() == [RECEIVED["nl"]]  # once, and no "try again"
+
+    failing_messages[0] = False  # the database is back
+    clock.advance(inbox.MAX_BACKOFF + timedelta(seconds=1))
+    await desk.processor.scan()
+    await desk.idle()
+    assert await _texts(desk.sessionmaker) == ["Telefooncentrale reageert niet"]
+    sent = desk.api.sent_texts()
+    assert len(sent) == 2 and sent[0] == RECEIVED["nl"] and "T-2026-" in sent[1]
+    assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_english_customer_hears_it_in_english(
+    make_instance: Any, failing_messages: list[bool]
+) -> None:
+    desk = make_instance()
+    update = message_update(7600, "Line is down", language="en")
+    assert await desk.processor.receive(update.update_id, update, _payload(update))
+    await desk.idle()
+    assert desk.api.sent_texts() == [RECEIVED["en"]]
+    assert await _pending(desk.sessionmaker) == 1  # kept for the retry
+
+
+async def test_queued_updates_keep_their_lease_and_are_released_at_shutdown(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    a, b = make_instance(), make_instance()
+    a.processor.limiter = RateLimiter(0.001, 1)  # after one message the rest wait ~17 min
+    updates = [message_update(7700, f"stroom {n}") for n in range(3)]
+    await a.processor.receive_many([(u.update_id, u, _payload(u)) for u in updates])
+    for _ in range(200):
+        if await _texts(a.sessionmaker):
+            break
+        await asyncio.sleep(0.05)
+    assert await _texts(a.sessionmaker) == ["stroom 0"]
+
+    clock.advance(inbox.LEASE + timedelta(seconds=1))  # longer than one lease in the lane
+    await a.processor.scan()
+    assert await inbox.claim_due(b.sessionmaker, clock) == []  # renewed: b leaves them
+
+    run = asyncio.create_task(a.processor.run())
+    await asyncio.sleep(0.2)
+    run.cancel()  # a stops (shutdown) with two updates still queued
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    claimed = await inbox.claim_due(b.sessionmaker, clock)
+    assert [d.update_id for d in claimed] == [u.update_id for u in updates[1:]]

@@ -1,0 +1,158 @@
+"""The privacy desk through the real app (create_app) on moto's S3: list with deadlines,
+recording a request (agents too), ID copy upload and its deletion at verification, export
+download, erasure, flags, outcome; permissions and CSRF."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from admin.app import create_app
+from storage.config import Settings
+from storage.models import (
+    ContactPerson,
+    ContactPrivacy,
+    PrivacyDocument,
+    PrivacyRequest,
+    RequestStatus,
+    StaffRole,
+    StaffUser,
+)
+from tests.admin_fixtures import PASSWORD, login
+from tests.privacy_fixtures import NOW, SUBJECT, PrivacyWorld, pworld
+
+pytestmark = pytest.mark.storage
+__all__ = ["pworld"]
+
+
+@dataclass
+class Desk:
+    client: TestClient
+    world: PrivacyWorld
+
+
+@pytest.fixture
+async def desk(
+    aiohttp_client, engine, settings: Settings, pworld: PrivacyWorld
+) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
+    hashed = PasswordHasher().hash(PASSWORD)
+    async with pworld.sessions() as s:
+        for role in (StaffRole.AGENT, StaffRole.TRAINER, StaffRole.ADMIN):
+            s.add(
+                StaffUser(
+                    username=role.value,
+                    password_hash=hashed,
+                    role=role,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+        officer = await s.get(StaffUser, pworld.staff_id)
+        assert officer is not None
+        officer.password_hash = hashed
+        await s.commit()
+    app = create_app(settings, clock=pworld.clock, engine=engine, object_store=pworld.store)
+    yield Desk(await aiohttp_client(app), pworld)
+
+
+async def test_list_shows_deadline_and_warning(desk: Desk) -> None:
+    await login(desk.client, "privacy-officer")
+    page = await (await desk.client.get("/privacy")).text()
+    assert "2026-12-27" in page and "op tijd" in page and SUBJECT.name in page
+    desk.world.clock.advance(timedelta(days=24))
+    await login(desk.client, "privacy-officer")  # the session expired meanwhile
+    page = await (await desk.client.get("/privacy")).text()
+    assert "binnen een week" in page
+    desk.world.clock.advance(timedelta(days=7))
+    await login(desk.client, "privacy-officer")
+    page = await (await desk.client.get("/privacy")).text()
+    assert "te laat" in page
+
+
+async def test_agent_records_a_letter_but_cannot_open_the_desk(desk: Desk) -> None:
+    csrf = await login(desk.client, "agent")
+    assert (await desk.client.get("/privacy", allow_redirects=False)).status == 403
+    form = {
+        "csrf_token": csrf,
+        "contact_id": str(SUBJECT.contact_id),
+        "type": "access",
+        "channel": "letter",
+        "received": "2026-11-20",
+        "details": "brief ontvangen",
+    }
+    no_csrf = {k: v for k, v in form.items() if k != "csrf_token"}
+    assert (await desk.client.post("/privacy/new", data=no_csrf)).status == 403
+    bad = await desk.client.post("/privacy/new", data={**form, "type": "gossip"})
+    assert "unknown request type" in await bad.text()
+    done = await desk.client.post("/privacy/new", data=form)
+    assert done.status == 200 and "Verzoek vastgelegd" in await done.text()
+    async with desk.world.sessions() as s:
+        request = await s.scalar(select(PrivacyRequest).where(PrivacyRequest.channel == "letter"))
+        assert request is not None and request.deadline_at.date().isoformat() == "2026-12-20"
+    await login(desk.client, "trainer")
+    assert (await desk.client.get("/privacy/new", allow_redirects=False)).status == 403
+
+
+async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
+    client, world = desk.client, desk.world
+    rid = world.request_id
+    csrf = await login(client, "privacy-officer")
+    page = await (await client.get(f"/privacy/{rid}")).text()
+    assert "id_copy_uploaded" in page and "nooit langer dan 7 dagen" in page
+    # Upload a second ID copy: streamed, CSRF part first.
+    form = FormData()
+    form.add_field("csrf_token", csrf)
+    form.add_field("file", b"%PDF-1.4 id", filename="id.pdf", content_type="application/pdf")
+    assert (await client.post(f"/privacy/{rid}/id-copy", data=form)).status == 200
+    forged = FormData()
+    forged.add_field("csrf_token", "nope")
+    forged.add_field("file", b"%PDF", filename="id.pdf", content_type="application/pdf")
+    assert (await client.post(f"/privacy/{rid}/id-copy", data=forged)).status == 403
+    async with world.sessions() as s:
+        docs = list(await s.scalars(select(PrivacyDocument)))
+        assert len(docs) == 2
+        assert [await world.store.exists(d.object_key) for d in docs] == [True, True]
+    download = await client.get(f"/privacy/documents/{docs[1].id}")
+    assert await download.read() == b"%PDF-1.4 id"
+    # Erasure needs verification first; verification deletes the ID copies.
+    refused = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    assert "identity" in await refused.text()
+    await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf, "note": "paspoort"})
+    assert await world.store.list("privacy/id-copies/") == []
+    # Export: a ZIP to download.
+    await client.post(f"/privacy/{rid}/export", data={"csrf_token": csrf})
+    async with world.sessions() as s:
+        export = await s.scalar(select(PrivacyDocument).where(PrivacyDocument.kind == "export"))
+        assert export is not None
+    body = await (await client.get(f"/privacy/documents/{export.id}")).read()
+    assert "contact.json" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    # Restriction on and off.
+    await client.post(
+        f"/privacy/{rid}/flag", data={"csrf_token": csrf, "flag": "restricted", "on": "1"}
+    )
+    async with world.sessions() as s:
+        flags = await s.get(ContactPrivacy, SUBJECT.contact_id)
+        assert flags is not None and flags.restricted_at == NOW
+    # Erase, then close with the outcome.
+    unconfirmed = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
+    assert "tick the confirmation" in await unconfirmed.text()
+    await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    async with world.sessions() as s:
+        assert await s.get(ContactPerson, SUBJECT.contact_id) is None
+    page = await (await client.get(f"/privacy/{rid}")).text()
+    assert "erased" in page and "17(3)(e)" in page
+    await client.post(f"/privacy/{rid}/close", data={"csrf_token": csrf, "outcome": "Gewist."})
+    async with world.sessions() as s:
+        request = await s.get(PrivacyRequest, rid)
+        assert request is not None and request.status == RequestStatus.DONE
+        assert request.outcome == "Gewist."
+    assert (await client.get(f"/privacy/documents/{export.id}")).status == 404

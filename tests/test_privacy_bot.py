@@ -1,0 +1,112 @@
+"""/privacy through the real dispatcher (create_dispatcher): real Update objects in, the
+recording Bot API session at the edge (unexpected calls fail), the real database."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.privacy import PrivacyRight
+from storage.config import Settings
+from storage.models import AuditEvent, PrivacyRequest, RequestStatus, RequestType
+from storage.objectstore.local import LocalObjectStore
+from storage.services.audit import Actor
+from storage.services.privacy import PrivacyService
+from storage.services.privacy_export import export_contact
+from tests.bot_desk import OTHER, USER, Desk, open_desk
+from tests.telegram_fake import callback_update, message_update
+
+pytestmark = pytest.mark.storage
+STAFF = Actor("staff", None, "privacy-officer")
+
+
+@pytest.fixture
+async def desk(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
+) -> AsyncIterator[Desk]:
+    settings = settings.model_copy(update={"privacy_statement_url": "https://example.nl/privacy"})
+    async with open_desk(session_factory, tmp_path, settings) as opened:
+        yield opened
+
+
+async def test_privacy_shows_summary_and_a_button_per_right(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    [call] = desk.api.calls("sendMessage")
+    text = str(call.text)  # type: ignore[attr-defined]
+    assert "3 jaar" in text and "90 dagen" in text and "https://example.nl/privacy" in text
+    buttons = [b for row in call.reply_markup.inline_keyboard for b in row]  # type: ignore[attr-defined]
+    assert {PrivacyRight.unpack(b.callback_data).right for b in buttons} == set(RequestType)
+    assert await desk.tickets() == []  # a command, not a support message
+
+
+async def test_english_summary(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/privacy", language="en"))
+    [text] = desk.api.sent_texts()
+    assert "call recordings 90 days" in text and "within one month" in text
+
+
+async def test_button_records_the_request_and_confirms_the_deadline(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    data = PrivacyRight(right=RequestType.ERASURE).pack()
+    await desk.feed(callback_update(USER, data, language="nl"))
+    async with desk.sessionmaker() as s:
+        [request] = list(await s.scalars(select(PrivacyRequest)))
+        assert request.type == RequestType.ERASURE and request.channel == "telegram"
+        assert request.status == RequestStatus.RECEIVED
+        assert request.telegram_user_id == USER
+        assert request.deadline_at.date().isoformat() == "2026-04-02"  # received 2 March
+        actions = list(await s.scalars(select(AuditEvent.action)))
+        assert "privacy.request" in actions
+    assert len(desk.api.calls("answerCallbackQuery")) == 1
+    confirmation = desk.api.sent_texts()[-1]
+    assert f"P-{request.id}" in confirmation and "02-04-2026" in confirmation
+    assert "Verwijdering" in confirmation
+
+
+async def test_verified_requester_gets_the_export_as_a_document(desk: Desk, tmp_path: Path) -> None:
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    service = PrivacyService(desk.clock, LocalObjectStore(tmp_path / "objects"))  # the desk's
+    async with desk.sessionmaker() as s:
+        contact = await desk.contact()
+        assert contact is not None
+        request = await service.create_request(
+            s, type="access", contact_id=contact.id, channel="telegram", actor=STAFF
+        )
+        await s.commit()
+        # Not verified yet: no download button, and a forged press gets nothing.
+        await export_contact(service, s, contact.id, actor=STAFF, request_id=request.id)
+        await s.commit()
+    desk.api.requests.clear()
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    [call] = desk.api.calls("sendMessage")
+    assert "downloaden" not in str(call.reply_markup)  # type: ignore[attr-defined]
+    async with desk.sessionmaker() as s:
+        await service.verify_identity(s, request.id, actor=STAFF)
+        await s.commit()
+    desk.api.requests.clear()
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    [call] = desk.api.calls("sendMessage")
+    [download] = [
+        b
+        for row in call.reply_markup.inline_keyboard  # type: ignore[attr-defined]
+        for b in row
+        if b.callback_data.startswith("privacy-zip")
+    ]
+    await desk.feed(message_update(OTHER, "/privacy", language="nl"))
+    await desk.feed(callback_update(OTHER, download.callback_data, language="nl"))
+    assert desk.api.calls("sendDocument") == []
+    assert desk.api.sent_texts()[-1] == "Er staat geen export meer voor u klaar."
+    await desk.feed(callback_update(USER, download.callback_data, language="nl"))
+    [sent] = desk.api.calls("sendDocument")
+    assert sent.chat_id == USER  # type: ignore[attr-defined]
+    [body] = desk.api.documents
+    assert "contact.json" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    async with desk.sessionmaker() as s:
+        events = [e.action for e in (await service.get(s, request.id)).events]
+        assert events[-1] == "export_delivered"

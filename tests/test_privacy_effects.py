@@ -1,0 +1,62 @@
+"""Effects of restriction and objection (GDPR art. 18/21): the delivery worker sends nothing
+to a restricted contact, and their calls leave the training library, until lifted."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.delivery import deliver_pending
+from recordings.queries import training_library
+from storage.models import DeliveryState, HoldKind, TicketMessage
+from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
+from tests.telegram_fake import make_bot
+
+pytestmark = pytest.mark.storage
+__all__ = ["pworld"]
+
+
+async def _reply_state(world: PrivacyWorld, ticket_id: int) -> DeliveryState:
+    async with world.sessions() as s:
+        state = await s.scalar(
+            select(TicketMessage.delivery_state).where(
+                TicketMessage.ticket_id == ticket_id, TicketMessage.direction == "out"
+            )
+        )
+        assert state is not None
+        return state
+
+
+async def test_restricted_contact_gets_no_messages(pworld: PrivacyWorld) -> None:
+    async with pworld.sessions() as s:
+        flags = await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        await s.commit()
+    assert flags.restricted
+    bot, api = make_bot()
+    await deliver_pending(bot, pworld.sessions, pworld.clock, limit=10)
+    assert [c.chat_id for c in api.calls("sendMessage")] == [OTHER.telegram_id]  # type: ignore[attr-defined]
+    assert await _reply_state(pworld, SUBJECT.ticket_ids[0]) == DeliveryState.UNDELIVERABLE
+    assert await _reply_state(pworld, OTHER.ticket_ids[0]) == DeliveryState.SENT
+    async with pworld.sessions() as s:
+        request = await pworld.privacy.get(s, pworld.request_id)
+        assert [e.action for e in request.events][-1] == "restricted_on"
+
+
+async def test_restricted_or_objecting_callers_leave_the_training_library(
+    pworld: PrivacyWorld,
+) -> None:
+    async with pworld.sessions() as s:
+        for recording_id in (SUBJECT.recording_ids[0], OTHER.recording_ids[0]):
+            await pworld.recordings.place_hold(
+                s, recording_id, kind=HoldKind.TRAINING, reason="goed voorbeeld", actor=STAFF
+            )
+        await s.commit()
+        both = {r.id for r in await training_library(s)}
+        assert both == {SUBJECT.recording_ids[0], OTHER.recording_ids[0]}
+        for flag in ("objected", "restricted"):
+            await pworld.privacy.set_flag(s, pworld.request_id, flag, True, actor=STAFF)
+            await s.commit()
+            assert {r.id for r in await training_library(s)} == {OTHER.recording_ids[0]}
+            await pworld.privacy.set_flag(s, pworld.request_id, flag, False, actor=STAFF)
+            await s.commit()
+            assert {r.id for r in await training_library(s)} == both

@@ -1,0 +1,185 @@
+"""Recordings API (issue 5 contract) on the real app, moto S3 and both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from recording_audio_helpers import make_audio
+from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
+from recordings_web_fixtures import MAX_BYTES, Vault
+from sqlalchemy import select
+
+from storage.models import AuditEvent, Recording, RecordingHold, StaffRole, TicketChannel
+from storage.services.audit import Actor
+from storage.services.tickets import TicketService
+
+pytestmark = pytest.mark.storage
+AGENT, PO, TRAINER = StaffRole.AGENT, StaffRole.PRIVACY_OFFICER, StaffRole.TRAINER
+
+
+async def test_ingest_list_tags_holds_delete(vault: Vault, tmp_path: Path) -> None:
+    async with vault.sessions() as session:
+        ticket, _ = await TicketService(vault.clock).open_ticket(
+            session, actor=Actor.system("t"), channel=TicketChannel.TELEGRAM, text="no dial tone"
+        )
+        await session.commit()
+        ticket_id = ticket.id
+    audio = make_audio(tmp_path, "wav_mulaw", seconds=2)
+    created = await vault.create(
+        audio,
+        caller="+31201234567",
+        callee="+31207654321",
+        agent="bob",
+        started_at="2026-11-26T10:00:00+01:00",
+        ticket_id=str(ticket_id),
+    )
+    assert {"id", "duration_seconds", "sha256", "object_key", "version_id"} <= set(created)
+    assert created["duration_seconds"] == pytest.approx(2, abs=0.1)
+    assert created["started_at"] == "2026-11-26T09:00:00+00:00"
+    assert created["ticket_id"] == ticket_id and created["tags"] == [] and not created["held"]
+    assert await vault.store.get_tags(created["object_key"], version_id=created["version_id"]) == {
+        "retention": "standard"
+    }
+    again = await vault.upload(audio)  # same sha256: the existing recording, not a copy
+    assert again.status == 200 and (await again.json())["id"] == created["id"]
+    assert await vault.count(Recording) == 1 and await vault.objects() == 1
+
+    api, headers = vault.client, vault.tokens[AGENT]
+    base = f"/api/v1/recordings/{created['id']}"
+    tagged = await api.put(f"{base}/tags", json={"tags": ["billing dispute", "x"]}, headers=headers)
+    assert tagged.status == 200 and (await tagged.json())["tags"] == ["billing dispute", "x"]
+    listed = await (await api.get("/api/v1/recordings?tag=x", headers=headers)).json()
+    assert [r["id"] for r in listed["items"]] == [created["id"]] and listed["next_cursor"] is None
+    none = await (await api.get("/api/v1/recordings?tag=nope", headers=headers)).json()
+    assert none["items"] == []
+
+    placed = await api.post(
+        f"{base}/holds", json={"kind": "evidence", "reason": "agreed price"}, headers=headers
+    )
+    assert placed.status == 201
+    hold = await placed.json()
+    assert hold["id"] and hold["kind"] == "evidence" and hold["review_at"].startswith("2028-11-26")
+    assert await vault.store.is_legal_hold(created["object_key"], version_id=created["version_id"])
+    held = await (await api.get("/api/v1/recordings?held=true", headers=headers)).json()
+    assert [r["id"] for r in held["items"]] == [created["id"]]
+    unheld = await (await api.get("/api/v1/recordings?held=false", headers=headers)).json()
+    assert unheld["items"] == []
+    one = await (await api.get(base, headers=headers)).json()
+    assert one["held"] and one["holds"][0]["reason"] == "agreed price"
+
+    refused = await api.delete(base, headers=vault.tokens[PO])
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "recording_held" and error["holds"][0]["id"] == hold["id"]
+    assert "agreed price" in error["message"]
+    release = f"{base}/holds/{hold['id']}/release"
+    # Evidence holds are released by the privacy officer or an admin only.
+    assert (await api.post(release, json={"reason": "done"}, headers=headers)).status == 403
+    assert (await api.post(release, json={}, headers=vault.tokens[PO])).status == 422
+    released = await api.post(release, json={"reason": "settled"}, headers=vault.tokens[PO])
+    assert released.status == 200 and (await released.json())["active"] is False
+    assert (await api.delete(base, headers=vault.tokens[AGENT])).status == 403
+    assert (await api.delete(base, headers=vault.tokens[PO])).status == 204
+    assert (await api.get(base, headers=headers)).status == 404
+    assert await vault.count(Recording) == 0 and await vault.objects() == 0
+    actions = await _actions(vault)
+    for action in ("ingest", "tags", "hold", "release", "delete"):
+        assert f"recording.{action}" in actions
+
+
+async def _actions(vault: Vault) -> list[str]:
+    async with vault.sessions() as session:
+        return list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+async def test_bad_input_is_4xx_and_stores_nothing(vault: Vault, tmp_path: Path) -> None:
+    good = make_audio(tmp_path, "wav_pcm", seconds=1)
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio at all\n" * 50)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut.mp3"
+    truncated.write_bytes(make_audio(tmp_path, "mp3", seconds=2).read_bytes()[:300])
+    big = tmp_path / "big.wav"
+    with big.open("wb") as fh:
+        fh.write(good.read_bytes())
+        fh.write(b"\0" * (MAX_BYTES + 1))
+    long = make_audio(tmp_path, "wav_mulaw", seconds=130)  # over the 120 s limit
+    cases = [
+        (text, {}, 422),
+        (empty, {}, 422),
+        (truncated, {}, 422),
+        (big, {}, 413),
+        (long, {}, 422),
+        (None, {"caller": "+31 20 1"}, 422),
+        (good, {"started_at": "yesterday"}, 422),
+        (good, {"ticket_id": "99999"}, 422),
+        (good, {"ticket_id": "abc"}, 422),
+        (good, {"caller": "<script>"}, 422),
+    ]
+    for path, fields, status in cases:
+        response = await vault.upload(path, **fields)
+        assert response.status == status, (path, fields, await response.text())
+        body = await response.json()
+        assert body["error"]["message"], body
+    not_multipart = await vault.client.post(
+        "/api/v1/recordings", data=b"RIFF", headers=vault.tokens[AGENT]
+    )
+    assert not_multipart.status == 422
+    assert await vault.count(Recording) == 0 and await vault.objects() == 0
+    assert not list((vault.settings.data_dir / "tmp").iterdir())  # temp files removed
+
+
+async def test_access_and_withheld_caller(vault: Vault, tmp_path: Path) -> None:
+    api = vault.client
+    anonymous = await api.get("/api/v1/recordings")
+    assert anonymous.status == 401 and (await anonymous.json())["error"]["code"] == "unauthorized"
+    assert (await vault.upload(make_audio(tmp_path, "mp3"), TRAINER)).status == 403
+    assert (await api.get("/api/v1/recordings", headers=vault.tokens[TRAINER])).status == 403
+    created = await vault.create(
+        make_audio(tmp_path, "wav_alaw"), caller="0612345678", caller_withheld="1"
+    )
+    url = f"/api/v1/recordings/{created['id']}"
+    assert created["caller"] == "afgeschermd"  # the uploading agent does not see it either
+    agent = await (await api.get(url, headers=vault.tokens[AGENT])).json()
+    officer = await (await api.get(url, headers=vault.tokens[PO])).json()
+    assert agent["caller"] == "afgeschermd" and officer["caller"] == "0612345678"
+    search = "/api/v1/recordings?number=0612345678"
+    hidden = await (await api.get(search, headers=vault.tokens[AGENT])).json()
+    shown = await (await api.get(search, headers=vault.tokens[PO])).json()
+    assert hidden["items"] == [] and [r["id"] for r in shown["items"]] == [created["id"]]
+    maybe = await api.get("/api/v1/recordings?held=maybe", headers=vault.tokens[AGENT])
+    assert maybe.status == 422
+    trainer = await api.get(f"{url}/audio", headers=vault.tokens[TRAINER])
+    assert trainer.status == 403
+    hold = await api.post(
+        f"{url}/holds", json={"kind": "training", "reason": "good"}, headers=vault.tokens[TRAINER]
+    )
+    assert hold.status == 403
+    assert (
+        await api.put(f"{url}/tags", json={"tags": "x"}, headers=vault.tokens[AGENT])
+    ).status == 422
+    bad_kind = await api.post(
+        f"{url}/holds", json={"kind": "forever", "reason": "r"}, headers=vault.tokens[AGENT]
+    )
+    assert bad_kind.status == 422 and await vault.count(RecordingHold) == 0
+
+
+async def test_cursor_pages_through_every_recording(vault: Vault, tmp_path: Path) -> None:
+    for i in range(3):
+        await vault.create(
+            make_audio(tmp_path, "ogg_opus", frequency=300 + i),
+            started_at=f"2026-11-2{i}T10:00:00+00:00",
+        )
+    seen, cursor = [], ""
+    while True:
+        url = "/api/v1/recordings?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = await (await vault.client.get(url, headers=vault.tokens[AGENT])).json()
+        seen += [r["started_at"][:10] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["2026-11-22", "2026-11-21", "2026-11-20"]
+    bad = await vault.client.get("/api/v1/recordings?cursor=zzz", headers=vault.tokens[AGENT])
+    assert bad.status == 422

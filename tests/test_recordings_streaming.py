@@ -1,0 +1,207 @@
+"""Range streaming through the admin, on the API route and the admin page route alike:
+200/206/416, downloads, one play event per listening session, and clients that leave."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from datetime import timedelta
+
+import pytest
+from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
+from recordings_web_fixtures import Vault
+from sqlalchemy import select
+
+from storage.models import AuditEvent, Recording, RecordingListen, StaffRole
+
+pytestmark = pytest.mark.storage
+SIZE = 3 * 1024 * 1024 + 123  # several store chunks, not a round number
+
+
+async def _stored_recording(vault: Vault, size: int = SIZE) -> tuple[int, bytes]:
+    """A recording row over an object put straight into S3 (content need not be audio)."""
+    body = os.urandom(size)
+    key = f"recordings/test/{hashlib.sha256(body).hexdigest()[:16]}.ogg"
+    put = await vault.store.put(key, body, content_type="audio/ogg", tags={"retention": "standard"})
+    now = vault.clock.now()
+    async with vault.sessions() as session:
+        recording = Recording(
+            object_key=key,
+            version_id=put.version_id,
+            sha256_original=hashlib.sha256(key.encode()).hexdigest(),
+            sha256_archive=put.sha256,
+            duration_seconds=60.0,
+            original_format="wav/pcm_mulaw",
+            sample_rate=8000,
+            channels=1,
+            original_size=size,
+            archive_size=size,
+            original_filename="call.wav",
+            call_started_at=now,
+            caller_withheld=False,
+            created_at=now,
+            expires_at=now + timedelta(days=90),
+        )
+        session.add(recording)
+        await session.commit()
+        return recording.id, body
+
+
+@pytest.fixture(params=["api", "admin"])
+def route(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def _auth(vault: Vault, route: str, role: StaffRole = StaffRole.AGENT) -> dict[str, str]:
+    if route == "api":
+        return dict(vault.tokens[role])
+    await vault.login(role)
+    return {}
+
+
+def _url(route: str, ident: int) -> str:
+    return f"/api/v1/recordings/{ident}/audio" if route == "api" else f"/recordings/{ident}/audio"
+
+
+async def test_range_cases(vault: Vault, route: str) -> None:
+    ident, body = await _stored_recording(vault)
+    headers = await _auth(vault, route)
+    url, client = _url(route, ident), vault.client
+
+    full = await client.get(url, headers=headers)
+    assert full.status == 200 and full.headers["Accept-Ranges"] == "bytes"
+    assert full.headers["Content-Length"] == str(SIZE)
+    assert full.headers["Content-Type"] == "audio/ogg"
+    assert full.headers["Content-Disposition"].startswith("inline")
+    assert await full.read() == body
+
+    cases = {
+        "bytes=0-99": (0, 99),
+        "bytes=1000-": (1000, SIZE - 1),
+        "bytes=-500": (SIZE - 500, SIZE - 1),
+        f"bytes=10-{SIZE + 50}": (10, SIZE - 1),  # end clipped to the object
+        f"bytes=-{SIZE + 9}": (0, SIZE - 1),  # suffix longer than the object
+    }
+    for header, (first, last) in cases.items():
+        part = await client.get(url, headers={**headers, "Range": header})
+        assert part.status == 206, header
+        assert part.headers["Content-Range"] == f"bytes {first}-{last}/{SIZE}", header
+        assert part.headers["Content-Length"] == str(last - first + 1)
+        assert await part.read() == body[first : last + 1], header
+
+    for header in (f"bytes={SIZE}-", f"bytes={SIZE + 10}-{SIZE + 20}", "bytes=-0"):
+        refused = await client.get(url, headers={**headers, "Range": header})
+        assert refused.status == 416, header
+        assert refused.headers["Content-Range"] == f"bytes */{SIZE}"
+
+    # Malformed or multi-range headers are ignored: the whole object, 200.
+    for header in ("bytes=5-2", "items=0-1", "bytes=0-1,5-6"):
+        ignored = await client.get(url, headers={**headers, "Range": header})
+        assert ignored.status == 200 and len(await ignored.read()) == SIZE, header
+
+    download = await client.get(url + "?download=1", headers=headers)
+    assert download.status == 200
+    assert (
+        download.headers["Content-Disposition"] == f'attachment; filename="recording-{ident}.ogg"'
+    )
+    assert await download.read() == body
+
+    etag = full.headers["ETag"]
+    same = await client.get(url, headers={**headers, "Range": "bytes=0-9", "If-Range": etag})
+    assert same.status == 206 and await same.read() == body[:10]
+    other = await client.get(url, headers={**headers, "Range": "bytes=0-9", "If-Range": '"x"'})
+    assert other.status == 200 and len(await other.read()) == SIZE  # changed: send it whole
+
+    head = await client.head(url, headers=headers)
+    assert head.status == 200 and head.headers["Content-Length"] == str(SIZE)
+
+
+async def test_one_play_per_listening_session_and_downloads_apart(vault: Vault, route: str) -> None:
+    ident, _ = await _stored_recording(vault, 4096)
+    headers = await _auth(vault, route)
+    url, client = _url(route, ident), vault.client
+    for header in ("bytes=0-", "bytes=1000-2000", "bytes=-10"):  # a player seeking
+        response = await client.get(url, headers={**headers, "Range": header})
+        assert response.status == 206
+        await response.read()
+        vault.clock.advance(timedelta(minutes=5))
+    assert await _events(vault, ident) == ["recording.play"]
+    vault.clock.advance(timedelta(minutes=31))  # past the 30-minute session window
+    headers = await _auth(vault, route)  # (an idle admin login has lapsed by now too)
+    await (await client.get(url, headers=headers)).read()
+    await (await client.get(url + "?download=1", headers=headers)).read()
+    assert await _events(vault, ident) == ["recording.play", "recording.play", "recording.download"]
+    # Another listener has a session of their own.
+    other = await _auth(vault, route, StaffRole.PRIVACY_OFFICER)
+    await (await client.get(url, headers={**other, "Range": "bytes=0-1"})).read()
+    assert (await _events(vault, ident)).count("recording.play") == 3
+    assert await vault.count(RecordingListen) == 2  # one row per listener and recording
+
+
+async def _events(vault: Vault, ident: int) -> list[str]:
+    async with vault.sessions() as session:
+        rows = await session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.subject_type == "recording", AuditEvent.subject_id == str(ident))
+            .order_by(AuditEvent.id)
+        )
+        return list(rows)
+
+
+def _free_connections(vault: Vault) -> list[tuple[int, int]]:
+    """(idle slots, size) per urllib3 pool of the store: a slot is missing while a
+    connection is checked out and comes back only when the response is released."""
+    pools = vault.store.client._http.pools
+    return [(pools[key].pool.qsize(), pools[key].pool.maxsize) for key in pools.keys()]
+
+
+async def test_client_leaving_mid_stream_releases_the_store_connection(
+    vault: Vault, route: str
+) -> None:
+    ident, body = await _stored_recording(vault, 24 * 1024 * 1024)
+    headers = await _auth(vault, route)
+    url = _url(route, ident)
+    for _ in range(3):
+        response = await vault.client.get(url, headers=headers)
+        assert response.status == 200
+        assert len(await response.content.readexactly(64 * 1024)) == 64 * 1024
+        assert any(idle < size for idle, size in _free_connections(vault))  # streaming now
+        response.close()  # the listener leaves with most of the body unsent
+        for _ in range(100):
+            if all(idle == size for idle, size in _free_connections(vault)):
+                break
+            await asyncio.sleep(0.05)
+        assert all(idle == size for idle, size in _free_connections(vault))
+    # The admin and the store are fine afterwards.
+    tail = await vault.client.get(url, headers={**headers, "Range": "bytes=-100"})
+    assert tail.status == 206 and await tail.read() == body[-100:]
+
+
+async def test_parallel_first_requests_make_one_play(vault: Vault) -> None:
+    """A player opening a file often asks for its start and its end at once."""
+    ident, body = await _stored_recording(vault, 8192)
+    headers = vault.tokens[StaffRole.AGENT]
+    url = _url("api", ident)
+
+    async def fetch(header: str) -> bytes:
+        response = await vault.client.get(url, headers={**headers, "Range": header})
+        assert response.status == 206
+        return await response.read()
+
+    parts = await asyncio.gather(*(fetch(f"bytes={i * 1000}-{i * 1000 + 9}") for i in range(6)))
+    assert parts == [body[i * 1000 : i * 1000 + 10] for i in range(6)]
+    assert await _events(vault, ident) == ["recording.play"]
+
+
+async def test_row_without_its_object_is_404_not_500(vault: Vault) -> None:
+    ident, _ = await _stored_recording(vault, 100)
+    async with vault.sessions() as session:
+        recording = await session.get(Recording, ident)
+        assert recording is not None
+        key, version = recording.object_key, recording.version_id
+    await vault.store.delete(key, version_id=version)  # e.g. lost in a restore
+    for url in (_url("api", ident), f"/api/v1/recordings/{ident}/audio?download=1"):
+        missing = await vault.client.get(url, headers=vault.tokens[StaffRole.AGENT])
+        assert missing.status == 404
+        assert "missing" in (await missing.json())["error"]["message"]
