@@ -6,20 +6,20 @@ privacy service, render."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from sqlalchemy import select
 
 from admin.auth import Permission, csrf_exempt, has_permission, requires
-from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, STAFF_SESSION, USER
+from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.privacy_labels import LABELS
+from admin.uploads import csrf_check_for, receive_upload
 from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, ServiceError
@@ -259,55 +259,20 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
     request_id = _id(request)
     workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sd-idcopy-"))
     try:
-        path, content_type, size = await _receive_file(request, workdir / "upload")
+        upload = await receive_upload(
+            request, workdir, ID_COPY_MAX_BYTES, csrf_check=csrf_check_for(request)
+        )
+        assert upload.path is not None
         async with request[DB].begin_nested():
             await _service(request).upload_id_copy(
-                request[DB], request_id, path, content_type=content_type, size=size,
-                actor=_actor(request),
+                request[DB], request_id, upload.path, content_type=upload.content_type,
+                size=upload.size, actor=_actor(request),
             )  # fmt: skip
     except ServiceError as exc:
         raise _back(request_id, exc.message) from None
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     raise _back(request_id)
-
-
-async def _receive_file(request: web.Request, target: Path) -> tuple[Path, str, int]:
-    """Stream the 'file' part to disk (at most ID_COPY_MAX_BYTES); the csrf_token part must
-    come first."""
-    record = request.get(STAFF_SESSION)
-    if request.content_type != "multipart/form-data":
-        form = await request.post()  # a small non-file form: still no write without CSRF
-        given = str(form.get("csrf_token", ""))
-        if record is None or not secrets.compare_digest(record.csrf_token, given):
-            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
-        raise InvalidInput("send the form as multipart/form-data")
-    reader = await request.multipart()
-    checked = False
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise InvalidInput("nested multipart bodies are not accepted")
-        if part.name == "csrf_token":
-            given = (await part.text()).strip()
-            if record is None or not secrets.compare_digest(record.csrf_token, given):
-                raise web.HTTPForbidden(reason="CSRF token missing or invalid")
-            checked = True
-        elif part.name == "file":
-            if not checked:
-                raise web.HTTPForbidden(reason="CSRF token missing or invalid")
-            content_type = part.headers.get("Content-Type", "")
-            size = 0
-            fh = await asyncio.to_thread(target.open, "wb")
-            try:
-                while chunk := await part.read_chunk():
-                    size += len(chunk)
-                    if size > ID_COPY_MAX_BYTES:
-                        raise InvalidInput("id copy: at most 10 MB")
-                    await asyncio.to_thread(fh.write, chunk)
-            finally:
-                await asyncio.to_thread(fh.close)
-            return target, content_type, size
-    raise InvalidInput("choose a file")
 
 
 @routes.get("/privacy/documents/{id}")

@@ -4,7 +4,6 @@ JSON shapes, the audited audio stream and the upload door."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,12 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SETTINGS, STAFF_SESSION, USER, WAVEFORMS
+from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SETTINGS, USER, WAVEFORMS
+from admin.uploads import csrf_check_for, receive_upload
 from recordings import listens
 from recordings.policy import policy_from_settings
 from recordings.service import IngestResult, RecordingService, caller_for
 from recordings.streaming import parse_range, stream_object
-from recordings.upload import metadata, receive_upload
+from recordings.upload import FIELDS, metadata
 from recordings.waveform import Waveforms
 from storage.models import Recording, RecordingHold, StaffUser
 from storage.objectstore.base import ObjectNotFound
@@ -99,27 +99,16 @@ async def ingest_upload(request: web.Request, *, csrf: bool) -> IngestResult:
     token must come before the file and is checked before a byte of it is written."""
     app = request.config_dict
     settings = app[SETTINGS]
-    expected = ""
-    if csrf:
-        record = request.get(STAFF_SESSION)
-        expected = record.csrf_token if record is not None else ""
-        if not expected:
-            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
-
-    def check(token: str) -> None:
-        if not token or not secrets.compare_digest(expected, token):
-            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
-
-    if csrf and request.content_type != "multipart/form-data":
-        form = await request.post()  # not an upload, so small (client_max_size caps it)
-        token = form.get("csrf_token", "")
-        check(token if isinstance(token, str) else "")
     with tempfile.TemporaryDirectory(prefix="sd-upload-", dir=work_dir(app)) as tmp:
         upload = await receive_upload(
-            request, Path(tmp), settings.recording_max_bytes, csrf_check=check if csrf else None
+            request,
+            Path(tmp),
+            settings.recording_max_bytes,
+            fields=FIELDS,
+            csrf_check=csrf_check_for(request) if csrf else None,
         )
         assert upload.path is not None
-        meta = metadata(upload, settings.zone)
+        meta = metadata(upload.fields, upload.filename, settings.zone)
         result = await app[RECORDINGS].ingest(
             request[DB], upload.path, meta, Actor.staff(request[USER])
         )

@@ -102,7 +102,12 @@ async def open_new_ticket(
         keyboard = category_keyboard(lang, ticket.id)
     await message.answer(confirmation, reply_markup=keyboard)
     if settings is not None:
-        opening = next_opening(ticket_service.clock.now(), settings.zone, settings.office_holidays)
+        opening = next_opening(
+            ticket_service.clock.now(),
+            settings.zone,
+            settings.office_holidays,
+            public_holidays=settings.office_public_holidays,
+        )
         if opening is not None:
             await message.answer(t(lang, "after_hours", moment=describe_moment(opening, lang)))
     return ticket, stored

@@ -14,15 +14,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SUPPORTDESK_"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
-# Nieuwjaar, Goede Vrijdag, Pasen, Koningsdag, Bevrijdingsdag, Hemelvaart, Pinksteren, Kerst.
-DUTCH_HOLIDAYS = tuple(
-    date.fromisoformat(day)
-    for day in (
-        "2026-01-01 2026-04-03 2026-04-05 2026-04-06 2026-04-27 2026-05-05 2026-05-14 "
-        "2026-05-24 2026-05-25 2026-12-25 2026-12-26 2027-01-01 2027-03-26 2027-03-28 "
-        "2027-03-29 2027-04-27 2027-05-05 2027-05-06 2027-05-16 2027-05-17 2027-12-25 2027-12-26"
-    ).split()
-)
 
 
 class ConfigError(Exception):
@@ -61,20 +52,29 @@ class Settings(BaseSettings):
         SecretStr(""), description="Secret token Telegram sends in X-Telegram-Bot-Api-Secret-Token."
     )
     bot_rate_per_second: float = Field(
-        1.0, gt=0, description="Messages per second one Telegram user is handled at (more are queued, not dropped)."
+        1.0,
+        gt=0,
+        description="Messages per second one Telegram user is handled at (more are queued, not dropped).",
     )
     bot_rate_burst: int = Field(
-        5, ge=1, description="Messages one Telegram user may send at once before the rate limit queues them."
+        5,
+        ge=1,
+        description="Messages one Telegram user may send at once before the rate limit queues them.",
     )
     bot_media_max_bytes: int = Field(
-        20 * 1024 * 1024, ge=1, description="Largest Telegram file (bytes) stored as a ticket attachment."
+        20 * 1024 * 1024,
+        ge=1,
+        description="Largest Telegram file (bytes) stored as a ticket attachment.",
     )
     telegram_bot_username: str = Field(
         "", description="The bot's @username (without @), for t.me deep links such as link codes."
     )
+    office_public_holidays: bool = Field(
+        True, description="Closed on Dutch public holidays (computed for every year)."
+    )
     office_holidays: list[date] = Field(
-        default_factory=lambda: list(DUTCH_HOLIDAYS),
-        description="Dates (JSON list, YYYY-MM-DD) the office is closed besides weekends; default: Dutch public holidays 2026-2027.",
+        default_factory=list,
+        description="Extra closed dates (JSON list, YYYY-MM-DD), e.g. Christmas Eve.",
     )
 
     admin_host: str = Field("127.0.0.1", description="Address the admin web server binds to.")

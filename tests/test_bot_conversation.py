@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.callbacks import SetCategory
 from bot.new_ticket import NewStep
+from bot.office_hours import dutch_public_holidays, next_opening
 from bot.tickets import CloseTicket
 from storage.config import Settings
 from storage.models import Attachment, AuditEvent, MessageEdit, TicketCategory
@@ -222,3 +224,29 @@ async def test_tickets_and_close_in_dutch_and_english(desk: Desk) -> None:
     )
     await desk.feed(message_update(OTHER, "/tickets", language="en"))
     assert desk.api.sent_texts()[-1] == "You have no open tickets. Send a message to open one."
+
+
+@pytest.mark.parametrize(
+    ("year", "expected"),
+    [
+        # Easter 2026-04-05; Koningsdag moves to Saturday 26 April when the 27th is a Sunday.
+        (2026, {"04-03", "04-05", "04-06", "04-27", "05-14", "05-24", "05-25"}),
+        (2025, {"04-18", "04-20", "04-21", "04-26", "05-29", "06-08", "06-09"}),
+        (2030, {"04-19", "04-21", "04-22", "04-27", "05-30", "06-09", "06-10"}),
+    ],
+)
+def test_dutch_public_holidays_are_computed_for_any_year(year: int, expected: set[str]) -> None:
+    days = {d.strftime("%m-%d") for d in dutch_public_holidays(year)}
+    assert days == expected | {"01-01", "05-05", "12-25", "12-26"}
+
+
+def test_public_holidays_can_be_switched_off_and_extra_days_added() -> None:
+    zone = ZoneInfo("Europe/Amsterdam")
+    kings_day = datetime(2027, 4, 27, 10, 0, tzinfo=zone)  # a Tuesday
+    assert next_opening(kings_day, zone) == datetime(2027, 4, 28, 9, 0, tzinfo=zone)
+    assert next_opening(kings_day, zone, public_holidays=False) is None
+    christmas_eve = datetime(2027, 12, 24, 10, 0, tzinfo=zone)  # a Friday
+    assert next_opening(christmas_eve, zone) is None
+    assert next_opening(christmas_eve, zone, [date(2027, 12, 24)]) == datetime(
+        2027, 12, 27, 9, 0, tzinfo=zone
+    )

@@ -29,9 +29,7 @@ BAD_KEYS = ["../escape", "a/../b", "nul\x00byte", "/leading", "back\\slash", ""]
 
 
 @pytest.fixture(params=["local", "s3"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[ObjectStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     if request.param == "local":
         instance: ObjectStore = LocalObjectStore(tmp_path / "objects")
     else:

@@ -1,0 +1,134 @@
+"""Streamed multipart uploads for the admin (recordings, ID copies): the file goes straight
+to a temp file, chunk by chunk, under a size limit, never into memory. Browser forms carry
+their CSRF token as a part before the file, checked before a byte of the file is written."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from aiohttp import BodyPartReader, web
+
+from admin.keys import STAFF_SESSION
+from storage.services.errors import InvalidInput
+
+CHUNK = 256 * 1024
+MAX_FIELD = 2000
+
+CsrfCheck = Callable[[str], None]
+
+
+class UploadTooLarge(InvalidInput):
+    code = "too_large"
+    status = 413
+
+
+@dataclass
+class Upload:
+    path: Path | None = None
+    filename: str = ""
+    content_type: str = ""
+    size: int = 0
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def csrf_check_for(request: web.Request) -> CsrfCheck:
+    """A check of a submitted token against the staff session's, refusing with 403."""
+    record = request.get(STAFF_SESSION)
+    expected = record.csrf_token if record is not None else ""
+
+    def check(token: str) -> None:
+        if not expected or not token or not secrets.compare_digest(expected, token):
+            raise web.HTTPForbidden(reason="CSRF token missing or invalid")
+
+    return check
+
+
+async def refuse_non_multipart(request: web.Request, csrf_check: CsrfCheck | None) -> None:
+    """A browser post that is not multipart is still CSRF-checked before it is refused."""
+    if request.content_type == "multipart/form-data":
+        return
+    if csrf_check is not None:
+        form = await request.post()  # not an upload, so small (client_max_size caps it)
+        token = form.get("csrf_token", "")
+        csrf_check(token if isinstance(token, str) else "")
+    raise InvalidInput("send multipart/form-data with a 'file' part")
+
+
+async def _read_field(part: BodyPartReader, name: str) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(1024):
+        data.extend(chunk)
+        if len(data) > MAX_FIELD:
+            raise InvalidInput(f"field {name!r} is longer than {MAX_FIELD} bytes")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"field {name!r} is not UTF-8 text") from None
+
+
+async def _write_file(part: BodyPartReader, target: Path, max_bytes: int) -> int:
+    size = 0
+    fh: BinaryIO = await asyncio.to_thread(target.open, "wb")
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+            await asyncio.to_thread(fh.write, chunk)
+    finally:
+        await asyncio.to_thread(fh.close)
+    return size
+
+
+async def receive_upload(
+    request: web.Request,
+    directory: Path,
+    max_bytes: int,
+    *,
+    fields: Collection[str] = ("csrf_token",),
+    csrf_check: CsrfCheck | None = None,
+) -> Upload:
+    """Read a multipart body with one 'file' part; the caller owns `directory` (and so
+    removes the file). Parts named in `fields` are kept as short text, others skipped.
+
+    With `csrf_check` (browser forms) the `csrf_token` part must precede the file and is
+    checked as soon as it arrives, so a forged request never gets its file written.
+    """
+    await refuse_non_multipart(request, csrf_check)
+    if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
+        raise UploadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
+    checked = csrf_check is None
+    upload = Upload()
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("nested multipart bodies are not accepted")
+        name = part.name or ""
+        if name == "file":
+            if not checked and csrf_check is not None:
+                csrf_check("")
+            if upload.path is not None:
+                raise InvalidInput("send exactly one 'file'")
+            upload.filename = Path(part.filename or "upload").name[:255]
+            upload.content_type = part.headers.get("Content-Type", "")
+            suffix = Path(upload.filename).suffix.lower()
+            # The suffix matters for e.g. raw .gsm audio, which has no header to probe.
+            upload.path = directory / f"upload{suffix if suffix[1:].isalnum() else ''}"
+            upload.size = await _write_file(part, upload.path, max_bytes)
+        elif name in fields or name == "csrf_token":
+            upload.fields[name] = (await _read_field(part, name)).strip()
+            if name == "csrf_token" and csrf_check is not None:
+                csrf_check(upload.fields[name])
+                checked = True
+        else:
+            await part.release()
+    if not checked and csrf_check is not None:
+        csrf_check("")
+    if upload.path is None:
+        raise InvalidInput("choose a file: the 'file' part is missing")
+    return upload
