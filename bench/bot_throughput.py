@@ -31,7 +31,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatcher import create_dispatcher
@@ -40,6 +40,7 @@ from storage import migrate
 from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
+from storage.models import BotUpdate
 from storage.objectstore.local import LocalObjectStore
 from storage.services.tickets import TicketService
 
@@ -156,6 +157,10 @@ async def main(messages: int, users: int, size: int, database_url: str) -> None:
         )
         engine = create_engine(settings.effective_database_url)
         await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            if await conn.scalar(select(func.count()).select_from(BotUpdate)):
+                # The same update ids again would be skipped as known: nothing measured.
+                raise SystemExit("the benchmark needs an empty database (bot_updates has rows)")
         trips = RoundTrips(engine)
         clock = SystemClock()
         sessionmaker = create_sessionmaker(engine)

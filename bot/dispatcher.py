@@ -12,6 +12,7 @@ from bot import privacy as privacy_router
 from bot.i18n import ContactI18nMiddleware
 from bot.middlewares import ContactMiddleware, DbSessionMiddleware
 from bot.observe import UpdateLogMiddleware
+from bot.processor import inline_pure_filters
 from bot.scaling import fsm_backends
 from bot.texts import create_i18n
 from storage.clock import Clock
@@ -62,6 +63,7 @@ def create_dispatcher(
         tickets.create_router(),
         media.create_router(max_media_bytes or settings.bot_media_max_bytes),
     )
+    inline_pure_filters(dp)  # after every router is included
     return dp
 
 

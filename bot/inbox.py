@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +31,18 @@ MAX_BACKOFF = timedelta(minutes=5)
 KEEP_HANDLED = timedelta(days=7)
 LEASE = timedelta(minutes=1)
 INSERT_CHUNK = 200  # rows per INSERT: well under SQLite's bound-parameter limit
+
+
+# Built once (every update runs it): a Core UPDATE on the table, no ORM bookkeeping.
+_BOT_UPDATES = BotUpdate.__table__
+_MARK_HANDLED = (
+    update(_BOT_UPDATES)
+    .where(
+        _BOT_UPDATES.c.update_id == bindparam("handled_id"),
+        _BOT_UPDATES.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("handled_at"), payload="")
+)
 
 
 class AlreadyHandled(Exception):
@@ -45,7 +57,7 @@ class Due:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return (postgresql if is_postgres(session) else sqlite).insert(BotUpdate)
+    return (postgresql if is_postgres(session) else sqlite).insert(_BOT_UPDATES)
 
 
 async def store_updates(
@@ -75,14 +87,16 @@ async def store_updates(
     values = list(rows.values())
     stored: set[int] = set()
     async with sessionmaker() as session:
+        # One statement with a parameter list: SQLAlchemy sends it as multi-row INSERTs
+        # ("insertmanyvalues") from one cached compilation, not a new one per batch size.
+        stmt = (
+            _insert(session)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(_BOT_UPDATES.c.update_id)
+        )
         for start in range(0, len(values), INSERT_CHUNK):
-            stmt = (
-                _insert(session)
-                .values(values[start : start + INSERT_CHUNK])
-                .on_conflict_do_nothing(index_elements=["update_id"])
-                .returning(BotUpdate.update_id)
-            )
-            stored.update(await session.scalars(stmt))
+            result = await session.execute(stmt, values[start : start + INSERT_CHUNK])
+            stored.update(result.scalars())
         await session.commit()
     return stored
 
@@ -98,12 +112,7 @@ async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> 
     """In the handler's own transaction, before the handler runs: the update's effects and
     'handled' commit together, and the row lock keeps a second handler out meanwhile. The
     payload is cleared; the ticket now holds the message."""
-    result = await session.execute(
-        update(BotUpdate)
-        .where(BotUpdate.update_id == update_id, BotUpdate.processed_at.is_(None))
-        .values(processed_at=now, payload="")
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_MARK_HANDLED, {"handled_id": update_id, "handled_at": now})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise AlreadyHandled(update_id)
 

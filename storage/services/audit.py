@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEvent, StaffUser
 
+# On the table, not the entity: a plain Core INSERT without the ORM bulk-insert machinery.
+_INSERT = insert(AuditEvent.__table__)
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -32,6 +35,26 @@ class Actor:
         return cls("system", None, label)
 
 
+def _row(
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "occurred_at": at,
+        "actor_type": actor.kind,
+        "actor_id": None if actor.id is None else str(actor.id),
+        "actor_label": actor.label,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": None if subject_id is None else str(subject_id),
+        "details": details or {},
+    }
+
+
 def record(
     session: AsyncSession,
     *,
@@ -43,18 +66,23 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add an audit event to the caller's transaction (never commits by itself)."""
-    event = AuditEvent(
-        occurred_at=at,
-        actor_type=actor.kind,
-        actor_id=None if actor.id is None else str(actor.id),
-        actor_label=actor.label,
-        action=action,
-        subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        details=details or {},
-    )
+    event = AuditEvent(**_row(actor, action, subject_type, subject_id, at, details))
     session.add(event)
     return event
+
+
+async def write(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`record` as one Core INSERT now: hot paths skip the unit-of-work flush at commit."""
+    await session.execute(_INSERT, _row(actor, action, subject_type, subject_id, at, details))
 
 
 async def record_many(
@@ -72,16 +100,7 @@ async def record_many(
     await session.execute(
         insert(AuditEvent),
         [
-            {
-                "occurred_at": at,
-                "actor_type": actor.kind,
-                "actor_id": None if actor.id is None else str(actor.id),
-                "actor_label": actor.label,
-                "action": action,
-                "subject_type": subject_type,
-                "subject_id": str(subject_id),
-                "details": details,
-            }
+            _row(actor, action, subject_type, subject_id, at, details)
             for subject_id, details in details_by_subject.items()
         ],
     )
