@@ -23,7 +23,7 @@ from admin.middleware import (
     security_headers,
 )
 from admin.recordings_web import recordings_ctx
-from recordings.archive import configure_lifecycle
+from recordings.archive import configure_lifecycle, retention_days
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
@@ -100,7 +100,7 @@ def _object_store(given: ObjectStore | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         store = given or create_object_store(app[SETTINGS])
         # Bucket with object lock plus the 90-day lifecycle rules, idempotently.
-        await configure_lifecycle(store)
+        await configure_lifecycle(store, retention_days(app[SETTINGS]))
         app[OBJECT_STORE] = store
         yield
         if given is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import click
 from minio.error import S3Error
 
-from recordings.archive import CLEANUP_RULE_ID, RETENTION_DAYS, RETENTION_RULE_ID
+from recordings.archive import CLEANUP_RULE_ID, RETENTION_RULE_ID, retention_days
 from recordings.service import RETENTION_STANDARD, RETENTION_TAG
 from storage import migrate
 from storage.config import ConfigError, Settings, load_settings
@@ -49,7 +49,7 @@ async def check_database(settings: Settings) -> list[Check]:
     ]
 
 
-def _lifecycle_checks(client: object, bucket: str) -> list[Check]:
+def _lifecycle_checks(client: object, bucket: str, wanted_days: int) -> list[Check]:
     config = client.get_bucket_lifecycle(bucket)  # type: ignore[attr-defined]
     rules = {rule.rule_id: rule for rule in (config.rules if config else [])}
     checks: list[Check] = []
@@ -62,16 +62,20 @@ def _lifecycle_checks(client: object, bucket: str) -> list[Check]:
         and retention.status == "Enabled"
         and tag is not None
         and (tag.key, tag.value) == (RETENTION_TAG, RETENTION_STANDARD)
-        and days == RETENTION_DAYS
+        and days == wanted_days
     ):
         checks.append(
-            Check("lifecycle 90-day rule", True, f"{wanted_tag} objects expire after 90 days")
+            Check(
+                f"lifecycle {wanted_days}-day rule",
+                True,
+                f"{wanted_tag} objects expire after {wanted_days} days",
+            )
         )
     else:
         found = "missing" if retention is None else f"found expiration {days} days, tag {tag}"
         checks.append(
             Check(
-                "lifecycle 90-day rule",
+                f"lifecycle {wanted_days}-day rule",
                 False,
                 f"rule {RETENTION_RULE_ID} {found}; `supportdesk serve` writes it at start-up",
             )
@@ -90,7 +94,7 @@ def _lifecycle_checks(client: object, bucket: str) -> list[Check]:
     return checks
 
 
-def check_bucket(store: S3ObjectStore) -> list[Check]:
+def check_bucket(store: S3ObjectStore, days: int) -> list[Check]:
     """Blocking (minio SDK): run in a thread."""
     client, bucket = store.client, store.bucket
     if not client.bucket_exists(bucket):
@@ -115,7 +119,7 @@ def check_bucket(store: S3ObjectStore) -> list[Check]:
                 f"not enabled ({exc.code}); it can only be enabled when the bucket is created",
             )
         )
-    return checks + _lifecycle_checks(client, bucket)
+    return checks + _lifecycle_checks(client, bucket, days)
 
 
 async def run_checks(settings: Settings) -> list[Check]:
@@ -124,7 +128,7 @@ async def run_checks(settings: Settings) -> list[Check]:
     try:
         if isinstance(store, S3ObjectStore):
             try:
-                checks += await asyncio.to_thread(check_bucket, store)
+                checks += await asyncio.to_thread(check_bucket, store, retention_days(settings))
             except Exception as exc:
                 checks.append(Check("object store", False, f"unreachable ({type(exc).__name__})"))
         else:

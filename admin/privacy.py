@@ -21,8 +21,9 @@ from admin.middleware import render
 from admin.privacy_labels import LABELS
 from admin.uploads import csrf_check_for, receive_upload
 from storage.models import ContactPerson, PrivacyDocument, RequestType
+from storage.objectstore import ObjectNotFound
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, ServiceError
+from storage.services.errors import InvalidInput, NotFound, ServiceError
 from storage.services.privacy import (
     CHANNELS,
     ID_COPY_MAX_BYTES,
@@ -279,7 +280,12 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
 @requires(Permission.PRIVACY_MANAGE)
 async def download(request: web.Request) -> web.StreamResponse:
     document = await _service(request).document(request[DB], _id(request))
-    stream = await request.config_dict[OBJECT_STORE].get(document.object_key)
+    # End the transaction before a long download (SQLite would keep its lock meanwhile).
+    await request[DB].commit()
+    try:
+        stream = await request.config_dict[OBJECT_STORE].get(document.object_key)
+    except ObjectNotFound:
+        raise NotFound("the file is no longer stored") from None
     name = f"{document.kind.value}-{document.id}" + (
         ".zip" if document.kind.value == "export" else ""
     )

@@ -4,7 +4,6 @@ JSON shapes, the audited audio stream and the upload door."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from storage.models import Recording, RecordingHold, StaffUser
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound
+from storage.tempdirs import temporary_directory
 
 
 def work_dir(app: web.Application) -> Path:
@@ -99,10 +99,10 @@ async def ingest_upload(request: web.Request, *, csrf: bool) -> IngestResult:
     token must come before the file and is checked before a byte of it is written."""
     app = request.config_dict
     settings = app[SETTINGS]
-    with tempfile.TemporaryDirectory(prefix="sd-upload-", dir=work_dir(app)) as tmp:
+    async with temporary_directory("sd-upload-", work_dir(app)) as tmp:
         upload = await receive_upload(
             request,
-            Path(tmp),
+            tmp,
             settings.recording_max_bytes,
             fields=FIELDS,
             csrf_check=csrf_check_for(request) if csrf else None,

@@ -3,10 +3,8 @@ before the ticket exists) and for a held photo/document once its ticket is chose
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
@@ -17,6 +15,7 @@ from bot.middlewares import RollbackHook
 from storage.clock import Clock
 from storage.models import Attachment
 from storage.objectstore import ObjectStore
+from storage.tempdirs import temporary_directory
 
 
 def media_ref(media: MediaFile) -> dict[str, Any]:
@@ -40,8 +39,8 @@ async def store_telegram_file(
     """Stream the file into the object store and attach it; None when it is over `limit`."""
     if ref["size"] is not None and ref["size"] > limit:
         return None
-    with tempfile.TemporaryDirectory(prefix="supportdesk-file-") as tmp:
-        path = Path(tmp) / "download"
+    async with temporary_directory("supportdesk-file-") as tmp:
+        path = tmp / "download"
         if await download_to(bot, ref["file_id"], path, limit) is None:
             return None
         key = f"attachments/{ticket_id}/{message_id}/{ref['unique_id']}{suffix}"

@@ -101,13 +101,6 @@ async def store_updates(
     return stored
 
 
-async def store_update(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, update_id: int, payload: str
-) -> bool:
-    """Store and commit one raw update; False when its update_id is already known."""
-    return update_id in await store_updates(sessionmaker, clock, [(update_id, payload)])
-
-
 async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:
     """In the handler's own transaction, before the handler runs: the update's effects and
     'handled' commit together, and the row lock keeps a second handler out meanwhile. The

@@ -8,7 +8,6 @@ limit; over it the ticket still gets the note and the customer a polite refusal)
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,6 +25,7 @@ from storage.config import Settings
 from storage.models import Attachment, ContactPerson
 from storage.objectstore import ObjectStore
 from storage.services.tickets import TicketService
+from storage.tempdirs import temporary_directory
 
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
 
@@ -169,8 +169,8 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
                 t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
             )
             return
-        with tempfile.TemporaryDirectory(prefix="supportdesk-media-") as tmp:
-            path = Path(tmp) / "download"
+        async with temporary_directory("supportdesk-media-") as tmp:
+            path = tmp / "download"
             size = await download_to(bot, media.file_id, path, max_media_bytes)
             if size is None:
                 await message.answer(

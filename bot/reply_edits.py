@@ -20,7 +20,7 @@ from bot.delivery import (
     split_text,
 )
 from storage.clock import Clock
-from storage.models import DeliveryState, MessageEdit, TicketMessage
+from storage.models import ContactPrivacy, DeliveryState, MessageEdit, Ticket, TicketMessage
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,10 @@ async def _claim(
     async with sessionmaker() as session:
         row = (
             await session.execute(
-                select(MessageEdit, TicketMessage)
+                select(MessageEdit, TicketMessage, ContactPrivacy.restricted_at)
                 .join(TicketMessage, TicketMessage.id == MessageEdit.message_id)
+                .join(Ticket, Ticket.id == TicketMessage.ticket_id)
+                .outerjoin(ContactPrivacy, ContactPrivacy.contact_id == Ticket.contact_id)
                 .where(
                     MessageEdit.id == edit_id,
                     MessageEdit.delivery_state == DeliveryState.PENDING,
@@ -46,8 +48,13 @@ async def _claim(
         ).one_or_none()
         if row is None:
             return None
-        edit, reply = row
-        if reply.telegram_chat_id is None or reply.telegram_message_id is None:
+        edit, reply, restricted_at = row
+        # Restricted processing (GDPR art. 18) stops edits too, like new replies.
+        if (
+            restricted_at is not None
+            or reply.telegram_chat_id is None
+            or reply.telegram_message_id is None
+        ):
             edit.delivery_state = DeliveryState.UNDELIVERABLE
             edit.next_attempt_at = None
             await session.commit()

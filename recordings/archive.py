@@ -22,6 +22,7 @@ from minio.lifecycleconfig import (
 )
 
 from recordings.service import RETENTION_STANDARD, RETENTION_TAG
+from storage.config import Settings
 from storage.objectstore.base import ObjectStore
 
 RETENTION_RULE_ID = "recordings-retention-standard-90d"
@@ -50,6 +51,13 @@ def lifecycle_config(days: int = RETENTION_DAYS) -> LifecycleConfig:
             ),
         ]
     )
+
+
+def retention_days(settings: Settings) -> int:
+    """The recordings period this deployment runs with (SUPPORTDESK_RETENTION_PERIODS may
+    override the statement's 90 days): the bucket rule must never expire an object sooner
+    than our own sweeper would delete it."""
+    return max(1, int(settings.retention_period_days.get("recordings", RETENTION_DAYS)))
 
 
 async def configure_lifecycle(store: ObjectStore, days: int = RETENTION_DAYS) -> bool:

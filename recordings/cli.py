@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from recordings.archive import configure_lifecycle
+from recordings.archive import configure_lifecycle, retention_days
 from recordings.audio import AudioError
 from recordings.policy import policy_from_settings
 from recordings.service import IngestMetadata, RecordingService
@@ -89,7 +89,7 @@ async def _ingest(
     summary = IngestSummary()
     try:
         await migrations.upgrade(engine)
-        await configure_lifecycle(store)
+        await configure_lifecycle(store, retention_days(settings))
         service = RecordingService(SystemClock(), store, policy_from_settings(settings))
         sessions = create_sessionmaker(engine)
         actor = Actor.system("cli-ingest")

@@ -9,7 +9,6 @@ it refuses while any hold is active, and the object store refuses too (legal hol
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from storage.objectstore.base import ObjectHeld, ObjectStore
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.tempdirs import temporary_directory
 
 RETENTION_TAG = "retention"
 RETENTION_STANDARD = "standard"
@@ -209,8 +209,8 @@ class RecordingService:
                 raise InvalidInput(f"ticket {meta.ticket_id} does not exist")
             organisation_id = organisation_id or ticket.organisation_id
 
-        with tempfile.TemporaryDirectory(prefix="sd-ingest-", dir=self.policy.temp_dir) as tmp:
-            archive_path = Path(tmp) / f"archive{ARCHIVE_SUFFIX}"
+        async with temporary_directory("sd-ingest-", self.policy.temp_dir) as tmp:
+            archive_path = tmp / f"archive{ARCHIVE_SUFFIX}"
             audio = await normalise(source, archive_path, self.policy.audio)
             key = f"{KEY_PREFIX}/{started_at:%Y/%m}/{uuid.uuid4().hex}{ARCHIVE_SUFFIX}"
             put = await self.store.put(

@@ -14,6 +14,7 @@ from pydub.utils import get_encoder_name
 
 from recordings.audio import AudioError
 from storage.objectstore.base import ObjectStore
+from storage.tempdirs import temporary_directory
 
 WIDTH = 600
 HEIGHT = 80
@@ -112,8 +113,8 @@ class Waveforms:
     async def _render(
         self, store: ObjectStore, key: str, version_id: str | None, duration: float
     ) -> str:
-        with tempfile.TemporaryDirectory(prefix="sd-wave-", dir=self.temp_dir) as tmp:
-            archive = Path(tmp) / "archive.ogg"
+        async with temporary_directory("sd-wave-", self.temp_dir) as tmp:
+            archive = tmp / "archive.ogg"
             stream = await store.get(key, version_id=version_id)
             fh = await asyncio.to_thread(archive.open, "wb")
             try:

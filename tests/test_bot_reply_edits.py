@@ -196,3 +196,30 @@ async def test_delivery_loop_carries_edits(
             await loop
     [call] = api.calls("editMessageText")
     assert call.text == "Via de lus"  # type: ignore[attr-defined]
+
+
+async def test_edits_to_a_restricted_contact_are_not_sent(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Restriction of processing (GDPR art. 18) stops edits of earlier replies too."""
+    from storage.models import ContactPrivacy, Ticket
+
+    clock = FrozenClock(START)
+    api = EditingSession()
+    bot = Bot(TOKEN, session=api)
+    reply_id, staff_id, _ = await _setup(session_factory, clock)
+    await deliver_pending(bot, session_factory, clock)
+    async with session_factory() as s:
+        contact_id = await s.scalar(
+            select(Ticket.contact_id)
+            .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
+            .where(TicketMessage.id == reply_id)
+        )
+        assert contact_id is not None
+        s.add(ContactPrivacy(contact_id=contact_id, restricted_at=START))
+        await s.commit()
+    await _edit(session_factory, clock, reply_id, staff_id, "Nieuwe tekst")
+    await deliver_pending_edits(bot, session_factory, clock)
+    assert api.calls("editMessageText") == []
+    [edit] = await _edits(session_factory)
+    assert edit.delivery_state == DeliveryState.UNDELIVERABLE

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from admin.cli import main
-from recordings.archive import configure_lifecycle
+from recordings.archive import RETENTION_RULE_ID, configure_lifecycle, retention_days
 from storage import migrate
 from storage.db import create_engine
 from storage.objectstore import S3ObjectStore
@@ -102,3 +102,26 @@ def test_backup_check_flags_missing_bucket_and_local_store(
     assert local.exit_code == 1
     assert _report(local.output) == {"database migrations": "ok", "object store": "PROBLEM"}
     assert "local directory" in local.output
+
+
+def test_a_longer_recordings_period_reaches_the_bucket_rule(
+    tmp_path: Path, database_url: str, s3_endpoint: str, s3_bucket: str
+) -> None:
+    """SUPPORTDESK_RETENTION_PERIODS may keep recordings longer than 90 days; the bucket's
+    own expiry must then not delete them sooner than the app promises."""
+    from storage.config import Settings
+
+    asyncio.run(_migrate(database_url))
+    store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
+    settings = Settings(data_dir=tmp_path, retention_periods='{"recordings": 120}')
+    asyncio.run(configure_lifecycle(store, retention_days(settings)))
+    config = store.client.get_bucket_lifecycle(s3_bucket)
+    [rule] = [r for r in config.rules if r.rule_id == RETENTION_RULE_ID]
+    assert rule.expiration.days == 120
+    env = _env(tmp_path, database_url, s3_endpoint, s3_bucket)
+    ok = CliRunner().invoke(
+        main, ["backup-check"], env=env | {"SUPPORTDESK_RETENTION_PERIODS": '{"recordings": 120}'}
+    )
+    assert ok.exit_code == 0 and _report(ok.output)["lifecycle 120-day rule"] == "ok", ok.output
+    default = CliRunner().invoke(main, ["backup-check"], env=env)
+    assert default.exit_code == 1 and _report(default.output)["lifecycle 90-day rule"] == "PROBLEM"

@@ -156,3 +156,15 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
         assert request is not None and request.status == RequestStatus.DONE
         assert request.outcome == "Gewist."
     assert (await client.get(f"/privacy/documents/{export.id}")).status == 404
+
+
+async def test_a_document_whose_object_is_gone_is_a_clear_404(desk: Desk) -> None:
+    client, world = desk.client, desk.world
+    csrf = await login(client, "privacy-officer")
+    await client.post(f"/privacy/{world.request_id}/export", data={"csrf_token": csrf})
+    async with world.sessions() as s:
+        export = await s.scalar(select(PrivacyDocument).where(PrivacyDocument.kind == "export"))
+        assert export is not None
+    await world.store.delete(export.object_key)  # e.g. lost between two writes
+    response = await client.get(f"/privacy/documents/{export.id}")
+    assert response.status == 404 and "no longer stored" in await response.text()

@@ -265,3 +265,36 @@ async def test_ticket_of_held_evidence_is_kept_with_its_ground(pworld: PrivacyWo
             )
         )
         assert form_texts == [ERASED_TEXT]
+
+
+async def test_erasure_removes_only_the_subjects_pending_bot_updates(
+    pworld: PrivacyWorld,
+) -> None:
+    """Pending inbox updates naming the subject go; another user whose Telegram id merely
+    starts with the same digits keeps theirs."""
+    from storage.models import BotUpdate
+
+    now = pworld.clock.now()
+    lookalike = int(f"{SUBJECT.telegram_id}7")
+
+    def update(update_id: int, user_id: int) -> BotUpdate:
+        payload = {"update_id": update_id, "message": {"from": {"id": user_id}, "text": "x"}}
+        return BotUpdate(
+            update_id=update_id,
+            payload=json.dumps(payload, separators=(",", ":")),
+            received_at=now,
+            next_attempt_at=now,
+            attempts=1,
+        )
+
+    async with pworld.sessions() as s:
+        s.add_all([update(901, SUBJECT.telegram_id), update(902, lookalike)])
+        await s.commit()
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        await erase_contact(
+            pworld.privacy, pworld.recordings, s, SUBJECT.contact_id, actor=STAFF,
+            request_id=pworld.request_id,
+        )  # fmt: skip
+        await s.commit()
+        left = set(await s.scalars(select(BotUpdate.update_id)))
+    assert 901 not in left and 902 in left

@@ -170,16 +170,6 @@ class PrivacyService:
         stmt = stmt.order_by(PrivacyRequest.deadline_at, PrivacyRequest.id).limit(limit)
         return list(await session.scalars(stmt))
 
-    async def requests_of(self, session: AsyncSession, contact_id: int) -> list[PrivacyRequest]:
-        return list(
-            await session.scalars(
-                select(PrivacyRequest)
-                .where(PrivacyRequest.contact_id == contact_id)
-                .options(selectinload(PrivacyRequest.events))
-                .order_by(PrivacyRequest.id)
-            )
-        )
-
     async def _open(self, session: AsyncSession, request_id: int) -> PrivacyRequest:
         request = await self.get(session, request_id)
         if request.status not in OPEN:
@@ -405,15 +395,6 @@ class PrivacyService:
         self._audit(session, actor, f"privacy.{action}", request_id, contact_id=contact_id)
         await session.flush()
         return await self.flags(session, contact_id)
-
-
-async def is_restricted(session: AsyncSession, contact_id: int) -> bool:
-    """Processing restricted (GDPR art. 18): no messages to them, no training use."""
-    return bool(
-        await session.scalar(
-            select(ContactPrivacy.restricted_at).where(ContactPrivacy.contact_id == contact_id)
-        )
-    )
 
 
 async def excluded_callers(session: AsyncSession) -> set[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recordings.service import RecordingHeld, RecordingService
@@ -174,6 +174,8 @@ async def erase_contact(
             session, service.store, ticket_ids, actor=actor, at=now, reason="erasure request"
         )
         result.counts["tickets_deleted"] = len(purged.deleted)
+        # A ticket whose attachment object could not be deleted survives: say so.
+        result.kept += [Kept("ticket", t, why) for t, why in sorted(purged.failed.items())]
     else:
         await _anonymise_tickets(session, service, ticket_ids)
         result.counts["tickets_anonymised"] = len(ticket_ids)
@@ -202,11 +204,17 @@ async def erase_contact(
     )
     if telegram_id is not None:
         # Inbox payloads still naming the user (unhandled or failed updates).
+        # Anchored on what may follow the number: "id":123 must not match "id":1234.
         await session.execute(
-            delete(BotUpdate).where(BotUpdate.payload.contains(f'"id":{telegram_id}'))
-        )
-        await session.execute(
-            delete(BotUpdate).where(BotUpdate.payload.contains(f'"id": {telegram_id}'))
+            delete(BotUpdate).where(
+                or_(
+                    *(
+                        BotUpdate.payload.contains(f'"id"{sep}{telegram_id}{end}')
+                        for sep in (":", ": ")
+                        for end in (",", "}")
+                    )
+                )
+            )
         )
     await purge.delete_contacts(
         session, [contact_id], actor=actor, at=now, reason="erasure request"
