@@ -10,10 +10,22 @@ from sqlalchemy import select
 
 from admin import customers_api, recordings_api
 from admin.auth import Permission, public, requires
-from admin.keys import DB, TICKETS, USER
+from admin.keys import CLOCK, DB, TICKETS, USER
+from admin.parsing import MAX_ID, json_id, parse_id
+from admin.parsing import json_body as _body
+from admin.parsing import path_id as _ticket_id
+from admin.ticket_desk import send_attachment
 from admin.views import inbox_filter
-from storage.models import AuditEvent, Ticket, TicketMessage
+from storage.models import (
+    Attachment,
+    AuditEvent,
+    MessageDirection,
+    StaffUser,
+    Ticket,
+    TicketMessage,
+)
 from storage.services.audit import Actor
+from storage.services.contact_form import ContactFormService
 from storage.services.errors import InvalidInput
 
 PREFIX = "/api/v1"
@@ -43,14 +55,25 @@ def ticket_json(ticket: Ticket, *, with_org: bool = True) -> dict[str, Any]:
     }
 
 
-def message_json(message: TicketMessage, ticket: Ticket | None = None) -> dict[str, Any]:
-    author: str | None = None
-    if message.direction.value == "in":
-        contact = ticket.contact if ticket is not None else None
-        author = contact.name if contact is not None else None
-    elif "author_staff" in message.__dict__ and message.author_staff is not None:
-        author = message.author_staff.display_name or message.author_staff.username
+def staff_name(user: StaffUser) -> str:
+    return user.display_name or user.username
+
+
+def attachment_json(attachment: Attachment) -> dict[str, Any]:
     return {
+        "id": attachment.id,
+        "filename": attachment.filename,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        # Served by this API to the same bearer token (tickets.view), like the page's link.
+        "url": f"{PREFIX}/attachments/{attachment.id}",
+    }
+
+
+def message_json(
+    message: TicketMessage, author: str | None, *, attachments: bool = True
+) -> dict[str, Any]:
+    body = {
         "id": message.id,
         "direction": message.direction.value,
         "text": message.text,
@@ -59,25 +82,18 @@ def message_json(message: TicketMessage, ticket: Ticket | None = None) -> dict[s
         "created_at": message.created_at.isoformat(),
         "delivery": message.delivery_state.value,
     }
+    # A new reply or note has none (and its relationship is not loaded).
+    body["attachments"] = [attachment_json(a) for a in message.attachments] if attachments else []
+    return body
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.body_exists:
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return data
-
-
-def _ticket_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+def _thread_author(message: TicketMessage, ticket: Ticket, submitter: str | None) -> str | None:
+    """Staff: their name. Customer: the contact person, else the contact-form submitter."""
+    if message.author_staff is not None:
+        return staff_name(message.author_staff)
+    if message.direction == MessageDirection.IN:
+        return ticket.contact.name if ticket.contact is not None else submitter
+    return None
 
 
 @routes.get("/tickets")
@@ -104,7 +120,12 @@ async def get_ticket(request: web.Request) -> web.Response:
     body["contact"] = (
         {"id": ticket.contact.id, "name": ticket.contact.name} if ticket.contact else None
     )
-    body["messages"] = [message_json(m, ticket) for m in ticket.messages]
+    forms = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
+    submission = await forms.for_ticket(request[DB], ticket)
+    submitter = submission.name if submission is not None else None
+    body["messages"] = [
+        message_json(m, _thread_author(m, ticket, submitter)) for m in ticket.messages
+    ]
     return web.json_response(body)
 
 
@@ -120,7 +141,9 @@ def _text(data: dict[str, Any]) -> str:
 async def post_reply(request: web.Request) -> web.Response:
     data = await _body(request)
     version = data.get("thread_version")
-    if version is not None and not isinstance(version, int):
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or abs(version) > MAX_ID
+    ):
         raise InvalidInput("'thread_version' must be an integer")
     message = await request.config_dict[TICKETS].add_agent_reply(
         request[DB],
@@ -129,7 +152,8 @@ async def post_reply(request: web.Request) -> web.Response:
         text=_text(data),
         expected_version=version,
     )
-    return web.json_response(message_json(message), status=201)
+    author = staff_name(request[USER])
+    return web.json_response(message_json(message, author, attachments=False), status=201)
 
 
 @routes.post("/tickets/{id}/notes")
@@ -139,7 +163,8 @@ async def post_note(request: web.Request) -> web.Response:
     message = await request.config_dict[TICKETS].add_internal_note(
         request[DB], _ticket_id(request), staff=request[USER], text=_text(data)
     )
-    return web.json_response(message_json(message), status=201)
+    author = staff_name(request[USER])
+    return web.json_response(message_json(message, author, attachments=False), status=201)
 
 
 @routes.post("/tickets/{id}/assign")
@@ -147,9 +172,7 @@ async def post_note(request: web.Request) -> web.Response:
 async def post_assign(request: web.Request) -> web.Response:
     data = await _body(request)
     user = request[USER]
-    assignee = data.get("assignee_id", user.id)
-    if assignee is not None and not isinstance(assignee, int):
-        raise InvalidInput("'assignee_id' must be an integer or null")
+    assignee = json_id(data, "assignee_id", user.id)
     ticket = await request.config_dict[TICKETS].assign(
         request[DB], _ticket_id(request), actor=Actor.staff(user), assignee_id=assignee
     )
@@ -174,13 +197,22 @@ async def post_reopen(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, with_org=False))
 
 
+@routes.get("/attachments/{id}")
+@requires(Permission.TICKETS_VIEW)
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    return await send_attachment(request, inline=False)
+
+
 def _audit_cursor(raw: str) -> int | None:
     if not raw:
         return None
     try:
-        return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+        ident = parse_id(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
     except ValueError:
-        raise InvalidInput("invalid cursor") from None
+        ident = None
+    if ident is None:
+        raise InvalidInput("invalid cursor")
+    return ident
 
 
 @routes.get("/audit")
@@ -232,6 +264,45 @@ def _op(summary: str, permission: str, *, status: str = "200", body: bool = Fals
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 _CURSOR = {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+_STRING = {"type": "string"}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_ATTACHMENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "filename": _STRING,
+        "media_type": _STRING,
+        "size": {"type": "integer"},
+        "url": {**_STRING, "description": "GET with the same token: the file's bytes"},
+    },
+}
+_MESSAGE = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "direction": {"type": "string", "enum": ["in", "out", "note"]},
+        "text": _STRING,
+        "author": {
+            **_NULLABLE_STRING,
+            "description": "Staff member's name; customer: contact person or contact-form sender",
+        },
+        "author_staff_id": {"type": "integer", "nullable": True},
+        "created_at": {**_STRING, "format": "date-time"},
+        "delivery": _STRING,
+        "attachments": {"type": "array", "items": _ATTACHMENT},
+    },
+}
+_THREAD = {
+    "description": "The ticket, its contact and its messages (oldest first)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"messages": {"type": "array", "items": _MESSAGE}},
+            }
+        }
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -258,7 +329,11 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/tickets/{id}": {
-            "get": {**_op("A ticket with its messages", "tickets.view"), "parameters": _ID}
+            "get": {
+                **_op("A ticket with its messages", "tickets.view"),
+                "parameters": _ID,
+                "responses": {**_op("", "tickets.view")["responses"], "200": _THREAD},
+            }
         },
         "/tickets/{id}/replies": {
             "post": {
@@ -280,6 +355,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/tickets/{id}/reopen": {
             "post": {**_op("Reopen the ticket", "tickets.write"), "parameters": _ID}
+        },
+        "/attachments/{id}": {
+            "get": {
+                **_op("An attachment's bytes (the URL in a message's attachments)", "tickets.view"),
+                "parameters": _ID,
+            }
         },
         "/audit": {
             "get": {**_op("Audit events, newest first", "audit.view"), "parameters": [_CURSOR]}

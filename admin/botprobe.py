@@ -21,10 +21,14 @@ class BotProbe:
         self._result: dict[str, object] | None = None
         self._until = 0.0
         self._lock = asyncio.Lock()
+        # Set by the bot runtime while it cannot serve yet (e.g. webhook not registered).
+        self.not_ready: str | None = None
 
     async def check(self) -> dict[str, object]:
         if self.bot is None:
             return {"ok": True, "state": "disabled"}
+        if self.not_ready is not None:
+            return {"ok": False, "state": self.not_ready}
         async with self._lock:
             if self._result is not None and time.monotonic() < self._until:
                 return {**self._result, "cached": True}

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import migrate as migrations
 from storage.clock import SystemClock
-from storage.config import ConfigError, Settings, load_settings
+from storage.config import ConfigError, Settings, ensure_data_dir, load_settings
 from storage.db import create_engine, create_sessionmaker
 from storage.models import StaffRole
 from storage.services.audit import Actor
@@ -29,7 +29,9 @@ log = logging.getLogger("supportdesk")
 
 def _settings(ctx: click.Context) -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+        ensure_data_dir(settings)  # SQLite file, local store, secret key, temp files
+        return settings
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         ctx.exit(2)
@@ -116,8 +118,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from admin.app import create_app
 
-    await _migrate(settings)
+    # The app first: its wiring checks settings (webhook, retention periods) before a
+    # fresh database is migrated.
     app = create_app(settings)
+    await _migrate(settings)
     # On SIGTERM in-flight requests get up to 25 s to finish (compose allows 60 s in all).
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=25)
     await runner.setup()

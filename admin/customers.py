@@ -10,6 +10,7 @@ from aiohttp import web
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, SETTINGS, TICKETS, USER
 from admin.middleware import render
+from admin.parsing import parse_id, path_id
 from storage.models import ServiceStatus
 from storage.services.audit import Actor
 from storage.services.customers import CustomerService
@@ -26,16 +27,9 @@ def _service(request: web.Request) -> CustomerService:
     return CustomerService(request.config_dict[CLOCK])
 
 
-def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 def _after(request: web.Request) -> int | None:
     raw = request.query.get("after", "")
-    return int(raw) if raw.isdigit() else None
+    return parse_id(raw)
 
 
 async def _form(request: web.Request, names: tuple[str, ...]) -> dict[str, Any]:
@@ -84,7 +78,7 @@ async def create_organisation(request: web.Request) -> web.StreamResponse:
 async def _organisation(
     request: web.Request, *, error: str = "", status: int = 200
 ) -> web.Response:
-    db, org_id = request[DB], _id(request)
+    db, org_id = request[DB], path_id(request)
     service = _service(request)
     org = await service.get_organisation(db, org_id)
     contacts = await service.list_contacts(db, organisation_id=org_id)
@@ -108,7 +102,7 @@ async def organisation(request: web.Request) -> web.Response:
 
 
 async def _update_organisation(request: web.Request, data: dict[str, Any]) -> web.StreamResponse:
-    org_id = _id(request)
+    org_id = path_id(request)
     try:
         await _service(request).update_organisation(
             request[DB], org_id, data, actor=Actor.staff(request[USER])
@@ -150,7 +144,7 @@ async def _contacts(
     rows = await _service(request).list_contacts(
         request[DB],
         query=query,
-        organisation_id=int(raw_org) if raw_org.isdigit() else None,
+        organisation_id=parse_id(raw_org),
         after=_after(request),
     )
     context = {"rows": rows, "q": query, "error": error, "values": values or {}}
@@ -179,7 +173,7 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
 async def _contact(
     request: web.Request, *, error: str = "", link_code: str = "", status: int = 200
 ) -> web.Response:
-    db, contact_id = request[DB], _id(request)
+    db, contact_id = request[DB], path_id(request)
     service = _service(request)
     contact = await service.get_contact(db, contact_id)
     org = (
@@ -211,7 +205,7 @@ async def contact(request: web.Request) -> web.Response:
 @routes.post("/contacts/{id}/edit")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def edit_contact(request: web.Request) -> web.StreamResponse:
-    contact_id = _id(request)
+    contact_id = path_id(request)
     data = await _form(request, CONTACT_FIELDS)
     try:
         await _service(request).update_contact(
@@ -229,6 +223,6 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
 async def make_link_code(request: web.Request) -> web.Response:
     """Show the code once: only its hash is stored, a reload shows nothing."""
     code = await LinkCodeService(request.config_dict[CLOCK]).create(
-        request[DB], _id(request), actor=Actor.staff(request[USER])
+        request[DB], path_id(request), actor=Actor.staff(request[USER])
     )
     return await _contact(request, link_code=code)

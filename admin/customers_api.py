@@ -11,6 +11,7 @@ from aiohttp import web
 
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, USER
+from admin.parsing import json_body, parse_id, path_id
 from storage.models import ContactPerson, Organisation
 from storage.services.audit import Actor
 from storage.services.customers import PAGE, CustomerService
@@ -50,30 +51,12 @@ def _service(request: web.Request) -> CustomerService:
     return CustomerService(request.config_dict[CLOCK])
 
 
-def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 def _after(request: web.Request) -> int | None:
     raw = request.query.get("cursor", "")
-    if raw and not raw.isdigit():
+    after = parse_id(raw)
+    if raw and after is None:
         raise InvalidInput("invalid cursor")
-    return int(raw) if raw else None
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.body_exists:
-        return {}
-    try:
-        data = await request.json()
-    except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return data
+    return after
 
 
 def _page(items: list[Any], render: Any) -> web.Response:
@@ -94,7 +77,7 @@ async def list_organisations(request: web.Request) -> web.Response:
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_organisation(request: web.Request) -> web.Response:
     org = await _service(request).create_organisation(
-        request[DB], await _body(request), actor=Actor.staff(request[USER])
+        request[DB], await json_body(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(organisation_json(org), status=201)
 
@@ -102,7 +85,7 @@ async def create_organisation(request: web.Request) -> web.Response:
 @routes.get("/organisations/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def get_organisation(request: web.Request) -> web.Response:
-    org = await _service(request).get_organisation(request[DB], _id(request))
+    org = await _service(request).get_organisation(request[DB], path_id(request))
     return web.json_response(organisation_json(org))
 
 
@@ -110,7 +93,7 @@ async def get_organisation(request: web.Request) -> web.Response:
 @requires(Permission.CUSTOMERS_MANAGE)
 async def update_organisation(request: web.Request) -> web.Response:
     org = await _service(request).update_organisation(
-        request[DB], _id(request), await _body(request), actor=Actor.staff(request[USER])
+        request[DB], path_id(request), await json_body(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(organisation_json(org))
 
@@ -122,7 +105,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     rows = await _service(request).list_contacts(
         request[DB],
         query=request.query.get("q", ""),
-        organisation_id=int(raw_org) if raw_org.isdigit() else None,
+        organisation_id=parse_id(raw_org),
         after=_after(request),
     )
     return _page(rows, contact_json)
@@ -132,7 +115,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_contact(request: web.Request) -> web.Response:
     contact = await _service(request).create_contact(
-        request[DB], await _body(request), actor=Actor.staff(request[USER])
+        request[DB], await json_body(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(contact_json(contact), status=201)
 
@@ -140,7 +123,7 @@ async def create_contact(request: web.Request) -> web.Response:
 @routes.get("/contacts/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def get_contact(request: web.Request) -> web.Response:
-    contact = await _service(request).get_contact(request[DB], _id(request))
+    contact = await _service(request).get_contact(request[DB], path_id(request))
     return web.json_response(contact_json(contact))
 
 
@@ -148,7 +131,7 @@ async def get_contact(request: web.Request) -> web.Response:
 @requires(Permission.CUSTOMERS_MANAGE)
 async def update_contact(request: web.Request) -> web.Response:
     contact = await _service(request).update_contact(
-        request[DB], _id(request), await _body(request), actor=Actor.staff(request[USER])
+        request[DB], path_id(request), await json_body(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(contact_json(contact))
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from admin.auth import Permission, csrf_exempt, has_permission, requires
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
+from admin.parsing import parse_id, path_id
 from admin.privacy_labels import LABELS
 from admin.uploads import csrf_check_for, receive_upload
 from storage.models import ContactPerson, PrivacyDocument, RequestType
@@ -42,13 +43,6 @@ def _service(request: web.Request) -> PrivacyService:
 
 def _labels(request: web.Request) -> dict[str, str]:
     return LABELS["en" if request[LANG] == "en" else "nl"]
-
-
-def _id(request: web.Request, name: str = "id") -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
 
 
 def _actor(request: web.Request) -> Actor:
@@ -109,7 +103,8 @@ async def new_request(request: web.Request) -> web.StreamResponse:
         k: str(form.get(k, "")) for k in ("contact_id", "type", "channel", "details", "received")
     }
     try:
-        if not values["contact_id"].strip().isdigit():
+        contact_id = parse_id(values["contact_id"])
+        if contact_id is None:
             raise InvalidInput("contact: give the contact person's number")
         received = None
         if values["received"]:
@@ -121,7 +116,7 @@ async def new_request(request: web.Request) -> web.StreamResponse:
         created = await _service(request).create_request(
             request[DB],
             type=values["type"],
-            contact_id=int(values["contact_id"]),
+            contact_id=contact_id,
             channel=values["channel"],
             details=values["details"],
             received_at=received,
@@ -163,13 +158,13 @@ async def _page(request: web.Request, request_id: int) -> web.Response:
 @routes.get("/privacy/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def request_page(request: web.Request) -> web.Response:
-    return await _page(request, _id(request))
+    return await _page(request, path_id(request))
 
 
 async def _act(request: web.Request, work) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     """Run one action in a savepoint; a refusal leaves nothing written and shows the page
     with the reason."""
-    request_id = _id(request)
+    request_id = path_id(request)
     try:
         async with request[DB].begin_nested():
             await work(request_id)
@@ -257,7 +252,7 @@ async def erase(request: web.Request) -> web.StreamResponse:
 @requires(Permission.PRIVACY_MANAGE)
 @csrf_exempt  # checked in-stream: the token part must precede the file
 async def id_copy(request: web.Request) -> web.StreamResponse:
-    request_id = _id(request)
+    request_id = path_id(request)
     workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sd-idcopy-"))
     try:
         upload = await receive_upload(
@@ -279,7 +274,7 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
 @routes.get("/privacy/documents/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def download(request: web.Request) -> web.StreamResponse:
-    document = await _service(request).document(request[DB], _id(request))
+    document = await _service(request).document(request[DB], path_id(request))
     # End the transaction before a long download (SQLite would keep its lock meanwhile).
     await request[DB].commit()
     try:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
-from admin.recordings_views import page_filter
+from admin.parsing import json_body, path_id
+from admin.recordings_views import _day, page_filter
 from admin.recordings_web import (
     hold_json,
     ingest_upload,
     parse_bool,
-    recording_id,
     recording_json,
     serve_audio,
 )
@@ -22,23 +24,13 @@ from recordings.queries import list_recordings
 from recordings.service import (
     RecordingHeld,
     may_delete_recording,
-    may_release_hold,
 )
 from storage.models import HoldKind
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput
 
 routes = web.RouteTableDef()
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json() if request.body_exists else {}
-    except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return data
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _reason(data: dict[str, Any]) -> str:
@@ -82,41 +74,47 @@ async def list_all(request: web.Request) -> web.Response:
 @routes.get("/recordings/{id}")
 @requires(Permission.RECORDINGS_VIEW)
 async def get_one(request: web.Request) -> web.Response:
-    recording = await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+    recording = await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
     return web.json_response(recording_json(recording, request[USER]))
 
 
 @routes.put("/recordings/{id}/tags")
 @requires(Permission.RECORDINGS_TAG)
 async def put_tags(request: web.Request) -> web.Response:
-    data = await _json(request)
+    data = await json_body(request)
     tags = data.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise InvalidInput("'tags' must be a list of strings")
     service = request.config_dict[RECORDINGS]
-    ident = recording_id(request)
+    ident = path_id(request)
     await service.set_tags(request[DB], ident, tags, actor=Actor.staff(request[USER]))
     recording = await service.get(request[DB], ident)
     return web.json_response(recording_json(recording, request[USER]))
 
 
-def _review_at(data: dict[str, Any]) -> datetime | None:
+def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
+    """An ISO date/time with a zone, or a date alone: the start of that day in the office
+    zone (as the admin form's review date)."""
     raw = data.get("review_at")
     if raw is None:
         return None
+    if isinstance(raw, str) and _DATE.fullmatch(raw.strip()):
+        return _day(raw.strip(), "review_at", zone)
     try:
         moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise InvalidInput("'review_at' must be an ISO date/time with a time zone")
+        raise InvalidInput(
+            "'review_at' must be a date (YYYY-MM-DD) or an ISO date/time with a time zone"
+        )
     return moment
 
 
 @routes.post("/recordings/{id}/holds")
 @requires(Permission.RECORDINGS_HOLD)
 async def place_hold(request: web.Request) -> web.Response:
-    data = await _json(request)
+    data = await json_body(request)
     try:
         kind = HoldKind(data.get("kind"))
     except ValueError:
@@ -124,11 +122,11 @@ async def place_hold(request: web.Request) -> web.Response:
     service = request.config_dict[RECORDINGS]
     hold = await service.place_hold(
         request[DB],
-        recording_id(request),
+        path_id(request),
         kind=kind,
         reason=_reason(data),
         actor=Actor.staff(request[USER]),
-        review_at=_review_at(data),
+        review_at=_review_at(data, request.config_dict[SETTINGS].zone),
     )
     return web.json_response(hold_json(hold), status=201)
 
@@ -136,15 +134,15 @@ async def place_hold(request: web.Request) -> web.Response:
 @routes.post("/recordings/{id}/holds/{hold_id}/release")
 @requires(Permission.RECORDINGS_HOLD)
 async def release_hold(request: web.Request) -> web.Response:
-    data = await _json(request)
-    service = request.config_dict[RECORDINGS]
-    ident, hold_id = recording_id(request), recording_id(request, "hold_id")
-    recording = await service.get(request[DB], ident)
-    hold = next((h for h in recording.holds if h.id == hold_id), None)
-    if hold is not None and not may_release_hold(hold.kind, request[USER].role):
-        raise web.HTTPForbidden(reason="releasing an evidence hold needs the privacy officer")
-    released = await service.release_hold(
-        request[DB], ident, hold_id, reason=_reason(data), actor=Actor.staff(request[USER])
+    data = await json_body(request)
+    reason = data.get("reason")
+    released = await request.config_dict[RECORDINGS].release_hold(
+        request[DB],
+        path_id(request),
+        path_id(request, "hold_id"),
+        reason=reason if isinstance(reason, str) else "",
+        actor=Actor.staff(request[USER]),
+        role=request[USER].role,
     )
     return web.json_response(hold_json(released))
 
@@ -154,12 +152,12 @@ async def release_hold(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     if not may_delete_recording(request[USER].role):
         raise web.HTTPForbidden()
-    data = await _json(request)
+    data = await json_body(request)
     reason = data.get("reason", "")
     try:
         await request.config_dict[RECORDINGS].delete_recording(
             request[DB],
-            recording_id(request),
+            path_id(request),
             actor=Actor.staff(request[USER]),
             reason=reason if isinstance(reason, str) else "",
         )
@@ -182,7 +180,7 @@ async def delete(request: web.Request) -> web.Response:
 @routes.get("/recordings/{id}/audio")
 @requires(Permission.RECORDINGS_VIEW)
 async def audio(request: web.Request) -> web.StreamResponse:
-    recording = await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+    recording = await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
     return await serve_audio(request, recording, via="api")
 
 
@@ -245,7 +243,15 @@ OPENAPI_PATHS: dict[str, Any] = {
         "put": _op("Replace the tags", "recordings.tag", parameters=[_ID], **_JSON)
     },
     "/recordings/{id}/holds": {
-        "post": _op("Place a hold", "recordings.hold", "201", parameters=[_ID], **_JSON)
+        "post": _op(
+            "Place a hold {kind, reason, review_at?}; review_at: an ISO date/time with a zone,"
+            " or a date (YYYY-MM-DD: that day's start in the office time zone). Date/times"
+            " come back in UTC",
+            "recordings.hold",
+            "201",
+            parameters=[_ID],
+            **_JSON,
+        )
     },
     "/recordings/{id}/holds/{hold_id}/release": {
         "post": _op("Release a hold", "recordings.hold", parameters=[_ID, _HOLD], **_JSON)

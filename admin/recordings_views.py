@@ -12,7 +12,8 @@ from multidict import MultiDictProxy
 from admin.auth import Permission, csrf_exempt, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
-from admin.recordings_web import ingest_upload, recording_id, serve_audio, waveform_svg
+from admin.parsing import parse_id, path_id
+from admin.recordings_web import ingest_upload, serve_audio, waveform_svg
 from recordings.queries import (
     RecordingFilter,
     all_tags,
@@ -52,9 +53,10 @@ def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetim
 def _int(value: str, name: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
+    number = parse_id(value)
+    if number is None:
         raise InvalidInput(f"{name} must be a number")
-    return int(value)
+    return number
 
 
 def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
@@ -113,7 +115,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
 
 async def _recording(request: web.Request) -> Recording:
-    return await request.config_dict[RECORDINGS].get(request[DB], recording_id(request))
+    return await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
 
 
 @routes.get("/recordings/{id}")
@@ -158,7 +160,7 @@ def _back(ident: int) -> web.HTTPSeeOther:
 async def tags(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     raw = form.get("tags", "")
-    ident = recording_id(request)
+    ident = path_id(request)
     await request.config_dict[RECORDINGS].set_tags(
         request[DB],
         ident,
@@ -173,7 +175,7 @@ async def tags(request: web.Request) -> web.StreamResponse:
 async def add_tag(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     service = request.config_dict[RECORDINGS]
-    ident = recording_id(request)
+    ident = path_id(request)
     recording = await service.get(request[DB], ident)
     current = [t.tag for t in recording.tags]
     await service.set_tags(
@@ -191,7 +193,7 @@ async def hold(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise InvalidInput("choose training or evidence") from None
     review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
-    ident = recording_id(request)
+    ident = path_id(request)
     await request.config_dict[RECORDINGS].place_hold(
         request[DB],
         ident,
@@ -208,19 +210,15 @@ async def hold(request: web.Request) -> web.StreamResponse:
 async def release(request: web.Request) -> web.StreamResponse:
     """One path parameter (the hold's id) keeps the route simple to walk and to link."""
     form = await request.post()
-    service = request.config_dict[RECORDINGS]
-    hold_id = recording_id(request)
+    hold_id = path_id(request)
     ident = await recording_of_hold(request[DB], hold_id)
-    recording = await service.get(request[DB], ident)
-    found = next((h for h in recording.holds if h.id == hold_id), None)
-    if found is not None and not may_release_hold(found.kind, request[USER].role):
-        raise web.HTTPForbidden()
-    await service.release_hold(
+    await request.config_dict[RECORDINGS].release_hold(
         request[DB],
         ident,
         hold_id,
         reason=str(form.get("reason", "")),
         actor=Actor.staff(request[USER]),
+        role=request[USER].role,
     )
     raise _back(ident)
 
@@ -231,7 +229,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     await request.config_dict[RECORDINGS].delete_recording(
         request[DB],
-        recording_id(request),
+        path_id(request),
         actor=Actor.staff(request[USER]),
         reason=str(form.get("reason", "")),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from recordings.policy import policy_from_settings
 from recordings.service import IngestResult, RecordingService, caller_for
 from recordings.streaming import parse_range, stream_object
 from recordings.upload import FIELDS, metadata
-from recordings.waveform import Waveforms
+from recordings.waveform import Waveforms, cache_dir
 from storage.models import Recording, RecordingHold, StaffUser
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
@@ -37,15 +37,14 @@ async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(work_dir(app).mkdir, parents=True, exist_ok=True)
     policy = policy_from_settings(settings, temp_dir=work_dir(app))
     app[RECORDINGS] = RecordingService(app[CLOCK], app[OBJECT_STORE], policy)
-    app[WAVEFORMS] = Waveforms(settings.data_dir / "cache" / "waveforms", work_dir(app))
+    app[WAVEFORMS] = Waveforms(cache_dir(settings.data_dir), work_dir(app))
     yield
 
 
-def recording_id(request: web.Request, name: str = "id") -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
+def utc_iso(moment: datetime) -> str:
+    """One form for every date/time the API echoes: UTC with its offset. A value just given
+    (say review_at in +02:00) and the same value read back from the database look alike."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def hold_json(hold: RecordingHold) -> dict[str, Any]:
@@ -54,10 +53,10 @@ def hold_json(hold: RecordingHold) -> dict[str, Any]:
         "kind": hold.kind.value,
         "reason": hold.reason,
         "placed_by": hold.placed_by,
-        "placed_at": hold.placed_at.isoformat(),
-        "review_at": hold.review_at.isoformat(),
+        "placed_at": utc_iso(hold.placed_at),
+        "review_at": utc_iso(hold.review_at),
         "active": hold.released_at is None,
-        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+        "released_at": utc_iso(hold.released_at) if hold.released_at else None,
         "released_by": hold.released_by,
         "release_reason": hold.release_reason,
     }
@@ -79,15 +78,15 @@ def recording_json(recording: Recording, viewer: StaffUser) -> dict[str, Any]:
         "channels": recording.channels,
         "original_size": recording.original_size,
         "archive_size": recording.archive_size,
-        "started_at": recording.call_started_at.isoformat(),
+        "started_at": utc_iso(recording.call_started_at),
         "caller": caller_for(recording, viewer.role),
         "caller_withheld": recording.caller_withheld,
         "callee": recording.callee,
         "agent": recording.agent,
         "ticket_id": recording.ticket_id,
         "organisation_id": recording.organisation_id,
-        "created_at": recording.created_at.isoformat(),
-        "expires_at": recording.expires_at.isoformat(),
+        "created_at": utc_iso(recording.created_at),
+        "expires_at": utc_iso(recording.expires_at),
         "held": any(h["active"] for h in holds),
         "tags": [t.tag for t in recording.tags],
         "holds": holds,
@@ -126,26 +125,30 @@ async def serve_audio(
     etag = f'"{recording.sha256_archive}"'
     download = request.query.get("download") == "1"
     now = app[CLOCK].now()
-    if request.method == "GET":
-        byte_range = parse_range(request.headers.get("Range"))
-        if download:
-            if byte_range is None or byte_range.start == 0:
-                await listens.record_download(
-                    request[DB], recording_id=ident, actor=Actor.staff(user), now=now, via=via
+
+    async def audit() -> None:
+        if request.method == "GET":
+            byte_range = parse_range(request.headers.get("Range"))
+            if download:
+                if byte_range is None or byte_range.start == 0:
+                    await listens.record_download(
+                        request[DB], recording_id=ident, actor=Actor.staff(user), now=now, via=via
+                    )
+            else:
+                await listens.record_play(
+                    request[DB],
+                    recording_id=ident,
+                    actor=Actor.staff(user),
+                    staff_user_id=user.id,
+                    now=now,
+                    window=timedelta(minutes=app[SETTINGS].recording_listen_minutes),
+                    via=via,
                 )
-        else:
-            await listens.record_play(
-                request[DB],
-                recording_id=ident,
-                actor=Actor.staff(user),
-                staff_user_id=user.id,
-                now=now,
-                window=timedelta(minutes=app[SETTINGS].recording_listen_minutes),
-                via=via,
-            )
-    # Commit before streaming: a long body must not hold the transaction (or SQLite's lock).
-    await request[DB].commit()
+        # Commit before streaming: a long body must not hold the transaction or SQLite's lock.
+        await request[DB].commit()
+
     try:
+        # The audit runs while the store opens the object; no byte goes out before it.
         return await stream_object(
             request,
             app[OBJECT_STORE],
@@ -155,6 +158,7 @@ async def serve_audio(
             filename=f"recording-{ident}.ogg",
             download=download,
             etag=etag,
+            before_body=audit,
         )
     except ObjectNotFound:
         raise NotFound(f"the audio of recording {ident} is missing from the archive") from None

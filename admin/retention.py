@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from admin.auth import Permission, requires
-from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, SESSIONMAKER, SETTINGS
+from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
 from admin.middleware import render
 from storage.models import RetentionRun
 from storage.retention.holds import due_for_review
@@ -139,6 +139,7 @@ async def _sweep_forever(app: web.Application, interval: int) -> None:
             app[CLOCK],
             rules,
             batch=settings.retention_batch_size,
+            recordings=app[RECORDINGS],  # the settings' policy: deletes clear waveforms too
         )
         try:
             result = await sweeper.run(trigger="serve")

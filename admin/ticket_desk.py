@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from admin.auth import ROLE_PERMISSIONS, Permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
+from admin.parsing import parse_id, path_id
 from storage.models import Attachment, StaffUser, Ticket
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
@@ -27,13 +28,6 @@ PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}
 _WRITERS = tuple(
     role for role, perms in ROLE_PERMISSIONS.items() if Permission.TICKETS_WRITE in perms
 )
-
-
-def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
 
 
 async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
@@ -67,7 +61,7 @@ async def presence_script(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/presence")
 @requires(Permission.TICKETS_VIEW)
 async def heartbeat(request: web.Request) -> web.Response:
-    ticket_id = _id(request)
+    ticket_id = path_id(request)
     ticket = await request.config_dict[TICKETS].get(request[DB], ticket_id)  # 404 if unknown
     version = ticket.thread_version
     presence = PresenceService(request.config_dict[CLOCK])
@@ -80,23 +74,24 @@ async def heartbeat(request: web.Request) -> web.Response:
 @routes.post("/tickets/{id}/link-recording")
 @requires(Permission.TICKETS_WRITE)
 async def link_recording_view(request: web.Request) -> web.StreamResponse:
-    ticket_id = _id(request)
+    ticket_id = path_id(request)
     form = await request.post()
-    raw = str(form.get("recording_id", "")).strip().lstrip("#")
-    if not raw.isdigit():
+    recording_id = parse_id(str(form.get("recording_id", "")).strip().lstrip("#"))
+    if recording_id is None:
         raise InvalidInput("recording_id: give the number of the recording")
     await link_recording(
         request[DB],
         request.config_dict[CLOCK],
         ticket_id,
-        int(raw),
+        recording_id,
         actor=Actor.staff(request[USER]),
     )
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
 
 
-async def _attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:
-    record = await request[DB].get(Attachment, _id(request))
+async def send_attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:
+    """The attachment {id} of the path (the ticket page's links and the JSON API's URLs)."""
+    record = await request[DB].get(Attachment, path_id(request))
     if record is None or (inline and record.media_type not in PREVIEW_TYPES):
         raise web.HTTPNotFound()
     key, version = record.object_key, record.version_id
@@ -134,10 +129,10 @@ async def _attachment(request: web.Request, *, inline: bool) -> web.StreamRespon
 @routes.get("/attachments/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def download_attachment(request: web.Request) -> web.StreamResponse:
-    return await _attachment(request, inline=False)
+    return await send_attachment(request, inline=False)
 
 
 @routes.get("/attachments/{id}/preview")
 @requires(Permission.TICKETS_VIEW)
 async def preview_attachment(request: web.Request) -> web.StreamResponse:
-    return await _attachment(request, inline=True)
+    return await send_attachment(request, inline=True)

@@ -5,6 +5,7 @@ their CSRF token as a part before the file, checked before a byte of the file is
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -57,6 +58,16 @@ async def refuse_non_multipart(request: web.Request, csrf_check: CsrfCheck | Non
         token = form.get("csrf_token", "")
         csrf_check(token if isinstance(token, str) else "")
     raise InvalidInput("send multipart/form-data with a 'file' part")
+
+
+def safe_filename(filename: str) -> str:
+    """A client's file name fit for a temp file and a message: letters, digits, . _ -
+    (others become _), no leading dot or dash, at most 100 characters."""
+    name = re.sub(r"[^\w.-]", "_", Path(filename).name, flags=re.ASCII)
+    stem, dot, suffix = name.rpartition(".")
+    if dot and stem:  # keep the suffix when shortening
+        name = f"{stem[: 99 - len(suffix[:20])]}.{suffix[:20]}"
+    return name[:100].lstrip(".-") or "upload"
 
 
 async def _read_field(part: BodyPartReader, name: str) -> str:
@@ -116,9 +127,9 @@ async def receive_upload(
                 raise InvalidInput("send exactly one 'file'")
             upload.filename = Path(part.filename or "upload").name[:255]
             upload.content_type = part.headers.get("Content-Type", "")
-            suffix = Path(upload.filename).suffix.lower()
-            # The suffix matters for e.g. raw .gsm audio, which has no header to probe.
-            upload.path = directory / f"upload{suffix if suffix[1:].isalnum() else ''}"
+            # Named after the client's file (made safe), so that an error about the file
+            # names the file the user sent; the suffix matters for e.g. raw .gsm audio.
+            upload.path = directory / safe_filename(upload.filename)
             upload.size = await _write_file(part, upload.path, max_bytes)
         elif name in fields or name == "csrf_token":
             upload.fields[name] = (await _read_field(part, name)).strip()

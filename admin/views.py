@@ -17,6 +17,9 @@ from admin.auth import Permission, authenticated, public, requires
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
+from admin.parsing import parse_id
+from admin.parsing import path_id as _ticket_id
+from admin.parsing import path_id as _user_id
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -178,8 +181,8 @@ async def create_token(request: web.Request) -> web.StreamResponse:
 @routes.post("/account/tokens/{id}/revoke")
 @authenticated
 async def revoke_token(request: web.Request) -> web.StreamResponse:
-    raw = request.match_info["id"]
-    record = await request[DB].get(ApiToken, int(raw)) if raw.isdigit() else None
+    token_id = parse_id(request.match_info["id"])
+    record = await request[DB].get(ApiToken, token_id) if token_id is not None else None
     if record is None or record.user_id != request[USER].id:
         raise web.HTTPNotFound()
     await access.revoke_api_token(
@@ -250,13 +253,6 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/users")
 
 
-def _user_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
 @routes.post("/users/{id}/active")
 @requires(Permission.USERS_MANAGE)
 async def set_user_active(request: web.Request) -> web.StreamResponse:
@@ -309,12 +305,12 @@ def inbox_filter(query: dict[str, str] | object, user: StaffUser) -> TicketFilte
     assignee_id: int | None = None
     if assignee == "me":
         assignee_id = user.id
-    elif assignee.isdigit():
-        assignee_id = int(assignee)
+    else:
+        assignee_id = parse_id(assignee)
     return TicketFilter(
         status=_enum_or_none(TicketStatus, q.get("status", "")),  # type: ignore[arg-type, attr-defined]
         category=_enum_or_none(TicketCategory, q.get("category", "")),  # type: ignore[arg-type, attr-defined]
-        organisation_id=int(q["organisation"]) if q.get("organisation", "").isdigit() else None,  # type: ignore[attr-defined, index]
+        organisation_id=parse_id(q.get("organisation", "")),  # type: ignore[attr-defined]
         assignee_id=assignee_id,
         unassigned=assignee == "none",
         unverified=q.get("unverified") == "1",  # type: ignore[attr-defined]
@@ -332,28 +328,23 @@ INBOX_SEARCH_COUNT_CAP = 100
 async def inbox(request: web.Request) -> web.Response:
     filters = inbox_filter(request.query, request[USER])
     tickets = request.config_dict[TICKETS]
-    page = await tickets.list_tickets(request[DB], filters, cursor=request.query.get("cursor"))
-    # Text search checks every row it counts: count less far.
+    # Text search checks every row it counts: count less far (an indexed search is exact).
     cap = INBOX_SEARCH_COUNT_CAP if filters.query else INBOX_COUNT_CAP
-    counts = await tickets.count_by_status(
-        request[DB], TicketFilter(**{**filters.__dict__, "status": None}), cap=cap
-    )
+    found = await tickets.inbox(request[DB], filters, cursor=request.query.get("cursor"), cap=cap)
     params = {k: v for k, v in request.query.items() if k != "cursor"}
     context = {
-        "page": page,
-        "counts": {s: n if n <= cap else f"{cap}+" for s, n in counts.items()},
+        "page": found.page,
+        # A capped count reads "1000+" and says "more than 1000" on hover.
+        "counts": {
+            s: n if found.cap is None or n <= found.cap else f"{found.cap}+"
+            for s, n in found.counts.items()
+        },
+        "count_cap": found.cap,
         "params": params,
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),
     }
     return render("inbox.html", request, context)
-
-
-def _ticket_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound()
-    return int(raw)
 
 
 async def _render_ticket(
@@ -398,7 +389,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
             ticket_id,
             staff=request[USER],
             text=text,
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=parse_id(version),
         )
     except StaleThread:
         return await _render_ticket(request, warning="stale", draft=text, status=409)
@@ -425,7 +416,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user = request[USER]
     target = str(form.get("assignee", "me"))
-    assignee_id = user.id if target == "me" else int(target) if target.isdigit() else None
+    assignee_id = user.id if target == "me" else parse_id(target)
     await request.config_dict[TICKETS].assign(
         request[DB], ticket_id, actor=Actor.staff(user), assignee_id=assignee_id
     )
@@ -501,9 +492,9 @@ def _audit_query(request: web.Request) -> Select[tuple[AuditEvent]]:
 @requires(Permission.AUDIT_VIEW)
 async def audit_page(request: web.Request) -> web.Response:
     stmt = _audit_query(request)
-    before = request.query.get("before", "")
-    if before.isdigit():
-        stmt = stmt.where(AuditEvent.id < int(before))
+    before = parse_id(request.query.get("before", ""))
+    if before is not None:
+        stmt = stmt.where(AuditEvent.id < before)
     rows = list(await request[DB].scalars(stmt.limit(AUDIT_PAGE + 1)))
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]

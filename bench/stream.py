@@ -1,12 +1,25 @@
 """Streaming benchmark (issue 5): a large recording through the admin's audio route vs a
 direct GET of the same object from the same S3 endpoint (moto's server), in one run.
 
-    .venv/bin/python bench/stream.py [--size-mb 100] [--rounds 2]
+    .venv/bin/python bench/stream.py [--size-mb 100] [--rounds 5]
 
-moto and the admin (`supportdesk serve`) each run in their own process; this process is
-only the HTTP client, reading both bodies the same way. Prints the throughput of each, the
-ratio admin/direct (target >= 0.9) and the admin process's RSS growth while streaming
-(target < 20 MB), sampled from /proc every 10 ms.
+The baseline is fair by construction: moto (`moto_server`, not the in-process
+ThreadedMotoServer, so it shares no GIL with anyone), the admin (`supportdesk serve`) and
+the raw relay each run in their own process; this process is only the HTTP client and
+reads every body the same way (aiohttp, 1 MiB chunks, discarded). All paths GET the same
+object version from the same endpoint, one after the other in every round, so a load spike
+on the shared machine hits them alike; figures are medians over the rounds.
+
+- direct: a presigned GET straight from moto (what the admin reads itself).
+- relay: a minimal relay process (blocking recv/sendall, response passed through
+  unparsed): the least any proxy adds, because every byte crosses loopback TCP twice and
+  one more process must run. On a busy 2-CPU machine this, not Python, bounds the ratio.
+- admin: the real route (token auth, play audit and commit, then the minio SDK read in
+  4 MiB thread hops, overlapped with the socket writes).
+
+Prints throughput, CPU seconds per transfer of each process, the ratio admin/direct
+(target >= 0.9) next to relay/direct, the time to first byte, and the admin process's
+RSS growth while streaming (target < 20 MB), sampled from /proc every 10 ms.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import asyncio
 import hashlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +37,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 from argon2 import PasswordHasher
@@ -41,6 +56,27 @@ from storage.services.audit import Actor  # noqa: E402
 
 BUCKET = "bench-recordings"
 READ = 1024 * 1024
+# The least any relay can add: a blocking thread per connection that passes the S3
+# response (headers and body) through unparsed, 4 MiB per recv/sendall, no Python per byte.
+RELAY = r"""
+import socket, sys, threading
+upstream = (sys.argv[1], int(sys.argv[2]))
+def serve(client):
+    with client, socket.create_connection(upstream) as up:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += client.recv(65536)
+        line = request.split(b"\r\n", 1)[0]
+        host = b"%s:%d" % (upstream[0].encode(), upstream[1])
+        up.sendall(line + b"\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+        view = memoryview(bytearray(4 << 20))
+        while n := up.recv_into(view):
+            client.sendall(view[:n])
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+while True:
+    threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
+"""
 
 
 def _free_port() -> int:
@@ -189,6 +225,24 @@ async def _first_byte(http: aiohttp.ClientSession, url: str, headers: dict[str, 
     return best
 
 
+async def _start_relay(endpoint: str) -> tuple[asyncio.subprocess.Process, int]:
+    parts = urlsplit(endpoint)
+    relay = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RELAY,
+        parts.hostname or "127.0.0.1",
+        str(parts.port),
+        stdout=subprocess.PIPE,
+    )
+    assert relay.stdout is not None
+    return relay, int(await relay.stdout.readline())
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 async def main(size_mb: int, rounds: int) -> None:
     size = size_mb * 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="sd-bench-") as tmp:
@@ -206,10 +260,13 @@ async def main(size_mb: int, rounds: int) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        admin = None
+        admin = relay = None
         try:
             await _wait_http(endpoint)
             direct_url, token, ident = await _prepare(data_dir, endpoint, size)
+            relay, relay_port = await _start_relay(endpoint)
+            direct = urlsplit(direct_url)
+            relay_url = f"http://127.0.0.1:{relay_port}{direct.path}?{direct.query}"
             env = {
                 **os.environ,
                 "SUPPORTDESK_DATA_DIR": str(data_dir),
@@ -233,42 +290,55 @@ async def main(size_mb: int, rounds: int) -> None:
             await _wait_http(admin_base + "/healthz")
             admin_url = f"{admin_base}/api/v1/recordings/{ident}/audio"
             auth = {"Authorization": f"Bearer {token}"}
+            paths = {
+                "direct": (direct_url, {}),
+                "relay": (relay_url, {}),
+                "admin": (admin_url, auth),
+            }
+            pids = {"moto": moto.pid, "relay": relay.pid, "admin": admin.pid, "client": os.getpid()}
+            times: dict[str, list[float]] = {name: [] for name in paths}
+            cpu = {name: dict.fromkeys(pids, 0.0) for name in paths}
             timeout = aiohttp.ClientTimeout(total=None)
             async with aiohttp.ClientSession(timeout=timeout) as http:
-                # Warm both paths (connections, imports, the play session row).
-                for url, headers in ((direct_url, {}), (admin_url, auth)):
+                # Warm every path (connections, imports, the play session row).
+                for url, headers in paths.values():
                     async with http.get(url, headers={**headers, "Range": "bytes=0-1023"}) as r:
                         await r.read()
-                ttfb = [
-                    await _first_byte(http, direct_url, {}),
-                    await _first_byte(http, admin_url, auth),
-                ]
+                ttfb = {name: await _first_byte(http, *paths[name]) for name in ("direct", "admin")}
                 baseline = _rss_kb(admin.pid)
-                direct_times, admin_times, admin_cpu = [], [], 0.0
                 with RssSampler(admin.pid) as sampler:
-                    for _ in range(rounds):
-                        direct_times.append(await _download(http, direct_url, {}))
-                        cpu_before = _cpu_seconds(admin.pid)
-                        admin_times.append(await _download(http, admin_url, auth))
-                        admin_cpu += _cpu_seconds(admin.pid) - cpu_before
-            direct_best, admin_best = min(direct_times), min(admin_times)
-            direct_mbs, admin_mbs = size_mb / direct_best, size_mb / admin_best
+                    for _ in range(rounds):  # interleaved: a load spike hits every path alike
+                        for name, (url, headers) in paths.items():
+                            before = {proc: _cpu_seconds(pid) for proc, pid in pids.items()}
+                            times[name].append(await _download(http, url, headers))
+                            for proc, pid in pids.items():
+                                cpu[name][proc] += _cpu_seconds(pid) - before[proc]
+            median = {name: _median(values) for name, values in times.items()}
             growth_mb = (sampler.peak - baseline) / 1024
-            print(f"object: {size_mb} MB, rounds: {rounds} (best of each)")
-            print(f"direct S3 GET : {direct_mbs:8.1f} MB/s  ({direct_best:.2f} s)")
-            print(f"admin route   : {admin_mbs:8.1f} MB/s  ({admin_best:.2f} s)")
-            print(f"ratio admin/direct: {admin_mbs / direct_mbs:.2f} (target >= 0.9)")
-            load = os.getloadavg()[0]
-            print(f"admin CPU per transfer: {admin_cpu / rounds:.2f} s (load average {load:.1f})")
+            print(f"object: {size_mb} MB, rounds: {rounds} (median of the rounds; best)")
+            labels = {"direct": "direct S3 GET", "relay": "raw relay", "admin": "admin route"}
+            for name, label in labels.items():
+                used = "  ".join(f"{p} {v / rounds:.3f}" for p, v in cpu[name].items() if v)
+                print(
+                    f"{label:13}: {size_mb / median[name]:7.1f} MB/s  ({median[name]:.3f} s; "
+                    f"best {min(times[name]):.3f} s)  CPU s per transfer: {used}"
+                )
             print(
-                f"time to first byte: direct {ttfb[0] * 1000:.1f} ms, admin {ttfb[1] * 1000:.1f} ms"
+                f"ratio admin/direct: {median['direct'] / median['admin']:.2f} (target >= 0.9); "
+                f"relay/direct: {median['direct'] / median['relay']:.2f} (a relay at best); "
+                f"admin/relay: {median['relay'] / median['admin']:.2f}"
+            )
+            print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+            print(
+                f"time to first byte: direct {ttfb['direct'] * 1000:.1f} ms, "
+                f"admin {ttfb['admin'] * 1000:.1f} ms"
             )
             print(
                 f"admin RSS: {baseline / 1024:.1f} MB before, peak {sampler.peak / 1024:.1f} MB, "
                 f"growth {growth_mb:.1f} MB (target < 20 MB)"
             )
         finally:
-            for proc in (admin, moto):
+            for proc in (admin, relay, moto):
                 if proc is not None:
                     proc.terminate()
                     await proc.wait()
@@ -277,6 +347,6 @@ async def main(size_mb: int, rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     asyncio.run(main(args.size_mb, args.rounds))

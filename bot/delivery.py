@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiogram import Bot
@@ -20,17 +21,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import Clock
 from storage.db import is_postgres
-from storage.models import ContactPerson, ContactPrivacy, DeliveryState, Ticket, TicketMessage
+from storage.models import (
+    ContactPerson,
+    ContactPrivacy,
+    DeliveryState,
+    ReplyChunk,
+    Ticket,
+    TicketMessage,
+)
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_LIMIT = 4096
 MAX_ATTEMPTS = 10
-MAX_RETRY_AFTER_WAITS = 3
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(hours=1)
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -58,27 +63,6 @@ def _undeliverable(exc: Exception) -> bool:
     return False
 
 
-async def _send(bot: Bot, chat_id: int, text: str, sleep: Sleep) -> int:
-    """Send every chunk; on 429 wait retry_after and try again. Returns the first message id."""
-    first: int | None = None
-    for chunk in split_text(text):
-        waits = 0
-        while True:
-            try:
-                sent = await bot.send_message(chat_id, chunk)
-                break
-            except TelegramRetryAfter as exc:
-                waits += 1
-                if waits > MAX_RETRY_AFTER_WAITS:
-                    raise
-                log.info("telegram asks to wait %ss before sending", exc.retry_after)
-                await sleep(exc.retry_after)
-        if first is None:
-            first = sent.message_id
-    assert first is not None
-    return first
-
-
 async def _due_ids(
     sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, limit: int
 ) -> list[int]:
@@ -98,12 +82,20 @@ async def _due_ids(
 CLAIM_LEASE = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
+class Claim:
+    attempt: int
+    chat_id: int | None
+    text: str
+    sent_chunks: list[int]  # Telegram ids of chunks an earlier attempt already sent
+
+
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, message_id: int
-) -> tuple[int, int | None, str] | None:
+) -> Claim | None:
     """Take one due outbox row: count the attempt and push next_attempt_at a lease ahead, so
     another worker skips it while we send and a crash mid-send retries it after the lease.
-    Returns (attempt, chat id, text), or None if the row is no longer due."""
+    None if the row is no longer due."""
     async with sessionmaker() as session:
         stmt = select(TicketMessage).where(
             TicketMessage.id == message_id,
@@ -122,9 +114,14 @@ async def _claim(
             # Restricted processing (GDPR art. 18): nothing is sent to them.
             .where(Ticket.id == message.ticket_id, ContactPrivacy.restricted_at.is_(None))
         )
+        sent_chunks = await session.scalars(
+            select(ReplyChunk.telegram_message_id)
+            .where(ReplyChunk.message_id == message_id)
+            .order_by(ReplyChunk.position)
+        )
         message.delivery_attempts += 1
         message.next_attempt_at = clock.now() + CLAIM_LEASE
-        claim = (message.delivery_attempts, chat_id, message.text)
+        claim = Claim(message.delivery_attempts, chat_id, message.text, list(sent_chunks))
         await session.commit()
         return claim
 
@@ -133,7 +130,7 @@ async def _record(
     sessionmaker: async_sessionmaker[AsyncSession],
     message_id: int,
     attempt: int,
-    apply: Callable[[TicketMessage], None],
+    apply: Callable[[AsyncSession, TicketMessage], None],
 ) -> DeliveryState | None:
     async with sessionmaker() as session:
         message = await session.scalar(
@@ -144,10 +141,19 @@ async def _record(
         # Someone else re-claimed the row after our lease ran out: their result wins.
         if message is None or message.delivery_attempts != attempt:
             return None
-        apply(message)
+        apply(session, message)
         state = message.delivery_state
         await session.commit()
         return state
+
+
+def _chunk(position: int, telegram_id: int) -> Callable[[AsyncSession, TicketMessage], None]:
+    def add(session: AsyncSession, message: TicketMessage) -> None:
+        session.add(
+            ReplyChunk(message_id=message.id, position=position, telegram_message_id=telegram_id)
+        )
+
+    return add
 
 
 async def deliver_one(
@@ -155,27 +161,35 @@ async def deliver_one(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
     message_id: int,
-    *,
-    sleep: Sleep = asyncio.sleep,
 ) -> DeliveryState | None:
     """Deliver one outbox row: claim it, send with no transaction open, record the outcome.
     None if it is no longer due."""
     claim = await _claim(sessionmaker, clock, message_id)
     if claim is None:
         return None
-    attempt, chat_id, text = claim
+    attempt, chat_id = claim.attempt, claim.chat_id
 
     if chat_id is None:
 
-        def no_chat(message: TicketMessage) -> None:
+        def no_chat(_: AsyncSession, message: TicketMessage) -> None:
             message.delivery_state = DeliveryState.UNDELIVERABLE
             message.delivery_error = "the contact has no Telegram chat (or restricted processing)"
             message.next_attempt_at = None
 
         return await _record(sessionmaker, message_id, attempt, no_chat)
 
+    # A reply over 4096 characters goes out in chunks. Each but the last is recorded as soon
+    # as it is sent, so a retry after a failed (or crashed) later chunk sends only the rest.
+    chunks = split_text(claim.text)
+    telegram_ids = list(claim.sent_chunks)
     try:
-        telegram_id = await _send(bot, chat_id, text, sleep)
+        for position in range(len(telegram_ids), len(chunks)):
+            # A 429 is waited out and resent by the session's RetryAfterMiddleware
+            # (bot/retry.py), the only retry layer; what fails here is a failed attempt.
+            sent_id = (await bot.send_message(chat_id, chunks[position])).message_id
+            telegram_ids.append(sent_id)
+            if position < len(chunks) - 1:
+                await _record(sessionmaker, message_id, attempt, _chunk(position, sent_id))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
         log.warning("delivery of message %s failed: %s", message_id, error)
@@ -192,7 +206,7 @@ async def deliver_one(
                 delay = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
             retry_at = clock.now() + delay
 
-        def failed(message: TicketMessage) -> None:
+        def failed(_: AsyncSession, message: TicketMessage) -> None:
             message.delivery_error = error
             message.next_attempt_at = retry_at
             if final_state is not None:
@@ -200,8 +214,10 @@ async def deliver_one(
 
         return await _record(sessionmaker, message_id, attempt, failed)
 
-    def sent(message: TicketMessage) -> None:
-        message.telegram_message_id = telegram_id
+    def sent(session: AsyncSession, message: TicketMessage) -> None:
+        message.telegram_message_id = telegram_ids[0]  # replies to the reply match on it
+        last = len(telegram_ids) - 1
+        _chunk(last, telegram_ids[last])(session, message)
         message.telegram_chat_id = chat_id
         message.delivery_state = DeliveryState.SENT
         message.delivery_error = None
@@ -215,13 +231,11 @@ async def deliver_pending(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
     limit: int = 20,
-    *,
-    sleep: Sleep = asyncio.sleep,
 ) -> int:
     """Deliver up to `limit` due outbox rows, oldest first; returns how many were handled."""
     handled = 0
     for message_id in await _due_ids(sessionmaker, clock, limit):
-        if await deliver_one(bot, sessionmaker, clock, message_id, sleep=sleep) is not None:
+        if await deliver_one(bot, sessionmaker, clock, message_id) is not None:
             handled += 1
     return handled
 

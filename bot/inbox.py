@@ -138,6 +138,21 @@ async def record_failure(
         await session.commit()
 
 
+async def pending_attempts(
+    sessionmaker: async_sessionmaker[AsyncSession], ids: Collection[int]
+) -> dict[int, int]:
+    """Failed attempts of those of `ids` still pending (absent: handled, or gone)."""
+    if not ids:
+        return {}
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(BotUpdate.update_id, BotUpdate.attempts).where(
+                BotUpdate.update_id.in_(sorted(ids)), BotUpdate.processed_at.is_(None)
+            )
+        )
+        return {update_id: attempts for update_id, attempts in rows}
+
+
 async def claim_due(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,

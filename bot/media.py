@@ -7,36 +7,21 @@ limit; over it the ticket still gets the note and the customer a polite refusal)
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
-
-import aiofiles
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.attachments import MediaFile, store_telegram_file
 from bot.filing import file_customer_message, file_text, hold_if_ambiguous
 from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
-from storage.models import Attachment, ContactPerson
+from storage.models import ContactPerson
 from storage.objectstore import ObjectStore
 from storage.services.tickets import TicketService
-from storage.tempdirs import temporary_directory
 
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MediaFile:
-    file_id: str
-    unique_id: str
-    size: int | None
-    filename: str
-    media_type: str
 
 
 def media_file(message: Message) -> MediaFile | None:
@@ -60,26 +45,6 @@ def media_file(message: Message) -> MediaFile | None:
                 item.mime_type or default_type,
             )
     return None
-
-
-async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | None:
-    """Stream a Telegram file to `path` in chunks (never whole in memory); its size, or
-    None once it grows past `limit` (the Bot API may not know the size up front)."""
-    file = await bot.get_file(file_id)
-    if file.file_size is not None and file.file_size > limit:
-        return None
-    if file.file_path is None:
-        raise ValueError("the Bot API returned no file path")
-    url = bot.session.api.file_url(bot.token, file.file_path)
-    size = 0
-    chunks = bot.session.stream_content(url=url, timeout=120)
-    async with aiofiles.open(path, "wb") as fh, contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:  # stop reading: the connection is closed with the generator
-                return None
-            await fh.write(chunk)
-    return size
 
 
 def describe(message: Message) -> str:
@@ -169,37 +134,21 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
                 t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
             )
             return
-        async with temporary_directory("supportdesk-media-") as tmp:
-            path = tmp / "download"
-            size = await download_to(bot, media.file_id, path, max_media_bytes)
-            if size is None:
-                await message.answer(
-                    t(
-                        contact.language,
-                        "media_too_large",
-                        limit=limit_mb,
-                        reference=ticket.reference,
-                    )
-                )
-                return
-            key = f"attachments/{ticket.id}/{stored.id}/{media.unique_id}"
-            put = await object_store.put(key, path, content_type=media.media_type)
-        # From here a failed transaction must not leave the object behind.
-        on_rollback.append(partial(object_store.delete, put.key, version_id=put.version_id))
-        session.add(
-            Attachment(
-                ticket_id=ticket.id,
-                message_id=stored.id,
-                object_key=put.key,
-                version_id=put.version_id,
-                filename=media.filename[:255],
-                media_type=media.media_type[:127],
-                size=put.size,
-                sha256=put.sha256,
-                created_at=clock.now(),
-            )
+        attached = await store_telegram_file(
+            media,
+            ticket_id=ticket.id,
+            message_id=stored.id,
+            bot=bot,
+            session=session,
+            object_store=object_store,
+            on_rollback=on_rollback,
+            clock=clock,
+            limit=max_media_bytes,
         )
-        await session.flush()
+        if attached is None:  # the Bot API did not know the size up front
+            await message.answer(
+                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
+            )
 
     @router.message()
     async def other_message(

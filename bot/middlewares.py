@@ -6,10 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import answers
 from bot.contacts import resolve_contact
 from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
@@ -27,7 +28,8 @@ class DbSessionMiddleware(BaseMiddleware):
     effects and 'handled' commit together and a second instance handling the same update
     waits on the row and then skips it (bot/inbox.py). Handlers register undo steps for work
     outside the database (an object put into the store) in `on_rollback`; they run when the
-    transaction fails.
+    transaction fails. What the handler tells the customer is sent after the commit
+    (bot/answers.py), never for a transaction that rolled back.
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -36,6 +38,8 @@ class DbSessionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         on_rollback: list[RollbackHook] = []
         outcome = data.get("inbox_outcome")
+        bot: Bot = data["bot"]
+        answers.install(bot)
         async with self.sessionmaker() as session:
             data["session"] = session
             data["on_rollback"] = on_rollback
@@ -44,12 +48,13 @@ class DbSessionMiddleware(BaseMiddleware):
                 if update_id is not None:
                     clock: Clock = data["clock"]
                     await mark_handled(session, update_id, clock.now())
-                result = await handler(event, data)
+                with answers.held() as said:
+                    result = await handler(event, data)
                 await session.commit()
             except AlreadyHandled:
                 await session.rollback()
                 log.info("bot update %s was handled elsewhere; skipped", update_id)
-                result = None
+                result, said = None, []
             except BaseException as exc:
                 if outcome is not None:
                     outcome.error = type(exc).__name__
@@ -58,6 +63,7 @@ class DbSessionMiddleware(BaseMiddleware):
                 raise
         if outcome is not None:
             outcome.handled = True
+        await answers.send(bot, said)
         return result
 
 

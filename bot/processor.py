@@ -1,6 +1,13 @@
 """Handles stored updates: one ordered lane per Telegram user behind a per-user rate limit
 (queued, never dropped), failed updates retried from the inbox with backoff.
 
+A failed update holds its user's later updates back until its retry succeeds, so the ticket
+thread keeps the chat's order: they wait stored and leased (`holds`), and arrive behind it.
+A poison update cannot silence a customer: after HOLD_ATTEMPTS failed attempts or HOLD_FOR
+since its first failure it holds nothing back any more and keeps retrying on its own. The hold
+lives in the instance that saw the failure; if another instance handles the retry, the next
+scan sees it handled and lets the held updates go.
+
 Updates arriving together (concurrent webhook calls, a getUpdates batch) are stored in one
 transaction (`receive`), which is what the store-then-200 contract costs per update. On SQLite
 one update is handled at a time: its writes serialise anyway, and waiting in asyncio is
@@ -14,7 +21,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -28,6 +36,19 @@ from bot.inbox_notice import tell_received
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
+
+HOLD_ATTEMPTS = 3  # with inbox.backoff: retried after ~2 s and ~4 s (at the next scan)
+HOLD_FOR = timedelta(minutes=2)
+
+Queued = tuple[int, Update, int]  # update_id, update, failed attempts so far
+
+
+@dataclass
+class Hold:
+    """A user's updates waiting behind `blocker`, a failed update due for a retry."""
+
+    blocker: int
+    waiting: deque[Queued] = field(default_factory=deque)
 
 
 class RateLimiter:
@@ -115,7 +136,9 @@ class UpdateProcessor:
         self.limiter = limiter
         self.scan_interval = scan_interval
         self.inflight: set[int] = set()
-        self.lanes: dict[int | None, deque[tuple[int, Update, int]]] = {}
+        self.lanes: dict[int | None, deque[Queued]] = {}
+        self.holds: dict[int, Hold] = {}  # by user
+        self.hold_until: dict[int, datetime] = {}  # by failed update: first failure + HOLD_FOR
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
         bind = sessionmaker.kw.get("bind")
@@ -179,32 +202,86 @@ class UpdateProcessor:
         """Queue a stored update on its user's lane; `attempts` is how often it failed."""
         if update_id in self.inflight:
             return
-        self.inflight.add(update_id)
+        self.inflight.add(update_id)  # held updates stay in: their lease is renewed
         key = user_of(update)
+        hold = self.holds.get(key) if key is not None else None
+        if hold is not None:
+            if update_id != hold.blocker:  # behind the failed one
+                hold.waiting.append((update_id, update, attempts))
+                return
+            del self.holds[key]  # its retry: first, then what waited behind it
+            self._lane(key).extend([(update_id, update, attempts), *hold.waiting])
+            return
+        self._lane(key).append((update_id, update, attempts))
+
+    def _lane(self, key: int | None) -> deque[Queued]:
         lane = self.lanes.get(key)
         if lane is None:
             lane = self.lanes[key] = deque()
             task = asyncio.create_task(self._run_lane(key, lane), name=f"bot-lane-{key}")
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        lane.append((update_id, update, attempts))
+        return lane
 
-    async def _run_lane(self, key: int | None, lane: deque[tuple[int, Update, int]]) -> None:
+    async def _run_lane(self, key: int | None, lane: deque[Queued]) -> None:
         try:
             while lane:
                 update_id, update, attempts = lane.popleft()
+                handled = False
                 try:
                     if key is not None and (wait := self.limiter.delay(key)) > 0:
                         await asyncio.sleep(wait)
                     async with self.slots:
-                        await self.handle(update_id, update, attempts=attempts)
+                        handled = await self.handle(update_id, update, attempts=attempts)
                 finally:
-                    self.inflight.discard(update_id)
+                    self.inflight.discard(update_id)  # a failed one: the scan claims its retry
+                if handled:
+                    self.hold_until.pop(update_id, None)
+                elif key is not None and self._may_hold(update_id, attempts + 1):
+                    # Nothing behind it has run: all of it waits in the hold; the lane ends.
+                    self.holds[key] = Hold(update_id, deque(lane))
+                    lane.clear()
         finally:
             if self.lanes.get(key) is lane:
                 del self.lanes[key]
 
-    async def handle(self, update_id: int, update: Update, *, attempts: int = 0) -> None:
+    def _may_hold(self, update_id: int, failed: int) -> bool:
+        """May this failed update keep its user's later updates waiting (bounded)?"""
+        if len(self.hold_until) > 10_000:
+            self.hold_until.clear()
+        until = self.hold_until.setdefault(update_id, self.clock.now() + HOLD_FOR)
+        if failed < HOLD_ATTEMPTS and self.clock.now() < until:
+            return True
+        if failed <= HOLD_ATTEMPTS:  # once (or twice) per update, not at every later retry
+            log.warning(
+                "bot update %s failed %d times; its user's later updates go ahead of it",
+                update_id,
+                failed,
+            )
+        return False
+
+    async def _review_holds(self) -> None:
+        """Let held updates go once their blocker was handled (here or by another instance)
+        or has used up its bound; it then retries on its own."""
+        now = self.clock.now()
+        pending = await inbox.pending_attempts(
+            self.sessionmaker, [hold.blocker for hold in self.holds.values()]
+        )
+        for key, hold in list(self.holds.items()):
+            failed = pending.get(hold.blocker)
+            if failed is None:  # handled (elsewhere): the order is kept
+                self.hold_until.pop(hold.blocker, None)
+            elif failed < HOLD_ATTEMPTS and now < self.hold_until.get(hold.blocker, now):
+                continue
+            else:
+                log.warning(
+                    "bot update %s still failing; its user's later updates go ahead of it",
+                    hold.blocker,
+                )
+            del self.holds[key]
+            self._lane(key).extend(hold.waiting)
+
+    async def handle(self, update_id: int, update: Update, *, attempts: int = 0) -> bool:
         """One attempt. Already handled (elsewhere, or before a restart) is found by the
         session middleware's first statement, so no separate check is needed here."""
         outcome = Outcome()
@@ -220,7 +297,7 @@ class UpdateProcessor:
             outcome.error = outcome.error or type(exc).__name__
         if outcome.handled:
             self.notified.discard(update_id)
-            return
+            return True
         log.warning("bot update %s not handled (%s); kept for retry", update_id, outcome.error)
         try:
             await inbox.record_failure(
@@ -233,7 +310,8 @@ class UpdateProcessor:
             if len(self.notified) > 10_000:
                 self.notified.clear()
             self.notified.add(update_id)
-            await tell_received(self.bot, update)
+            await tell_received(self.bot, update, self.dp["i18n"])
+        return False
 
     async def scan(self) -> None:
         """Renew the lease of what waits in our lanes (a flood behind the rate limit can wait
@@ -256,6 +334,8 @@ class UpdateProcessor:
                     await session.commit()
                 continue
             self.submit(due.update_id, update, attempts=due.attempts)
+        if self.holds:
+            await self._review_holds()
 
     async def run(self) -> None:
         """Retry loop: pending updates at start-up and every `scan_interval` (or kick)."""

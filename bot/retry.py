@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -15,11 +16,19 @@ from aiogram.methods.base import Response, TelegramType
 
 log = logging.getLogger(__name__)
 
+Sleep = Callable[[float], Awaitable[None]]
+
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
-    def __init__(self, attempts: int = 3, max_wait: float = 60.0) -> None:
+    """The only 429 retry layer: callers (e.g. the delivery worker) see a TelegramRetryAfter
+    only once these attempts are spent, and must not wait-and-resend on their own."""
+
+    def __init__(
+        self, attempts: int = 3, max_wait: float = 60.0, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.attempts = attempts
         self.max_wait = max_wait
+        self.sleep = sleep  # the clock edge: tests pass a recorder
 
     async def __call__(
         self,
@@ -39,10 +48,10 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                     method.__api_method__,
                     attempt,
                 )
-                await asyncio.sleep(exc.retry_after)
+                await self.sleep(exc.retry_after)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def install(session: Any) -> None:
+def install(session: Any, *, sleep: Sleep = asyncio.sleep) -> None:
     """Register on a Bot's session (create_bot)."""
-    session.middleware(RetryAfterMiddleware())
+    session.middleware(RetryAfterMiddleware(sleep=sleep))

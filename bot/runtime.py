@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from admin.keys import BOT_TRANSPORT, CLOCK, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
+from admin.keys import (
+    BOT_PROBE,
+    BOT_TRANSPORT,
+    CLOCK,
+    OBJECT_STORE,
+    SESSIONMAKER,
+    SETTINGS,
+    TICKETS,
+)
 from bot.delivery import delivery_loop
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.inbox import prune_handled
@@ -19,6 +27,7 @@ from bot.polling import polling_loop
 from bot.processor import RateLimiter, UpdateProcessor
 from bot.shutdown import drain
 from bot.transport import BotTransport
+from bot.webhook import NOT_REGISTERED, register_webhook
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +56,16 @@ async def bot_cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.webhook_url:
             secret = settings.webhook_secret.get_secret_value()
             app[BOT_TRANSPORT] = BotTransport(bot=bot, processor=processor, secret=secret)
-            await bot.set_webhook(
+            # In the background, retried: the admin serves while the Bot API is away.
+            app[BOT_PROBE].not_ready = NOT_REGISTERED
+            register = register_webhook(
+                bot,
                 settings.webhook_url,
-                secret_token=secret,
-                allowed_updates=dp.resolve_used_update_types(),
-                drop_pending_updates=False,
+                secret,
+                dp.resolve_used_update_types(),
+                app[BOT_PROBE],
             )
+            tasks.append(asyncio.create_task(register, name="bot-webhook"))
             log.info("telegram bot started (webhook via %s)", settings.telegram_api_base)
         else:
             polling = polling_loop(

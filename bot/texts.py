@@ -93,6 +93,28 @@ MESSAGES: dict[str, str] = {
         "We are closed right now (office hours Mon-Fri 9:00-17:30). An agent will look at your ticket from {moment}."
     ),
     "button_stale": N_("This button is no longer valid."),
+    # /privacy (bot/privacy.py); privacy_right_<RequestType value> label its buttons.
+    "privacy_summary": N_(
+        "Privacy at Dynamic Telecom BV\n\nWe keep your support questions (tickets, messages, attachments) 3 years after closing, call recordings 90 days (longer only under a training or evidence hold) and contact-form messages 1 year.\n\nYou have the right of access, correction, erasure, restriction of processing, objection, portability of your data and withdrawing consent. We answer within one month. Choose a right below to make a request; we will then ask you to confirm your identity.\n\nQuestions: privacy@dynamictelcom.nl{link}"
+    ),
+    "privacy_link": N_("\nPrivacy statement: {url}"),
+    "privacy_confirmed": N_(
+        "Your request ({right}) was received as number P-{id}. We will answer by {deadline} at the latest. We will contact you to confirm your identity."
+    ),
+    "privacy_download": N_("Download your data (ZIP)"),
+    "privacy_delivered": N_("Here is your data. The export is deleted after 7 days."),
+    "privacy_no_export": N_("No export is waiting for you any more."),
+    "privacy_right_access": N_("Access"),
+    "privacy_right_correction": N_("Correction"),
+    "privacy_right_erasure": N_("Erasure"),
+    "privacy_right_restriction": N_("Restriction"),
+    "privacy_right_objection": N_("Objection"),
+    "privacy_right_portability": N_("Portability"),
+    "privacy_right_consent_withdrawal": N_("Withdraw consent"),
+    # A failed update kept for an automatic retry (bot/inbox_notice.py).
+    "update_received": N_(
+        "We have received your message and will process it shortly. There is no need to send it again."
+    ),
 }
 
 
@@ -113,6 +135,11 @@ def t(language: str, key: str, **values: Any) -> str:
     i18n = I18n.get_current(no_error=True)
     if i18n is None:
         raise LookupError("bot texts need the I18n context of the dispatcher")
+    return translate(i18n, language, key, **values)
+
+
+def translate(i18n: I18n, language: str, key: str, **values: Any) -> str:
+    """`t` with the catalogs given: for code outside an update's handling."""
     lang = language if language in LANGUAGES else DEFAULT_LANGUAGE
     text = i18n.gettext(MESSAGES[key], locale=lang)
     return text.format(**values) if values else text

@@ -3,20 +3,31 @@
 Telegram proves itself with the secret token header, not a staff login or CSRF token.
 Store-then-200: the update is committed to the inbox before Telegram gets its answer, so a
 crash after the 200 loses nothing; handling happens after, on the update's user lane.
+
+Registration (setWebhook) runs in the background like long polling: the admin serves while
+the Bot API is unreachable or refuses, /readyz reports the bot not ready until it succeeds,
+and each failure is one log line. A refusal (400, e.g. Telegram cannot resolve or reach the
+URL) may be fixed outside this process (DNS, proxy, certificate), so it is retried too, but
+slowly (every REFUSED_RETRY seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
 from admin.auth import csrf_exempt, public
+from admin.botprobe import BotProbe
 from admin.keys import BOT_TRANSPORT
 from storage.config import ConfigError, Settings
 
@@ -25,6 +36,11 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - as secret_token.
 SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+FIRST_RETRY, MAX_RETRY = 1.0, 60.0  # network errors and 5xx: doubling, capped
+REFUSED_RETRY = 300.0  # a 400 refusal rarely fixes itself within seconds
+NOT_REGISTERED = "webhook_not_registered"
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def webhook_path(settings: Settings) -> str:
@@ -70,3 +86,61 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     # Committed (with whatever else arrived meanwhile) before the 200; queued if new.
     await transport.processor.receive(update.update_id, update, body.decode())
     return web.Response(status=200)
+
+
+async def register_webhook(
+    bot: Bot,
+    url: str,
+    secret: str,
+    allowed_updates: list[str],
+    probe: BotProbe,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> None:
+    """setWebhook until Telegram accepts it, then mark the bot ready on `probe` (the
+    caller marks it NOT_REGISTERED before starting this, so no probe sees a gap)."""
+    backoff = FIRST_RETRY
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=allowed_updates,
+                drop_pending_updates=False,
+            )
+        except asyncio.CancelledError:
+            raise
+        except TelegramBadRequest as exc:
+            wait = REFUSED_RETRY
+            # Telegram's description names the problem (e.g. "bad webhook: ..."); the
+            # logging handler scrubs the token and secret should it ever echo them.
+            log.error(
+                "telegram refused setWebhook for %s (attempt %d): %s; "
+                "check SUPPORTDESK_WEBHOOK_URL; retrying in %.0fs",
+                url,
+                attempt,
+                _scrub(exc.message, bot.token, secret),
+                wait,
+            )
+        except Exception as exc:
+            wait, backoff = backoff, min(backoff * 2, MAX_RETRY)
+            log.warning(
+                "telegram setWebhook failed (%s, attempt %d); retrying in %.0fs",
+                type(exc).__name__,
+                attempt,
+                wait,
+            )
+        else:
+            probe.not_ready = None
+            log.info("telegram webhook registered (%s)", url)
+            return
+        await sleep(wait)
+
+
+def _scrub(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

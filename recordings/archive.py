@@ -3,7 +3,7 @@
 `ensure_bucket` creates the bucket with object lock (hence versioning). `configure_lifecycle`
 adds the lifecycle configuration: current versions tagged retention=standard expire after
 90 days, noncurrent versions are removed a day later, expired delete markers are cleaned up.
-MinIO's scanner runs late and at its own pace; our own sweeper (`sweep_due`) ends access on
+MinIO's scanner runs late and at its own pace; our own sweeper (storage/retention) ends access on
 time, the lifecycle is the safety net. Idempotent; a no-op for the local store.
 """
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -161,6 +162,9 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else "decoder failed"
+        for arg in args:  # ffmpeg names files by path: keep our directories out of messages
+            if os.sep in arg:
+                reason = reason.replace(f"{arg}: ", "").replace(arg, Path(arg).name)
         raise AudioError(f"{name}: damaged or truncated audio ({reason[:200]})")
 
 
@@ -176,10 +180,17 @@ def _check_size(path: Path, limits: AudioLimits) -> int:
     return size
 
 
-def normalise_sync(source: Path, archive_path: Path, limits: AudioLimits) -> NormalisedAudio:
+def normalise_sync(
+    source: Path,
+    archive_path: Path,
+    limits: AudioLimits,
+    original: tuple[str, int] | None = None,
+) -> NormalisedAudio:
     """Validate `source` and encode it to Ogg/Opus mono at `archive_path`.
 
-    On any error the partial archive file is removed and AudioError raised.
+    `original` is `file_sha256(source)` when the caller already has it (the ingest's
+    idempotency check), so a big file is read for hashing once. On any error the partial
+    archive file is removed and AudioError raised.
     """
     _check_size(source, limits)
     probe = probe_sync(source)
@@ -187,7 +198,7 @@ def normalise_sync(source: Path, archive_path: Path, limits: AudioLimits) -> Nor
         raise AudioError(
             f"{source.name}: {probe.duration:.0f} s is over the limit of {limits.max_seconds:.0f} s"
         )
-    sha_original, size_original = file_sha256(source)
+    sha_original, size_original = original or file_sha256(source)
     try:
         _ffmpeg(
             [
@@ -258,8 +269,13 @@ async def probe(path: Path) -> ProbeResult:
     return await asyncio.to_thread(probe_sync, path)
 
 
-async def normalise(source: Path, archive_path: Path, limits: AudioLimits) -> NormalisedAudio:
-    return await asyncio.to_thread(normalise_sync, source, archive_path, limits)
+async def normalise(
+    source: Path,
+    archive_path: Path,
+    limits: AudioLimits,
+    original: tuple[str, int] | None = None,
+) -> NormalisedAudio:
+    return await asyncio.to_thread(normalise_sync, source, archive_path, limits, original)
 
 
 async def decode_pcm16(source: Path, wav_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from recordings.audio import AudioLimits
 from recordings.service import RecordingPolicy
+from recordings.waveform import cache_dir
 from storage.config import Settings
 
 
@@ -20,4 +21,5 @@ def policy_from_settings(settings: Settings, *, temp_dir: Path | None = None) ->
             bitrate=settings.recording_opus_bitrate,
         ),
         temp_dir=temp_dir,
+        waveform_dir=cache_dir(settings.data_dir),
     )

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -52,9 +52,12 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         raise InvalidInput("invalid cursor") from None
 
 
-def _active_hold():
+def active_hold(*criteria: ColumnElement[bool]) -> Exists:
+    """EXISTS an unreleased hold on `Recording`: the one definition of "held" for every
+    query (lists, the retention sweep, the vault's due query). `criteria` narrow it (a
+    hold kind, a join to the ticket)."""
     return exists().where(
-        RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
+        RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None), *criteria
     )
 
 
@@ -67,7 +70,7 @@ def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording
             )
         )
     if filters.held is not None:
-        stmt = stmt.where(_active_hold() if filters.held else ~_active_hold())
+        stmt = stmt.where(active_hold() if filters.held else ~active_hold())
     if filters.since is not None:
         stmt = stmt.where(Recording.call_started_at >= filters.since)
     if filters.until is not None:
@@ -83,7 +86,7 @@ def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording
         stmt = stmt.where(Recording.ticket_id == filters.ticket_id)
     if filters.expiring_days is not None:
         stmt = stmt.where(
-            Recording.expires_at <= now + timedelta(days=filters.expiring_days), ~_active_hold()
+            Recording.expires_at <= now + timedelta(days=filters.expiring_days), ~active_hold()
         )
     return stmt
 
@@ -138,11 +141,7 @@ async def audit_trail(session: AsyncSession, recording_id: int, limit: int = 200
 
 async def training_library(session: AsyncSession) -> list[Recording]:
     """Recordings under an active training hold, newest call first."""
-    training = exists().where(
-        RecordingHold.recording_id == Recording.id,
-        RecordingHold.released_at.is_(None),
-        RecordingHold.kind == HoldKind.TRAINING,
-    )
+    training = active_hold(RecordingHold.kind == HoldKind.TRAINING)
     # Callers who restricted processing or objected (issue 6) are left out of training.
     excluded = await excluded_callers(session)
     not_excluded = Recording.caller.is_(None) | Recording.caller.not_in(excluded)

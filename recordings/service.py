@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
+from recordings.queries import active_hold
+from recordings.waveform import waveform_path
 from storage.clock import Clock
 from storage.models import (
     HoldKind,
@@ -34,7 +36,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectHeld, ObjectStore
 from storage.services import audit, purge
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from storage.tempdirs import temporary_directory
 
 RETENTION_TAG = "retention"
@@ -65,6 +67,9 @@ class RecordingPolicy:
     evidence_review: timedelta = timedelta(days=730)
     audio: AudioLimits = field(default_factory=AudioLimits)
     temp_dir: Path | None = None
+    # Where rendered waveforms are cached (`<sha256 of the archive>.svg`): a delete
+    # removes the recording's picture too, or the cache would outlive the recording.
+    waveform_dir: Path | None = None
 
     def review_period(self, kind: HoldKind) -> timedelta:
         return self.training_review if kind == HoldKind.TRAINING else self.evidence_review
@@ -88,17 +93,7 @@ class IngestResult:
     created: bool
 
 
-@dataclass
-class SweepReport:
-    now: datetime
-    dry_run: bool
-    due: list[int] = field(default_factory=list)
-    deleted: list[int] = field(default_factory=list)
-    kept_held: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
-
-
-# --- permissions (the caller checks; these say what the rule is) ----------------------
+# --- permissions (release_hold enforces RELEASE_ROLES; pages use them to offer actions) ---
 
 RELEASE_ROLES: dict[HoldKind, frozenset[StaffRole]] = {
     # Trainers only listen (read-only); whoever may flag for training may also unflag.
@@ -154,12 +149,13 @@ def _require_aware(moment: datetime, name: str) -> datetime:
     return moment
 
 
-def _sha256_if_file(path: Path) -> str:
-    """The digest for the idempotency check; '' when unreadable (normalise then explains)."""
+def _sha256_if_file(path: Path) -> tuple[str, int] | None:
+    """(digest, size) for the idempotency check, handed on to normalise so that the file
+    is hashed once; None when unreadable (normalise then explains)."""
     try:
-        return file_sha256(path)[0] if path.is_file() else ""
+        return file_sha256(path) if path.is_file() else None
     except OSError:
-        return ""
+        return None
 
 
 class RecordingService:
@@ -197,9 +193,9 @@ class RecordingService:
         Bad input raises (AudioError/InvalidInput) and leaves no row and no object.
         """
         started_at = _require_aware(meta.started_at or self.clock.now(), "started_at")
-        digest = await asyncio.to_thread(_sha256_if_file, source)
-        if digest:
-            existing = await self.find_by_sha256(session, digest)
+        original = await asyncio.to_thread(_sha256_if_file, source)
+        if original is not None:
+            existing = await self.find_by_sha256(session, original[0])
             if existing is not None:
                 return IngestResult(existing, created=False)
         organisation_id = meta.organisation_id
@@ -211,7 +207,7 @@ class RecordingService:
 
         async with temporary_directory("sd-ingest-", self.policy.temp_dir) as tmp:
             archive_path = tmp / f"archive{ARCHIVE_SUFFIX}"
-            audio = await normalise(source, archive_path, self.policy.audio)
+            audio = await normalise(source, archive_path, self.policy.audio, original)
             key = f"{KEY_PREFIX}/{started_at:%Y/%m}/{uuid.uuid4().hex}{ARCHIVE_SUFFIX}"
             put = await self.store.put(
                 key,
@@ -336,16 +332,22 @@ class RecordingService:
         *,
         reason: str,
         actor: Actor,
+        role: StaffRole,
     ) -> RecordingHold:
-        """Release one hold (the caller has checked `may_release_hold`). The object returns
-        to standard retention only when the last active hold is released."""
+        """Release one hold if `role` may (RELEASE_ROLES: evidence holds need the privacy
+        officer or an admin). The object returns to standard retention only when the last
+        active hold is released."""
+        recording = await self.get(session, recording_id)
+        hold = next((h for h in recording.holds if h.id == hold_id), None)
+        if hold is not None and not may_release_hold(hold.kind, role):
+            raise Forbidden(
+                f"a {hold.kind.value} hold may not be released by the {role.value} role"
+            )
         reason = reason.strip()
         if not reason:
             raise InvalidInput("releasing a hold needs a reason")
         if len(reason) > MAX_REASON:
             raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
-        recording = await self.get(session, recording_id)
-        hold = next((h for h in recording.holds if h.id == hold_id), None)
         if hold is None:
             raise NotFound(f"hold {hold_id} not found on recording {recording_id}")
         if hold.released_at is not None:
@@ -429,6 +431,9 @@ class RecordingService:
                 f"recording {recording.id}: the object store refuses the delete (legal hold)",
                 [],
             ) from exc
+        if self.policy.waveform_dir is not None:
+            picture = waveform_path(self.policy.waveform_dir, recording.sha256_archive)
+            await asyncio.to_thread(picture.unlink, missing_ok=True)
         # Before the delete event is added, so that the event itself keeps its details.
         await purge.strip_audit(session, SUBJECT, [recording.id])
         audit.record(
@@ -470,12 +475,9 @@ class RecordingService:
     ) -> list[int]:
         """Ids past their date without an active hold; `skip_locked` (PostgreSQL) locks
         them so that a second sweeper takes the next ones."""
-        active = exists().where(
-            RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
-        )
         stmt = (
             select(Recording.id)
-            .where(Recording.expires_at <= now, ~active)
+            .where(Recording.expires_at <= now, ~active_hold())
             .order_by(Recording.expires_at, Recording.id)
             .limit(limit)
         )
@@ -484,40 +486,3 @@ class RecordingService:
         if skip_locked:
             stmt = stmt.with_for_update(skip_locked=True, of=Recording)
         return list(await session.scalars(stmt))
-
-    async def sweep_due(
-        self,
-        session: AsyncSession,
-        now: datetime | None = None,
-        *,
-        dry_run: bool = False,
-        actor: Actor | None = None,
-    ) -> SweepReport:
-        """Delete every recording past its 90 days without an active hold, through
-        `delete_recording`. Held ones past their date are reported, not touched."""
-        now = _require_aware(now or self.clock.now(), "now")
-        actor = actor or Actor.system("sweeper")
-        report = SweepReport(now=now, dry_run=dry_run)
-        report.due = await self.due_for_deletion(session, now)
-        held = exists().where(
-            RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
-        )
-        report.kept_held = list(
-            await session.scalars(
-                select(Recording.id).where(Recording.expires_at <= now, held).order_by(Recording.id)
-            )
-        )
-        if dry_run:
-            return report
-        for recording_id in report.due:
-            try:
-                async with session.begin_nested():
-                    await self.delete_recording(
-                        session, recording_id, actor=actor, reason="retention period ended"
-                    )
-            except RecordingHeld as exc:
-                report.kept_held.append(recording_id)
-                report.failed[recording_id] = exc.message
-            else:
-                report.deleted.append(recording_id)
-        return report

@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from storage.objectstore.base import ByteRange, ObjectStore, RangeNotSatisfiable
+from storage.objectstore.base import ByteRange, ObjectStore, ObjectStream, RangeNotSatisfiable
 
 log = logging.getLogger(__name__)
-PREFETCH = 4  # store chunks (1 MiB from S3) held per stream at most
+# Store chunks queued per stream (2 MiB each from S3) while one is sent and one is read:
+# the reads overlap the sends, and a stream holds at most ~6 chunks (12 MiB).
+PREFETCH = 2
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -52,7 +54,10 @@ async def stream_object(
     filename: str,
     download: bool,
     etag: str = "",
+    before_body: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
+    """Serve the object (200/206/416, HEAD). `before_body` (the caller's audit and commit)
+    runs while the store opens the object and always completes before anything is sent."""
     byte_range = parse_range(request.headers.get(hdrs.RANGE))
     if byte_range is not None and etag and request.headers.get(hdrs.IF_RANGE, etag) != etag:
         byte_range = None  # the client's copy is of another version: send it whole
@@ -64,10 +69,20 @@ async def stream_object(
     if etag:
         headers[hdrs.ETAG] = etag
     if request.method == "HEAD":
+        if before_body is not None:
+            await before_body()
         info = await store.stat(key, version_id=version_id)
         return web.Response(headers={**headers, hdrs.CONTENT_LENGTH: str(info.size)})
+    # The store's round trip to the first byte and the caller's database work overlap.
+    opening = asyncio.ensure_future(store.get(key, version_id=version_id, byte_range=byte_range))
     try:
-        stream = await store.get(key, version_id=version_id, byte_range=byte_range)
+        if before_body is not None:
+            await before_body()
+    except BaseException:
+        await _discard(opening)
+        raise
+    try:
+        stream = await opening
     except RangeNotSatisfiable as exc:
         return web.Response(
             status=416,
@@ -97,10 +112,21 @@ async def stream_object(
     return response
 
 
+async def _discard(opening: asyncio.Future[ObjectStream]) -> None:
+    """The SDK call goes on in its thread whatever happens here: wait for it and close
+    what it opened, or its connection would not return to the pool."""
+    try:
+        stream = await opening
+    except Exception:
+        return
+    await stream.aclose()
+
+
 async def _prefetch(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Read the next chunks from the store while the current one goes to the client:
     the store read (a thread hop) and the socket write overlap. At most PREFETCH chunks
-    are held, so memory stays bounded."""
+    wait in the queue (plus the one being read and the one being sent), so memory stays
+    bounded."""
     queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(PREFETCH)
 
     async def pump() -> None:

@@ -40,8 +40,9 @@ def _moment(value: str, zone: ZoneInfo) -> datetime | None:
 def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMetadata:
     """The upload's text fields as ingest metadata; a clear InvalidInput on a bad one."""
     ticket = fields.get("ticket_id", "")
-    if ticket and not ticket.isdigit():
-        raise InvalidInput("'ticket_id' must be a number")
+    # Past signed 64 bits no ticket has the id (and SQLite's driver would overflow).
+    if ticket and not (ticket.isascii() and ticket.isdigit() and int(ticket) < 2**63):
+        raise InvalidInput("'ticket_id' must be the number of a ticket")
     agent = fields.get("agent", "")
     if len(agent) > 200:
         raise InvalidInput("'agent' is longer than 200 characters")

@@ -80,6 +80,15 @@ def svg(peaks: list[int], height: int = HEIGHT) -> str:
     )
 
 
+def cache_dir(data_dir: Path) -> Path:
+    return data_dir / "cache" / "waveforms"
+
+
+def waveform_path(directory: Path, sha256: str) -> Path:
+    """The cached picture of the archive with this sha256 (the delete path removes it)."""
+    return directory / f"{sha256}.svg"
+
+
 class Waveforms:
     """The cache directory plus one lock per sha256 so a picture is rendered once
     (a lock is a few bytes; there is one per recording ever pictured in this process)."""
@@ -90,7 +99,7 @@ class Waveforms:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def path_for(self, sha256: str) -> Path:
-        return self.directory / f"{sha256}.svg"
+        return waveform_path(self.directory, sha256)
 
     async def get(
         self,

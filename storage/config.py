@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import date
 from pathlib import Path
@@ -10,10 +11,23 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "SUPPORTDESK_"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+# The async drivers we ship; plain postgresql:// (and sqlite://) are mapped onto them.
+DATABASE_DRIVERS = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# aiogram's own check (aiogram.utils.token): digits, a colon, then no whitespace.
+TOKEN_FORMAT = re.compile(r"\d+:\S+")
 
 
 class ConfigError(Exception):
@@ -177,6 +191,58 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str) -> str:
+        # Runs after _http_url. Telegram only calls webhooks over https.
+        if value and not value.startswith("https://"):
+            raise ValueError("must start with https:// (Telegram only calls https webhooks)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. postgresql+asyncpg://...)") from None
+        driver = DATABASE_DRIVERS.get(url.drivername)
+        if driver is None:
+            raise ValueError(
+                f"unsupported database {url.drivername!r}; use sqlite+aiosqlite:///path "
+                "or postgresql+asyncpg://user@host/db"
+            )
+        if driver == url.drivername:
+            return value
+        return url.set(drivername=driver).render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and not TOKEN_FORMAT.fullmatch(token):
+            # Never echo the value: it is a secret, even when malformed.
+            raise ValueError("not a bot token (expected <digits>:<secret> from @BotFather)")
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _log_format(cls, value: str) -> str:
@@ -219,9 +285,34 @@ def _describe(error: ValidationError) -> str:
     return f"configuration error: {ENV_PREFIX}{field}: {first['msg']}"
 
 
+# pydantic-settings parses complex values (lists, dicts) as JSON before validation and
+# reports a failure as this message, not a ValidationError.
+_SOURCE_ERROR = re.compile(r'error parsing value for field "(\w+)"')
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise ConfigError with one clear line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        match = _SOURCE_ERROR.search(str(exc))
+        field = match.group(1).upper() if match else "?"
+        raise ConfigError(
+            f"configuration error: {ENV_PREFIX}{field}: not valid JSON "
+            '(e.g. ["2026-12-24", "2026-12-31"] for dates)'
+        ) from None
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create DATA_DIR (SQLite file, local store, secrets, temp files) or say in one line
+    why it cannot be."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"configuration error: {ENV_PREFIX}DATA_DIR: cannot create {settings.data_dir}: "
+            f"{reason}"
+        ) from None

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.sqlite_driver import one_trip_dbapi
+
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
@@ -29,7 +31,11 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     # No pool-level ROLLBACK on check-in: the Session/Connection always ends its own
     # transaction, and each extra statement is a thread round trip in aiosqlite.
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None
+        url,
+        echo=echo,
+        connect_args={"timeout": 30},
+        pool_reset_on_return=None,
+        module=one_trip_dbapi(),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -41,7 +47,16 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Zero freed space: erased personal data must not linger in free pages/cells.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        # SQLAlchemy skips the pool's ROLLBACK when it ended the transaction itself, but a
+        # COMMIT that failed can leave SQLite's open, holding the write lock for everyone.
+        if state.asyncio_safe and record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

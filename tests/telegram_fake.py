@@ -34,16 +34,21 @@ class RecordingSession(BaseSession):
         self.unexpected: list[str] = []
         self.downloads: list[str] = []
         self.errors: dict[str, deque[tuple[int, dict[str, Any]]]] = defaultdict(deque)
+        self.passes: dict[str, int] = defaultdict(int)  # successes before the next error
         self._ids = itertools.count(1000)
         self.files: dict[str, bytes] = {}  # file_id -> content served by getFile + download
         self.documents: list[bytes] = []  # contents of sendDocument files
 
-    def fail_next(self, api_method: str, status: int, description: str, **parameters: Any) -> None:
-        """Queue an error answer for the next call of `api_method` (e.g. 'sendMessage')."""
+    def fail_next(
+        self, api_method: str, status: int, description: str, *, after: int = 0, **parameters: Any
+    ) -> None:
+        """Queue an error answer for the next call of `api_method` (e.g. 'sendMessage'), or
+        for the one after `after` more successful calls."""
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters
         self.errors[api_method].append((status, body))
+        self.passes[api_method] = after
 
     def calls(self, api_method: str) -> list[TelegramMethod[Any]]:
         return [r for r in self.requests if r.__api_method__ == api_method]
@@ -94,7 +99,10 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         self.requests.append(method)
         name = method.__api_method__
-        if self.errors[name]:
+        if self.errors[name] and self.passes[name] > 0:
+            self.passes[name] -= 1
+            status, body = 200, {"ok": True, "result": self._result(bot, method)}
+        elif self.errors[name]:
             status, body = self.errors[name].popleft()
         else:
             status, body = 200, {"ok": True, "result": self._result(bot, method)}

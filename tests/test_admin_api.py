@@ -6,11 +6,16 @@ import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import World
 from click.testing import CliRunner
+from desk_fixtures import PNG, add_attachment
 
+from admin.api import OPENAPI
 from admin.cli import main
+from admin.keys import OBJECT_STORE
 from storage.models import StaffRole
 from storage.services import access
 from storage.services.audit import Actor
+from storage.services.contact_form import ContactFormService
+from storage.services.tickets import TicketService
 
 pytestmark = pytest.mark.storage
 
@@ -114,6 +119,92 @@ async def test_errors_are_json(world: World) -> None:
     response = await client.get("/api/v1/audit", headers=headers)  # agent lacks audit.view
     assert response.status == 403
     assert (await response.json())["error"]["code"] == "forbidden"
+
+
+async def test_thread_names_authors_and_lists_attachments(world: World) -> None:
+    """Every message names its author (staff user; contact or contact-form submitter) and
+    lists its attachments with a download URL the API serves to a bearer token."""
+    headers = await _token(world)
+    client = world.client
+    base = f"/api/v1/tickets/{world.ticket_id}"
+    for kind, text in (("notes", "n"), ("replies", "r")):
+        response = await client.post(f"{base}/{kind}", json={"text": text}, headers=headers)
+        assert response.status == 201
+        created = await response.json()
+        assert created["author"] == "Agent" and created["attachments"] == []
+    async with world.sessions() as session:
+        attachment_id = await add_attachment(
+            session,
+            client.server.app[OBJECT_STORE],
+            world.clock,
+            world.ticket_id,
+            body=PNG,
+            media_type="image/png",
+            filename="kastje.png",
+        )
+        receipt = await ContactFormService(world.clock, TicketService(world.clock)).submit(
+            session,
+            {"name": "Jan de Vries", "email": "jan@devries.nl", "message": "Bel mij"},
+            sender="ip",
+            language="nl",
+        )
+        await session.commit()
+    # Another role reads the thread: the authors are not just the caller's own name.
+    admin = await _token(world, StaffRole.ADMIN)
+    thread = await (await client.get(base, headers=admin)).json()
+    first, note, reply = thread["messages"]
+    assert first["author"] is None  # a Telegram ticket without a contact person
+    assert note["author"] == reply["author"] == "Agent"
+    assert note["author_staff_id"] == world.users[StaffRole.AGENT].id
+    (attachment,) = first["attachments"]
+    assert attachment == {
+        "id": attachment_id,
+        "filename": "kastje.png",
+        "media_type": "image/png",
+        "size": len(PNG),
+        "url": f"/api/v1/attachments/{attachment_id}",
+    }
+    assert note["attachments"] == [] and reply["attachments"] == []
+    download = await client.get(attachment["url"], headers=admin)
+    assert download.status == 200 and await download.read() == PNG
+    assert (await client.get(attachment["url"])).status == 401
+    trainer = await _token(world, StaffRole.TRAINER)  # no tickets.view
+    assert (await client.get(attachment["url"], headers=trainer)).status == 403
+    form = await (await client.get(f"/api/v1/tickets/{receipt.ticket_id}", headers=admin)).json()
+    assert form["messages"][0]["author"] == "Jan de Vries"
+    for q in ("jan@devries.nl", "jan de vries"):  # the inbox finds the submitter too
+        found = await (await client.get(f"/api/v1/tickets?q={q}", headers=admin)).json()
+        assert [t["id"] for t in found["items"]] == [receipt.ticket_id], q
+    item = OPENAPI["paths"]["/tickets/{id}"]["get"]["responses"]["200"]
+    message = item["content"]["application/json"]["schema"]["properties"]["messages"]["items"]
+    assert {"author", "attachments"} <= set(message["properties"])
+
+
+async def test_ids_out_of_range_are_clear_errors(world: World) -> None:
+    headers = await _token(world)
+    client = world.client
+    huge = 99999999999999999999999
+    for url in (f"/api/v1/tickets/{huge}", f"/api/v1/recordings/{huge}/audio"):
+        response = await client.get(url, headers=headers)
+        assert response.status == 404, url
+        assert (await response.json())["error"]["code"] == "not_found"
+    base = f"/api/v1/tickets/{world.ticket_id}"
+    for body in ({"assignee_id": huge}, {"assignee_id": -huge}, {"assignee_id": "7"}):
+        response = await client.post(f"{base}/assign", json=body, headers=headers)
+        assert response.status == 422, body
+        assert (await response.json())["error"]["code"] == "invalid_input"
+    response = await client.post(
+        f"{base}/replies", json={"text": "x", "thread_version": huge}, headers=headers
+    )
+    assert response.status == 422
+    response = await client.post(
+        "/api/v1/contacts", json={"name": "Big", "organisation_id": huge}, headers=headers
+    )
+    assert response.status == 422
+    response = await client.get("/api/v1/contacts?organisation_id=" + str(huge), headers=headers)
+    assert response.status == 200
+    response = await client.get("/api/v1/tickets?assignee=" + str(huge), headers=headers)
+    assert response.status == 200 and (await response.json())["items"]
 
 
 async def test_audit_feed_and_revoked_token(world: World) -> None:

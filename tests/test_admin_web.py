@@ -20,9 +20,16 @@ from admin.auth import ROLE_PERMISSIONS, Access, Permission, requirement_of
 from admin.keys import OBJECT_STORE
 from admin.middleware import SESSION_COOKIE
 from storage.config import Settings
-from storage.models import DeliveryState, StaffRole, StaffSession, TicketMessage
+from storage.models import (
+    DeliveryState,
+    StaffRole,
+    StaffSession,
+    TicketCategory,
+    TicketMessage,
+)
 from storage.services import access
 from storage.services.audit import Actor
+from storage.services.tickets import TicketService
 
 pytestmark = pytest.mark.storage
 
@@ -223,9 +230,7 @@ async def test_cookie_flags_and_security_headers(world: World) -> None:
 async def test_https_turns_on_secure_cookie_and_hsts(
     aiohttp_client, engine, tmp_path, world: World
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "v2", database_url="x://", public_url="https://desk.example"
-    )
+    settings = Settings(data_dir=tmp_path / "v2", public_url="https://desk.example")
     client = await aiohttp_client(create_app(settings, clock=world.clock, engine=engine))
     page = await client.get("/login")
     assert "max-age" in page.headers["Strict-Transport-Security"]
@@ -372,9 +377,75 @@ async def test_inbox_filters_and_language(world: World) -> None:
     assert "Uitloggen" in await (await client.get("/")).text()
 
 
+async def test_category_and_priority_are_translated(world: World) -> None:
+    """Inbox and ticket page name categories as the bot does, and priorities in words."""
+    from admin.i18n import translate as admin_translate
+    from bot.texts import create_i18n
+    from bot.texts import translate as bot_translate
+
+    client = world.client
+    await login(client, "agent")
+    async with world.sessions() as session:
+        await TicketService(world.clock).set_category(
+            session, world.ticket_id, actor=Actor.system(), category=TicketCategory.VOIP
+        )
+        await session.commit()
+    i18n = create_i18n()
+    for lang in ("nl", "en"):
+        for category in TicketCategory:
+            key = f"category_{category.value}"
+            assert admin_translate(lang, key) == bot_translate(i18n, lang, key), key
+    await client.get("/lang/nl")
+    inbox = await (await client.get("/")).text()
+    assert "<td>Vaste telefonie (VoIP)</td>" in inbox and ">Alarmlijn 24/7</option>" in inbox
+    page = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    assert 'value="voip" selected>Vaste telefonie (VoIP)</option>' in page
+    assert 'value="urgent" >Urgent</option>' in page and ">Normaal</option>" in page
+    for raw in ("alarm_247", "voip", "low", "urgent"):
+        assert f">{raw}<" not in inbox + page, raw
+    await client.get("/lang/en")
+    page = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    assert ">Telephony (VoIP)</option>" in page and ">Low</option>" in page
+
+
 async def test_unknown_ticket_is_404(world: World) -> None:
     await login(world.client, "agent")
     assert (await world.client.get("/tickets/999999")).status == 404
+
+
+async def test_ids_beyond_64_bits_are_404_on_every_route(world: World, tmp_path: Path) -> None:
+    """A path id no row can have is a 404 (SQLite's driver used to overflow into a 500)."""
+    huge = str(2**70)
+    client = world.client
+    csrf = await login(client, "admin")
+    async with world.sessions() as session:
+        _, token = await access.create_api_token(
+            session, world.clock, username="admin", name="t", actor=Actor.system()
+        )
+        await session.commit()
+    audio = make_audio(tmp_path, "wav_alaw")
+    walked = 0
+    for method, path, _ in _routes(client.server.app):
+        if "{id}" not in path and "{hold_id}" not in path:
+            continue
+        url = path.replace("{id}", huge).replace("{hold_id}", huge)
+        last = path.rsplit("/", 1)[-1]
+        if path.startswith(PREFIX):
+            kwargs: dict = {"headers": {"Authorization": f"Bearer {token}"}}
+            if method in ("POST", "PUT", "PATCH"):
+                kwargs["json"] = _body(last, StaffRole.ADMIN, "api")
+        else:
+            kwargs = {}
+            if path in _FILE_ROUTES:
+                kwargs["data"] = _upload(path, csrf, audio)
+            elif method == "POST":
+                kwargs["data"] = {**_body(last, StaffRole.ADMIN, "web"), "csrf_token": csrf}
+        response = await client.request(method, url, allow_redirects=False, **kwargs)
+        assert response.status == 404, (method, url, response.status, await response.text())
+        if path.startswith(PREFIX):
+            assert (await response.json())["error"]["code"] == "not_found"
+        walked += 1
+    assert walked > 20
 
 
 async def test_admin_manages_users(world: World) -> None:

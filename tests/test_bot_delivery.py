@@ -6,14 +6,17 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiogram import Bot
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import retry
 from bot.delivery import deliver_pending, split_text
 from storage.clock import FrozenClock
 from storage.models import (
     ContactPerson,
     DeliveryState,
+    ReplyChunk,
     StaffRole,
     StaffUser,
     TicketChannel,
@@ -21,7 +24,7 @@ from storage.models import (
 )
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
-from tests.telegram_fake import make_bot
+from tests.telegram_fake import RecordingSession, make_bot
 
 pytestmark = pytest.mark.storage
 
@@ -68,10 +71,6 @@ async def _row(sessionmaker: async_sessionmaker[AsyncSession], message_id: int) 
         return row
 
 
-async def _no_sleep(_: float) -> None:
-    return None
-
-
 def test_split_text_respects_telegram_limit() -> None:
     assert split_text("kort") == ["kort"]
     chunks = split_text("a" * 10_000)
@@ -93,28 +92,69 @@ async def test_reply_is_sent_once_and_marked_sent(
     assert len(sent) == 3 and all(len(r.text) <= 4096 for r in sent)  # type: ignore[attr-defined]
     assert all(r.chat_id == CHAT for r in sent)  # type: ignore[attr-defined]
     assert row.telegram_message_id == 1000 and row.telegram_chat_id == CHAT
+    async with session_factory() as s:
+        chunks = (await s.scalars(select(ReplyChunk).order_by(ReplyChunk.position))).all()
+    assert [(c.position, c.telegram_message_id) for c in chunks] == [
+        (0, 1000),
+        (1, 1001),
+        (2, 1002),
+    ]
     # a second round (e.g. after a restart) sends nothing again
     assert await deliver_pending(bot, session_factory, clock, limit=10) == 0
     assert len(api.calls("sendMessage")) == 3
     assert api.unexpected == []
 
 
-async def test_retry_after_is_waited_and_retried(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> None:
-    clock = FrozenClock(START)
-    reply_id = await _reply(session_factory, clock, "antwoord")
+def _throttled_bot() -> tuple[Bot, RecordingSession, list[float]]:
+    """The recording fake with the production 429 layer (bot/retry.py, as create_bot
+    installs it) and a recorded instead of a real wait."""
     bot, api = make_bot()
-    api.fail_next("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    await deliver_pending(bot, session_factory, clock, sleep=sleep)
-    assert waits == [3]
-    assert (await _row(session_factory, reply_id)).delivery_state == DeliveryState.SENT
-    assert len(api.calls("sendMessage")) == 2
+    retry.install(api, sleep=sleep)
+    return bot, api, waits
+
+
+async def test_retry_after_is_waited_once_and_retried_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    reply_id = await _reply(session_factory, clock, "antwoord")
+    bot, api, waits = _throttled_bot()
+    api.fail_next("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3)
+    await deliver_pending(bot, session_factory, clock)
+    assert waits == [3]  # one wait per 429, not one per retry layer
+    assert len(api.calls("sendMessage")) == 2  # the 429, then one resend
+    row = await _row(session_factory, reply_id)
+    assert row.delivery_state == DeliveryState.SENT and row.delivery_attempts == 1
+
+
+async def test_persistent_429_is_a_failed_attempt_not_a_second_retry_loop(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """When the session's retries are spent the worker does not resend on its own (that would
+    multiply the calls): it records a failed attempt, due again after retry_after."""
+    clock = FrozenClock(START)
+    reply_id = await _reply(session_factory, clock, "antwoord")
+    bot, api, waits = _throttled_bot()
+    for _ in range(4):
+        api.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
+    await deliver_pending(bot, session_factory, clock)
+    assert waits == [7, 7]  # the middleware's 3 attempts: 2 waits between them
+    assert len(api.calls("sendMessage")) == 3
+    row = await _row(session_factory, reply_id)
+    assert row.delivery_state == DeliveryState.PENDING and row.delivery_attempts == 1
+    assert row.next_attempt_at == START + timedelta(seconds=7)
+    assert "retry after 7" in (row.delivery_error or "")
+    assert await deliver_pending(bot, session_factory, clock) == 0  # not due yet
+    clock.advance(timedelta(seconds=7))
+    assert await deliver_pending(bot, session_factory, clock) == 1  # one 429 left, then sent
+    assert waits == [7, 7, 7] and len(api.calls("sendMessage")) == 5
+    row = await _row(session_factory, reply_id)
+    assert row.delivery_state == DeliveryState.SENT and row.delivery_attempts == 2
 
 
 @pytest.mark.parametrize(
@@ -128,7 +168,7 @@ async def test_blocked_or_missing_chat_is_undeliverable(
     reply_id = await _reply(session_factory, clock, "antwoord")
     bot, api = make_bot()
     api.fail_next("sendMessage", status, description)
-    await deliver_pending(bot, session_factory, clock, sleep=_no_sleep)
+    await deliver_pending(bot, session_factory, clock)
     row = await _row(session_factory, reply_id)
     assert row.delivery_state == DeliveryState.UNDELIVERABLE
     assert row.delivery_error and description.split(": ")[1] in row.delivery_error
@@ -142,7 +182,7 @@ async def test_transient_error_backs_off_then_succeeds(
     reply_id = await _reply(session_factory, clock, "antwoord")
     bot, api = make_bot()
     api.fail_next("sendMessage", 500, "Internal Server Error")
-    await deliver_pending(bot, session_factory, clock, sleep=_no_sleep)
+    await deliver_pending(bot, session_factory, clock)
     row = await _row(session_factory, reply_id)
     assert row.delivery_state == DeliveryState.PENDING and row.delivery_attempts == 1
     assert row.next_attempt_at == START + timedelta(seconds=5)
@@ -151,6 +191,33 @@ async def test_transient_error_backs_off_then_succeeds(
     assert await deliver_pending(bot, session_factory, clock) == 1
     row = await _row(session_factory, reply_id)
     assert row.delivery_state == DeliveryState.SENT and row.delivery_attempts == 2
+
+
+async def test_a_long_reply_cut_off_midway_resumes_without_resending(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The second of three chunks fails: the retry sends the second and third only, so the
+    customer never sees the first twice, and all three are known for later edits."""
+    clock = FrozenClock(START)
+    text = ("Wij kijken ernaar. " * 600).strip()
+    reply_id = await _reply(session_factory, clock, text)
+    bot, api = make_bot()
+    api.fail_next("sendMessage", 500, "Internal Server Error", after=1)
+    await deliver_pending(bot, session_factory, clock)
+    assert (await _row(session_factory, reply_id)).delivery_state == DeliveryState.PENDING
+    clock.advance(timedelta(seconds=5))
+    assert await deliver_pending(bot, session_factory, clock) == 1
+    row = await _row(session_factory, reply_id)
+    assert row.delivery_state == DeliveryState.SENT and row.telegram_message_id == 1000
+    first, second, third = split_text(text)
+    assert api.sent_texts() == [first, second, second, third]  # the failed one, then the rest
+    async with session_factory() as s:
+        chunks = (await s.scalars(select(ReplyChunk).order_by(ReplyChunk.position))).all()
+    assert [(c.position, c.telegram_message_id) for c in chunks] == [
+        (0, 1000),
+        (1, 1001),
+        (2, 1002),
+    ]
 
 
 async def test_oldest_first_in_small_batches(

@@ -22,16 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import inbox
 from bot.dispatcher import create_dispatcher
-from bot.inbox_notice import RECEIVED
-from bot.processor import RateLimiter, UpdateProcessor
+from bot.processor import HOLD_FOR, RateLimiter, UpdateProcessor
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
-from storage.models import BotUpdate, Ticket, TicketMessage
+from storage.models import Attachment, BotUpdate, Ticket, TicketMessage
 from storage.objectstore.local import LocalObjectStore
 from storage.services.tickets import TicketService
 from tests.bot_desk import START
+from tests.db_failures import refusing_inserts
 from tests.telegram_fake import TOKEN, RecordingSession, message_update
+
+# The note from the catalogs (bot/locales), per language.
+RECEIVED = {
+    "nl": "Wij hebben uw bericht ontvangen en verwerken het zo snel mogelijk. "
+    "U hoeft het niet opnieuw te sturen.",
+    "en": "We have received your message and will process it shortly. "
+    "There is no need to send it again.",
+}
 
 pytestmark = pytest.mark.storage
 
@@ -98,14 +106,8 @@ async def make_instance(
 def failing_messages() -> Iterator[list[bool]]:
     """An injected database failure: storing a TicketMessage raises while the flag is set."""
     failing = [True]
-
-    def check(*_args: Any) -> None:
-        if failing[0]:
-            raise RuntimeError("injected database failure")
-
-    event.listen(TicketMessage, "before_insert", check)
-    yield failing
-    event.remove(TicketMessage, "before_insert", check)
+    with refusing_inserts(lambda: [TicketMessage] if failing[0] else []):
+        yield failing
 
 
 def _payload(update: Update) -> str:
@@ -267,3 +269,107 @@ async def test_queued_updates_keep_their_lease_and_are_released_at_shutdown(
         await run
     claimed = await inbox.claim_due(b.sessionmaker, clock)
     assert [d.update_id for d in claimed] == [u.update_id for u in updates[1:]]
+
+
+@pytest.fixture
+def failing_attachments() -> Iterator[list[bool]]:
+    """An injected database failure: storing a photo (its Attachment) raises while set."""
+    failing = [True]
+    with refusing_inserts(lambda: [Attachment] if failing[0] else []):
+        yield failing
+
+
+def _photo(user_id: int, caption: str) -> Update:
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    return message_update(user_id, photo=photo, caption=caption)
+
+
+async def _attempts(sessionmaker: async_sessionmaker[AsyncSession], update_id: int) -> int:
+    async with sessionmaker() as s:
+        row = await s.get(BotUpdate, update_id)
+        assert row is not None and row.processed_at is None
+        return row.attempts
+
+
+async def _retry(desk: Instance, clock: FrozenClock, wait: timedelta) -> None:
+    clock.advance(wait + timedelta(seconds=1))
+    await desk.processor.scan()
+    await desk.idle()
+
+
+async def _photo_then_text(desk: Instance, user_id: int) -> tuple[Update, Update]:
+    """A photo that fails to be stored, then (while it waits for its retry) a text."""
+    desk.api.files["ph"] = b"\xff\xd8router"
+    first, later = _photo(user_id, "lampjes"), message_update(user_id, "nu is alles uit")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()
+    assert await _attempts(desk.sessionmaker, first.update_id) == 1
+    assert await desk.processor.receive(later.update_id, later, _payload(later))
+    await desk.idle()
+    return first, later
+
+
+async def test_a_retried_update_keeps_its_place_in_its_users_order(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    desk = make_instance()
+    _, later = await _photo_then_text(desk, 7800)
+    other = message_update(7801, "andere klant")
+    assert await desk.processor.receive(other.update_id, other, _payload(other))
+    await desk.idle()
+    # The text waits (stored, leased) behind the failed photo; other customers do not.
+    assert await _texts(desk.sessionmaker) == ["andere klant"]
+    assert later.update_id in desk.processor.inflight
+
+    failing_attachments[0] = False  # the store is back: the retry succeeds
+    await _retry(desk, clock, inbox.backoff(1))
+    texts = await _texts(desk.sessionmaker)
+    assert texts == ["andere klant", "[photo] lampjes", "nu is alles uit"]  # the chat's order
+    assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_a_poison_update_holds_its_user_back_for_three_attempts_only(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    desk = make_instance()
+    first, _ = await _photo_then_text(desk, 7810)
+    await _retry(desk, clock, inbox.backoff(1))  # second attempt fails: still held
+    assert await _attempts(desk.sessionmaker, first.update_id) == 2
+    assert await _texts(desk.sessionmaker) == []
+    await _retry(desk, clock, inbox.backoff(2))  # third attempt fails: the text goes ahead
+    assert await _attempts(desk.sessionmaker, first.update_id) == 3
+    assert await _texts(desk.sessionmaker) == ["nu is alles uit"]
+
+    failing_attachments[0] = False  # the photo keeps retrying on its own, nothing is lost
+    await _retry(desk, clock, inbox.backoff(3))
+    assert await _texts(desk.sessionmaker) == ["nu is alles uit", "[photo] lampjes"]
+    assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_a_hold_ends_after_two_minutes_whatever_the_attempts(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    desk = make_instance()
+    first, _ = await _photo_then_text(desk, 7820)
+    # No scan ran for two minutes (e.g. the database was away): the second attempt fails
+    # and the text no longer waits.
+    await _retry(desk, clock, HOLD_FOR)
+    assert await _attempts(desk.sessionmaker, first.update_id) == 2
+    assert await _texts(desk.sessionmaker) == ["nu is alles uit"]
+
+
+async def test_a_hold_ends_when_another_instance_handled_the_retry(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    a, b = make_instance(), make_instance()
+    b.api.files["ph"] = b"\xff\xd8router"
+    await _photo_then_text(a, 7830)
+    failing_attachments[0] = False
+    clock.advance(inbox.backoff(1) + timedelta(seconds=1))
+    await b.processor.scan()  # b claims the due photo and stores it
+    await b.idle()
+    assert await _texts(a.sessionmaker) == ["[photo] lampjes"]
+    await a.processor.scan()  # a sees it handled and lets the text go, in order
+    await a.idle()
+    assert await _texts(a.sessionmaker) == ["[photo] lampjes", "nu is alles uit"]
+    assert await _pending(a.sessionmaker) == 0

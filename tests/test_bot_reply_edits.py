@@ -4,22 +4,25 @@ history and queues the edit; the delivery loop carries it to Telegram (editMessa
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import deliver_pending, delivery_loop
-from bot.reply_edits import deliver_pending_edits
+from bot.delivery import deliver_pending, delivery_loop, split_text
+from bot.reply_edits import SURPLUS_MARKER, deliver_pending_edits
+from storage import migrate
 from storage.clock import FrozenClock
+from storage.db import create_engine, create_sessionmaker
 from storage.models import (
     ContactPerson,
     DeliveryState,
     MessageEdit,
+    ReplyChunk,
     StaffRole,
     StaffUser,
     TicketChannel,
@@ -40,13 +43,15 @@ class EditingSession(RecordingSession):
     """The recording fake, plus editMessageText (which the delivery worker may call now)."""
 
     def _result(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
-        if method.__api_method__ == "editMessageText":
+        if method.__api_method__ in ("editMessageText", "deleteMessage"):
             return True
         return super()._result(bot, method)
 
 
 async def _setup(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    text: str = "Herstart u de router?",
 ) -> tuple[int, int, int]:
     """A Telegram ticket with one agent reply; (reply id, staff id, other staff id)."""
     service = TicketService(clock)
@@ -65,9 +70,7 @@ async def _setup(
         ticket, _ = await service.open_ticket(
             s, actor=Actor.system(), channel=TicketChannel.TELEGRAM, text="help", contact=contact
         )
-        reply = await service.add_agent_reply(
-            s, ticket.id, staff=staff[0], text="Herstart u de router?"
-        )
+        reply = await service.add_agent_reply(s, ticket.id, staff=staff[0], text=text)
         await s.commit()
         return reply.id, staff[0].id, staff[1].id
 
@@ -223,3 +226,208 @@ async def test_edits_to_a_restricted_contact_are_not_sent(
     assert api.calls("editMessageText") == []
     [edit] = await _edits(session_factory)
     assert edit.delivery_state == DeliveryState.UNDELIVERABLE
+
+
+# Replies over 4096 characters: every chunk follows the edit.
+
+
+def _long(word: str, chunks: int) -> str:
+    """A text that split_text cuts into exactly `chunks` messages."""
+    text = " ".join(f"{word}{n}" for n in range(900 * chunks))[: 4000 * chunks].strip()
+    assert len(split_text(text)) == chunks
+    return text
+
+
+async def _chunk_rows(
+    sessionmaker: async_sessionmaker[AsyncSession], reply_id: int
+) -> list[tuple[int, int]]:
+    async with sessionmaker() as s:
+        rows = await s.scalars(
+            select(ReplyChunk)
+            .where(ReplyChunk.message_id == reply_id)
+            .order_by(ReplyChunk.position)
+        )
+        return [(row.position, row.telegram_message_id) for row in rows]
+
+
+def _edits_made(api: EditingSession) -> list[tuple[int, str]]:
+    return [(c.message_id, c.text) for c in api.calls("editMessageText")]  # type: ignore[attr-defined]
+
+
+async def _sent_long_reply(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock, chunks: int
+) -> tuple[EditingSession, Bot, int, int]:
+    api = EditingSession()
+    bot = Bot(TOKEN, session=api)
+    reply_id, staff_id, _ = await _setup(sessionmaker, clock, _long("oud", chunks))
+    assert await deliver_pending(bot, sessionmaker, clock) == 1
+    assert await _chunk_rows(sessionmaker, reply_id) == [(n, 1000 + n) for n in range(chunks)]
+    return api, bot, reply_id, staff_id
+
+
+async def test_edit_of_a_long_reply_edits_every_chunk(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    api, bot, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 3)
+    new_text = _long("nieuw", 3)
+    await _edit(session_factory, clock, reply_id, staff_id, new_text)
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api) == list(zip([1000, 1001, 1002], split_text(new_text), strict=True))
+    assert len(api.calls("sendMessage")) == 3 and api.calls("deleteMessage") == []
+    assert (await _edits(session_factory))[0].delivery_state == DeliveryState.SENT
+    assert api.unexpected == []
+
+
+async def test_longer_edit_sends_the_extra_chunks_after_the_reply(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    api, bot, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 1)
+    first, second, third = split_text(new_text := _long("langer", 3))
+    await _edit(session_factory, clock, reply_id, staff_id, new_text)
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api) == [(1000, first)]
+    extra = api.calls("sendMessage")[1:]
+    assert [m.text for m in extra] == [second, third]  # type: ignore[attr-defined]
+    # each extra chunk answers the one before it, so it reads as the continuation
+    assert [m.reply_parameters.message_id for m in extra] == [1000, 1001]  # type: ignore[attr-defined]
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001), (2, 1002)]
+
+    # the next edit edits all three, sends nothing
+    again = _long("weer", 3)
+    await _edit(session_factory, clock, reply_id, staff_id, again)
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api)[1:] == list(zip([1000, 1001, 1002], split_text(again), strict=True))
+    assert len(api.calls("sendMessage")) == 3
+
+
+async def test_shorter_edit_deletes_the_surplus_chunks(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    api, bot, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 3)
+    await _edit(session_factory, clock, reply_id, staff_id, "Kort: het is opgelost.")
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api) == [(1000, "Kort: het is opgelost.")]
+    assert [m.message_id for m in api.calls("deleteMessage")] == [1001, 1002]  # type: ignore[attr-defined]
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000)]
+    assert (await _edits(session_factory))[0].delivery_state == DeliveryState.SENT
+
+
+async def test_surplus_chunk_telegram_will_not_delete_is_blanked_and_reused(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Bots may delete their messages for 48 hours only; after that the chunk is edited to
+    a marker, and a later longer edit writes into it again."""
+    clock = FrozenClock(START)
+    api, bot, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 2)
+    api.fail_next("deleteMessage", 400, "Bad Request: message can't be deleted for everyone")
+    await _edit(session_factory, clock, reply_id, staff_id, "Kort.")
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api) == [(1000, "Kort."), (1001, SURPLUS_MARKER)]
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001)]
+    assert (await _edits(session_factory))[0].delivery_state == DeliveryState.SENT
+
+    longer = _long("terug", 2)
+    await _edit(session_factory, clock, reply_id, staff_id, longer)
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    assert _edits_made(api)[2:] == list(zip([1000, 1001], split_text(longer), strict=True))
+    assert len(api.calls("sendMessage")) == 2  # only the original two
+
+
+async def test_interrupted_chunk_edit_resumes_without_sending_twice(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    api, bot, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 1)
+    chunks = split_text(new_text := _long("hervat", 3))
+    await _edit(session_factory, clock, reply_id, staff_id, new_text)
+    # the second extra chunk fails: the first one is sent and remembered
+    sends = api.make_request
+    extra_sends = 0
+
+    async def fail_second_extra(
+        bot_: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        nonlocal extra_sends
+        if method.__api_method__ == "sendMessage":
+            extra_sends += 1
+            if extra_sends == 2:
+                api.fail_next("sendMessage", 500, "Internal Server Error")
+        return await sends(bot_, method, timeout)
+
+    api.make_request = fail_second_extra  # type: ignore[method-assign]
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    [edit] = await _edits(session_factory)
+    assert edit.delivery_state == DeliveryState.PENDING and edit.delivery_attempts == 1
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001)]
+
+    clock.advance(timedelta(seconds=5))  # the first backoff step
+    api.fail_next("editMessageText", 400, "Bad Request: message is not modified")
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    [edit] = await _edits(session_factory)
+    assert edit.delivery_state == DeliveryState.SENT
+    texts = [m.text for m in api.calls("sendMessage")[1:]]  # type: ignore[attr-defined]
+    assert texts == [chunks[1], chunks[2], chunks[2]]  # the failed try, then once more
+    assert _edits_made(api) == [(1000, chunks[0]), (1000, chunks[0]), (1001, chunks[1])]
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001), (2, 1002)]
+
+
+async def _grow_to_two_chunks(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    reply_id: int,
+    staff_id: int,
+    first_id: int,
+    api: EditingSession,
+) -> None:
+    """Edit the reply to two chunks: its known message is edited, one more is sent."""
+    bot = Bot(TOKEN, session=api)
+    api.requests.clear()
+    first, second = split_text(text := _long("twee", 2))
+    await _edit(sessionmaker, clock, reply_id, staff_id, text)
+    assert await deliver_pending_edits(bot, sessionmaker, clock) == 1
+    assert _edits_made(api) == [(first_id, first)]
+    assert api.sent_texts() == [second]
+
+
+async def test_reply_without_chunk_rows_is_edited_through_its_message_id(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """E.g. sent by an instance still on the old code during a rolling upgrade."""
+    clock = FrozenClock(START)
+    api, _, reply_id, staff_id = await _sent_long_reply(session_factory, clock, 1)
+    async with session_factory() as s:
+        await s.execute(delete(ReplyChunk))
+        await s.commit()
+    await _grow_to_two_chunks(session_factory, clock, reply_id, staff_id, 1000, api)
+    assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001)]
+
+
+async def test_replies_sent_before_migration_0013_become_chunk_zero(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0013-1")
+        sessionmaker = create_sessionmaker(engine)
+        clock = FrozenClock(START)
+        reply_id, staff_id, _ = await _setup(sessionmaker, clock)
+        async with sessionmaker() as s:
+            await s.execute(
+                update(TicketMessage)
+                .where(TicketMessage.id == reply_id)
+                .values(
+                    delivery_state=DeliveryState.SENT,
+                    telegram_chat_id=CHAT,
+                    telegram_message_id=555,
+                )
+            )
+            await s.commit()
+        await migrate.upgrade(engine)
+        assert await _chunk_rows(sessionmaker, reply_id) == [(0, 555)]
+        await _grow_to_two_chunks(sessionmaker, clock, reply_id, staff_id, 555, EditingSession())
+        assert await _chunk_rows(sessionmaker, reply_id) == [(0, 555), (1, 1000)]
+    finally:
+        await engine.dispose()

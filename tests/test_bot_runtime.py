@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from admin.app import SESSIONMAKER, TICKETS, create_app
 from admin.auth import Access, is_csrf_exempt, requirement_of
 from admin.keys import BOT_TRANSPORT, OBJECT_STORE
+from bot import webhook
 from bot.processor import RateLimiter
 from bot.webhook import SECRET_HEADER
 from storage.clock import FrozenClock
@@ -34,6 +36,7 @@ from storage.models import (
     Ticket,
     TicketMessage,
 )
+from tests.db_failures import refusing_commits, refusing_inserts
 
 pytestmark = pytest.mark.storage
 
@@ -56,6 +59,8 @@ class FakeBotApi:
         self.next_id = 1
         self.throttle_sends = 0
         self.report_file_size = True
+        self.refuse_webhook = False  # answer setWebhook with 400, as for a bad URL
+        self.webhook_set = False
 
     def called(self, method: str) -> list[dict[str, str]]:
         return [form for name, form in self.calls if name == method]
@@ -93,6 +98,15 @@ class FakeBotApi:
                 "chat": {"id": int(form["chat_id"]), "type": "private"},
                 "text": form["text"],
             }
+        elif method == "setWebhook" and self.refuse_webhook:
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 400,
+                    "description": "Bad Request: bad webhook: Failed to resolve host",
+                },
+                status=400,
+            )
         elif method == "getFile":
             result = {
                 "file_id": form["file_id"],
@@ -102,6 +116,7 @@ class FakeBotApi:
             if self.report_file_size:
                 result["file_size"] = len(PHOTO)
         else:
+            self.webhook_set = self.webhook_set or method == "setWebhook"
             result = True
         return web.json_response({"ok": True, "result": result})
 
@@ -110,18 +125,23 @@ class FakeBotApi:
         return web.Response(body=PHOTO, content_type="image/jpeg")
 
 
-@pytest.fixture
-async def fake_api() -> AsyncIterator[tuple[FakeBotApi, str]]:
-    api = FakeBotApi()
+async def serve_fake_api(api: FakeBotApi, port: int = 0) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", api.handle)
     app.router.add_get("/file/bot{token}/{path:.+}", api.download)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    host, port = runner.addresses[0][:2]
-    yield api, f"http://{host}:{port}"
+    host, bound = runner.addresses[0][:2]
+    return runner, f"http://{host}:{bound}"
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[tuple[FakeBotApi, str]]:
+    api = FakeBotApi()
+    runner, base = await serve_fake_api(api)
+    yield api, base
     await runner.cleanup()
 
 
@@ -167,20 +187,8 @@ def photo(update_id: int, *, with_size: bool = True) -> dict[str, Any]:
 def failing_inserts() -> Iterator[list[type]]:
     """An injected database failure: inserting a row of a listed class raises."""
     failing: list[type] = []
-
-    def hook_for(target: type) -> Any:
-        def check(*_args: Any) -> None:
-            if target in failing:
-                raise RuntimeError("injected database failure")
-
-        return check
-
-    hooks = {target: hook_for(target) for target in (TicketMessage, Attachment)}
-    for target, hook in hooks.items():
-        event.listen(target, "before_insert", hook)
-    yield failing
-    for target, hook in hooks.items():
-        event.remove(target, "before_insert", hook)
+    with refusing_inserts(lambda: failing):
+        yield failing
 
 
 async def _until(predicate: Any, seconds: float = 10.0) -> None:
@@ -257,8 +265,7 @@ async def test_polling_ticket_answer_and_agent_reply(
         api.updates.append(message(1, "Internet down"))
         await _until(lambda: _has_sent(api, 1))
         assert "has been created" in api.sent[0]["text"]
-        # The answer goes out inside the update's transaction: wait for its commit.
-        await _until(lambda: _processed(app[SESSIONMAKER], 1))
+        # Answers go out after the update's commit (bot/answers.py): the ticket is stored.
         async with app[SESSIONMAKER]() as s:
             ticket = await s.scalar(select(Ticket))
             assert ticket is not None and ticket.reference in api.sent[0]["text"]
@@ -312,6 +319,7 @@ async def test_webhook_with_secret_stores_answers_and_delivers_agent_reply(
         create_app(webhook_settings(settings, base), engine=engine, clock=clock)
     )
     app = client.app
+    await _until(lambda: _webhook_set(api))  # registered in the background
     [registered] = api.called("setWebhook")
     assert registered["url"] == WEBHOOK_URL and registered["secret_token"] == SECRET
     assert "message" in json.loads(registered["allowed_updates"])
@@ -422,6 +430,42 @@ async def test_failed_handling_stays_in_the_inbox_and_is_retried(
     await _until(lambda: _processed(sessionmaker, 21))
     assert await _customer_texts(sessionmaker) == ["Router blinks red"]
     assert any("has been created" in sent["text"] for sent in api.sent)
+
+
+async def test_answers_go_out_only_after_the_commit(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    """A handler that announced a new ticket and then failed to commit told the customer
+    nothing about it; the retry announces the ticket that was actually stored, once."""
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    sessionmaker = client.app[SESSIONMAKER]
+    failing = [True]
+
+    async def failed_once() -> bool:
+        return (await _inbox_row(sessionmaker, 31)).attempts == 1
+
+    with refusing_commits(lambda: [Ticket] if failing[0] else []):
+        assert await _post(client, message(31, "Fax kapot")) == 200
+        await _until(failed_once)
+        await _until(lambda: _has_sent(api, 1))  # "received, it will be processed"
+        assert await _count(sessionmaker, Ticket) == 0
+        assert not [m for m in api.sent if "has been created" in m["text"]]
+        assert len(api.sent) == 1
+        failing[0] = False  # the database is back
+        clock.advance(timedelta(minutes=10))
+        client.app[BOT_TRANSPORT].processor.kick()
+        await _until(lambda: _processed(sessionmaker, 31))
+    created = [m["text"] for m in api.sent if "has been created" in m["text"]]
+    async with sessionmaker() as s:
+        ticket = await s.scalar(select(Ticket))
+    assert ticket is not None and len(created) == 1 and ticket.reference in created[0]
 
 
 async def test_pending_updates_are_handled_at_start_up(
@@ -605,3 +649,95 @@ async def _processed(sessionmaker: async_sessionmaker[AsyncSession], update_id: 
     async with sessionmaker() as s:
         row = await s.get(BotUpdate, update_id)
         return row is not None and row.processed_at is not None
+
+
+async def _webhook_set(api: FakeBotApi) -> bool:
+    return api.webhook_set
+
+
+async def _readyz(client: Any) -> tuple[int, dict[str, Any]]:
+    response = await client.get("/readyz")
+    return response.status, await response.json()
+
+
+def _our_log(caplog: pytest.LogCaptureFixture) -> str:
+    """Our log lines (the fake Bot API's own access log shows the token in its paths)."""
+    return "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode_serves_while_the_bot_api_is_away_and_registers_later(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    port = _free_port()  # nothing listens there yet: the Bot API is unreachable
+    base = f"http://127.0.0.1:{port}"
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    assert (await client.get("/healthz")).status == 200  # the admin is up
+    status, body = await _readyz(client)
+    assert status == 503 and body["bot"] == {"ok": False, "state": "webhook_not_registered"}
+
+    async def failure_logged() -> bool:
+        return "telegram setWebhook failed (TelegramNetworkError, attempt 1)" in caplog.text
+
+    await _until(failure_logged)
+    api = FakeBotApi()
+    runner, _ = await serve_fake_api(api, port)  # the Bot API comes back
+    try:
+        await _until(lambda: _webhook_set(api), seconds=15)  # retried with backoff
+        [registered] = api.called("setWebhook")
+        assert registered["url"] == WEBHOOK_URL and registered["secret_token"] == SECRET
+        status, body = await _readyz(client)
+        assert status == 200 and body["bot"]["state"] == "connected", body
+        assert "telegram webhook registered" in caplog.text
+        assert TOKEN not in _our_log(caplog) and SECRET not in _our_log(caplog)
+        assert await _post(client, message(95, "Storing verholpen?")) == 200
+        await _until(lambda: _has_sent(api, 1))
+    finally:
+        await asyncio.wait_for(runner.cleanup(), 10)
+
+
+async def test_webhook_refused_by_telegram_is_logged_and_retried_slowly(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api, base = fake_api
+    api.refuse_webhook = True
+    assert webhook.REFUSED_RETRY >= 300  # slowly in production; quick for this test
+    monkeypatch.setattr(webhook, "REFUSED_RETRY", 0.2)
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+
+    async def refusals(count: int) -> bool:
+        return len(api.called("setWebhook")) >= count
+
+    await _until(lambda: refusals(2))
+    assert (await client.get("/healthz")).status == 200
+    status, body = await _readyz(client)
+    assert status == 503 and body["bot"]["state"] == "webhook_not_registered"
+    line = next(r.getMessage() for r in caplog.records if "refused setWebhook" in r.getMessage())
+    assert "bad webhook: Failed to resolve host" in line and "SUPPORTDESK_WEBHOOK_URL" in line
+    assert TOKEN not in _our_log(caplog) and SECRET not in _our_log(caplog)
+
+    api.refuse_webhook = False  # e.g. the DNS record was fixed
+    await _until(lambda: _webhook_set(api))
+    status, body = await _readyz(client)
+    assert status == 200, body

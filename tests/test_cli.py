@@ -53,6 +53,33 @@ def test_bad_setting_fails_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and "SUPPORTDESK_TIMEZONE" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SUPPORTDESK_LOG_LEVEL", "LOUD"),
+        ("SUPPORTDESK_OFFICE_HOLIDAYS", "notjson"),
+        ("SUPPORTDESK_DATABASE_URL", "foo://"),
+        ("SUPPORTDESK_REDIS_URL", "foo://bar"),
+        ("SUPPORTDESK_TELEGRAM_TOKEN", "notatoken"),
+        ("SUPPORTDESK_WEBHOOK_URL", "http://desk.example.com/telegram/hook"),
+        ("SUPPORTDESK_DATA_DIR", "/proc/nope"),
+        ("SUPPORTDESK_RETENTION_PERIODS", '{"nope": 3}'),
+    ],
+)
+def test_serve_with_a_bad_setting_exits_2_with_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    env = _env(tmp_path, "", SUPPORTDESK_ADMIN_PORT=str(_free_port()), **{variable: value})
+    result = subprocess.run(
+        [*CLI, "serve"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"configuration error: {variable}:"), lines
+    # Checked before anything is migrated: a fresh data dir holds no database.
+    assert not (tmp_path / "var" / "supportdesk.sqlite3").exists()
+
+
 @pytest.mark.storage
 def test_migrate_and_create_user(tmp_path: Path, database_url: str) -> None:
     env = _env(tmp_path, database_url, SUPPORTDESK_PASSWORD="a-long-enough-secret")

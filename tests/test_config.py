@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.config import ConfigError, load_settings
+from storage.config import ConfigError, ensure_data_dir, load_settings
 from storage.objectstore import LocalObjectStore, S3ObjectStore, create_object_store
 
 
@@ -57,6 +57,15 @@ def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None
         ("SUPPORTDESK_S3_ENDPOINT", "minio:9000"),
         ("SUPPORTDESK_TIMEZONE", "Europe/Atlantis"),
         ("SUPPORTDESK_LOG_FORMAT", "xml"),
+        ("SUPPORTDESK_LOG_LEVEL", "LOUD"),
+        ("SUPPORTDESK_OFFICE_HOLIDAYS", "notjson"),
+        ("SUPPORTDESK_DATABASE_URL", "foo://"),
+        ("SUPPORTDESK_DATABASE_URL", "mysql+aiomysql://u@h/db"),
+        ("SUPPORTDESK_DATABASE_URL", "not a url"),
+        ("SUPPORTDESK_REDIS_URL", "foo://bar"),
+        ("SUPPORTDESK_TELEGRAM_TOKEN", "notatoken"),
+        ("SUPPORTDESK_TELEGRAM_TOKEN", "abc:def"),
+        ("SUPPORTDESK_WEBHOOK_URL", "http://desk.example.com/telegram/hook"),
     ],
 )
 def test_bad_value_names_the_setting(monkeypatch, variable: str, value: str) -> None:
@@ -66,3 +75,38 @@ def test_bad_value_names_the_setting(monkeypatch, variable: str, value: str) -> 
     message = str(info.value)
     assert message.startswith(f"configuration error: {variable}:")
     assert "\n" not in message
+
+
+def test_a_bad_token_is_not_echoed(monkeypatch) -> None:
+    monkeypatch.setenv("SUPPORTDESK_TELEGRAM_TOKEN", "secret-but-malformed")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "secret-but-malformed" not in str(info.value)
+
+
+def test_accepted_urls_and_levels(monkeypatch) -> None:
+    monkeypatch.setenv("SUPPORTDESK_WEBHOOK_URL", "https://desk.example.com/telegram/hook")
+    monkeypatch.setenv("SUPPORTDESK_LOG_LEVEL", "debug")
+    monkeypatch.setenv("SUPPORTDESK_REDIS_URL", "rediss://cache:6380/0")
+    monkeypatch.setenv("SUPPORTDESK_TELEGRAM_TOKEN", "123456:AA-bb_CC")
+    settings = load_settings()
+    assert settings.webhook_url == "https://desk.example.com/telegram/hook"
+    assert settings.log_level == "DEBUG"
+    # Plain postgresql:// (what most hosting panels hand out) means our asyncpg driver.
+    mapped = load_settings(database_url="postgresql://desk:pw@db:5432/desk")
+    assert mapped.database_url == "postgresql+asyncpg://desk:pw@db:5432/desk"
+    given = "sqlite+aiosqlite:////srv/desk.sqlite3"
+    assert load_settings(database_url=given).database_url == given
+
+
+def test_data_dir_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings = load_settings(data_dir=blocker / "var")
+    with pytest.raises(ConfigError) as info:
+        ensure_data_dir(settings)
+    message = str(info.value)
+    assert message.startswith("configuration error: SUPPORTDESK_DATA_DIR: cannot create")
+    assert "\n" not in message
+    ensure_data_dir(load_settings(data_dir=tmp_path / "new" / "var"))
+    assert (tmp_path / "new" / "var").is_dir()

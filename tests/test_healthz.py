@@ -18,7 +18,11 @@ async def test_healthz_reports_database_and_store(aiohttp_client, engine, settin
     body = await response.json()
     assert body["status"] == "ok"
     assert body["database"] == {"ok": True, "dialect": engine.dialect.name}
-    assert body["object_store"]["ok"] is True and body["object_store"]["kind"] == "local"
+    assert body["object_store"] == {"ok": True, "kind": "local", "state": "writable"}
+    # Nothing about the server's file system for an anonymous caller, here or in /readyz.
+    ready = await (await client.get("/readyz")).text()
+    for text in (await response.text(), ready):
+        assert str(settings.data_dir) not in text and "/objects" not in text, text
 
 
 async def test_healthz_with_s3(aiohttp_client, engine, tmp_path, s3_endpoint, s3_bucket) -> None:

@@ -51,9 +51,9 @@ async def test_full_downgrade_and_upgrade(database_url: str) -> None:
         await engine.dispose()
 
 
-# Search indexes of migration 0012 that live outside the models on purpose: SQLite FTS5
+# Search indexes of migrations 0012 and 0014 that live outside the models on purpose: SQLite FTS5
 # tables (with their shadow tables) and PostgreSQL pg_trgm expression indexes.
-_SEARCH_FTS = ("ticket_search", "ticket_message_search", "contact_search")
+_SEARCH_FTS = ("ticket_search", "ticket_message_search", "contact_search", "contact_form_search")
 _FTS_SHADOWS = ("data", "idx", "content", "docsize", "config")
 _SEARCH_OBJECTS = {
     *_SEARCH_FTS,
@@ -62,6 +62,11 @@ _SEARCH_OBJECTS = {
     "ix_ticket_messages_text_trgm",
     "ix_contact_persons_name_trgm",
     "ix_contact_persons_email_trgm",
+    # migration 0014: the contact-form submitter
+    *(
+        f"ix_contact_form_submissions_{c}_trgm"
+        for c in ("name", "email", "company", "customer_number")
+    ),
 }
 
 

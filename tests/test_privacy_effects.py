@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from bot.delivery import deliver_pending
 from recordings.queries import training_library
-from storage.models import DeliveryState, HoldKind, TicketMessage
+from storage.models import DeliveryState, HoldKind, ReplyChunk, TicketMessage
+from storage.services.privacy_erasure import erase_contact
 from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
 from tests.telegram_fake import make_bot
 
@@ -60,3 +61,30 @@ async def test_restricted_or_objecting_callers_leave_the_training_library(
             await pworld.privacy.set_flag(s, pworld.request_id, flag, False, actor=STAFF)
             await s.commit()
             assert {r.id for r in await training_library(s)} == both
+
+
+async def test_erasure_forgets_the_chat_messages_of_sent_replies(pworld: PrivacyWorld) -> None:
+    """The Telegram message ids of each reply chunk (kept for reply edits) go with erasure."""
+
+    async def tickets_with_chunks() -> set[int]:
+        async with pworld.sessions() as s:
+            return set(
+                await s.scalars(
+                    select(TicketMessage.ticket_id).join(
+                        ReplyChunk, ReplyChunk.message_id == TicketMessage.id
+                    )
+                )
+            )
+
+    bot, _ = make_bot()
+    await deliver_pending(bot, pworld.sessions, pworld.clock, limit=10)
+    before = await tickets_with_chunks()
+    assert before & set(SUBJECT.ticket_ids) and before & set(OTHER.ticket_ids)
+    async with pworld.sessions() as s:
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        await erase_contact(
+            pworld.privacy, pworld.recordings, s, SUBJECT.contact_id, actor=STAFF,
+            request_id=pworld.request_id,
+        )  # fmt: skip
+        await s.commit()
+    assert await tickets_with_chunks() == before - set(SUBJECT.ticket_ids)

@@ -116,6 +116,38 @@ async def test_retention_rules_remove_id_copies_and_exports_after_7_days(
         assert await s.scalar(select(func.count()).select_from(Ticket)) == 4
 
 
+class RefusesDeletes:
+    """The object-store edge with a fault: every delete fails (store unreachable)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        raise ConnectionError("object store unreachable")
+
+
+async def test_a_file_the_store_cannot_delete_is_reported_and_retried(
+    pworld: PrivacyWorld,
+) -> None:
+    """The sweep shares the privacy desk's delete but keeps going past a failing object:
+    the row stays live (no false proof of deletion) and the next sweep finishes it."""
+    rules = tuple(r for r in schedule() if r.key == "privacy_id_copies")
+    pworld.clock.current += timedelta(days=7) + SECOND
+    broken = Sweeper(pworld.sessions, RefusesDeletes(pworld.store), pworld.clock, rules)  # type: ignore[arg-type]
+    failed = (await broken.run()).rules["privacy_id_copies"]
+    assert failed.deleted == 0 and len(failed.failed) == 1
+    async with pworld.sessions() as s:
+        copy = await s.scalar(select(PrivacyDocument))
+        assert copy is not None and copy.deleted_at is None
+    assert await pworld.store.exists(copy.object_key)
+    done = (await Sweeper(pworld.sessions, pworld.store, pworld.clock, rules).run()).rules
+    assert done["privacy_id_copies"].deleted == 1 and done["privacy_id_copies"].failed == []
+    assert not await pworld.store.exists(copy.object_key)
+
+
 async def _zip(pworld: PrivacyWorld) -> zipfile.ZipFile:
     async with pworld.sessions() as s:
         document = await export_contact(pworld.privacy, s, SUBJECT.contact_id, actor=STAFF)

@@ -74,3 +74,12 @@ def test_dockerfile_runs_serve_as_non_root_with_healthcheck() -> None:
     assert any("ffmpeg" in line for line in lines)
     assert "/healthz" in text[text.index("HEALTHCHECK") :]
     assert 'ENTRYPOINT ["supportdesk"]' in lines and 'CMD ["serve"]' in lines
+
+
+def test_readme_names_no_stale_migration_head() -> None:
+    """The backup-check example printed "at head 0011" long after newer migrations."""
+    from storage import migrate
+
+    readme = (ROOT / "README.md").read_text()
+    heads = re.findall(r"at head (\S+)", readme)
+    assert heads and all(h in ("<newest", migrate.head_revision()) for h in heads), heads

@@ -10,6 +10,7 @@ from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import MAX_BYTES, Vault
 from sqlalchemy import select
 
+from admin.uploads import safe_filename
 from storage.models import AuditEvent, Recording, RecordingHold, StaffRole, TicketChannel
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
@@ -101,6 +102,8 @@ async def test_bad_input_is_4xx_and_stores_nothing(vault: Vault, tmp_path: Path)
     empty.write_bytes(b"")
     truncated = tmp_path / "cut.mp3"
     truncated.write_bytes(make_audio(tmp_path, "mp3", seconds=2).read_bytes()[:300])
+    cut_wav = tmp_path / "cut-call.wav"
+    cut_wav.write_bytes(make_audio(tmp_path, "wav_alaw", seconds=2).read_bytes()[:3001])
     big = tmp_path / "big.wav"
     with big.open("wb") as fh:
         fh.write(good.read_bytes())
@@ -110,12 +113,14 @@ async def test_bad_input_is_4xx_and_stores_nothing(vault: Vault, tmp_path: Path)
         (text, {}, 422),
         (empty, {}, 422),
         (truncated, {}, 422),
+        (cut_wav, {}, 422),
         (big, {}, 413),
         (long, {}, 422),
         (None, {"caller": "+31 20 1"}, 422),
         (good, {"started_at": "yesterday"}, 422),
         (good, {"ticket_id": "99999"}, 422),
         (good, {"ticket_id": "abc"}, 422),
+        (good, {"ticket_id": "99999999999999999999999"}, 422),
         (good, {"caller": "<script>"}, 422),
     ]
     for path, fields, status in cases:
@@ -123,12 +128,56 @@ async def test_bad_input_is_4xx_and_stores_nothing(vault: Vault, tmp_path: Path)
         assert response.status == status, (path, fields, await response.text())
         body = await response.json()
         assert body["error"]["message"], body
+        if path is not None and status == 422 and not fields:
+            # The user's own file name (made safe), never our temp directory or name.
+            message = body["error"]["message"]
+            assert message.startswith(path.name + ": "), message
+            assert "sd-upload" not in message and "upload." not in message, message
+            assert str(vault.settings.data_dir) not in message, message
     not_multipart = await vault.client.post(
         "/api/v1/recordings", data=b"RIFF", headers=vault.tokens[AGENT]
     )
     assert not_multipart.status == 422
     assert await vault.count(Recording) == 0 and await vault.objects() == 0
     assert not list((vault.settings.data_dir / "tmp").iterdir())  # temp files removed
+
+
+def test_upload_names_are_made_safe() -> None:
+    assert safe_filename("../../etc/pass wd.wav") == "pass_wd.wav"
+    assert safe_filename("-rf .wav") == "rf_.wav"
+    assert safe_filename("..") == "upload" and safe_filename("") == "upload"
+    assert safe_filename("a" * 300 + ".gsm").endswith(".gsm")
+    assert len(safe_filename("a" * 300 + ".gsm")) == 100
+
+
+async def test_hold_review_at_takes_a_date_and_echoes_utc(vault: Vault, tmp_path: Path) -> None:
+    created = await vault.create(make_audio(tmp_path, "wav_alaw"))
+    api, headers = vault.client, vault.tokens[AGENT]
+    base = f"/api/v1/recordings/{created['id']}"
+
+    async def hold(review_at: str) -> dict:
+        body = {"kind": "training", "reason": "r", "review_at": review_at}
+        response = await api.post(f"{base}/holds", json=body, headers=headers)
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+    # A date alone: the start of that day in the office zone (Europe/Amsterdam, CEST).
+    by_day = await hold("2027-06-01")
+    assert by_day["review_at"] == "2027-05-31T22:00:00+00:00"
+    # A date/time in another offset comes back as the same moment in UTC, in POST and GET.
+    by_moment = await hold("2027-06-01T09:30:00+02:00")
+    assert by_moment["review_at"] == "2027-06-01T07:30:00+00:00"
+    one = await (await api.get(base, headers=headers)).json()
+    echoed = {h["id"]: h["review_at"] for h in one["holds"]}
+    assert echoed == {by_day["id"]: by_day["review_at"], by_moment["id"]: by_moment["review_at"]}
+    for h in [by_day, by_moment, *one["holds"]]:
+        assert h["placed_at"].endswith("+00:00")
+    assert one["started_at"].endswith("+00:00") and one["expires_at"].endswith("+00:00")
+    for bad in ("2027-06-01T09:30:00", "2027-13-01", "next week", "2020-01-01"):
+        body = {"kind": "training", "reason": "r", "review_at": bad}
+        response = await api.post(f"{base}/holds", json=body, headers=headers)
+        assert response.status == 422, bad
+        assert (await response.json())["error"]["code"] == "invalid_input"
 
 
 async def test_access_and_withheld_caller(vault: Vault, tmp_path: Path) -> None:

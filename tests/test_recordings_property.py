@@ -25,8 +25,10 @@ from recordings.service import (
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import create_engine, create_sessionmaker
-from storage.models import HoldKind, Recording
+from storage.models import HoldKind, Recording, StaffRole
 from storage.objectstore import LocalObjectStore
+from storage.retention.rules import schedule
+from storage.retention.sweeper import Sweeper
 from storage.services.audit import Actor
 
 pytestmark = pytest.mark.storage
@@ -62,9 +64,12 @@ async def _scenario(pool: list[Path], steps: list[tuple[str, object, object]]) -
         svc = RecordingService(
             clock, store, RecordingPolicy(audio=AudioLimits(max_seconds=10), temp_dir=Path(tmp))
         )
+        sessions = create_sessionmaker(engine)
+        recordings_rule = tuple(rule for rule in schedule() if rule.key == "recordings")
+        sweeper = Sweeper(sessions, store, clock, recordings_rule, batch=2, recordings=svc)
         ids: dict[int, int] = {}  # pool index -> recording id
         try:
-            async with create_sessionmaker(engine)() as session:
+            async with sessions() as session:
                 for name, a, b in steps:
                     held_before = {r.id for r in await _all(session, svc) if active_holds(r)}
                     if name == "ingest":
@@ -88,7 +93,12 @@ async def _scenario(pool: list[Path], steps: list[tuple[str, object, object]]) -
                             holds = active_holds(rec)
                             if holds:
                                 await svc.release_hold(
-                                    session, rid, holds[0].id, reason="done", actor=ACTOR
+                                    session,
+                                    rid,
+                                    holds[0].id,
+                                    reason="done",
+                                    actor=ACTOR,
+                                    role=StaffRole.ADMIN,
                                 )
                         else:
                             try:
@@ -99,7 +109,9 @@ async def _scenario(pool: list[Path], steps: list[tuple[str, object, object]]) -
                                 assert rid not in held_before
                     elif name == "sweep":
                         moment = T0 + timedelta(days=int(a))  # type: ignore[arg-type]
-                        await svc.sweep_due(session, moment)
+                        await session.commit()  # the sweeper writes in its own sessions
+                        await sweeper.run(now=moment)
+                        session.expunge_all()  # forget the rows the sweeper deleted
                         for rec in await _all(session, svc):
                             assert rec.expires_at > moment or active_holds(rec)
                     await session.commit()

@@ -11,7 +11,7 @@ import pytest
 from minio.error import S3Error
 from recording_audio_helpers import make_audio
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recordings.archive import RETENTION_RULE_ID, configure_lifecycle
 from recordings.audio import AudioError, AudioLimits
@@ -27,13 +27,16 @@ from recordings.service import (
 from storage.clock import FrozenClock
 from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, StaffRole
 from storage.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.retention.rules import schedule
+from storage.retention.sweeper import Sweeper
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput
+from storage.services.errors import Conflict, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.storage
 
 T0 = datetime(2026, 1, 10, 9, 30, tzinfo=UTC)
 ACTOR = Actor("staff", 1, "alice")
+PO = StaffRole.PRIVACY_OFFICER
 POLICY = RecordingPolicy(audio=AudioLimits(max_bytes=5 * 1024 * 1024, max_seconds=60))
 
 
@@ -181,15 +184,19 @@ async def test_holds_stack_and_delete_is_refused_while_held(
     assert {h.id for h in refused.value.holds} == {training.id, evidence.id}
 
     with pytest.raises(InvalidInput):
-        await svc.release_hold(session, rec.id, training.id, reason="", actor=ACTOR)
-    await svc.release_hold(session, rec.id, training.id, reason="course done", actor=ACTOR)
+        await svc.release_hold(session, rec.id, training.id, reason="", actor=ACTOR, role=PO)
+    await svc.release_hold(
+        session, rec.id, training.id, reason="course done", actor=ACTOR, role=StaffRole.AGENT
+    )
     await session.commit()
     assert await store.is_legal_hold(key, version_id=version)  # evidence still holds it
     with pytest.raises(RecordingHeld, match="verbal contract"):
         await svc.delete_recording(session, rec.id, actor=ACTOR)
     with pytest.raises(Conflict, match="already released"):
-        await svc.release_hold(session, rec.id, training.id, reason="again", actor=ACTOR)
-    await svc.release_hold(session, rec.id, evidence.id, reason="dispute settled", actor=ACTOR)
+        await svc.release_hold(session, rec.id, training.id, reason="again", actor=ACTOR, role=PO)
+    await svc.release_hold(
+        session, rec.id, evidence.id, reason="dispute settled", actor=ACTOR, role=PO
+    )
     await session.commit()
     assert await store.get_tags(key, version_id=version) == {"retention": "standard"}
     assert not await store.is_legal_hold(key, version_id=version)
@@ -244,7 +251,7 @@ async def test_s3_bucket_lifecycle_tag_and_legal_hold_through_sdk(
     with pytest.raises(S3Error):
         client.remove_object(bucket, key, version_id=version)
     assert client.stat_object(bucket, key, version_id=version).version_id == version
-    await svc.release_hold(session, rec.id, hold.id, reason="settled", actor=ACTOR)
+    await svc.release_hold(session, rec.id, hold.id, reason="settled", actor=ACTOR, role=PO)
     await session.commit()
     assert dict(client.get_object_tags(bucket, key, version_id=version)) == {
         "retention": "standard"
@@ -252,10 +259,51 @@ async def test_s3_bucket_lifecycle_tag_and_legal_hold_through_sdk(
     assert not client.is_object_legal_hold_enabled(bucket, key, version_id=version)
 
 
-async def test_sweep_at_ninety_days(
-    store: ObjectStore, session: AsyncSession, clock: FrozenClock, tmp_path: Path
+async def test_release_hold_enforces_the_release_roles(
+    session: AsyncSession, clock: FrozenClock, tmp_path: Path
 ) -> None:
+    """The service, not the views, refuses: so admin pages, API and CLI share the rule."""
+    svc = RecordingService(clock, LocalObjectStore(tmp_path / "objects"), POLICY)
+    rec = await _ingest(svc, session, make_audio(tmp_path, "wav_pcm"))
+    training = await svc.place_hold(
+        session, rec.id, kind=HoldKind.TRAINING, reason="example", actor=ACTOR
+    )
+    evidence = await svc.place_hold(
+        session, rec.id, kind=HoldKind.EVIDENCE, reason="contract", actor=ACTOR
+    )
+    await session.commit()
+    for role in (StaffRole.AGENT, StaffRole.TRAINER):
+        with pytest.raises(Forbidden) as refused:
+            await svc.release_hold(
+                session, rec.id, evidence.id, reason="done", actor=ACTOR, role=role
+            )
+        assert refused.value.status == 403 and refused.value.code == "forbidden"
+    with pytest.raises(Forbidden):  # refused before the reason is even looked at
+        await svc.release_hold(
+            session, rec.id, training.id, reason="", actor=ACTOR, role=StaffRole.TRAINER
+        )
+    assert [h.released_at for h in (await svc.get(session, rec.id)).holds] == [None, None]
+    await svc.release_hold(
+        session, rec.id, training.id, reason="done", actor=ACTOR, role=StaffRole.AGENT
+    )
+    await svc.release_hold(
+        session, rec.id, evidence.id, reason="settled", actor=ACTOR, role=StaffRole.ADMIN
+    )
+    await session.commit()
+    assert all(h.released_at is not None for h in (await svc.get(session, rec.id)).holds)
+
+
+async def test_sweep_at_ninety_days(
+    store: ObjectStore,
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    """The retention sweeper's recordings rule (the one sweep path) on both stores."""
     svc = RecordingService(clock, store, POLICY)
+    rules = tuple(rule for rule in schedule() if rule.key == "recordings")
+    sweeper = Sweeper(session_factory, store, clock, rules, recordings=svc)
     plain = await _ingest(svc, session, make_audio(tmp_path, "wav_pcm", frequency=300))
     held = await _ingest(svc, session, make_audio(tmp_path, "wav_pcm", frequency=500))
     later = await _ingest(
@@ -269,16 +317,16 @@ async def test_sweep_at_ninety_days(
     await session.commit()
     deadline = T0 + timedelta(days=90)
 
-    early = await svc.sweep_due(session, deadline - timedelta(seconds=1))
-    assert early.due == [] and early.deleted == []
-    dry = await svc.sweep_due(session, deadline + timedelta(seconds=1), dry_run=True)
-    assert dry.due == [plain.id] and dry.deleted == [] and dry.kept_held == [held.id]
+    early = (await sweeper.run(now=deadline - timedelta(seconds=1))).rules["recordings"]
+    assert (early.deleted, early.kept_held) == (0, 0)
+    dry = await sweeper.run(now=deadline + timedelta(seconds=1), dry_run=True)
+    assert (dry.rules["recordings"].deleted, dry.rules["recordings"].kept_held) == (1, 1)
     assert await _count(session, Recording) == 3
+    await session.commit()  # end the read: SQLite transactions take the write lock
 
     clock.set(deadline + timedelta(seconds=1))
-    report = await svc.sweep_due(session)
-    await session.commit()
-    assert report.deleted == [plain.id] and report.kept_held == [held.id]
+    report = (await sweeper.run()).rules["recordings"]
+    assert (report.deleted, report.kept_held, report.failed) == (1, 1, [])
     remaining = set(await session.scalars(select(Recording.id)))
     assert remaining == {held.id, later.id}
     assert len(await store.list("recordings/")) == 2

@@ -9,14 +9,18 @@ import os
 from datetime import timedelta
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import Vault
 from sqlalchemy import select
 
+from recordings.streaming import stream_object
 from storage.models import AuditEvent, Recording, RecordingListen, StaffRole
+from storage.objectstore.base import ByteRange
+from storage.objectstore.s3 import BODY_READ
 
 pytestmark = pytest.mark.storage
-SIZE = 3 * 1024 * 1024 + 123  # several store chunks, not a round number
+SIZE = 2 * BODY_READ + 123  # several store chunks, not a round number
 
 
 async def _stored_recording(vault: Vault, size: int = SIZE) -> tuple[int, bytes]:
@@ -82,6 +86,10 @@ async def test_range_cases(vault: Vault, route: str) -> None:
         "bytes=-500": (SIZE - 500, SIZE - 1),
         f"bytes=10-{SIZE + 50}": (10, SIZE - 1),  # end clipped to the object
         f"bytes=-{SIZE + 9}": (0, SIZE - 1),  # suffix longer than the object
+        # Across the store's chunk boundaries (each chunk is one SDK read in a thread).
+        f"bytes={BODY_READ - 5}-{BODY_READ + 5}": (BODY_READ - 5, BODY_READ + 5),
+        f"bytes={BODY_READ - 1}-": (BODY_READ - 1, SIZE - 1),
+        f"bytes=-{BODY_READ + 124}": (SIZE - BODY_READ - 124, SIZE - 1),
     }
     for header, (first, last) in cases.items():
         part = await client.get(url, headers={**headers, "Range": header})
@@ -201,7 +209,57 @@ async def test_row_without_its_object_is_404_not_500(vault: Vault) -> None:
         assert recording is not None
         key, version = recording.object_key, recording.version_id
     await vault.store.delete(key, version_id=version)  # e.g. lost in a restore
-    for url in (_url("api", ident), f"/api/v1/recordings/{ident}/audio?download=1"):
-        missing = await vault.client.get(url, headers=vault.tokens[StaffRole.AGENT])
+    for url, extra in (
+        (_url("api", ident), {}),
+        (_url("api", ident), {"Range": "bytes=10-"}),  # a ranged GET asks S3 differently
+        (f"/api/v1/recordings/{ident}/audio?download=1", {}),
+    ):
+        missing = await vault.client.get(url, headers={**vault.tokens[StaffRole.AGENT], **extra})
         assert missing.status == 404
         assert "missing" in (await missing.json())["error"]["message"]
+    # Nothing was left checked out of the store's connection pool.
+    assert all(idle == size for idle, size in _free_connections(vault))
+
+
+async def test_streams_closed_unread_give_their_connection_back(vault: Vault) -> None:
+    """A listener may leave before the headers go out: the opened S3 response is then
+    closed without a chunk read, and its connection must still return to the pool."""
+    ident, _ = await _stored_recording(vault, 100)
+    async with vault.sessions() as session:
+        recording = await session.get(Recording, ident)
+        assert recording is not None
+        key, version = recording.object_key, recording.version_id
+    for byte_range in (None, ByteRange(10, 20)):
+        stream = await vault.store.get(key, version_id=version, byte_range=byte_range)
+        assert any(idle < size for idle, size in _free_connections(vault))
+        await stream.aclose()
+        assert all(idle == size for idle, size in _free_connections(vault))
+
+
+async def test_failed_audit_closes_the_object_opened_meanwhile(vault: Vault) -> None:
+    """The store opens the object while the caller audits; when the audit fails nothing is
+    sent and the opened response is closed."""
+    ident, _ = await _stored_recording(vault, 100)
+    async with vault.sessions() as session:
+        recording = await session.get(Recording, ident)
+        assert recording is not None
+        key, version = recording.object_key, recording.version_id
+
+    async def failing_audit() -> None:
+        await asyncio.sleep(0.05)  # the store's GET is under way by now
+        raise RuntimeError("database gone")
+
+    for headers in ({}, {"Range": "bytes=0-9"}):
+        request = make_mocked_request("GET", "/audio", headers=headers)
+        with pytest.raises(RuntimeError, match="database gone"):
+            await stream_object(
+                request,
+                vault.store,
+                key,
+                version_id=version,
+                content_type="audio/ogg",
+                filename="x.ogg",
+                download=False,
+                before_body=failing_audit,
+            )
+        assert all(idle == size for idle, size in _free_connections(vault))

@@ -55,6 +55,9 @@ async def test_run_history_and_holds_due_for_review(world: World, tmp_path: Path
         await s.commit()
     async with world.sessions() as s:
         await hold(s, store, clock, rec_id)
+        # What a sweeper killed outright (SIGKILL) leaves behind, hours ago.
+        started = clock.now() - timedelta(hours=7)
+        s.add(RetentionRun(started_at=started, as_of=started, status="running", summary={}))
         await s.commit()
     result = await sweeper(world.sessions, store, clock).run()
     assert result.rules["recordings"].kept_held == 1
@@ -63,6 +66,7 @@ async def test_run_history_and_holds_due_for_review(world: World, tmp_path: Path
     await login(client, world.users[StaffRole.PRIVACY_OFFICER].username)
     html = await (await client.get("/retention")).text()
     assert "1 bewaard (blokkade)" in html and "done" in html
+    assert "interrupted" in html and "running" not in html
 
     holds_html = await (await client.get("/retention/holds")).text()
     assert "Geen blokkades ter beoordeling." in holds_html

@@ -31,6 +31,7 @@ from storage.models import (
     AuditEvent,
     ContactFormSubmission,
     ContactPerson,
+    HeldMessage,
     Organisation,
     Recording,
     RecordingTombstone,
@@ -284,6 +285,30 @@ async def test_contact_form_submissions_go_after_one_year(
             )
         ]
     assert emails == [None, "klaas@example.nl"]
+
+
+async def test_unanswered_held_messages_go_after_30_days(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """Bot messages waiting for a ticket choice; an answered one already left the table."""
+    async with session_factory() as s:
+        contact = ContactPerson(name="Klaas Vaak", created_at=T0, updated_at=T0)
+        s.add(contact)
+        await s.flush()
+        for moment in (T0, T0 + timedelta(days=1)):
+            s.add(HeldMessage(contact_id=contact.id, text="welk ticket?", created_at=moment))
+        await s.commit()
+    keys = {rule.key: rule for rule in RULES}
+    assert keys["held_messages"].days == 30
+    await _sweep(session_factory, store, clock, T0 + timedelta(days=30) - SECOND)
+    async with session_factory() as s:
+        assert await count(s, HeldMessage) == 2
+    result = await _sweep(session_factory, store, clock, T0 + timedelta(days=30) + SECOND)
+    assert result.rules["held_messages"].deleted == 1
+    async with session_factory() as s:
+        left = list(await s.scalars(select(HeldMessage.created_at)))
+        assert left == [T0 + timedelta(days=1)]
+        assert await count(s, ContactPerson) == 1  # the contact follows its own rule
 
 
 async def test_staff_sessions_go_when_they_expire(

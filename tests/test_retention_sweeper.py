@@ -18,9 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recordings.archive import configure_lifecycle
 from storage.clock import FrozenClock
 from storage.db import is_postgres
-from storage.models import Attachment, AuditEvent, Recording, RetentionRun, Ticket
+from storage.models import (
+    Attachment,
+    AuditEvent,
+    Recording,
+    RetentionLease,
+    RetentionRun,
+    Ticket,
+)
 from storage.objectstore import S3ObjectStore
 from storage.retention.reconcile import reconcile
+from storage.retention.sweeper import LEASE, STALE_AFTER
 
 pytestmark = pytest.mark.storage
 Sessions = async_sessionmaker[AsyncSession]
@@ -121,6 +129,44 @@ async def test_killed_between_object_and_row_delete_next_run_finishes(
     result = await sweeper(session_factory, store, clock).run()
     assert result.failed == 0, result.rules
     await _assert_finished(session_factory, store, ids)
+
+
+async def test_a_run_killed_outright_is_marked_interrupted_by_the_next_sweep(
+    session_factory: Sessions, store: S3ObjectStore
+) -> None:
+    """SIGKILL runs no cleanup: the run row stays "running" and (SQLite) the lease stays
+    until it expires. The next sweep that may run marks the row interrupted."""
+    clock = FrozenClock(T0)
+    async with session_factory() as s:
+        killed = RetentionRun(
+            started_at=T0, as_of=T0, trigger="serve", status="running", summary={}
+        )
+        s.add(killed)
+        s.add(RetentionLease(name=LEASE, holder="killed", expires_at=T0 + timedelta(minutes=10)))
+        await s.commit()
+        killed_id, postgres = killed.id, is_postgres(s)
+
+    async def status() -> tuple[str, str | None]:
+        async with session_factory() as s:
+            run = await s.get(RetentionRun, killed_id)
+            assert run is not None
+            return run.status, run.error
+
+    clock.set(T0 + timedelta(minutes=5))
+    early = await sweeper(session_factory, store, clock).run()
+    assert bool(early.skipped) is not postgres  # SQLite: the dead sweeper's lease still holds
+    assert await status() == ("running", None)
+    clock.set(T0 + timedelta(minutes=11))
+    after = await sweeper(session_factory, store, clock).run()
+    if postgres:  # sweepers run side by side: 11 minutes old may still be alive
+        assert await status() == ("running", None)
+        clock.set(T0 + STALE_AFTER + SECOND)
+        after = await sweeper(session_factory, store, clock).run()
+    state, error = await status()
+    assert state == "interrupted" and error and "killed" in error
+    async with session_factory() as s:
+        own = await s.get(RetentionRun, after.run_id)
+        assert own is not None and own.status == "done"
 
 
 async def test_reconcile_fix_finishes_a_half_job(

@@ -261,3 +261,70 @@ async def test_inbox_counts_are_capped_and_reference_search_is_exact(world: Worl
     await login(world.client, "agent")
     html = await (await world.client.get("/?q=T-2026-000003")).text()
     assert "/tickets/3" in html and "/tickets/4" not in html
+
+
+async def test_inbox_counts_a_search_exactly_and_labels_capped_counts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox looks a search up once for its page and its badges: an indexed search
+    counts its matches per status exactly, whatever the status filter, on every page; a
+    count that stopped at its cap reads "N+" and says "more than N" (bench/admin_inbox.py)."""
+    service = TicketService(world.clock)
+    async with world.sessions() as session:
+        ids = []
+        for n in range(7):
+            world.clock.advance(timedelta(seconds=1))
+            body = f"zonnepaneel stuk {n}" if n % 2 == 0 else f"iets anders {n}"
+            ticket, _ = await service.open_ticket(
+                session, actor=Actor.system(), channel=TicketChannel.API, text=body
+            )
+            ids.append(ticket.id)
+        for closed in (ids[0], ids[1], ids[2]):
+            await service.close(session, closed, actor=Actor.system())
+        await session.commit()
+        # Matches: ids 0, 2 (closed), 4, 6 (new). "paneel stuk" holds an s: the index's
+        # hits are checked against the rows; "zonnepaneel" is exact from the index alone.
+        expected = {
+            TicketStatus.NEW: 2,
+            TicketStatus.OPEN: 0,
+            TicketStatus.WAITING: 0,
+            TicketStatus.CLOSED: 2,
+        }
+        for query in ("zonnepaneel", "PANEEL STUK"):
+            new_only = await service.inbox(
+                session, TicketFilter(query=query, status=TicketStatus.NEW), cap=1
+            )
+            assert new_only.cap is None and new_only.counts == expected, query
+            assert [t.id for t in new_only.page.items] == [ids[6], ids[4]]
+            first = await service.inbox(session, TicketFilter(query=query), limit=3, cap=1)
+            rest = await service.inbox(
+                session, TicketFilter(query=query), cursor=first.page.next_cursor, cap=1
+            )
+            assert [t.id for t in first.page.items + rest.page.items] == [
+                ids[6],
+                ids[4],
+                ids[2],
+                ids[0],
+            ]
+            assert rest.page.next_cursor is None and first.counts == rest.counts == expected
+            assert await service.count_by_status(session, TicketFilter(query=query)) == expected
+            capped = await service.count_by_status(session, TicketFilter(query=query), cap=1)
+            assert capped[TicketStatus.NEW] == capped[TicketStatus.CLOSED] == 2  # cap + 1
+
+    await login(world.client, "agent")
+    badge = re.compile(r'<span class="badge"( title="(?:meer dan|more than) (\d+)")?>([^<]*)<')
+    html = await (await world.client.get("/?q=zonnepaneel")).text()
+    assert [m.group(3) for m in badge.finditer(html)] == ["2", "0", "0", "2"]
+    assert all(m.group(1) is None for m in badge.finditer(html))
+    # Without the index's help (a common string) a search's counts stop at their cap.
+    monkeypatch.setattr("storage.services.tickets.SEARCH_CANDIDATES", 2)
+    monkeypatch.setattr("admin.views.INBOX_SEARCH_COUNT_CAP", 1)
+    html = await (await world.client.get("/?q=zonnepaneel")).text()
+    found = [(m.group(2), m.group(3)) for m in badge.finditer(html)]
+    assert found == [("1", "1+"), (None, "0"), (None, "0"), ("1", "1+")]
+    assert "/tickets/" + str(ids[6]) in html and "/tickets/" + str(ids[5]) not in html
+    # No search: the world's ticket and 4 of these are new.
+    monkeypatch.setattr("admin.views.INBOX_COUNT_CAP", 3)
+    html = await (await world.client.get("/")).text()
+    found = [(m.group(2), m.group(3)) for m in badge.finditer(html)]
+    assert found == [("3", "3+"), (None, "0"), (None, "0"), (None, "3")]

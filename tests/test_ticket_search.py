@@ -5,15 +5,24 @@ edits, deletes and renames through its triggers."""
 from __future__ import annotations
 
 import random
+import sqlite3
+import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, text
 
 from storage.clock import FrozenClock
-from storage.models import ContactPerson, Ticket, TicketChannel, TicketMessage
+from storage.models import (
+    ContactFormSubmission,
+    ContactPerson,
+    Ticket,
+    TicketChannel,
+    TicketMessage,
+)
 from storage.services import tickets as tickets_module
 from storage.services.audit import Actor
+from storage.services.contact_form import ContactFormService
 from storage.services.customers import CustomerService
 from storage.services.edits import MessageEditService
 from storage.services.tickets import TicketFilter, TicketService
@@ -46,6 +55,17 @@ QUERIES = [
     'say "hi"',  # FTS5 query syntax is literal too
     "café",
     "zzzz",  # nothing
+    "jan@devries.nl",  # contact-form submitter: e-mail, name, company, customer number
+    "Bakker Bouw",
+    "KN-4711",
+    "Sanne",
+]
+# Contact-form submissions: (name, email, company, customer number); the person is in the
+# submission only, not in contact_persons.
+SUBMITTERS = [
+    ("Jan de Vries", "jan@devries.nl", "", "KN-4711"),
+    ("Sanne Visser", "sanne@bakkerbouw.nl", "Bakker Bouw BV", ""),
+    ("Ab Mobiel", "ab@klant.nl", "Glas & Co", "KN-100%"),
 ]
 
 
@@ -89,12 +109,20 @@ async def _seed(session, clock: FrozenClock) -> None:
                 ticket.id,
                 text=" ".join(rnd.choice(WORDS) for _ in range(3)),
             )
+    form = ContactFormService(clock, service)
+    for n, (name, email, company, number) in enumerate(SUBMITTERS):
+        clock.advance(timedelta(minutes=1))
+        data = {"name": name, "email": email, "company": company, "customer_number": number}
+        await form.submit(
+            session, data | {"message": "Bel mij terug"}, sender=f"ip{n}", language="nl"
+        )
     await session.commit()
 
 
 async def _expected(session, query: str) -> list[int]:
     """The search's meaning written plainly: case-insensitive substring of subject, any
-    message text, customer name or e-mail; a whole reference is an exact lookup."""
+    message text, customer name or e-mail (a contact-form ticket's customer: the submitter's
+    name, e-mail, company or customer number); a whole reference is an exact lookup."""
     query = query.strip()
     needle = query.lower()
     tickets = (await session.execute(select(Ticket.id, Ticket.reference, Ticket.subject))).all()
@@ -106,6 +134,17 @@ async def _expected(session, query: str) -> list[int]:
             )
         )
     ).all()
+    submitters = (
+        await session.execute(
+            select(
+                ContactFormSubmission.ticket_id,
+                ContactFormSubmission.name,
+                ContactFormSubmission.email,
+                ContactFormSubmission.company,
+                ContactFormSubmission.customer_number,
+            )
+        )
+    ).all()
     if tickets_module._REFERENCE.match(query):
         return sorted(t.id for t in tickets if t.reference == query.upper())
     found = {t.id for t in tickets if t.reference == query.upper() or needle in t.subject.lower()}
@@ -113,6 +152,7 @@ async def _expected(session, query: str) -> list[int]:
     found |= {
         c.id for c in contacts if needle in c.name.lower() or needle in (c.email or "").lower()
     }
+    found |= {f.ticket_id for f in submitters if any(needle in v.lower() for v in f[1:])}
     return sorted(found)
 
 
@@ -155,6 +195,10 @@ async def test_search_matches_a_plain_substring_filter(
     assert hits > 100
     assert await _expected(session, "zzzz") == []
     assert len(await _expected(session, "vezel")) > 3
+    for query in ("jan@devries.nl", "Sanne", "KN-4711", "bakker bouw"):
+        (ticket_id,) = await _expected(session, query)
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket.channel == TicketChannel.WEB_FORM and ticket.contact_id is None
 
 
 async def test_index_follows_edits_deletes_and_renames(session, clock) -> None:
@@ -183,8 +227,11 @@ async def test_index_follows_edits_deletes_and_renames(session, clock) -> None:
         return await _found(session, service, query)
 
     async def indexed(query: str) -> list[int] | None:
-        # What the trigram index alone answers, before the exact LIKE narrows it.
-        return await TicketService._search_candidates(session, query)
+        # What the trigram index alone answers (None: it cannot help, the plain scan).
+        match = await TicketService._search_match(session, query)
+        if match is None:
+            return None
+        return sorted(await session.scalars(select(Ticket.id).where(match)))
 
     assert await ids("zelkast") == [ticket_id]
     assert await ids("zonnebloem") == [ticket_id]
@@ -228,3 +275,59 @@ async def test_index_follows_edits_deletes_and_renames(session, clock) -> None:
         # The external-content index agrees with its tables after all of this.
         for fts in ("ticket_search", "ticket_message_search", "contact_search"):
             await session.execute(text(f"INSERT INTO {fts}({fts}) VALUES ('integrity-check')"))
+
+
+async def test_index_follows_contact_form_submissions(session, clock) -> None:
+    service = TicketService(clock)
+    receipt = await ContactFormService(clock, service).submit(
+        session,
+        {"name": "Jan de Vries", "email": "jan@devries.nl", "customer_number": "KN-4711"}
+        | {"company": "De Vries Installatie", "message": "Bel mij"},
+        sender="ip",
+        language="nl",
+    )
+    await session.commit()
+
+    async def both(query: str) -> tuple[list[int], list[int] | None]:
+        match = await TicketService._search_match(session, query)
+        indexed = (
+            None if match is None else list(await session.scalars(select(Ticket.id).where(match)))
+        )
+        return await _found(session, service, query), indexed
+
+    for query in ("jan@devries.nl", "JAN DE", "kn-4711", "installatie"):
+        assert await both(query) == ([receipt.ticket_id], [receipt.ticket_id]), query
+    # Erased or corrected: the index forgets the old values.
+    submission = await session.get(ContactFormSubmission, receipt.submission_id)
+    submission.name, submission.email = "[erased]", "erased@invalid"
+    await session.commit()
+    assert await both("jan@devries.nl") == ([], [])
+    assert await both("erased@inv") == ([receipt.ticket_id], [receipt.ticket_id])
+    await session.execute(
+        delete(ContactFormSubmission).where(ContactFormSubmission.id == receipt.submission_id)
+    )
+    await session.commit()
+    assert await both("kn-4711") == ([], [])
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            text("INSERT INTO contact_form_search(contact_form_search) VALUES ('integrity-check')")
+        )
+
+
+def test_fts5_folds_onto_ascii_only_the_kelvin_sign_and_long_s() -> None:
+    """The promise behind tickets._FTS_IDS_ASCII: for an ASCII query without k or s, the
+    SQLite FTS5 trigram match equals lower(...) LIKE, so the hits need no check against
+    the rows. Every other code point that FTS5 would fold onto an ASCII character breaks
+    it (a newer SQLite could add one): this fails then."""
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE f USING fts5(x, tokenize='trigram')")
+    points = [c for c in range(128, 0x30000) if not 0xD800 <= c < 0xE000]
+    con.executemany("INSERT INTO f(rowid, x) VALUES (?, ?)", [(c, f"#{chr(c)}#") for c in points])
+    folded = {
+        char.lower()
+        for char in string.printable[:95]
+        if char != '"'
+        and con.execute("SELECT 1 FROM f WHERE f MATCH ?", (f'"#{char}#"',)).fetchone()
+    }
+    assert folded == set(tickets_module._FOLDED_ONTO_ASCII)
+    con.close()

@@ -24,7 +24,7 @@ from storage.models.core import (
     TicketPriority,
     TicketStatus,
 )
-from storage.models.linking import HeldMessage, LinkCode, MessageEdit
+from storage.models.linking import HeldMessage, LinkCode, MessageEdit, ReplyChunk
 from storage.models.presence import TicketPresence
 from storage.models.privacy import (
     ContactPrivacy,
@@ -65,6 +65,7 @@ __all__ = [
     "RecordingListen",
     "RecordingTag",
     "RecordingTombstone",
+    "ReplyChunk",
     "RequestStatus",
     "RequestType",
     "RetentionLease",

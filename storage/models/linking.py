@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, BigIntPK, str_enum
@@ -47,6 +47,20 @@ class HeldMessage(Base):
     # media_type, size); the file is downloaded once the customer picks the ticket.
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+class ReplyChunk(Base):
+    """One Telegram message of a sent agent reply, in order: a reply over 4096 characters
+    goes out as several, and an edit of the reply must update all of them (issue 3).
+    TicketMessage.telegram_message_id stays the first chunk's id (replies are matched on it)."""
+
+    __tablename__ = "reply_chunks"
+    __table_args__ = (UniqueConstraint("message_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    telegram_message_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class MessageEdit(Base):

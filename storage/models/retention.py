@@ -25,7 +25,8 @@ class RetentionRun(Base):
     as_of: Mapped[datetime]
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     trigger: Mapped[str] = mapped_column(String(32), default="cli")  # cli | serve | test
-    # running | done | failed (a run killed mid-way stays "running": the next one finishes it)
+    # running | done | failed | interrupted (killed mid-way: the next sweep marks it so and
+    # finishes its work)
     status: Mapped[str] = mapped_column(String(16), default="running")
     # {rule key: {"deleted": n, "kept_held": n, "failed": n}}
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

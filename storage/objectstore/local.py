@@ -205,7 +205,8 @@ class LocalObjectStore:
         writable = await asyncio.to_thread(os.access, self.root, os.W_OK)
         if not writable:
             raise OSError(f"object store directory {self.root} is not writable")
-        return {"kind": self.kind, "root": str(self.root)}
+        # No path: /healthz and /readyz show this to anonymous callers.
+        return {"kind": self.kind, "state": "writable"}
 
     async def close(self) -> None:
         return None

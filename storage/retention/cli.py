@@ -15,6 +15,8 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recordings.cli import _parse_moment, _settings
+from recordings.policy import policy_from_settings
+from recordings.service import RecordingService
 from storage import migrate as migrations
 from storage.clock import SystemClock
 from storage.config import Settings
@@ -35,6 +37,11 @@ def _rules(settings: Settings) -> tuple[Rule, ...]:
     except UnknownRule as exc:
         click.echo(f"configuration error: SUPPORTDESK_RETENTION_PERIODS: {exc}", err=True)
         sys.exit(2)
+
+
+def _recordings(settings: Settings, store: ObjectStore) -> RecordingService:
+    """The service with the settings' policy: its deletes also clear cached waveforms."""
+    return RecordingService(SystemClock(), store, policy_from_settings(settings))
 
 
 async def _with_db(
@@ -82,7 +89,12 @@ def sweep(now_text: str | None, dry_run: bool, batch: int | None) -> None:
 
     async def work(sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> SweepResult:
         sweeper = Sweeper(
-            sessions, store, SystemClock(), rules, batch=batch or settings.retention_batch_size
+            sessions,
+            store,
+            SystemClock(),
+            rules,
+            batch=batch or settings.retention_batch_size,
+            recordings=_recordings(settings, store),
         )
         return await sweeper.run(now=now, dry_run=dry_run, trigger="cli")
 
@@ -101,7 +113,8 @@ def reconcile(fix: bool) -> None:
     async def work(
         sessions: async_sessionmaker[AsyncSession], store: ObjectStore
     ) -> ReconcileReport:
-        return await run_reconcile(sessions, store, SystemClock(), fix=fix)
+        recordings = _recordings(settings, store)
+        return await run_reconcile(sessions, store, SystemClock(), fix=fix, recordings=recordings)
 
     report = asyncio.run(_with_db(settings, work))
     for line in report.lines():

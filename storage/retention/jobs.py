@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recordings.queries import active_hold
 from recordings.service import RecordingHeld, RecordingService
 from storage.models import (
     ApiToken,
     AuditEvent,
     ContactFormSubmission,
     ContactPerson,
+    HeldMessage,
     Organisation,
     Recording,
-    RecordingHold,
     RecordingTombstone,
     ServiceStatus,
     StaffSession,
@@ -109,11 +110,7 @@ async def _bulk(
 
 def _ticket_held() -> Any:
     """An evidence/training hold on a recording of the ticket keeps the ticket too."""
-    return exists().where(
-        Recording.ticket_id == Ticket.id,
-        RecordingHold.recording_id == Recording.id,
-        RecordingHold.released_at.is_(None),
-    )
+    return active_hold(Recording.ticket_id == Ticket.id)
 
 
 async def support_information(job: Job) -> Outcome:
@@ -143,11 +140,8 @@ async def call_recordings(job: Job) -> Outcome:
     expires_cutoff = job.cutoff + job.recordings.policy.retention
     outcome = Outcome()
     if job.first or job.dry_run:
-        held = exists().where(
-            RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None)
-        )
         outcome.kept_held = await job.count(
-            select(Recording.id).where(Recording.expires_at <= expires_cutoff, held)
+            select(Recording.id).where(Recording.expires_at <= expires_cutoff, active_hold())
         )
     if job.dry_run:
         outcome.deleted = len(await job.recordings.due_for_deletion(job.session, expires_cutoff))
@@ -185,6 +179,13 @@ async def api_tokens(job: Job) -> Outcome:
 
 async def audit_events(job: Job) -> Outcome:
     return await _bulk(job, AuditEvent, AuditEvent.occurred_at, "audit_event")
+
+
+async def held_messages(job: Job) -> Outcome:
+    """Bot messages still waiting for the customer to pick a ticket. An answered one has
+    already become a ticket message (and left this table), so what is here went unanswered.
+    The table only holds those pending messages: scanning it is cheap without an index."""
+    return await _bulk(job, HeldMessage, HeldMessage.created_at, "held_message")
 
 
 async def contact_form_submissions(job: Job) -> Outcome:

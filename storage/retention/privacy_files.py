@@ -4,13 +4,12 @@ object goes; the row stays with `deleted_at` as proof of the deletion."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
+from storage.clock import FrozenClock
 from storage.models import DocumentKind, PrivacyDocument
 from storage.retention.jobs import Job, Outcome
-from storage.services import audit
+from storage.services.privacy import PrivacyService
 
 
 async def _expire(job: Job, kind: DocumentKind) -> Outcome:
@@ -26,27 +25,16 @@ async def _expire(job: Job, kind: DocumentKind) -> Outcome:
     stmt = job.lock(stmt.order_by(PrivacyDocument.id).limit(job.limit), PrivacyDocument)
     ids = list(await job.session.scalars(stmt))
     outcome = Outcome(more=len(ids) >= job.limit)
-    documents: list[Any] = list(
-        await job.session.scalars(select(PrivacyDocument).where(PrivacyDocument.id.in_(ids)))
+    # The privacy desk's own delete (objects, then rows, audit), as of the sweep's moment.
+    service = PrivacyService(FrozenClock(job.now), job.store)
+    outcome.deleted = await service.delete_documents(
+        job.session,
+        ids,
+        actor=job.actor,
+        reason="retention period ended",
+        failed=outcome.failed,  # reported on the run; the next sweep retries
+        details={"rule": job.rule},
     )
-    for document in documents:
-        try:
-            await job.store.delete(document.object_key)
-        except Exception as exc:  # reported on the run; the next sweep retries
-            outcome.failed[document.id] = f"object not deleted: {type(exc).__name__}"
-            continue
-        document.deleted_at = job.now
-        outcome.deleted += 1
-        audit.record(
-            job.session,
-            actor=job.actor,
-            action=f"privacy.{kind.value}.delete",
-            subject_type="privacy_document",
-            subject_id=document.id,
-            at=job.now,
-            details={"reason": "retention period ended", "rule": job.rule},
-        )
-    await job.session.flush()
     return outcome
 
 

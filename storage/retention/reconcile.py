@@ -66,8 +66,12 @@ async def reconcile(
     *,
     fix: bool = False,
     min_age: timedelta = MIN_AGE,
+    recordings: RecordingService | None = None,
 ) -> ReconcileReport:
+    """`recordings` deletes recording rows (pass one with the settings' policy, so the
+    cached waveform goes too)."""
     report = ReconcileReport()
+    recordings = recordings or RecordingService(clock, store)
     now = clock.now()
     for prefix, column in OWNED.items():
         objects = {info.key: info for info in await store.list(prefix)}
@@ -87,7 +91,7 @@ async def reconcile(
             label = f"{column.class_.__tablename__[:-1]} {rows[key]}"
             report.missing_objects.append(label)
             if fix:
-                await _fix_row(sessions, store, clock, column.class_, rows[key], label, report)
+                await _fix_row(sessions, recordings, clock, column.class_, rows[key], label, report)
     return report
 
 
@@ -112,7 +116,7 @@ async def _fix_orphan(
 
 async def _fix_row(
     sessions: async_sessionmaker[AsyncSession],
-    store: ObjectStore,
+    recordings: RecordingService,
     clock: Clock,
     model: Any,
     row_id: int,
@@ -122,7 +126,7 @@ async def _fix_row(
     async with sessions() as session:
         if model is Recording:
             try:
-                await RecordingService(clock, store).delete_recording(
+                await recordings.delete_recording(
                     session, row_id, actor=ACTOR, reason="object missing (reconcile)"
                 )
             except RecordingHeld:

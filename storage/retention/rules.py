@@ -86,6 +86,22 @@ RULES: tuple[Rule, ...] = (
         sweep=jobs.support_information,
     ),
     Rule(
+        key="held_messages",
+        data=Text(
+            "Berichten aan de bot die wachten tot u kiest voor welk ticket ze zijn (eenmaal "
+            "gekozen horen ze bij dat ticket)",
+            "Messages to the bot waiting for you to choose their ticket (once chosen they "
+            "are part of that ticket)",
+        ),
+        period=timedelta(days=30),
+        start=Text(
+            "na ontvangst, als er geen ticket is gekozen", "after receipt, if no ticket was chosen"
+        ),
+        ground=CONTRACT,
+        controller=US,
+        sweep=jobs.held_messages,
+    ),
+    Rule(
         key="recordings",
         data=Text("Gespreksopnames als u ons belt", "Recordings of calls to us"),
         period=timedelta(days=90),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +32,10 @@ from storage.services.audit import Actor
 log = logging.getLogger(__name__)
 LEASE = "retention-sweep"
 MAX_LISTED_FAILURES = 20
+INTERRUPTED = "interrupted"
+# PostgreSQL sweepers run side by side, so a "running" run is only taken for dead when it
+# is older than any real sweep takes (a batch commits every few seconds).
+STALE_AFTER = timedelta(hours=6)
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Sweeper:
         batch: int = 500,
         recordings: RecordingService | None = None,
         lease_ttl: timedelta = timedelta(minutes=10),
+        stale_after: timedelta = STALE_AFTER,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -85,6 +90,7 @@ class Sweeper:
         self.batch = batch
         self.recordings = recordings or RecordingService(clock, store)
         self.lease_ttl = lease_ttl
+        self.stale_after = stale_after
         self.holder = uuid.uuid4().hex
 
     async def run(
@@ -104,6 +110,7 @@ class Sweeper:
             result.skipped = "another sweeper holds the lease"
             return result
         try:
+            await self._close_dead_runs(use_lease)
             result.run_id = await self._start(as_of, dry_run, trigger)
             for rule in self.rules:
                 started = time.perf_counter()
@@ -164,6 +171,25 @@ class Sweeper:
                 await self._take_lease()
 
     # --- the run row ------------------------------------------------------------------
+
+    async def _close_dead_runs(self, use_lease: bool) -> None:
+        """A sweeper killed outright (SIGKILL, power loss) never ends its run row. Holding
+        the SQLite lease means no other sweeper runs, so every "running" row is dead; on
+        PostgreSQL only rows older than `stale_after` are. Their batches were committed
+        (or rolled back) one by one: this sweep simply continues the work."""
+        dead = RetentionRun.status == "running"
+        if not use_lease:
+            dead = and_(dead, RetentionRun.started_at <= self.clock.now() - self.stale_after)
+        async with self.sessions() as session:
+            await session.execute(
+                update(RetentionRun)
+                .where(dead)
+                .values(
+                    status=INTERRUPTED,
+                    error="stopped without finishing (killed?); a later sweep continued",
+                )
+            )
+            await session.commit()
 
     async def _start(self, as_of: datetime, dry_run: bool, trigger: str) -> int:
         async with self.sessions() as session:

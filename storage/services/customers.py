@@ -19,6 +19,7 @@ from storage.models import ContactPerson, Organisation, ServiceStatus
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.text import escape_like
 
 PAGE = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -53,12 +54,8 @@ def clean_phone(value: str) -> str | None:
     return value or None
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _contains(column: Any, query: str) -> Any:
-    return func.lower(column).like(f"%{_escape_like(query.lower())}%", escape="\\")
+    return func.lower(column).like(f"%{escape_like(query.lower())}%", escape="\\")
 
 
 class CustomerService:
@@ -255,9 +252,13 @@ class CustomerService:
             raw = data.get("organisation_id")
             org_id: int | None = None
             if raw not in (None, ""):
-                if isinstance(raw, bool) or not str(raw).isdigit():
+                text = str(raw)
+                # Beyond signed 64 bits no row can match (and SQLite's driver would overflow).
+                if isinstance(raw, bool) or not (text.isascii() and text.isdigit()):
                     raise InvalidInput("organisation_id: must be a number")
-                org_id = (await self.get_organisation(session, int(raw))).id
+                if int(text) >= 2**63:
+                    raise InvalidInput("organisation_id: no such organisation")
+                org_id = (await self.get_organisation(session, int(text))).id
             fields["organisation_id"] = org_id
         return fields
 

@@ -18,16 +18,7 @@ from storage.models import (
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound
-from storage.services.tickets import MAX_TEXT
-
-
-def _clean(text: str) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise InvalidInput("message text is empty")
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"message text is longer than {MAX_TEXT} characters")
-    return text
+from storage.services.text import clean_text
 
 
 class MessageEditService:
@@ -54,7 +45,7 @@ class MessageEditService:
         )
         if message is None:
             return None
-        body = _clean(text)
+        body = clean_text(text)
         if body == message.text:
             return message
         self._keep_history(session, message, body, contact_id=contact_id)
@@ -79,7 +70,7 @@ class MessageEditService:
             raise NotFound(f"reply {message_id} not found")
         if message.author_staff_id != staff.id:
             raise InvalidInput("only the author can edit a reply")
-        body = _clean(text)
+        body = clean_text(text)
         if body == message.text:
             return message
         edit = self._keep_history(session, message, body, staff_id=staff.id)

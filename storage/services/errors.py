@@ -17,6 +17,13 @@ class NotFound(ServiceError):
     status = 404
 
 
+class Forbidden(ServiceError):
+    """The actor's role may not do this (whichever edge asked: admin, API or CLI)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class InvalidInput(ServiceError):
     code = "invalid_input"
     status = 422

@@ -306,21 +306,41 @@ class PrivacyService:
         return document
 
     async def delete_documents(
-        self, session: AsyncSession, ids_query: object, *, actor: Actor, reason: str
+        self,
+        session: AsyncSession,
+        ids_query: object,
+        *,
+        actor: Actor,
+        reason: str,
+        failed: dict[int, str] | None = None,
+        details: dict[str, object] | None = None,
     ) -> int:
-        """Delete the objects of live documents (every version), then mark the rows."""
+        """Delete the objects of live documents (every version), then mark the rows; returns
+        how many went. The row stays (deleted_at) as proof of the deletion. With `failed`
+        (the retention sweep), a document whose object cannot be deleted is listed there
+        and kept for the next try; without it the error propagates."""
         documents = list(
             await session.scalars(
-                select(PrivacyDocument).where(
+                select(PrivacyDocument)
+                .where(
                     PrivacyDocument.id.in_(ids_query),  # type: ignore[arg-type]
                     PrivacyDocument.deleted_at.is_(None),
                 )
+                .order_by(PrivacyDocument.id)
             )
         )
         now = self.clock.now()
+        deleted = 0
         for document in documents:
-            await self.store.delete(document.object_key)
+            try:
+                await self.store.delete(document.object_key)
+            except Exception as exc:
+                if failed is None:
+                    raise
+                failed[document.id] = f"object not deleted: {type(exc).__name__}"
+                continue
             document.deleted_at = now
+            deleted += 1
             audit.record(
                 session,
                 actor=actor,
@@ -328,10 +348,10 @@ class PrivacyService:
                 subject_type="privacy_document",
                 subject_id=document.id,
                 at=now,
-                details={"reason": reason},
+                details={"reason": reason, **(details or {})},
             )
         await session.flush()
-        return len(documents)
+        return deleted
 
     async def record_delivery(
         self, session: AsyncSession, document: PrivacyDocument, *, actor: Actor

@@ -6,7 +6,9 @@ Per data kind: tickets are anonymised (personal fields blanked, texts replaced, 
 statistics survive) or deleted (SUPPORTDESK_PRIVACY_ERASURE_TICKETS); attachments, exports,
 ID copies, contact-form messages and non-held recordings are deleted (objects first, then
 rows; recordings through RecordingService.delete_recording and its hold check). Audit
-events about the subject are stripped of personal data.
+events about the subject are stripped of personal data. Held messages go with the contact
+(ON DELETE CASCADE). On SQLite the search indexes are compacted afterwards and freed pages
+are zeroed (secure_delete, storage/db.py), so nothing erased lingers in the file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from storage.models import (
     PrivacyRequestEvent,
     Recording,
     RecordingHold,
+    ReplyChunk,
     Ticket,
     TicketMessage,
 )
@@ -124,6 +127,7 @@ async def _anonymise_tickets(
     await session.execute(delete(Attachment).where(Attachment.ticket_id.in_(ticket_ids)))
     message_ids = select(TicketMessage.id).where(TicketMessage.ticket_id.in_(ticket_ids))
     await session.execute(delete(MessageEdit).where(MessageEdit.message_id.in_(message_ids)))
+    await session.execute(delete(ReplyChunk).where(ReplyChunk.message_id.in_(message_ids)))
     await session.execute(
         update(TicketMessage)
         .where(TicketMessage.ticket_id.in_(ticket_ids))
@@ -235,5 +239,5 @@ async def erase_contact(
     )
     if request_id is not None:
         service._log(session, request_id, actor, "erased", result.summary())
-    await session.flush()
+    await purge.compact_search_index(session)  # flushes
     return result

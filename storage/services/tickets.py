@@ -5,22 +5,29 @@ event into the same transaction."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Integer,
+    Update,
     and_,
     any_,
+    bindparam,
+    case,
     cast,
-    exists,
+    column,
+    distinct,
     func,
+    insert,
     inspect,
     literal,
-    literal_column,
+    null,
     or_,
     select,
     text,
@@ -28,11 +35,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.clock import Clock
 from storage.models import (
+    ContactFormSubmission,
     ContactPerson,
     DeliveryState,
     MessageDirection,
@@ -47,20 +55,27 @@ from storage.models import (
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound, StaleThread, TicketClosed
+from storage.services.text import MAX_TEXT as MAX_TEXT  # re-exported (bot/filing.py)
+from storage.services.text import clean_text as _clean_text
+from storage.services.text import escape_like as _escape_like
 
-MAX_TEXT = 100_000
 _REFERENCE = re.compile(r"^[Tt]-\d{4}-\d{6,}$")
 MAX_PAGE = 200
 # Below this many index hits a search filters on the hits' ids; above it the words are
 # common and walking the newest tickets finds a page of matches sooner.
 SEARCH_CANDIDATES = 20_000
-# SQLite FTS5 trigram tables of migration 0012 (rowids are the content tables' ids).
+# SQLite FTS5 trigram tables of migrations 0012 and 0014 (rowids are the content tables'
+# ids). A contact-form ticket's customer is its submission's name, e-mail, company and
+# customer number (the person stays out of contact_persons).
 _FTS_HITS = (
     "SELECT rowid AS id FROM ticket_search WHERE ticket_search MATCH :phrase"
     " UNION ALL SELECT m.ticket_id FROM ticket_message_search AS s"
     " JOIN ticket_messages AS m ON m.id = s.rowid WHERE ticket_message_search MATCH :phrase"
     " UNION ALL SELECT t.id FROM contact_search AS c"
     " JOIN tickets AS t ON t.contact_id = c.rowid WHERE contact_search MATCH :phrase"
+    " UNION ALL SELECT f.ticket_id FROM contact_form_search AS c"
+    " JOIN contact_form_submissions AS f ON f.id = c.rowid"
+    " WHERE contact_form_search MATCH :phrase AND f.ticket_id IS NOT NULL"
     " UNION ALL SELECT id FROM tickets WHERE reference = :reference"
 )
 # Counted inside the database: carrying thousands of ids of a common word to Python costs
@@ -77,8 +92,20 @@ _FTS_IDS = text(
     " UNION SELECT t.id FROM contact_search AS c JOIN contact_persons AS p ON p.id = c.rowid"
     " JOIN tickets AS t ON t.contact_id = p.id WHERE contact_search MATCH :phrase"
     " AND (lower(p.name) LIKE :pattern ESCAPE '\\' OR lower(p.email) LIKE :pattern ESCAPE '\\')"
-    " UNION SELECT id FROM tickets WHERE reference = :reference"
+    " UNION SELECT f.ticket_id FROM contact_form_search AS c"
+    " JOIN contact_form_submissions AS f ON f.id = c.rowid"
+    " WHERE contact_form_search MATCH :phrase AND f.ticket_id IS NOT NULL AND ("
+    + " OR ".join(
+        f"lower(f.{c}) LIKE :pattern ESCAPE '\\'"
+        for c in ("name", "email", "company", "customer_number")
+    )
+    + ") UNION SELECT id FROM tickets WHERE reference = :reference"
 )
+# The hits, each once, without reading the rows: for an ASCII query without k or s the
+# index's match is already exact (FTS5 folds case like lower() there; beyond it, only the
+# Kelvin sign onto k and the long s onto s, which lower() leaves: see test_ticket_search).
+_FTS_IDS_ASCII = text(_FTS_HITS.replace(" UNION ALL ", " UNION "))
+_FOLDED_ONTO_ASCII = frozenset("ks")
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,13 @@ class TicketFilter:
 class Page:
     items: list[Ticket]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Inbox:
+    page: Page
+    counts: dict[TicketStatus, int]  # per status, for the same filters status aside
+    cap: int | None  # None: exact; else a count of cap + 1 means "more than cap"
 
 
 def encode_cursor(moment: datetime, ticket_id: int) -> str:
@@ -123,13 +157,45 @@ def prefetch_open_tickets(session: AsyncSession, contact_id: int, tickets: list[
     session.info[_PREFETCHED_OPEN] = (contact_id, tickets)
 
 
-def _clean_text(text: str, *, allow_empty: bool = False) -> str:
-    text = (text or "").strip()
-    if not text and not allow_empty:
-        raise InvalidInput("message text is empty")
-    if len(text) > MAX_TEXT:
-        raise InvalidInput(f"message text is longer than {MAX_TEXT} characters")
-    return text
+@functools.cache
+def _append_update(set_status: bool, allow_closed: bool, check_version: bool) -> Update:
+    """The ticket UPDATE of `_append`, one per shape, with bound parameters: building and
+    cache-keying a statement per message costs more than running it."""
+    table = Ticket.__table__.c
+    now = bindparam("now", type_=table.updated_at.type)
+    values: dict[str, object] = {
+        "thread_version": table.thread_version + 1,
+        "message_count": table.message_count + 1,
+        "updated_at": now,
+        "last_activity_at": now,
+    }
+    if set_status:
+        values["status"] = bindparam("new_status", type_=table.status.type)
+    conditions = [table.id == bindparam("ticket_id")]
+    if not allow_closed:
+        conditions.append(table.status != TicketStatus.CLOSED)
+    if check_version:
+        conditions.append(table.thread_version == bindparam("expected_version"))
+    return (
+        update(Ticket.__table__)
+        .where(*conditions)
+        .values(**values)
+        .returning(table.thread_version, table.message_count)
+    )
+
+
+_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+
+
+async def _insert_message(session: AsyncSession, **values: object) -> TicketMessage:
+    """A message row by one Core INSERT (every customer message takes this path; the ORM
+    flush costs several times more), then known to the session as a persistent object."""
+    row = {"delivery_attempts": 0, "delivery_error": None, "edited_at": None, **values}
+    message = TicketMessage(**row)
+    message.id = (await session.execute(_INSERT_MESSAGE, row)).scalar_one()
+    make_transient_to_detached(message)  # every column is set: nothing left to load
+    session.add(message)
+    return message
 
 
 class TicketService:
@@ -242,35 +308,31 @@ class TicketService:
         body = _clean_text(text, allow_empty=allow_empty_text)
         now = self.clock.now()
         session.info.pop(_PREFETCHED_OPEN, None)  # their order changes
-        table = Ticket.__table__.c
-        values: dict[str, object] = {
-            "thread_version": table.thread_version + 1,
-            "message_count": table.message_count + 1,
-            "updated_at": now,
-            "last_activity_at": now,
-        }
-        if new_status is not None:
-            values["status"] = new_status
-        conditions = [table.id == ticket_id]
-        if not allow_closed:
-            conditions.append(table.status != TicketStatus.CLOSED)
-        if expected_version is not None:
-            conditions.append(table.thread_version == expected_version)
         # One atomic UPDATE: concurrent writers serialise on the row, none is lost. A Core
-        # UPDATE (cheaper than the ORM's); the loaded ticket gets the new values below.
-        result = await session.execute(
-            update(Ticket.__table__)
-            .where(*conditions)
-            .values(**values)
-            .returning(table.thread_version, table.message_count)
+        # UPDATE built once per shape (cheaper than the ORM's); the loaded ticket gets the
+        # new values below.
+        statement = _append_update(
+            new_status is not None, allow_closed, expected_version is not None
         )
-        row = result.one_or_none()
+        params: dict[str, object] = {"ticket_id": ticket_id, "now": now}
+        if new_status is not None:
+            params["new_status"] = new_status
+        if expected_version is not None:
+            params["expected_version"] = expected_version
+        row = (await session.execute(statement, params)).one_or_none()
         if row is not None:
             key = inspect(Ticket).identity_key_from_primary_key([ticket_id])
             loaded = session.identity_map.get(key)
             if loaded is not None:
-                values.update(thread_version=row[0], message_count=row[1])
-                for name, value in values.items():
+                changed = {
+                    "thread_version": row[0],
+                    "message_count": row[1],
+                    "updated_at": now,
+                    "last_activity_at": now,
+                }
+                if new_status is not None:
+                    changed["status"] = new_status
+                for name, value in changed.items():
                     set_committed_value(loaded, name, value)
         if row is None:
             ticket = await self.get(session, ticket_id)
@@ -280,7 +342,8 @@ class TicketService:
                 f"ticket {ticket.reference} changed since you opened it "
                 f"(version {ticket.thread_version}, yours {expected_version})"
             )
-        message = TicketMessage(
+        message = await _insert_message(
+            session,
             ticket_id=ticket_id,
             direction=direction,
             author_staff_id=author_staff_id,
@@ -292,8 +355,6 @@ class TicketService:
             next_attempt_at=now if delivery == DeliveryState.PENDING else None,
             created_at=now,
         )
-        session.add(message)
-        await session.flush()
         await audit.write(
             session,
             actor=actor,
@@ -495,28 +556,32 @@ class TicketService:
         limit: int = 50,
     ) -> Page:
         """Newest activity first, keyset-paginated on (last_activity_at, id)."""
-        limit = max(1, min(limit, MAX_PAGE))
-        stmt = select(Ticket).options(
-            selectinload(Ticket.contact), selectinload(Ticket.organisation)
-        )
-        stmt = stmt.where(*await self._where(session, filters))
-        if cursor:
-            moment, last_id = decode_cursor(cursor)
-            # The leading `<=` gives the index a range to start from (a bare OR cannot).
-            stmt = stmt.where(
-                Ticket.last_activity_at <= moment,
-                or_(
-                    Ticket.last_activity_at < moment,
-                    and_(Ticket.last_activity_at == moment, Ticket.id < last_id),
-                ),
-            )
-        stmt = stmt.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(limit + 1)
-        rows = list(await session.scalars(stmt))
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_cursor(rows[-1].last_activity_at, rows[-1].id)
-        return Page(items=rows, next_cursor=next_cursor)
+        match = await self._search_match(session, filters.query)
+        if match is not None:
+            page, _ = await self._matched(session, filters, match, cursor, limit, counts=False)
+            return page
+        return await self._page(session, self._conditions(filters), cursor, limit)
+
+    async def inbox(
+        self,
+        session: AsyncSession,
+        filters: TicketFilter = TicketFilter(),
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+        cap: int,
+    ) -> Inbox:
+        """A page of `filters` and the tickets per status for the same filters status aside
+        (the inbox badges), a text search looked up once for both. An indexed search has
+        fewer than SEARCH_CANDIDATES matches: counted exactly. Otherwise each count stops
+        at cap + 1, a bounded walk instead of a scan of every ticket."""
+        match = await self._search_match(session, filters.query)
+        if match is not None:
+            page, counts = await self._matched(session, filters, match, cursor, limit, counts=True)
+            return Inbox(page, counts, cap=None)
+        page = await self._page(session, self._conditions(filters), cursor, limit)
+        every_status = self._conditions(replace(filters, status=None))
+        return Inbox(page, await self._capped_counts(session, every_status, cap), cap=cap)
 
     async def count_by_status(
         self,
@@ -527,22 +592,85 @@ class TicketService:
     ) -> dict[TicketStatus, int]:
         """Tickets per status. With `cap`, each count stops at cap + 1 (shown as "cap+"),
         so the inbox badges cost a bounded index walk instead of a scan of every ticket."""
-        if cap is not None:
-            return await self._capped_counts(session, filters, cap)
-        stmt = (
-            select(Ticket.status, func.count())
-            .where(*await self._where(session, filters))
-            .group_by(Ticket.status)
-        )
+        match = await self._search_match(session, filters.query)
+        conditions = self._conditions(filters, match)
+        if cap is not None and match is None:
+            return await self._capped_counts(session, conditions, cap)
+        # An indexed search's few matches are counted in one pass (not once per status).
+        stmt = select(Ticket.status, func.count()).where(*conditions).group_by(Ticket.status)
         counts = {status: 0 for status in TicketStatus}
         for status, count in await session.execute(stmt):
-            counts[TicketStatus(status)] = count
+            counts[TicketStatus(status)] = count if cap is None else min(count, cap + 1)
         return counts
 
+    @staticmethod
+    async def _page(
+        session: AsyncSession, conditions: list[object], cursor: str | None, limit: int
+    ) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        stmt = (
+            select(Ticket)
+            .options(selectinload(Ticket.contact), selectinload(Ticket.organisation))
+            .where(*conditions, *_after(cursor, Ticket.last_activity_at, Ticket.id))
+            .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+            .limit(limit + 1)
+        )
+        return _paged(list(await session.scalars(stmt)), limit)
+
+    async def _matched(
+        self,
+        session: AsyncSession,
+        filters: TicketFilter,
+        match: object,
+        cursor: str | None,
+        limit: int,
+        *,
+        counts: bool,
+    ) -> tuple[Page, dict[TicketStatus, int]]:
+        """Page (and counts) of a search the index narrowed down to a few thousand tickets.
+        One statement reads each match's status and activity once and takes both the
+        page's ids and the counts from that set (a CTE used twice, which SQLite and
+        PostgreSQL materialise); sorting those narrow rows and then loading the page's
+        tickets by id costs less than sorting whole rows."""
+        limit = max(1, min(limit, MAX_PAGE))
+        every_status = self._conditions(replace(filters, status=None), match)
+        found = (
+            select(Ticket.id, Ticket.status, Ticket.last_activity_at)
+            .where(*every_status)
+            .cte("found")
+        )
+        wanted = [] if filters.status is None else [found.c.status == filters.status]
+        top = (
+            select(found.c.id, found.c.status)
+            .where(*wanted, *_after(cursor, found.c.last_activity_at, found.c.id))
+            .order_by(found.c.last_activity_at.desc(), found.c.id.desc())
+            .limit(limit + 1)
+            .subquery()
+        )
+        stmt = select(top.c.id, top.c.status, null().label("n"))
+        if counts:
+            per_status = select(null(), found.c.status, func.count()).group_by(found.c.status)
+            stmt = union_all(stmt, per_status)
+        ids, tally = [], {status: 0 for status in TicketStatus}
+        for ticket_id, status, n in await session.execute(stmt):
+            if n is None:
+                ids.append(ticket_id)
+            else:
+                tally[TicketStatus(status)] = n
+        rows = list(
+            await session.scalars(
+                select(Ticket)
+                .options(selectinload(Ticket.contact), selectinload(Ticket.organisation))
+                .where(Ticket.id.in_(ids))
+            )
+        )
+        rows.sort(key=lambda t: (t.last_activity_at, t.id), reverse=True)
+        return _paged(rows, limit), tally
+
+    @staticmethod
     async def _capped_counts(
-        self, session: AsyncSession, filters: TicketFilter, cap: int
+        session: AsyncSession, conditions: list[object], cap: int
     ) -> dict[TicketStatus, int]:
-        conditions = await self._where(session, filters)
         parts = [
             select(literal(status.value).label("status"), func.count().label("n")).select_from(
                 select(Ticket.id)
@@ -555,21 +683,13 @@ class TicketService:
         rows = await session.execute(union_all(*parts))
         return {TicketStatus(status): count for status, count in rows}
 
-    async def _where(self, session: AsyncSession, filters: TicketFilter) -> list[object]:
-        ids = await self._search_candidates(session, filters.query.strip())
-        if ids is None:
-            return self._conditions(filters)
-        # One parameter however many ids (an IN list would bind each one).
-        if session.get_bind().dialect.name == "sqlite":
-            listed = select(literal_column("value")).select_from(func.json_each(json.dumps(ids)))
-            return self._conditions(filters, Ticket.id.in_(listed))
-        return self._conditions(filters, Ticket.id == any_(cast(ids, ARRAY(BigInteger))))
-
     @staticmethod
-    async def _search_candidates(session: AsyncSession, query: str) -> list[int] | None:
-        """Ids of exactly the tickets a text search matches, found through the trigram
-        indexes. None when the index cannot help: under 3 characters (no trigram), a
-        reference (already exact) or a common string (SEARCH_CANDIDATES hits or more)."""
+    async def _search_match(session: AsyncSession, query: str) -> object | None:
+        """A condition on Ticket.id for exactly the tickets a text search matches, answered
+        by the trigram indexes. None when the index cannot help: under 3 characters (no
+        trigram), a reference (already exact) or a common string (SEARCH_CANDIDATES hits
+        or more)."""
+        query = query.strip()
         if len(query) < 3 or _REFERENCE.match(query):
             return None
         pattern = f"%{_escape_like(query.lower())}%"
@@ -578,7 +698,13 @@ class TicketService:
             params = {"phrase": phrase, "reference": query.upper(), "limit": SEARCH_CANDIDATES}
             if await session.scalar(_FTS_COUNT, params) >= SEARCH_CANDIDATES:
                 return None
-            return sorted(await session.scalars(_FTS_IDS, params | {"pattern": pattern}))
+            # The hits stay in the database, a subquery of the statement that pages (and
+            # counts) them: carrying thousands of ids through Python and back costs more.
+            if query.isascii() and not _FOLDED_ONTO_ASCII & set(query.lower()):
+                hits = _FTS_IDS_ASCII.bindparams(phrase=phrase, reference=query.upper())
+            else:
+                hits = _FTS_IDS.bindparams(phrase=phrase, reference=query.upper(), pattern=pattern)
+            return Ticket.id.in_(hits.columns(column("id", Integer)))
         # PostgreSQL: each branch is the service's own lower(...) LIKE, which the
         # pg_trgm GIN indexes of migration 0012 answer.
         stmt = union_all(
@@ -594,13 +720,20 @@ class TicketService:
                     func.lower(ContactPerson.email).like(pattern, escape="\\"),
                 )
             ),
+            select(ContactFormSubmission.ticket_id).where(
+                ContactFormSubmission.ticket_id.is_not(None), _submitter_like(pattern)
+            ),
             select(Ticket.id).where(Ticket.reference == query.upper()),
         )
-        # One round trip: each branch costs more here than carrying the ids does.
-        ids = list(await session.scalars(stmt.limit(SEARCH_CANDIDATES)))
-        if len(ids) >= SEARCH_CANDIDATES:
+        # One round trip (each branch costs more here than carrying the ids does): the
+        # hits as one array, left out for a common string; back in as one parameter.
+        hits = stmt.limit(SEARCH_CANDIDATES).subquery()
+        few = func.count() < SEARCH_CANDIDATES
+        found = select(func.count(), case((few, func.array_agg(distinct(hits.c.id)))))
+        count, ids = (await session.execute(found)).one()
+        if count >= SEARCH_CANDIDATES:
             return None
-        return sorted(set(ids))
+        return Ticket.id == any_(cast(ids or [], ARRAY(BigInteger)))
 
     @staticmethod
     def _conditions(filters: TicketFilter, candidates: object | None = None) -> list[object]:
@@ -630,20 +763,43 @@ class TicketService:
             conditions.append(candidates)
         elif query:
             pattern = f"%{_escape_like(query.lower())}%"
+            # Per-row lookups, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed
+            # subplan that first finds every matching message (all of a common word's), to
+            # answer a walk that stops after a page. A LIMIT 1 subquery cannot be hashed.
+            in_message = (
+                select(TicketMessage.id)
+                .where(
+                    TicketMessage.ticket_id == Ticket.id,
+                    func.lower(TicketMessage.text).like(pattern, escape="\\"),
+                )
+                .limit(1)
+            )
+            of_contact = (
+                select(ContactPerson.id)
+                .where(
+                    ContactPerson.id == Ticket.contact_id,
+                    or_(
+                        func.lower(ContactPerson.name).like(pattern, escape="\\"),
+                        func.lower(ContactPerson.email).like(pattern, escape="\\"),
+                    ),
+                )
+                .limit(1)
+            )
+            of_form = (
+                select(ContactFormSubmission.id)
+                .where(ContactFormSubmission.ticket_id == Ticket.id, _submitter_like(pattern))
+                .limit(1)
+            )
             conditions.append(
                 or_(
                     Ticket.reference == query.upper(),
                     func.lower(Ticket.subject).like(pattern, escape="\\"),
-                    exists().where(
-                        TicketMessage.ticket_id == Ticket.id,
-                        func.lower(TicketMessage.text).like(pattern, escape="\\"),
-                    ),
-                    exists().where(
-                        ContactPerson.id == Ticket.contact_id,
-                        or_(
-                            func.lower(ContactPerson.name).like(pattern, escape="\\"),
-                            func.lower(ContactPerson.email).like(pattern, escape="\\"),
-                        ),
+                    in_message.scalar_subquery().is_not(None),
+                    of_contact.scalar_subquery().is_not(None),
+                    # Last, and only for contact-form tickets: no lookup for the others.
+                    and_(
+                        Ticket.channel == TicketChannel.WEB_FORM,
+                        of_form.scalar_subquery().is_not(None),
                     ),
                 )
             )
@@ -668,12 +824,40 @@ class TicketService:
         return ticket
 
 
+def _submitter_like(pattern: str) -> object:
+    """The contact-form submitter matches: name, e-mail, company or customer number."""
+    return or_(
+        *(
+            func.lower(column).like(pattern, escape="\\")
+            for column in (
+                ContactFormSubmission.name,
+                ContactFormSubmission.email,
+                ContactFormSubmission.company,
+                ContactFormSubmission.customer_number,
+            )
+        )
+    )
+
+
+def _after(cursor: str | None, moment: object, ticket_id: object) -> list[object]:
+    """Rows past the cursor in (last_activity_at, id) descending order. The leading `<=`
+    gives the index a range to start from (a bare OR cannot)."""
+    if not cursor:
+        return []
+    at, last_id = decode_cursor(cursor)
+    return [moment <= at, or_(moment < at, and_(moment == at, ticket_id < last_id))]  # type: ignore[operator]
+
+
+def _paged(rows: list[Ticket], limit: int) -> Page:
+    """A page from up to limit + 1 rows in page order (an extra row means there is more)."""
+    if len(rows) <= limit:
+        return Page(items=rows, next_cursor=None)
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=encode_cursor(rows[-1].last_activity_at, rows[-1].id))
+
+
 def _plain(value: object) -> object:
     """A JSON-friendly form of a column value for audit details."""
     if isinstance(value, datetime):
         return value.isoformat()
     return getattr(value, "value", value)
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

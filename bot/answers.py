@@ -1,0 +1,87 @@
+"""The bot's answers to an update go out after the update's transaction commits.
+
+A handler that says "ticket T-2026-000123 opened" and then fails (a full disk at commit, a
+lost database connection) would otherwise have told the customer about a ticket that was
+never stored; the retry would then open it again - on PostgreSQL under another reference,
+since sequences do not roll back. So while an update is handled (bot/middlewares.py), the
+Bot API calls that only tell the customer something are queued here instead of sent, and
+are sent in order once the commit succeeded; after a rollback they are dropped, and the
+retry says it again. Calls whose answer the handler needs (getFile, downloads) go out at
+once. A queued call returns None to the handler: handlers never read what an answer
+returned (the outbox and reply-edit workers, which do, run outside any update).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
+)
+
+log = logging.getLogger(__name__)
+
+# Telling, not asking: nothing a handler does next depends on their result.
+DEFERRED = (
+    SendMessage,
+    EditMessageText,
+    EditMessageReplyMarkup,
+    AnswerCallbackQuery,
+    DeleteMessage,
+)
+
+_queue: ContextVar[list[TelegramMethod[Any]] | None] = ContextVar("bot_answers", default=None)
+
+
+class DeferAnswers(BaseRequestMiddleware):
+    """Queues the DEFERRED calls made while `held()` is active in this task."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[Any],
+        bot: Bot,
+        method: TelegramMethod[Any],
+    ) -> Any:
+        queue = _queue.get()
+        if queue is not None and isinstance(method, DEFERRED):
+            queue.append(method)
+            return None
+        return await make_request(bot, method)
+
+
+def install(bot: Bot) -> None:
+    """Register on the bot's session once (any Bot: production's, a test's, a bench's)."""
+    if not any(isinstance(m, DeferAnswers) for m in bot.session.middleware):
+        bot.session.middleware(DeferAnswers())
+
+
+@contextlib.contextmanager
+def held() -> Iterator[list[TelegramMethod[Any]]]:
+    """Queue the answers made inside the block; the caller sends them with `send`."""
+    queue: list[TelegramMethod[Any]] = []
+    token = _queue.set(queue)
+    try:
+        yield queue
+    finally:
+        _queue.reset(token)
+
+
+async def send(bot: Bot, answers: list[TelegramMethod[Any]]) -> None:
+    """After the commit: the update is handled whatever happens here, so a failed answer
+    is logged (without its text) and the rest still go out."""
+    for method in answers:
+        try:
+            await bot(method)
+        except Exception as exc:  # TelegramAPIError, or the network under it
+            log.warning("bot answer %s not sent: %s", method.__api_method__, type(exc).__name__)
