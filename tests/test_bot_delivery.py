@@ -71,6 +71,13 @@ async def _row(sessionmaker: async_sessionmaker[AsyncSession], message_id: int) 
         return row
 
 
+async def _chunks(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[int, int]]:
+    """(position, Telegram message id) of every recorded reply chunk, in order."""
+    async with sessionmaker() as s:
+        chunks = (await s.scalars(select(ReplyChunk).order_by(ReplyChunk.position))).all()
+    return [(c.position, c.telegram_message_id) for c in chunks]
+
+
 def test_split_text_respects_telegram_limit() -> None:
     assert split_text("kort") == ["kort"]
     chunks = split_text("a" * 10_000)
@@ -92,13 +99,7 @@ async def test_reply_is_sent_once_and_marked_sent(
     assert len(sent) == 3 and all(len(r.text) <= 4096 for r in sent)  # type: ignore[attr-defined]
     assert all(r.chat_id == CHAT for r in sent)  # type: ignore[attr-defined]
     assert row.telegram_message_id == 1000 and row.telegram_chat_id == CHAT
-    async with session_factory() as s:
-        chunks = (await s.scalars(select(ReplyChunk).order_by(ReplyChunk.position))).all()
-    assert [(c.position, c.telegram_message_id) for c in chunks] == [
-        (0, 1000),
-        (1, 1001),
-        (2, 1002),
-    ]
+    assert await _chunks(session_factory) == [(0, 1000), (1, 1001), (2, 1002)]
     # a second round (e.g. after a restart) sends nothing again
     assert await deliver_pending(bot, session_factory, clock, limit=10) == 0
     assert len(api.calls("sendMessage")) == 3
@@ -211,13 +212,7 @@ async def test_a_long_reply_cut_off_midway_resumes_without_resending(
     assert row.delivery_state == DeliveryState.SENT and row.telegram_message_id == 1000
     first, second, third = split_text(text)
     assert api.sent_texts() == [first, second, second, third]  # the failed one, then the rest
-    async with session_factory() as s:
-        chunks = (await s.scalars(select(ReplyChunk).order_by(ReplyChunk.position))).all()
-    assert [(c.position, c.telegram_message_id) for c in chunks] == [
-        (0, 1000),
-        (1, 1001),
-        (2, 1002),
-    ]
+    assert await _chunks(session_factory) == [(0, 1000), (1, 1001), (2, 1002)]
 
 
 async def test_oldest_first_in_small_batches(

@@ -74,6 +74,7 @@ async def test_submission_opens_web_form_ticket_and_keeps_record(world: World) -
     await login(client, "agent")
     page = await (await client.get(f"/tickets/{ticket_id}")).text()
     assert "Els Bol" in page and "els@bol.example" in page and "pinautomaat" in page
+    assert "<strong>Els Bol</strong>" in page  # the message's author: the submitter
     # The ticket may go (3-year rule) while the submission's own 1-year clock runs on.
     async with world.sessions() as session:
         await session.execute(delete(Ticket).where(Ticket.id == ticket_id))
