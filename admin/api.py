@@ -20,12 +20,14 @@ from storage.models import (
     Attachment,
     AuditEvent,
     MessageDirection,
+    MessageEdit,
     StaffUser,
     Ticket,
     TicketMessage,
 )
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
+from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
 
 PREFIX = "/api/v1"
@@ -71,7 +73,11 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
 
 
 def message_json(
-    message: TicketMessage, author: str | None, *, attachments: bool = True
+    message: TicketMessage,
+    author: str | None,
+    *,
+    attachments: bool = True,
+    edits: list[MessageEdit] | None = None,
 ) -> dict[str, Any]:
     body = {
         "id": message.id,
@@ -81,7 +87,12 @@ def message_json(
         "author_staff_id": message.author_staff_id,
         "created_at": message.created_at.isoformat(),
         "delivery": message.delivery_state.value,
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
     }
+    if edits is not None:  # the thread lists earlier versions; single-message answers don't
+        body["edits"] = [
+            {"previous_text": e.previous_text, "edited_at": e.edited_at.isoformat()} for e in edits
+        ]
     # A new reply or note has none (and its relationship is not loaded).
     body["attachments"] = [attachment_json(a) for a in message.attachments] if attachments else []
     return body
@@ -123,8 +134,10 @@ async def get_ticket(request: web.Request) -> web.Response:
     forms = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
     submission = await forms.for_ticket(request[DB], ticket)
     submitter = submission.name if submission is not None else None
+    edits = await edit_history(request[DB], [m.id for m in ticket.messages if m.edited_at])
     body["messages"] = [
-        message_json(m, _thread_author(m, ticket, submitter)) for m in ticket.messages
+        message_json(m, _thread_author(m, ticket, submitter), edits=edits.get(m.id, []))
+        for m in ticket.messages
     ]
     return web.json_response(body)
 
@@ -154,6 +167,22 @@ async def post_reply(request: web.Request) -> web.Response:
     )
     author = staff_name(request[USER])
     return web.json_response(message_json(message, author, attachments=False), status=201)
+
+
+@routes.patch("/tickets/{id}/replies/{reply_id}")
+@requires(Permission.TICKETS_WRITE)
+async def edit_reply(request: web.Request) -> web.Response:
+    """Change a reply's text; one already in the customer's chat is edited there too."""
+    data = await _body(request)
+    message = await request.config_dict[TICKETS].edit_reply(
+        request[DB],
+        _ticket_id(request, "reply_id"),
+        staff=request[USER],
+        text=_text(data),
+        ticket_id=_ticket_id(request),
+    )
+    author = staff_name(request[USER]) if message.author_staff_id == request[USER].id else None
+    return web.json_response(message_json(message, author, attachments=False))
 
 
 @routes.post("/tickets/{id}/notes")
@@ -289,6 +318,18 @@ _MESSAGE = {
         "author_staff_id": {"type": "integer", "nullable": True},
         "created_at": {**_STRING, "format": "date-time"},
         "delivery": _STRING,
+        "edited_at": {**_NULLABLE_STRING, "format": "date-time"},
+        "edits": {
+            "type": "array",
+            "description": "Earlier versions, oldest first (thread only)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "previous_text": _STRING,
+                    "edited_at": {**_STRING, "format": "date-time"},
+                },
+            },
+        },
         "attachments": {"type": "array", "items": _ATTACHMENT},
     },
 }
@@ -339,6 +380,24 @@ OPENAPI: dict[str, Any] = {
             "post": {
                 **_op("Reply to the customer", "tickets.write", status="201", body=True),
                 "parameters": _ID,
+            }
+        },
+        "/tickets/{id}/replies/{reply_id}": {
+            "patch": {
+                **_op(
+                    "Edit a reply (its author or an admin); a sent one is edited in the chat",
+                    "tickets.write",
+                    body=True,
+                ),
+                "parameters": [
+                    *_ID,
+                    {
+                        "name": "reply_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
             }
         },
         "/tickets/{id}/notes": {

@@ -11,7 +11,16 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from admin import api, contact_form, customers, ops, recordings_views, ticket_desk, views
+from admin import (
+    api,
+    contact_form,
+    customers,
+    display,
+    ops,
+    recordings_views,
+    ticket_desk,
+    views,
+)
 from admin import privacy as privacy_admin
 from admin import retention as retention_admin
 from admin.auth import public
@@ -75,11 +84,13 @@ def create_app(
     app.router.add_routes(ticket_desk.routes)
     app.router.add_routes(privacy_admin.routes)
     app.add_subapp("/api/v1", api.create_api_app())
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("admin", "templates"),
         autoescape=True,
     )
+    env.filters["local"] = display.local_time(settings.zone)  # times in SUPPORTDESK_TIMEZONE
+    env.filters["delivery_reason"] = display.delivery_reason
     app.on_response_prepare.append(security_headers)
     return app
 

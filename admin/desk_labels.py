@@ -59,6 +59,10 @@ LABELS: dict[str, dict[str, str]] = {
         "privacy_note": "We bewaren dit formulier één jaar en de supportinformatie drie jaar, "
         "zoals beschreven in onze privacyverklaring.",
         "max_chars": "max. tekens",
+        "contact_restricted": "De contactpersoon heeft de verwerking van zijn gegevens laten "
+        "beperken (privacyverzoek): antwoorden worden niet verstuurd.",
+        "reply_disabled_restricted": "Antwoorden is uitgeschakeld zolang de beperking van de "
+        "verwerking geldt; een interne notitie kan wel.",
     },
     "en": {
         "customers": "Customers",
@@ -114,5 +118,9 @@ LABELS: dict[str, dict[str, str]] = {
         "privacy_note": "We keep this form for one year and support information for three "
         "years, as our privacy statement describes.",
         "max_chars": "max. characters",
+        "contact_restricted": "The contact has restricted the processing of their data "
+        "(privacy request): replies are not sent.",
+        "reply_disabled_restricted": "Replying is disabled while the restriction of "
+        "processing applies; an internal note is still possible.",
     },
 }

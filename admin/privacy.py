@@ -19,7 +19,8 @@ from admin.auth import Permission, csrf_exempt, has_permission, requires
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
-from admin.privacy_labels import LABELS
+from admin.privacy_labels import LABELS, error_text
+from admin.privacy_notify import tell_export_ready, tell_outcome
 from admin.uploads import csrf_check_for, receive_upload
 from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.objectstore import ObjectNotFound
@@ -49,9 +50,10 @@ def _actor(request: web.Request) -> Actor:
     return Actor.staff(request[USER])
 
 
-def _back(request_id: int, error: str = "") -> web.HTTPSeeOther:
-    """Post/redirect/get; a refusal travels as a message shown on the page."""
-    suffix = f"?error={quote(error)}" if error else ""
+def _back(request_id: int, error: str = "", notice: str = "") -> web.HTTPSeeOther:
+    """Post/redirect/get; a refusal (or what became of telling the customer) travels as a
+    code shown on the page."""
+    suffix = f"?error={quote(error)}" if error else (f"?notice={quote(notice)}" if notice else "")
     return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
 
 
@@ -142,14 +144,17 @@ async def _page(request: web.Request, request_id: int) -> web.Response:
         )
     )
     flags = await service.flags(db, item.contact_id) if item.contact_id else None
+    error = request.query.get("error", "")[:300]
+    notice = request.query.get("notice", "")
     context = {
+        "notice": _labels(request).get(f"notice_{notice}", "") if notice else "",
         "r": _labels(request),
         "item": item,
         "state": deadline_state(item, request.config_dict[CLOCK].now()),
         "contact": contact,
         "documents": documents,
         "flags": flags,
-        "error": request.query.get("error", "")[:300],
+        "error": error_text(_labels(request), error) if error else "",
         "erasure_mode": request.config_dict[SETTINGS].privacy_erasure_tickets,
     }
     return render("privacy_request.html", request, context)
@@ -161,16 +166,22 @@ async def request_page(request: web.Request) -> web.Response:
     return await _page(request, path_id(request))
 
 
-async def _act(request: web.Request, work) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     """Run one action in a savepoint; a refusal leaves nothing written and shows the page
-    with the reason."""
+    with the reason. `tell` (request, db, item) -> notice code informs the customer, after
+    the commit: never about a change that could still roll back."""
     request_id = path_id(request)
+    db = request[DB]
     try:
-        async with request[DB].begin_nested():
+        async with db.begin_nested():
             await work(request_id)
     except ServiceError as exc:
         raise _back(request_id, exc.message) from None
-    raise _back(request_id)
+    if tell is None:
+        raise _back(request_id)
+    await db.commit()
+    notice = await tell(request, db, await _service(request).get(db, request_id))
+    raise _back(request_id, notice=notice)
 
 
 @routes.post("/privacy/{id}/verify")
@@ -183,7 +194,14 @@ async def verify(request: web.Request) -> web.StreamResponse:
         lambda rid: _service(request).verify_identity(
             request[DB], rid, actor=_actor(request), note=note
         ),
+        tell=_export_after_verify,
     )
+
+
+async def _export_after_verify(request: web.Request, db, item) -> str:  # type: ignore[no-untyped-def]
+    """An export made before the verification becomes downloadable now: say so then."""
+    notice = await tell_export_ready(request, db, item)
+    return "" if notice == "export_waits" else notice
 
 
 @routes.post("/privacy/{id}/close")
@@ -196,6 +214,7 @@ async def close(request: web.Request) -> web.StreamResponse:
         lambda rid: _service(request).close(
             request[DB], rid, outcome=outcome, rejected=rejected, actor=_actor(request)
         ),
+        tell=tell_outcome,
     )
 
 
@@ -221,7 +240,7 @@ async def export(request: web.Request) -> web.StreamResponse:
             _service(request), request[DB], item.contact_id, actor=_actor(request), request_id=rid
         )
 
-    return await _act(request, work)
+    return await _act(request, work, tell=tell_export_ready)
 
 
 @routes.post("/privacy/{id}/erase")
@@ -231,7 +250,7 @@ async def erase(request: web.Request) -> web.StreamResponse:
 
     async def work(rid: int) -> None:
         if form.get("confirm") != "1":
-            raise InvalidInput("tick the confirmation: erasure cannot be undone")
+            raise InvalidInput("confirm")  # a code: the page shows it in its language
         item = await _service(request).get(request[DB], rid)
         if item.contact_id is None:
             raise InvalidInput("the subject of this request no longer exists")

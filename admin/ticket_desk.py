@@ -19,6 +19,7 @@ from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
+from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
 
 routes = web.RouteTableDef()
@@ -47,6 +48,9 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
         "linked_recordings": await recordings_of(db, ticket.id),
         "submission": await service.for_ticket(db, ticket),
         "preview_types": PREVIEW_TYPES,
+        # Customers' earlier versions of edited messages, in one query.
+        "edits": await edit_history(db, [m.id for m in ticket.messages if m.edited_at]),
+        "reply_restricted": await request.config_dict[TICKETS].replies_restricted(db, ticket),
     }
 
 

@@ -31,7 +31,13 @@ from storage.models import (
 )
 from storage.services import access, staff
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, ServiceError, StaleThread, TicketClosed
+from storage.services.errors import (
+    ContactRestricted,
+    InvalidInput,
+    ServiceError,
+    StaleThread,
+    TicketClosed,
+)
 from storage.services.tickets import TicketFilter
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -395,6 +401,23 @@ async def reply(request: web.Request) -> web.StreamResponse:
         return await _render_ticket(request, warning="stale", draft=text, status=409)
     except TicketClosed:
         return await _render_ticket(request, warning="closed_ticket", draft=text, status=409)
+    except ContactRestricted:  # the page's restriction notice says why
+        return await _render_ticket(request, draft=text, status=409)
+    raise _back(ticket_id)
+
+
+@routes.post("/tickets/{id}/replies/{reply_id}/edit")
+@requires(Permission.TICKETS_WRITE)
+async def edit_reply(request: web.Request) -> web.StreamResponse:
+    ticket_id = _ticket_id(request)
+    form = await request.post()
+    await request.config_dict[TICKETS].edit_reply(
+        request[DB],
+        _ticket_id(request, "reply_id"),
+        staff=request[USER],
+        text=str(form.get("text", "")),
+        ticket_id=ticket_id,
+    )
     raise _back(ticket_id)
 
 

@@ -1,6 +1,8 @@
 """/privacy in the bot: a short summary of the privacy statement and a button per right;
 a press records the request (the privacy service, channel telegram) and confirms it with
-its deadline. A verified requester with a live export gets a button that sends the ZIP.
+its deadline. Correction and objection first ask what it is about (an FSM state): the
+customer's next text becomes the request's details, never a ticket message; /cancel stops.
+A verified requester with a live export gets a button that sends the ZIP.
 Texts are in the bot's gettext catalogs (bot/texts.py, keys privacy_*)."""
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
     FSInputFile,
@@ -41,6 +45,21 @@ class PrivacyDownload(CallbackData, prefix="privacy-zip"):
     document_id: int
 
 
+class PrivacyDetails(StatesGroup):
+    """Waiting for what a correction/objection is about (state data: the right)."""
+
+    details = State()
+
+
+DETAILS_MAX = 4000  # what PrivacyService.create_request accepts
+
+# Rights the officer cannot handle without the customer's own words.
+ASK_DETAILS = {
+    RequestType.CORRECTION: "privacy_ask_correction",
+    RequestType.OBJECTION: "privacy_ask_objection",
+}
+
+
 def _right(language: str, right: RequestType) -> str:
     return t(language, f"privacy_right_{right.value}")
 
@@ -63,8 +82,13 @@ def create_router() -> Router:
 
     @router.message(Command("privacy"))
     async def privacy(
-        message: Message, contact: ContactPerson, settings: Settings, session: AsyncSession
+        message: Message,
+        contact: ContactPerson,
+        settings: Settings,
+        session: AsyncSession,
+        state: FSMContext,
     ) -> None:
+        await state.clear()  # /privacy starts over: a pending question is dropped
         language = contact.language
         url = settings.privacy_statement_url
         link = t(language, "privacy_link", url=url) if url else ""
@@ -111,26 +135,75 @@ def create_router() -> Router:
         object_store: ObjectStore,
         clock: Clock,
         settings: Settings,
+        state: FSMContext,
     ) -> None:
-        request = await PrivacyService(clock, object_store).create_request(
-            session,
-            type=callback_data.right,
-            contact_id=contact.id,
-            channel="telegram",
-            actor=Actor.customer(contact.id),
-        )
-        deadline = request.deadline_at.astimezone(ZoneInfo(settings.timezone))
         await query.answer()
-        # A private chat's id is the user's id (support happens in private chats only).
-        await bot.send_message(
-            query.from_user.id,
-            t(
-                contact.language,
-                "privacy_confirmed",
-                right=_right(contact.language, callback_data.right),
-                id=request.id,
-                deadline=f"{deadline:%d-%m-%Y}",
-            ),
-        )
+        await state.clear()
+        right = callback_data.right
+        if right in ASK_DETAILS:
+            await state.set_state(PrivacyDetails.details)
+            await state.update_data(right=right.value)
+            # A private chat's id is the user's id (support happens in private chats only).
+            await bot.send_message(query.from_user.id, t(contact.language, ASK_DETAILS[right]))
+            return
+        text = await _record(session, contact, object_store, clock, settings, right, "")
+        await bot.send_message(query.from_user.id, text)
+
+    @router.message(Command("cancel"), PrivacyDetails.details)
+    async def cancel(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+        await state.clear()
+        await message.answer(t(contact.language, "privacy_cancelled"))
+
+    @router.message(PrivacyDetails.details, F.text & ~F.text.startswith("/"))
+    async def details(
+        message: Message,
+        state: FSMContext,
+        session: AsyncSession,
+        contact: ContactPerson,
+        object_store: ObjectStore,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        text = (message.text or "").strip()
+        if not text or len(text) > DETAILS_MAX:
+            await message.answer(t(contact.language, "privacy_need_text"))
+            return
+        right = RequestType((await state.get_data())["right"])
+        await state.clear()
+        answer = await _record(session, contact, object_store, clock, settings, right, text)
+        await message.answer(answer)
+
+    @router.message(PrivacyDetails.details, ~F.text.startswith("/"))
+    async def details_not_text(message: Message, contact: ContactPerson) -> None:
+        # A photo or file is not the details (and must not become a ticket either).
+        await message.answer(t(contact.language, "privacy_need_text"))
 
     return router
+
+
+async def _record(
+    session: AsyncSession,
+    contact: ContactPerson,
+    object_store: ObjectStore,
+    clock: Clock,
+    settings: Settings,
+    right: RequestType,
+    details: str,
+) -> str:
+    """Record the request; the confirmation with its number and deadline."""
+    request = await PrivacyService(clock, object_store).create_request(
+        session,
+        type=right,
+        contact_id=contact.id,
+        channel="telegram",
+        details=details,
+        actor=Actor.customer(contact.id),
+    )
+    deadline = request.deadline_at.astimezone(ZoneInfo(settings.timezone))
+    return t(
+        contact.language,
+        "privacy_confirmed",
+        right=_right(contact.language, right),
+        id=request.id,
+        deadline=f"{deadline:%d-%m-%Y}",
+    )

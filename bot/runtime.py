@@ -52,10 +52,12 @@ async def bot_cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(processor.run(), name="bot-inbox"),
         asyncio.create_task(delivery_loop(bot, sessionmaker, clock), name="bot-delivery"),
     ]
+    # Both modes: the admin reaches the bot through it (privacy notices); only webhook mode
+    # has a secret, and the webhook route refuses everything without one.
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_url else ""
+    app[BOT_TRANSPORT] = BotTransport(bot=bot, processor=processor, secret=secret)
     try:
         if settings.webhook_url:
-            secret = settings.webhook_secret.get_secret_value()
-            app[BOT_TRANSPORT] = BotTransport(bot=bot, processor=processor, secret=secret)
             # In the background, retried: the admin serves while the Bot API is away.
             app[BOT_PROBE].not_ready = NOT_REGISTERED
             register = register_webhook(

@@ -1,4 +1,4 @@
-"""/start (greeting, privacy notice, link code or deep link), /help."""
+"""/start (greeting, privacy notice, language choice, link code or deep link), /help."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.texts import t
+from bot.tickets import language_keyboard
+from storage.config import Settings
 from storage.models import ContactPerson
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput
@@ -24,10 +26,14 @@ def create_router() -> Router:
         session: AsyncSession,
         contact: ContactPerson,
         link_codes: LinkCodeService,
+        settings: Settings,
     ) -> None:
         lang = contact.language
-        # The privacy notice belongs to every first contact, deep link or not.
-        await message.answer(t(lang, "start"))
+        # The privacy notice (with the statement's address) and the language choice belong to
+        # every first contact, deep link or not.
+        url = settings.privacy_statement_url
+        link = t(lang, "privacy_link", url=url) if url else ""
+        await message.answer(t(lang, "start") + link, reply_markup=language_keyboard())
         if not command.args:
             return
         user_id = message.from_user.id if message.from_user else message.chat.id

@@ -95,7 +95,7 @@ MESSAGES: dict[str, str] = {
     "button_stale": N_("This button is no longer valid."),
     # /privacy (bot/privacy.py); privacy_right_<RequestType value> label its buttons.
     "privacy_summary": N_(
-        "Privacy at Dynamic Telecom BV\n\nWe keep your support questions (tickets, messages, attachments) 3 years after closing, call recordings 90 days (longer only under a training or evidence hold) and contact-form messages 1 year.\n\nYou have the right of access, correction, erasure, restriction of processing, objection, portability of your data and withdrawing consent. We answer within one month. Choose a right below to make a request; we will then ask you to confirm your identity.\n\nQuestions: privacy@dynamictelcom.nl{link}"
+        "Privacy at Dynamic Telecom BV\n\nWe keep your support questions (tickets, messages, attachments) 3 years after closing, call recordings 90 days (longer only under a training or evidence hold) and contact-form messages 1 year. The name, phone number and e-mail address of your organisation's contact person are kept until the end of the service.\n\nUsage data of fixed and mobile telephony (who was called, where, when and how much) and traffic data of e-mail, telephony and internet under a legal interception obligation or information request are kept 6 months. This support chat does not store them.\n\nYou have the right of access, correction, erasure, restriction of processing, objection, portability of your data and withdrawing consent. We answer within one month. Choose a right below to make a request; we will then ask you to confirm your identity.\n\nQuestions: privacy@dynamictelcom.nl{link}"
     ),
     "privacy_link": N_("\nPrivacy statement: {url}"),
     "privacy_confirmed": N_(
@@ -111,6 +111,21 @@ MESSAGES: dict[str, str] = {
     "privacy_right_objection": N_("Objection"),
     "privacy_right_portability": N_("Portability"),
     "privacy_right_consent_withdrawal": N_("Withdraw consent"),
+    "privacy_done": N_("Your privacy request P-{id} is done: {outcome}"),
+    "privacy_rejected": N_("Your privacy request P-{id} was rejected: {outcome}"),
+    "privacy_export_ready": N_(
+        "Your export for request P-{id} is ready: use /privacy to download it. It is deleted after 7 days."
+    ),
+    "privacy_ask_correction": N_(
+        "Which of the data we keep about you is wrong, and how should it read? Send it in one message, or /cancel to stop."
+    ),
+    "privacy_ask_objection": N_(
+        "What do you object to, and why? Send it in one message, or /cancel to stop."
+    ),
+    "privacy_need_text": N_(
+        "Please describe it in one text message (at most 4000 characters), or /cancel to stop."
+    ),
+    "privacy_cancelled": N_("Stopped: no request was made."),
     # A failed update kept for an automatic retry (bot/inbox_notice.py).
     "update_received": N_(
         "We have received your message and will process it shortly. There is no need to send it again."

@@ -26,6 +26,22 @@ class SetLanguage(CallbackData, prefix="lang"):
     language: str
 
 
+def language_keyboard() -> InlineKeyboardMarkup:
+    """Each language named in itself: the choice must be readable before it is made."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text="Nederlands", callback_data=SetLanguage(language="nl").pack()
+                ),
+                InlineKeyboardButton(
+                    text="English", callback_data=SetLanguage(language="en").pack()
+                ),
+            ]
+        ]
+    )
+
+
 def create_router() -> Router:
     router = Router(name="tickets")
 
@@ -110,19 +126,9 @@ def create_router() -> Router:
 
     @router.message(Command("language"))
     async def language_choose(message: Message, contact: ContactPerson) -> None:
-        keyboard = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text="Nederlands", callback_data=SetLanguage(language="nl").pack()
-                    ),
-                    InlineKeyboardButton(
-                        text="English", callback_data=SetLanguage(language="en").pack()
-                    ),
-                ]
-            ]
+        await message.answer(
+            t(contact.language, "language_choose"), reply_markup=language_keyboard()
         )
-        await message.answer(t(contact.language, "language_choose"), reply_markup=keyboard)
 
     @router.callback_query(SetLanguage.filter(F.language.in_(LANGUAGES)))
     async def language_set(

@@ -1,4 +1,5 @@
-"""What the webhook route needs from the running bot (set by bot.runtime at start-up)."""
+"""The running bot as the admin app sees it (set by bot.runtime at start-up, in webhook and
+polling mode): the webhook route and the privacy notices use it."""
 
 from __future__ import annotations
 
@@ -13,4 +14,4 @@ from bot.processor import UpdateProcessor
 class BotTransport:
     bot: Bot
     processor: UpdateProcessor
-    secret: str
+    secret: str  # the webhook's; empty in polling mode (the webhook route then refuses all)

@@ -74,7 +74,7 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if transport is None:  # not started (yet): Telegram retries later
         return web.Response(status=503)
     given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), transport.secret.encode()):
+    if not transport.secret or not hmac.compare_digest(given.encode(), transport.secret.encode()):
         log.warning("telegram webhook: request from %s without the right secret", request.remote)
         return web.Response(status=401)
     body = await request.read()

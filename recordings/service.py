@@ -413,10 +413,18 @@ class RecordingService:
     # --- deletion -------------------------------------------------------------------
 
     async def delete_recording(
-        self, session: AsyncSession, recording_id: int, *, actor: Actor, reason: str = ""
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        *,
+        actor: Actor,
+        reason: str = "",
+        at: datetime | None = None,
     ) -> None:
         """THE delete path: refuses while a hold is active; deletes the stored version,
-        then the row; writes the audit event."""
+        then the row; writes the audit event. `at` stamps the audit event and tombstone
+        (a sweep's own moment, e.g. `sweep --now`); default the service's clock."""
+        moment = at or self.clock.now()
         recording = await self.get(session, recording_id)
         held = active_holds(recording)
         if held:
@@ -442,7 +450,7 @@ class RecordingService:
             action="recording.delete",
             subject_type=SUBJECT,
             subject_id=recording.id,
-            at=self.clock.now(),
+            at=moment,
             details={
                 "object_key": recording.object_key,
                 "version_id": recording.version_id,
@@ -458,7 +466,7 @@ class RecordingService:
                 duration_seconds=recording.duration_seconds,
                 hold_count=len(recording.holds),
                 reason=reason[:200],
-                deleted_at=self.clock.now(),
+                deleted_at=moment,
             )
         )
         await session.delete(recording)

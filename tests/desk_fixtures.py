@@ -16,10 +16,13 @@ from storage.models import (
     ContactPerson,
     Organisation,
     Recording,
+    StaffRole,
+    StaffUser,
     Ticket,
     TicketMessage,
 )
 from storage.objectstore import ObjectStore
+from storage.services.tickets import TicketService
 
 # A 1x1 transparent PNG.
 PNG = bytes.fromhex(
@@ -130,9 +133,11 @@ async def _add_held_recording(session: AsyncSession, store: ObjectStore, clock: 
 
 async def seed_route_targets(
     session: AsyncSession, store: ObjectStore, clock: Clock, ticket_id: int
-) -> None:
+) -> int:
     """Rows behind the customer, attachment and recording-link routes, so that a route
-    walk with id = ticket_id (1 on a fresh database) finds an object for each of them."""
+    walk with id = ticket_id (1 on a fresh database) finds an object for each of them.
+    Returns the id of a reply by the (first) agent on that ticket, for the reply-edit routes
+    (its author and admins may edit it)."""
     await seed_customer(session, clock, ticket_id=ticket_id)
     await add_attachment(
         session, store, clock, ticket_id, body=PNG, media_type="image/png", filename="a.png"
@@ -141,3 +146,11 @@ async def seed_route_targets(
     from tests.privacy_seed import seed_privacy  # issue 6: /privacy/{id}, its files
 
     await seed_privacy(session, store, clock)
+    agent = await session.scalar(
+        select(StaffUser).where(StaffUser.role == StaffRole.AGENT).order_by(StaffUser.id)
+    )
+    assert agent is not None
+    reply = await TicketService(clock).add_agent_reply(
+        session, ticket_id, staff=agent, text="seeded reply"
+    )
+    return reply.id

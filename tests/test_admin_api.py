@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
-from admin_fixtures import World
+from admin_fixtures import World, login
 from click.testing import CliRunner
 from desk_fixtures import PNG, add_attachment
+from sqlalchemy import select
 
 from admin.api import OPENAPI
 from admin.cli import main
 from admin.keys import OBJECT_STORE
-from storage.models import StaffRole
+from storage.models import MessageEdit, StaffRole, StaffUser, TicketChannel
 from storage.services import access
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
@@ -48,6 +49,75 @@ async def test_reply_is_201_and_pending_in_thread(world: World) -> None:
     assert set(last) >= {"id", "direction", "text", "author", "created_at", "delivery"}
     assert last["id"] == created["id"] and last["text"] == "Fixed?"
     assert last["delivery"] == "pending" and last["author"] == "Agent"
+
+
+async def test_a_reply_is_edited_by_its_author_through_api_and_page(world: World) -> None:
+    """The author edits a reply (history kept, the chat edit queued); a colleague may not,
+    and a reply is only reachable through its own ticket."""
+    headers = await _token(world)
+    client = world.client
+    base = f"/api/v1/tickets/{world.ticket_id}"
+    created = await (
+        await client.post(f"{base}/replies", json={"text": "Eerste versie"}, headers=headers)
+    ).json()
+    response = await client.patch(
+        f"{base}/replies/{created['id']}", json={"text": "Tweede versie"}, headers=headers
+    )
+    assert response.status == 200 and (await response.json())["text"] == "Tweede versie"
+    async with world.sessions() as session:
+        colleague = StaffUser(
+            username="agent-2",
+            password_hash="x",
+            role=StaffRole.AGENT,
+            is_active=True,
+            created_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )
+        session.add(colleague)
+        other_ticket, _ = await TicketService(world.clock).open_ticket(
+            session, actor=Actor.system(), channel=TicketChannel.WEB_FORM, text="ander"
+        )
+        await session.commit()
+    response = await client.patch(
+        f"/api/v1/tickets/{other_ticket.id}/replies/{created['id']}",
+        json={"text": "via een ander ticket"},
+        headers=headers,
+    )
+    assert response.status == 404
+    response = await client.patch(
+        f"{base}/replies/{created['id']}",
+        json={"text": "van een collega"},
+        headers=await _token_of(world, "agent-2"),
+    )
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
+    csrf = await login(client, world.users[StaffRole.AGENT].username)
+    response = await client.post(
+        f"/tickets/{world.ticket_id}/replies/{created['id']}/edit",
+        data={"text": "Derde versie", "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    assert response.status == 303
+    page = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    assert "Derde versie" in page and f"/replies/{created['id']}/edit" in page
+    async with world.sessions() as session:
+        edits = list(
+            await session.scalars(
+                select(MessageEdit.new_text)
+                .where(MessageEdit.message_id == created["id"])
+                .order_by(MessageEdit.id)
+            )
+        )
+    assert edits == ["Tweede versie", "Derde versie"]
+
+
+async def _token_of(world: World, username: str) -> dict[str, str]:
+    async with world.sessions() as session:
+        _, token = await access.create_api_token(
+            session, world.clock, username=username, name="test", actor=Actor.system()
+        )
+        await session.commit()
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_list_and_actions(world: World) -> None:

@@ -66,16 +66,24 @@ def test_roles_and_permissions() -> None:
     assert ROLE_PERMISSIONS[StaffRole.TRAINER] == frozenset({Permission.TRAINING_LISTEN})
 
 
-def _concrete(path: str, ticket_id: int, user_id: int = 0) -> str:
+def _concrete(path: str, ticket_id: int, user_id: int = 0, reply_id: int = 1) -> str:
     if path.startswith("/users/"):
         return path.replace("{id}", str(user_id))
-    # The seed makes every {id} target id 1 on a fresh database, recording 1's hold is 1.
-    return path.replace("{id}", str(ticket_id)).replace("{code}", "en").replace("{hold_id}", "1")
+    # The seed makes every {id} target id 1 on a fresh database, recording 1's hold is 1,
+    # and `reply_id` is the agent's reply it seeds on the ticket.
+    return (
+        path.replace("{id}", str(ticket_id))
+        .replace("{code}", "en")
+        .replace("{hold_id}", "1")
+        .replace("{reply_id}", str(reply_id))
+    )
 
 
 _BODIES = {
     "reply": {"text": "hello"},
     "replies": {"text": "hello"},
+    "{reply_id}": {"text": "edited by {role} via {via}"},
+    "edit": {"text": "edited by {role} via {via}"},
     "note": {"text": "a note"},
     "notes": {"text": "a note"},
     "meta": {"category": "voip"},
@@ -137,7 +145,9 @@ async def test_route_matrix(world: World, tmp_path: Path) -> None:
     client = world.client
     routes = list(_routes(app))
     async with world.sessions() as session:  # objects for the {id} of customer/attachment routes
-        await seed_route_targets(session, app[OBJECT_STORE], world.clock, world.ticket_id)
+        reply_id = await seed_route_targets(
+            session, app[OBJECT_STORE], world.clock, world.ticket_id
+        )
         await session.commit()
     client.session.cookie_jar.clear()
     for method, path, handler in routes:
@@ -164,7 +174,9 @@ async def test_route_matrix(world: World, tmp_path: Path) -> None:
             # logout and token revocation end what this loop relies on; tested separately
             if requirement == Access.PUBLIC or path in ("/logout", "/account/tokens/{id}/revoke"):
                 continue
-            url = _concrete(path, world.ticket_id, world.users[StaffRole.AGENT].id)
+            url = _concrete(
+                path, world.ticket_id, world.users[StaffRole.AGENT].id, reply_id=reply_id
+            )
             last = path.rsplit("/", 1)[-1]
             if path.startswith(PREFIX):
                 kwargs = {"headers": {"Authorization": f"Bearer {token}"}}
@@ -428,7 +440,7 @@ async def test_ids_beyond_64_bits_are_404_on_every_route(world: World, tmp_path:
     for method, path, _ in _routes(client.server.app):
         if "{id}" not in path and "{hold_id}" not in path:
             continue
-        url = path.replace("{id}", huge).replace("{hold_id}", huge)
+        url = path.replace("{id}", huge).replace("{hold_id}", huge).replace("{reply_id}", huge)
         last = path.rsplit("/", 1)[-1]
         if path.startswith(PREFIX):
             kwargs: dict = {"headers": {"Authorization": f"Bearer {token}"}}

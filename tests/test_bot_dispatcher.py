@@ -321,7 +321,20 @@ async def test_start_greets_with_privacy_notice_in_both_languages(desk: Desk) ->
     await desk.feed(message_update(OTHER, "/start", language="en"))
     nl, en = desk.api.sent_texts()
     assert "privacyverklaring" in nl and "privacy statement" in en
+    for call in desk.api.calls("sendMessage"):  # the language choice comes with the greeting
+        buttons = [b for row in call.reply_markup.inline_keyboard for b in row]  # type: ignore[attr-defined]
+        assert [SetLanguage.unpack(b.callback_data).language for b in buttons] == ["nl", "en"]
     assert await desk.tickets() == []
+
+
+async def test_start_links_the_privacy_statement_when_configured(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"privacy_statement_url": "https://example.nl/privacy"})
+    async with open_desk(session_factory, tmp_path, settings) as desk:
+        await desk.feed(message_update(USER, "/start", language="nl"))
+        [greeting] = desk.api.sent_texts()
+    assert "privacyverklaring" in greeting and "https://example.nl/privacy" in greeting
 
 
 async def test_start_with_code_gives_neutral_refusal(desk: Desk) -> None:

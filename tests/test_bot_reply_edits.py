@@ -29,7 +29,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import Forbidden, InvalidInput, NotFound
 from storage.services.tickets import TicketService
 from tests.telegram_fake import TOKEN, RecordingSession
 
@@ -169,7 +169,7 @@ async def test_bad_edits_are_refused_and_leave_nothing(
 ) -> None:
     clock = FrozenClock(START)
     reply_id, staff_id, colleague_id = await _setup(session_factory, clock)
-    with pytest.raises(InvalidInput, match="only the author"):
+    with pytest.raises(Forbidden, match="only the reply's author"):
         await _edit(session_factory, clock, reply_id, colleague_id, "mijn tekst")
     with pytest.raises(InvalidInput, match="empty"):
         await _edit(session_factory, clock, reply_id, staff_id, "   ")

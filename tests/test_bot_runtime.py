@@ -273,6 +273,33 @@ async def test_polling_ticket_answer_and_agent_reply(
         await _wait_delivered(app, reply_id)
         assert api.sent[1] == {"chat_id": str(USER), "text": "We are on it"}
         assert not api.called("setWebhook")
+        assert app[BOT_TRANSPORT].bot.token == TOKEN  # the admin reaches the bot (notices)
+    finally:
+        await asyncio.wait_for(runner.cleanup(), 10)
+
+
+async def test_polling_skips_an_update_it_cannot_read_and_keeps_going(
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An update in a shape this aiogram cannot parse fails the whole getUpdates answer; the
+    offset must still pass it, or no customer's update after it would ever arrive."""
+    api, base = fake_api
+    unreadable = message(1, "kapot")
+    del unreadable["message"]["chat"]["type"]
+    app = create_app(bot_settings(settings, base), engine=engine, clock=clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        api.updates.extend([unreadable, message(2, "Internet down")])
+        await _until(lambda: _processed(app[SESSIONMAKER], 2))
+        api.updates.append(message(3, "Nog steeds"))
+        await _until(lambda: _processed(app[SESSIONMAKER], 3))
+        assert await _customer_texts(app[SESSIONMAKER]) == ["Internet down", "Nog steeds"]
+        assert "bot update 1 cannot be read" in caplog.text and "kapot" not in caplog.text
     finally:
         await asyncio.wait_for(runner.cleanup(), 10)
 
@@ -429,7 +456,7 @@ async def test_failed_handling_stays_in_the_inbox_and_is_retried(
     client.app[BOT_TRANSPORT].processor.kick()
     await _until(lambda: _processed(sessionmaker, 21))
     assert await _customer_texts(sessionmaker) == ["Router blinks red"]
-    assert any("has been created" in sent["text"] for sent in api.sent)
+    await _until(lambda: _said(api, "has been created"))  # answers follow the commit
 
 
 async def test_answers_go_out_only_after_the_commit(
@@ -462,6 +489,7 @@ async def test_answers_go_out_only_after_the_commit(
         clock.advance(timedelta(minutes=10))
         client.app[BOT_TRANSPORT].processor.kick()
         await _until(lambda: _processed(sessionmaker, 31))
+        await _until(lambda: _said(api, "has been created"))  # answers follow the commit
     created = [m["text"] for m in api.sent if "has been created" in m["text"]]
     async with sessionmaker() as s:
         ticket = await s.scalar(select(Ticket))
@@ -491,6 +519,7 @@ async def test_pending_updates_are_handled_at_start_up(
     await aiohttp_client(create_app(webhook_settings(settings, base), engine=engine, clock=clock))
     await _until(lambda: _processed(sessionmaker, 31))
     assert await _customer_texts(sessionmaker) == ["Stored before the crash"]
+    await _until(lambda: _has_sent(api, 1))  # answers follow the commit
     assert len(api.sent) == 1
 
 
@@ -635,6 +664,7 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
     client = await aiohttp_client(create_app(limited, engine=engine, clock=clock))
     assert await _post(client, photo(81, with_size=False)) == 200
     await _until(lambda: _processed(client.app[SESSIONMAKER], 81))
+    await _until(lambda: _has_sent(api, 2))  # answers follow the commit
     assert len(api.sent) == 2 and "could not be stored" in api.sent[1]["text"]
     assert await _count(client.app[SESSIONMAKER], Attachment) == 0
     assert await client.app[OBJECT_STORE].list("attachments/") == []
@@ -643,6 +673,10 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
 
 async def _has_sent(api: FakeBotApi, count: int) -> bool:
     return len(api.sent) >= count
+
+
+async def _said(api: FakeBotApi, fragment: str) -> bool:
+    return any(fragment in sent["text"] for sent in api.sent)
 
 
 async def _processed(sessionmaker: async_sessionmaker[AsyncSession], update_id: int) -> bool:

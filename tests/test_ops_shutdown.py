@@ -101,7 +101,7 @@ async def _run_scenario(fake, base: str, proc, engine) -> None:  # type: ignore[
         await wait_until(lambda: _async("getUpdates" in fake.calls), 30)
         # A customer opens a ticket through polling; the bot confirms it.
         fake.add_text_update(1, CUSTOMER, "Storing op mijn vaste lijn")
-        # The confirmation is sent before the update's transaction commits: wait for the row.
+        # The ticket is committed before the bot confirms it (bot/answers.py): wait for the row.
         await wait_until(lambda: _ticket_stored(sessionmaker), 30)
 
         # An agent reply lands in the outbox just before the signal.

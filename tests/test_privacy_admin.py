@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from aiogram import Bot
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from admin.app import create_app
+from admin.keys import BOT_TRANSPORT
+from bot.transport import BotTransport
 from storage.config import Settings
 from storage.models import (
     ContactPerson,
@@ -29,9 +32,26 @@ from storage.models import (
 )
 from tests.admin_fixtures import PASSWORD, login
 from tests.privacy_fixtures import NOW, SUBJECT, PrivacyWorld, pworld
+from tests.telegram_fake import TOKEN, RecordingSession
 
 pytestmark = pytest.mark.storage
 __all__ = ["pworld"]
+
+
+class CommitCheckingSession(RecordingSession):
+    """The Bot API fake that also notes, per message sent, the request's status as another
+    connection sees it: what the customer is told must already be committed."""
+
+    def __init__(self, world: PrivacyWorld) -> None:
+        super().__init__()
+        self.world = world
+        self.committed: list[str] = []
+
+    async def make_request(self, bot, method, timeout=None):  # type: ignore[no-untyped-def]  # noqa: ASYNC109
+        async with self.world.sessions() as s:
+            row = await s.get(PrivacyRequest, self.world.request_id)
+            self.committed.append(row.status.value if row is not None else "")
+        return await super().make_request(bot, method, timeout)
 
 
 @dataclass
@@ -40,9 +60,9 @@ class Desk:
     world: PrivacyWorld
 
 
-@pytest.fixture
+@pytest.fixture(params=[False])
 async def desk(
-    aiohttp_client, engine, settings: Settings, pworld: PrivacyWorld
+    request, aiohttp_client, engine, settings: Settings, pworld: PrivacyWorld
 ) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
     hashed = PasswordHasher().hash(PASSWORD)
     async with pworld.sessions() as s:
@@ -61,6 +81,11 @@ async def desk(
         officer.password_hash = hashed
         await s.commit()
     app = create_app(settings, clock=pworld.clock, engine=engine, object_store=pworld.store)
+    if request.param:  # the bot as bot.runtime wires it; the Bot API is the recording fake
+        api = CommitCheckingSession(pworld)
+        bot = Bot(TOKEN, session=api)
+        app[BOT_TRANSPORT] = BotTransport(bot=bot, processor=None, secret="")  # type: ignore[arg-type]
+        pworld.api = api  # type: ignore[attr-defined]
     yield Desk(await aiohttp_client(app), pworld)
 
 
@@ -125,7 +150,7 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
     assert await download.read() == b"%PDF-1.4 id"
     # Erasure needs verification first; verification deletes the ID copies.
     refused = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
-    assert "identity" in await refused.text()
+    assert "Controleer eerst de identiteit" in await refused.text()
     await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf, "note": "paspoort"})
     assert await world.store.list("privacy/id-copies/") == []
     # Export: a ZIP to download.
@@ -144,7 +169,7 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
         assert flags is not None and flags.restricted_at == NOW
     # Erase, then close with the outcome.
     unconfirmed = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
-    assert "tick the confirmation" in await unconfirmed.text()
+    assert "Vink de bevestiging aan" in await unconfirmed.text()
     await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
     async with world.sessions() as s:
         assert await s.get(ContactPerson, SUBJECT.contact_id) is None
@@ -168,3 +193,73 @@ async def test_a_document_whose_object_is_gone_is_a_clear_404(desk: Desk) -> Non
     await world.store.delete(export.object_key)  # e.g. lost between two writes
     response = await client.get(f"/privacy/documents/{export.id}")
     assert response.status == 404 and "no longer stored" in await response.text()
+
+
+async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) -> None:
+    client, rid = desk.client, desk.world.request_id
+    csrf = await login(client, "privacy-officer")
+    listing = await (await client.get("/privacy")).text()
+    page = await (await client.get(f"/privacy/{rid}")).text()
+    new = await (await client.get("/privacy/new")).text()
+    assert "Verwijdering" in listing and "ontvangen" in listing
+    assert f"#{rid} Verwijdering</h1>" in page and '<span class="privacy-status">ontvangen<' in page
+    assert "Bezwaar</option>" in new and "brief</option>" in new
+    for raw in (">erasure<", ">received<", " erasure</h1>", ">objection</option>"):
+        assert raw not in listing + page + new
+    refused = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    refused_nl = await refused.text()
+    assert "Controleer eerst de identiteit van de aanvrager" in refused_nl
+    assert "verify the requester" not in refused_nl
+    await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf, "note": "ok"})
+    page = await (await client.get(f"/privacy/{rid}")).text()
+    assert "Tickets worden: geanonimiseerd." in page and "anonymise." not in page
+    assert "identiteit gecontroleerd</span>" in page
+    unconfirmed = await (
+        await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
+    ).text()
+    assert "Vink de bevestiging aan" in unconfirmed and "tick the confirmation" not in unconfirmed
+
+    client.session.cookie_jar.update_cookies({"lang": "en"})
+    listing = await (await client.get("/privacy")).text()
+    page = await (await client.get(f"/privacy/{rid}?error=confirm")).text()
+    assert "Erasure" in listing and "identity verified" in listing
+    assert f"#{rid} Erasure</h1>" in page and "Tickets are: anonymised." in page
+    assert "Tick the confirmation: erasure cannot be undone." in page
+    unknown = await (await client.get(f"/privacy/{rid}?error=something+new")).text()
+    assert "The action was refused: something new" in unknown
+
+
+@pytest.mark.parametrize("desk", [True], indirect=True)
+async def test_requester_is_told_in_telegram_after_the_commit(desk: Desk) -> None:
+    client, world, rid = desk.client, desk.world, desk.world.request_id
+    api: CommitCheckingSession = world.api  # type: ignore[attr-defined]
+    csrf = await login(client, "privacy-officer")
+    # An export before the verification is not downloadable yet: nobody is told.
+    page = await (await client.post(f"/privacy/{rid}/export", data={"csrf_token": csrf})).text()
+    assert "zodra de identiteit is gecontroleerd" in page and api.calls("sendMessage") == []
+    page = await (await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf})).text()
+    [ready] = api.calls("sendMessage")
+    assert ready.chat_id == SUBJECT.telegram_id  # type: ignore[attr-defined]
+    assert ready.text == (  # type: ignore[attr-defined]
+        f"Your export for request P-{rid} is ready: use /privacy to download it. "
+        "It is deleted after 7 days."
+    )  # the contact's language (en), not the officer's
+    assert "De klant heeft via Telegram bericht gekregen." in page
+    api.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    form = {"csrf_token": csrf, "outcome": "Alles gewist."}
+    page = await (await client.post(f"/privacy/{rid}/close", data=form)).text()
+    assert "kon niet worden verstuurd: informeer de klant op een andere manier" in page
+    async with world.sessions() as s:  # best effort: the outcome stands
+        closed = await s.get(PrivacyRequest, rid)
+        assert closed is not None and closed.status == RequestStatus.DONE
+    assert api.sent_texts()[-1] == f"Your privacy request P-{rid} is done: Alles gewist."
+    assert api.committed == ["verified", "done"]  # each sent after the officer's commit
+
+
+async def test_without_a_bot_the_officer_is_told_to_inform_another_way(desk: Desk) -> None:
+    client, rid = desk.client, desk.world.request_id
+    csrf = await login(client, "privacy-officer")
+    client.session.cookie_jar.update_cookies({"lang": "en"})
+    form = {"csrf_token": csrf, "outcome": "Refused: no identity.", "rejected": "1"}
+    page = await (await client.post(f"/privacy/{rid}/close", data=form)).text()
+    assert "No Telegram bot is reachable from the admin: inform the customer" in page

@@ -24,6 +24,7 @@ from tests.telegram_fake import callback_update, message_update
 
 pytestmark = pytest.mark.storage
 STAFF = Actor("staff", None, "privacy-officer")
+PHOTO = {"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}
 
 
 @pytest.fixture
@@ -110,3 +111,72 @@ async def test_verified_requester_gets_the_export_as_a_document(desk: Desk, tmp_
     async with desk.sessionmaker() as s:
         events = [e.action for e in (await service.get(s, request.id)).events]
         assert events[-1] == "export_delivered"
+
+
+@pytest.mark.parametrize(
+    ("right", "question"),
+    [
+        (RequestType.CORRECTION, "hoe moeten ze luiden"),
+        (RequestType.OBJECTION, "Waartegen maakt u bezwaar"),
+    ],
+)
+async def test_correction_and_objection_ask_for_details_first(
+    desk: Desk, right: RequestType, question: str
+) -> None:
+    await desk.feed(message_update(USER, "/privacy", language="nl"))
+    await desk.feed(callback_update(USER, PrivacyRight(right=right).pack(), language="nl"))
+    assert question in desk.api.sent_texts()[-1]
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PrivacyRequest))) == []  # not before the details
+    # A photo is not the details; it asks again and files nothing.
+    await desk.feed(message_update(USER, photo=[PHOTO]))
+    assert "tekstbericht" in desk.api.sent_texts()[-1]
+    await desk.feed(message_update(USER, "Mijn naam is Jansen, niet Janssen."))
+    async with desk.sessionmaker() as s:
+        [request] = list(await s.scalars(select(PrivacyRequest)))
+        assert request.type == right and request.details == "Mijn naam is Jansen, niet Janssen."
+    assert f"P-{request.id}" in desk.api.sent_texts()[-1]
+    assert await desk.tickets() == []  # the details are not a support message
+    # The state is over: the next text is an ordinary support message again.
+    await desk.feed(message_update(USER, "Mijn internet is traag"))
+    assert len(await desk.tickets()) == 1
+
+
+async def test_cancel_while_asked_for_details_records_nothing(desk: Desk) -> None:
+    data = PrivacyRight(right=RequestType.CORRECTION).pack()
+    await desk.feed(callback_update(USER, data, language="en"))
+    assert "how should it read" in desk.api.sent_texts()[-1]
+    await desk.feed(message_update(USER, "/cancel", language="en"))
+    assert desk.api.sent_texts()[-1] == "Stopped: no request was made."
+    await desk.feed(message_update(USER, "Hello, my phone is broken", language="en"))
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PrivacyRequest))) == []
+    assert len(await desk.tickets()) == 1
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+async def test_summary_covers_every_row_of_the_statement_table(desk: Desk, language: str) -> None:
+    await desk.feed(message_update(USER, "/privacy", language=language))
+    [text] = desk.api.sent_texts()
+    expected = {
+        "nl": [
+            "3 jaar",
+            "90 dagen",
+            "contactformulieren 1 jaar",
+            "contactpersoon van uw organisatie bewaren wij tot het einde van de dienstverlening",
+            "Gebruiksgegevens van vaste en mobiele telefonie",
+            "wettelijke aftapverplichting of informatieverzoek bewaren wij zes maanden",
+            "Deze supportchat slaat die niet op",
+        ],
+        "en": [
+            "3 years",
+            "call recordings 90 days",
+            "contact-form messages 1 year",
+            "contact person are kept until the end of the service",
+            "Usage data of fixed and mobile telephony",
+            "legal interception obligation or information request are kept 6 months",
+            "This support chat does not store them",
+        ],
+    }[language]
+    for phrase in expected:
+        assert phrase in text, phrase

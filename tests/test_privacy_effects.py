@@ -1,5 +1,6 @@
-"""Effects of restriction and objection (GDPR art. 18/21): the delivery worker sends nothing
-to a restricted contact, and their calls leave the training library, until lifted."""
+"""Effects of restriction, consent withdrawal and objection (GDPR art. 18, 7(3), 21): the
+delivery worker sends nothing to a restricted contact, and the calls of any of them leave
+the training library, until lifted."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from bot.delivery import deliver_pending
 from recordings.queries import training_library
 from storage.models import DeliveryState, HoldKind, ReplyChunk, TicketMessage
+from storage.services.privacy import excluded_callers
 from storage.services.privacy_erasure import erase_contact
 from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
 from tests.telegram_fake import make_bot
@@ -43,7 +45,7 @@ async def test_restricted_contact_gets_no_messages(pworld: PrivacyWorld) -> None
         assert [e.action for e in request.events][-1] == "restricted_on"
 
 
-async def test_restricted_or_objecting_callers_leave_the_training_library(
+async def test_restricted_withdrawn_or_objecting_callers_leave_the_training_library(
     pworld: PrivacyWorld,
 ) -> None:
     async with pworld.sessions() as s:
@@ -54,10 +56,11 @@ async def test_restricted_or_objecting_callers_leave_the_training_library(
         await s.commit()
         both = {r.id for r in await training_library(s)}
         assert both == {SUBJECT.recording_ids[0], OTHER.recording_ids[0]}
-        for flag in ("objected", "restricted"):
+        for flag in ("objected", "restricted", "consent_withdrawn"):
             await pworld.privacy.set_flag(s, pworld.request_id, flag, True, actor=STAFF)
             await s.commit()
             assert {r.id for r in await training_library(s)} == {OTHER.recording_ids[0]}
+            assert SUBJECT.phone in await excluded_callers(s)
             await pworld.privacy.set_flag(s, pworld.request_id, flag, False, actor=STAFF)
             await s.commit()
             assert {r.id for r in await training_library(s)} == both

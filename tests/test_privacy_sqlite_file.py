@@ -1,6 +1,7 @@
 """Erasure on SQLite leaves no trace in the database file itself: freed pages and cells are
-zeroed (PRAGMA secure_delete) and the FTS5 search indexes are compacted, so neither the
-erased texts nor index entries for them linger. Always SQLite: it reads the file's bytes."""
+zeroed (PRAGMA secure_delete), the FTS5 search indexes are compacted and the WAL is
+checkpointed and truncated once the erasure commits, so neither the erased texts nor index
+entries for them linger. Always SQLite: it reads the file's bytes."""
 
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ async def test_erased_text_is_gone_from_the_database_file(
         )
         await s.commit()
 
+    # Before any checkpoint of ours: the erasure's commit emptied the WAL itself, so
+    # neither it nor the database file still holds the erased text.
+    wal = path.with_name(path.name + "-wal")
+    assert needle not in await asyncio.to_thread(lambda: path.read_bytes() + wal.read_bytes())
+    assert await asyncio.to_thread(lambda: wal.stat().st_size) == 0  # truncated
     assert needle not in await asyncio.to_thread(_checkpointed_bytes, path)
     # The indexes were compacted by the erasure: a further 'optimize' finds nothing to drop.
     shape = await asyncio.to_thread(_index_shape, path)

@@ -167,6 +167,8 @@ async def test_trainer_library_with_player_and_cached_waveform(
     await vault.login(TRAINER)
     page = await (await client.get("/training")).text()
     assert "Nette de-escalatie" in page and "escalation" in page and "0:03" in page
+    # Recorded at the clock's 09:00 UTC: shown in SUPPORTDESK_TIMEZONE (Amsterdam, winter +1).
+    assert "2026-11-27 10:00" in page and "2026-11-27 09:00" not in page
     assert f'src="/training/{kept["id"]}/audio"' in page and f"/training/{other['id']}/" not in page
     assert "<form" not in page.split("<main>", 1)[1]  # read-only for trainers
     assert (await client.get(f"/recordings/{kept['id']}")).status == 403

@@ -28,7 +28,7 @@ from storage.models import Recording, RetentionRun, StaffRole
 from storage.objectstore import LocalObjectStore
 
 pytestmark = pytest.mark.storage
-LATE = T0 + timedelta(days=3 * 365, seconds=1)  # past every retention period
+LATE = T0.replace(year=T0.year + 3) + timedelta(seconds=1)  # past every retention period
 
 
 async def test_api_delete_removes_the_cached_waveform_held_one_keeps_it(

@@ -39,6 +39,11 @@ async def test_schedule_reads_like_the_statement_in_both_languages(world: World)
     html_en = await (await client.get("/retention")).text()
     assert "Recordings of calls to us" in html_en and "<td>3 years</td>" in html_en
     assert "Performance of the contract" in html_en
+    # The statement's rows the desk never stores are on the page too, with their period.
+    assert "Usage data of VoIP and mobile" in html_en and "<td>6 months</td>" in html_en
+    assert "legal interception obligation" in html_en
+    assert 'id="rule-contact_persons"' in html and "Gebruiksgegevens VoIP en mobiel" in html
+    assert "wettelijke aftapverplichting" in html and "<td>6 maanden</td>" in html
 
     for role, status in [(StaffRole.AGENT, 403), (StaffRole.TRAINER, 403), (StaffRole.ADMIN, 200)]:
         await login(client, world.users[role].username)
@@ -65,8 +70,19 @@ async def test_run_history_and_holds_due_for_review(world: World, tmp_path: Path
     client = world.client
     await login(client, world.users[StaffRole.PRIVACY_OFFICER].username)
     html = await (await client.get("/retention")).text()
-    assert "1 bewaard (blokkade)" in html and "done" in html
-    assert "interrupted" in html and "running" not in html
+    assert "1 bewaard (blokkade)" in html and "<td>klaar" in html
+    assert "<td>onderbroken" in html and "bezig" not in html
+    # The run table's headings are the rules' names, never their internal keys.
+    assert "<th>Supportinformatie</th>" in html and "<th>Gespreksopnames</th>" in html
+    for rule in RULES:
+        assert f"<th>{rule.key}</th>" not in html
+    assert "<td>done" not in html and "<td>interrupted" not in html
+    client.session.cookie_jar.update_cookies({"lang": "en"})
+    html_en = await (await client.get("/retention")).text()
+    assert "<td>done" in html_en and "<td>interrupted" in html_en
+    assert "<th>Support information</th>" in html_en and "<th>Call recordings</th>" in html_en
+    assert "<th>support_information</th>" not in html_en
+    client.session.cookie_jar.update_cookies({"lang": "nl"})
 
     holds_html = await (await client.get("/retention/holds")).text()
     assert "Geen blokkades ter beoordeling." in holds_html

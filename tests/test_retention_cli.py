@@ -44,7 +44,7 @@ async def test_sweep_reconcile_and_hold_review(
         await s.commit()
     await store.put("attachments/999/1/lost", b"no row")
 
-    late = (T0 + timedelta(days=3 * 365, seconds=1)).isoformat()
+    late = (T0.replace(year=T0.year + 3) + timedelta(seconds=1)).isoformat()  # calendar years
     bad = _run(tmp_path, database_url, "sweep", "--batch", "0")
     assert bad.returncode == 2
     dry = _run(tmp_path, database_url, "sweep", "--dry-run", "--now", late)

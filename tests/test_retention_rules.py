@@ -5,7 +5,8 @@ through the minio SDK; the database is SQLite or PostgreSQL (SUPPORTDESK_TEST_DA
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from retention_helpers import (
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recordings.archive import configure_lifecycle
 from recordings.service import RecordingService
-from storage.clock import FrozenClock
+from storage.clock import FrozenClock, SystemClock
 from storage.models import (
     ApiToken,
     Attachment,
@@ -42,13 +43,15 @@ from storage.models import (
     TicketMessage,
 )
 from storage.objectstore import S3ObjectStore
-from storage.retention.rules import RULES, UnknownRule, schedule
+from storage.retention.rules import RULES, Months, UnknownRule, schedule
+from storage.retention.sweeper import Sweeper
 from storage.services import audit, purge
 from storage.services.audit import Actor
 
 pytestmark = pytest.mark.storage
 
-YEARS_3 = timedelta(days=3 * 365)
+# Calendar years: 2026-01-10 + 3 years = 2029-01-10, 1096 days (2028 is a leap year).
+YEARS_3 = datetime(2029, 1, 10, 9, 30, tzinfo=UTC) - T0
 
 
 @pytest.fixture
@@ -142,6 +145,90 @@ async def test_recordings_go_90_days_after_the_call_unless_held(
     async with session_factory() as s:
         kept_key = (await s.get(Recording, kept_id)).object_key  # type: ignore[union-attr]
     assert await store.exists(kept_key) and await store.is_legal_hold(kept_key)
+
+
+async def test_three_years_end_on_the_calendar_anniversary_not_after_1095_days(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """A ticket closed 2026-11-28 is due at 2029-11-28 (1096 days: 2028 is a leap year),
+    not a day early at 2029-11-27."""
+    closed = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+    anniversary = datetime(2029, 11, 28, 14, 0, tzinfo=UTC)
+    clock.set(closed)
+    async with session_factory() as s:
+        ticket_id = await closed_ticket(s, store, clock)
+        await s.commit()
+    await _sweep(session_factory, store, clock, closed + timedelta(days=1095) + SECOND)
+    await _sweep(session_factory, store, clock, anniversary - SECOND)
+    async with session_factory() as s:
+        assert await ticket_exists(s, ticket_id)
+    result = await _sweep(session_factory, store, clock, anniversary + SECOND)
+    assert result.rules["support_information"].deleted == 1
+    async with session_factory() as s:
+        assert not await ticket_exists(s, ticket_id)
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "due"),
+    [
+        (datetime(2026, 11, 28, 12, tzinfo=UTC), 36, datetime(2029, 11, 28, 12, tzinfo=UTC)),
+        (datetime(2027, 2, 28, 12, tzinfo=UTC), 12, datetime(2028, 2, 28, 12, tzinfo=UTC)),
+        (datetime(2028, 2, 28, 23, tzinfo=UTC), 12, datetime(2029, 2, 28, 23, tzinfo=UTC)),
+        # 29 February: a year without one is over at 1 March 00:00, not a day early.
+        (datetime(2028, 2, 29, 12, tzinfo=UTC), 12, datetime(2029, 3, 1, tzinfo=UTC)),
+        (datetime(2028, 2, 29, 12, tzinfo=UTC), 48, datetime(2032, 2, 29, 12, tzinfo=UTC)),
+        # Six months (the statement's usage data): 31 August has no 31 February.
+        (datetime(2028, 8, 31, 12, tzinfo=UTC), 6, datetime(2029, 3, 1, tzinfo=UTC)),
+        (datetime(2028, 8, 28, 12, tzinfo=UTC), 6, datetime(2029, 2, 28, 12, tzinfo=UTC)),
+        (datetime(2028, 3, 31, 12, tzinfo=UTC), 6, datetime(2028, 10, 1, tzinfo=UTC)),
+    ],
+)
+def test_calendar_periods_are_due_on_the_anniversary(
+    start: datetime, months: int, due: datetime
+) -> None:
+    rule = replace(RULES[0], period=Months(months))
+    assert start > rule.cutoff(due - SECOND)  # one second before: not due
+    assert start <= rule.cutoff(due)
+    assert start <= rule.cutoff(due + SECOND)
+
+
+def test_the_statement_periods_are_calendar_years() -> None:
+    keys = {rule.key: rule for rule in RULES}
+    for key, n in (("support_information", 3), ("audit_events", 3), ("contact_form", 1)):
+        assert keys[key].period == Months(12 * n)
+        assert keys[key].period_text("nl") == f"{n} jaar"
+
+
+async def test_sweep_as_of_another_moment_stamps_recording_deletes_with_that_moment(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """`sweep --now`: the recordings service runs on the real clock (as the CLI builds it),
+    yet each delete's audit event and tombstone carry the sweep's moment."""
+    call = datetime(2019, 3, 1, 8, 0, tzinfo=UTC)
+    as_of = call + timedelta(days=90) + SECOND
+    async with session_factory() as s:
+        rec_id = (await recording(s, store, call)).id
+        await s.commit()
+    sweep = Sweeper(
+        session_factory,
+        store,
+        clock,
+        schedule({}),
+        recordings=RecordingService(SystemClock(), store),
+    )
+    result = await sweep.run(now=as_of)
+    assert result.rules["recordings"].deleted == 1
+    async with session_factory() as s:
+        deleted = await s.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "recording.delete", AuditEvent.subject_id == str(rec_id)
+            )
+        )
+        tombstone = await s.scalar(
+            select(RecordingTombstone).where(RecordingTombstone.recording_id == rec_id)
+        )
+    assert deleted is not None and deleted.occurred_at == as_of
+    assert tombstone is not None and tombstone.deleted_at == as_of
 
 
 async def test_recording_tombstones_are_non_personal_and_go_after_three_years(
@@ -266,7 +353,7 @@ async def test_contact_form_submissions_go_after_one_year(
                 details={"email": "klaas@example.nl"},
             )
         await s.commit()
-    year = timedelta(days=365)
+    year = timedelta(days=365)  # 2026-01-10 -> 2027-01-10: no 29 February between
     await _sweep(session_factory, store, clock, T0 + year - SECOND)
     async with session_factory() as s:
         assert await count(s, ContactFormSubmission) == 2

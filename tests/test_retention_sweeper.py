@@ -32,7 +32,7 @@ from storage.retention.sweeper import LEASE, STALE_AFTER
 
 pytestmark = pytest.mark.storage
 Sessions = async_sessionmaker[AsyncSession]
-LATE = T0 + timedelta(days=3 * 365) + SECOND
+LATE = T0.replace(year=T0.year + 3) + SECOND  # three calendar years after closing
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ async def call_recordings(job: Job) -> Outcome:
         try:
             async with job.session.begin_nested():
                 await job.recordings.delete_recording(
-                    job.session, recording_id, actor=job.actor, reason=REASON
+                    job.session, recording_id, actor=job.actor, reason=REASON, at=job.now
                 )
         except RecordingHeld as exc:
             outcome.kept_held += 1

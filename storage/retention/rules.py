@@ -12,9 +12,10 @@ at the top of storage/retention/jobs.py; keep the function next to the data it d
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from storage.retention import jobs, privacy_files
 
@@ -44,30 +45,63 @@ ACCOUNTABILITY = Text(
     "Wettelijke verplichting: verantwoording (AVG art. 5 lid 2)",
     "Legal obligation: accountability (GDPR art. 5(2))",
 )
-YEAR = 365
+
+
+@dataclass(frozen=True)
+class Months:
+    """A calendar period: "3 years" ends on the same date 3 years later, not after 1095
+    days (which falls a day early across a 29 February). Data from a date the end month
+    lacks (29 February, 31 August + 6 months) is due when that month is over: 1 March
+    00:00, never early."""
+
+    count: int
+
+
+def months_before(now: datetime, months: int) -> datetime:
+    """The same moment `months` calendar months earlier; a day the earlier month lacks
+    becomes its last day. Data started at or before it has had its full period at `now`.
+    (A 28 Feb anniversary for 29 Feb data cannot be one cutoff: it would be due before
+    data from earlier on 28 Feb, so it is due at 1 March, when the cutoff passes it.)"""
+    index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return now.replace(year=year, month=month + 1, day=min(now.day, last))
+
+
+def years(count: int) -> Months:
+    return Months(12 * count)
 
 
 @dataclass(frozen=True)
 class Rule:
     key: str
     data: Text
-    period: timedelta
+    period: timedelta | Months
     start: Text
     ground: Text
     controller: Text
     sweep: SweepFn
 
     @property
-    def days(self) -> int:
-        return self.period.days
+    def days(self) -> int | None:
+        """The period in days; None for a calendar period (its length in days varies)."""
+        return self.period.days if isinstance(self.period, timedelta) else None
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Data whose period started at or before this moment is due at `now`."""
+        if isinstance(self.period, Months):
+            return months_before(now, self.period.count)
+        return now - self.period
 
     def period_text(self, lang: str) -> str:
+        if isinstance(self.period, Months):
+            count, unit_nl, unit_en = self.period.count, "maanden", "month"
+            if count % 12 == 0:
+                count, unit_nl, unit_en = count // 12, "jaar", "year"
+            return f"{count} {unit_nl}" if lang != "en" else f"{count} {unit_en}{'s' * (count > 1)}"
         days = self.period.days
         if days == 0:
             return "direct" if lang != "en" else "immediately"
-        if days % YEAR == 0:
-            years = days // YEAR
-            return f"{years} jaar" if lang != "en" else f"{years} year{'s' * (years > 1)}"
         return f"{days} dagen" if lang != "en" else f"{days} days"
 
 
@@ -79,7 +113,7 @@ RULES: tuple[Rule, ...] = (
             "en bijlagen",
             "Information supplied for support questions: tickets, messages and attachments",
         ),
-        period=timedelta(days=3 * YEAR),
+        period=years(3),
         start=Text("na het sluiten van het ticket", "after the ticket was closed"),
         ground=CONTRACT,
         controller=US,
@@ -120,7 +154,7 @@ RULES: tuple[Rule, ...] = (
             "notitie (maand, duur)",
             "Metadata of deleted recordings, reduced to a non-personal tombstone (month, duration)",
         ),
-        period=timedelta(days=3 * YEAR),
+        period=years(3),
         start=Text("na verwijdering van de opname", "after the recording was deleted"),
         ground=ACCOUNTABILITY,
         controller=US,
@@ -131,7 +165,7 @@ RULES: tuple[Rule, ...] = (
         data=Text(
             "Ingevulde gegevens contactformulier", "Data entered in the website's contact form"
         ),
-        period=timedelta(days=YEAR),
+        period=years(1),
         start=Text("na het versturen van het formulier", "after the form was sent"),
         ground=CONTRACT,
         controller=US,
@@ -175,7 +209,7 @@ RULES: tuple[Rule, ...] = (
             "Audit trail (who did what when); personal data is stripped as soon as the "
             "subject is deleted",
         ),
-        period=timedelta(days=3 * YEAR),
+        period=years(3),
         start=Text("na de gebeurtenis", "after the event"),
         ground=ACCOUNTABILITY,
         controller=US,

@@ -144,7 +144,7 @@ class Sweeper:
                     recordings=self.recordings,
                     actor=actor or Actor.system("retention-sweeper"),
                     now=as_of,
-                    cutoff=as_of - rule.period,
+                    cutoff=rule.cutoff(as_of),
                     limit=self.batch,
                     dry_run=dry_run,
                     first=first,

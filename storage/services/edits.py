@@ -4,6 +4,8 @@ worker edits it in the customer's chat too."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,13 +14,31 @@ from storage.models import (
     DeliveryState,
     MessageDirection,
     MessageEdit,
+    StaffRole,
     StaffUser,
     TicketMessage,
 )
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import Forbidden, NotFound
 from storage.services.text import clean_text
+
+
+async def history(
+    session: AsyncSession, message_ids: Sequence[int]
+) -> dict[int, list[MessageEdit]]:
+    """Earlier versions of these messages, oldest first, in one query (no lazy loads)."""
+    if not message_ids:
+        return {}
+    rows = await session.scalars(
+        select(MessageEdit)
+        .where(MessageEdit.message_id.in_(message_ids))
+        .order_by(MessageEdit.edited_at, MessageEdit.id)
+    )
+    found: dict[int, list[MessageEdit]] = {}
+    for edit in rows:
+        found.setdefault(edit.message_id, []).append(edit)
+    return found
 
 
 class MessageEditService:
@@ -62,14 +82,25 @@ class MessageEditService:
         return message
 
     async def edit_reply(
-        self, session: AsyncSession, message_id: int, *, staff: StaffUser, text: str
+        self,
+        session: AsyncSession,
+        message_id: int,
+        *,
+        staff: StaffUser,
+        text: str,
+        ticket_id: int | None = None,
     ) -> TicketMessage:
-        """Change an agent's reply; a reply Telegram already shows gets an edit queued."""
+        """Change an agent's reply (its author, or an admin); a reply Telegram already shows
+        gets an edit queued. `ticket_id`: the ticket the caller addressed it through."""
         message = await session.get(TicketMessage, message_id, populate_existing=True)
-        if message is None or message.direction != MessageDirection.OUT:
+        if (
+            message is None
+            or message.direction != MessageDirection.OUT
+            or ticket_id not in (None, message.ticket_id)
+        ):
             raise NotFound(f"reply {message_id} not found")
-        if message.author_staff_id != staff.id:
-            raise InvalidInput("only the author can edit a reply")
+        if message.author_staff_id != staff.id and staff.role != StaffRole.ADMIN:
+            raise Forbidden("only the reply's author (or an admin) can edit it")
         body = clean_text(text)
         if body == message.text:
             return message

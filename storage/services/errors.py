@@ -38,6 +38,12 @@ class TicketClosed(Conflict):
     code = "ticket_closed"
 
 
+class ContactRestricted(Conflict):
+    """The contact restricted processing (GDPR art. 18): no replies go to them."""
+
+    code = "contact_restricted"
+
+
 class StaleThread(Conflict):
     """A reply was written against an older version of the thread."""
 

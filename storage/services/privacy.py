@@ -419,7 +419,9 @@ class PrivacyService:
 
 async def excluded_callers(session: AsyncSession) -> set[str]:
     """Caller numbers (every written form) of contacts whose data must not be used for
-    training: processing restricted or an objection recorded."""
+    training: processing restricted, consent withdrawn or an objection recorded. Training is
+    the only consent-based use; replies to their own tickets (contract) stop on restriction
+    alone (bot/delivery.py)."""
     from storage.services.privacy_export import phone_variants
 
     rows = await session.scalars(
@@ -427,7 +429,9 @@ async def excluded_callers(session: AsyncSession) -> set[str]:
         .join(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
         .where(
             ContactPerson.phone.is_not(None),
-            (ContactPrivacy.restricted_at.is_not(None)) | (ContactPrivacy.objected_at.is_not(None)),
+            ContactPrivacy.restricted_at.is_not(None)
+            | ContactPrivacy.consent_withdrawn_at.is_not(None)
+            | ContactPrivacy.objected_at.is_not(None),
         )
     )
     return {variant for phone in rows for variant in phone_variants(phone)}

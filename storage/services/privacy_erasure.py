@@ -240,4 +240,5 @@ async def erase_contact(
     if request_id is not None:
         service._log(session, request_id, actor, "erased", result.summary())
     await purge.compact_search_index(session)  # flushes
+    purge.checkpoint_wal_after_commit(session)  # the WAL still holds the erased texts
     return result

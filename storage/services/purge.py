@@ -9,17 +9,21 @@ event itself, who/what/when, stays). Services flush, never commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import Attachment, AuditEvent, ContactPerson, Ticket
 from storage.objectstore.base import ObjectStore, ObjectStoreError
 from storage.services import audit
 from storage.services.audit import Actor
+
+log = logging.getLogger(__name__)
 
 STRIPPED = {"stripped": "subject deleted"}
 # SQLite FTS5 trigram tables of migration 0012 (external content: the texts live in their
@@ -152,3 +156,36 @@ async def compact_search_index(session: AsyncSession) -> None:
         return
     for table in SEARCH_INDEXES:
         await session.execute(text(f"INSERT INTO {table}({table}) VALUES ('optimize')"))
+
+
+def checkpoint_wal_after_commit(session: AsyncSession) -> None:
+    """SQLite: once this session's transaction has committed, copy the WAL into the
+    database file and truncate it, so that the erased texts (still in the WAL's frames
+    until a checkpoint) leave the disk now. A checkpoint cannot run inside the
+    transaction, hence the hook; best-effort: a busy reader only delays it to SQLite's own
+    next checkpoint."""
+    engine = session.get_bind()
+    if engine.dialect.name != "sqlite":
+        return
+
+    def _checkpoint(_session: Session) -> None:
+        # Runs inside AsyncSession.commit's greenlet: the driver's calls are awaited there.
+        try:
+            raw = engine.raw_connection()  # another pooled connection, outside any transaction
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA busy_timeout=2000")  # don't hold the request long
+                try:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = cursor.fetchone()[0]
+                finally:
+                    cursor.execute("PRAGMA busy_timeout=30000")  # as storage.db sets it
+                    cursor.close()
+            finally:
+                raw.close()
+            if busy:
+                log.warning("WAL checkpoint after erasure was blocked by a reader")
+        except Exception:
+            log.exception("WAL checkpoint after erasure failed")
+
+    event.listen(session.sync_session, "after_commit", _checkpoint, once=True)

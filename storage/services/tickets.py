@@ -42,6 +42,7 @@ from storage.clock import Clock
 from storage.models import (
     ContactFormSubmission,
     ContactPerson,
+    ContactPrivacy,
     DeliveryState,
     MessageDirection,
     StaffUser,
@@ -54,7 +55,13 @@ from storage.models import (
 )
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound, StaleThread, TicketClosed
+from storage.services.errors import (
+    ContactRestricted,
+    InvalidInput,
+    NotFound,
+    StaleThread,
+    TicketClosed,
+)
 from storage.services.text import MAX_TEXT as MAX_TEXT  # re-exported (bot/filing.py)
 from storage.services.text import clean_text as _clean_text
 from storage.services.text import escape_like as _escape_like
@@ -404,8 +411,15 @@ class TicketService:
         expected_version: int | None = None,
     ) -> TicketMessage:
         """Reply to the customer. On Telegram tickets the reply is queued (delivery pending)
-        for the delivery worker, which is the only thing that talks to Telegram."""
+        for the delivery worker, which is the only thing that talks to Telegram; refused
+        while the contact has restricted processing (notes stay allowed)."""
         ticket = await self.get(session, ticket_id)
+        if await self.replies_restricted(session, ticket):
+            raise ContactRestricted(
+                f"ticket {ticket.reference}: the contact has restricted the processing of "
+                "their data (privacy request), so no reply can be sent to them; add an "
+                "internal note instead"
+            )
         delivery = (
             DeliveryState.PENDING
             if ticket.channel == TicketChannel.TELEGRAM
@@ -424,14 +438,32 @@ class TicketService:
             expected_version=expected_version,
         )
 
+    async def replies_restricted(self, session: AsyncSession, ticket: Ticket) -> bool:
+        """A Telegram ticket whose contact restricted processing: a reply would only end
+        up undeliverable (the delivery worker's own check stays for earlier replies)."""
+        if ticket.channel != TicketChannel.TELEGRAM or ticket.contact_id is None:
+            return False
+        restricted_at = await session.scalar(
+            select(ContactPrivacy.restricted_at).where(
+                ContactPrivacy.contact_id == ticket.contact_id
+            )
+        )
+        return restricted_at is not None
+
     async def edit_reply(
-        self, session: AsyncSession, message_id: int, *, staff: StaffUser, text: str
+        self,
+        session: AsyncSession,
+        message_id: int,
+        *,
+        staff: StaffUser,
+        text: str,
+        ticket_id: int | None = None,
     ) -> TicketMessage:
         """Edit an agent's reply; the customer's chat is updated by the delivery worker."""
         from storage.services.edits import MessageEditService
 
         return await MessageEditService(self.clock).edit_reply(
-            session, message_id, staff=staff, text=text
+            session, message_id, staff=staff, text=text, ticket_id=ticket_id
         )
 
     async def add_internal_note(
