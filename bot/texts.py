@@ -31,7 +31,7 @@ MESSAGES: dict[str, str] = {
         "Welcome to customer support. Just send us a message: we turn it into a ticket and an agent answers here.\n\nPrivacy: we keep your messages as support information (3 years). See our privacy statement for your rights.\nChange language: /language. Help: /help."
     ),
     "help": N_(
-        "Send a message to open or add to a ticket.\n/new - open a new ticket step by step\n/tickets - your open tickets\n/close - close a ticket\n/language - choose language\n/help - this help\nSeveral open tickets? Reply to one of my messages about that ticket, or pick the ticket when I ask."
+        "Send a message to open or add to a ticket.\n/new - open a new ticket step by step\n/tickets - your open tickets\n/close - close a ticket\n/language - choose language\n/privacy - your privacy rights (access, correction, erasure, ...)\n/cancel - stop a question in progress\n/help - this help\nSeveral open tickets? Reply to one of my messages about that ticket, or pick the ticket when I ask."
     ),
     "code_invalid": N_("This code is invalid or has expired. Ask your contact for a new code."),
     "linked": N_(

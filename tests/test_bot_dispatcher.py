@@ -356,7 +356,7 @@ async def test_help_and_tickets_list(desk: Desk) -> None:
     listing, help_text = desk.api.sent_texts()
     assert ticket.reference in listing and "new" in listing and "02-03-2026 11:00" in listing
     assert "Router kapot" in listing
-    assert "/close" in help_text
+    assert all(command in help_text for command in ("/close", "/privacy", "/cancel"))
     assert await desk.texts(ticket.id) == ["Router kapot"]
 
 
