@@ -11,9 +11,7 @@ from sqlalchemy import select
 from admin import customers_api, recordings_api
 from admin.auth import Permission, public, requires
 from admin.keys import CLOCK, DB, TICKETS, USER
-from admin.parsing import MAX_ID, json_id, parse_id
-from admin.parsing import json_body as _body
-from admin.parsing import path_id as _ticket_id
+from admin.parsing import json_body, json_id, parse_id, path_id
 from admin.ticket_desk import send_attachment
 from admin.views import inbox_filter
 from storage.models import (
@@ -126,7 +124,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 @routes.get("/tickets/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def get_ticket(request: web.Request) -> web.Response:
-    ticket = await request.config_dict[TICKETS].get_thread(request[DB], _ticket_id(request))
+    ticket = await request.config_dict[TICKETS].get_thread(request[DB], path_id(request))
     body = ticket_json(ticket)
     body["contact"] = (
         {"id": ticket.contact.id, "name": ticket.contact.name} if ticket.contact else None
@@ -152,15 +150,11 @@ def _text(data: dict[str, Any]) -> str:
 @routes.post("/tickets/{id}/replies")
 @requires(Permission.TICKETS_WRITE)
 async def post_reply(request: web.Request) -> web.Response:
-    data = await _body(request)
-    version = data.get("thread_version")
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or abs(version) > MAX_ID
-    ):
-        raise InvalidInput("'thread_version' must be an integer")
+    data = await json_body(request)
+    version = json_id(data, "thread_version")  # a version is counted like an id: 1, 2, ...
     message = await request.config_dict[TICKETS].add_agent_reply(
         request[DB],
-        _ticket_id(request),
+        path_id(request),
         staff=request[USER],
         text=_text(data),
         expected_version=version,
@@ -173,13 +167,13 @@ async def post_reply(request: web.Request) -> web.Response:
 @requires(Permission.TICKETS_WRITE)
 async def edit_reply(request: web.Request) -> web.Response:
     """Change a reply's text; one already in the customer's chat is edited there too."""
-    data = await _body(request)
+    data = await json_body(request)
     message = await request.config_dict[TICKETS].edit_reply(
         request[DB],
-        _ticket_id(request, "reply_id"),
+        path_id(request, "reply_id"),
         staff=request[USER],
         text=_text(data),
-        ticket_id=_ticket_id(request),
+        ticket_id=path_id(request),
     )
     author = staff_name(request[USER]) if message.author_staff_id == request[USER].id else None
     return web.json_response(message_json(message, author, attachments=False))
@@ -188,9 +182,9 @@ async def edit_reply(request: web.Request) -> web.Response:
 @routes.post("/tickets/{id}/notes")
 @requires(Permission.TICKETS_WRITE)
 async def post_note(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await json_body(request)
     message = await request.config_dict[TICKETS].add_internal_note(
-        request[DB], _ticket_id(request), staff=request[USER], text=_text(data)
+        request[DB], path_id(request), staff=request[USER], text=_text(data)
     )
     author = staff_name(request[USER])
     return web.json_response(message_json(message, author, attachments=False), status=201)
@@ -199,11 +193,11 @@ async def post_note(request: web.Request) -> web.Response:
 @routes.post("/tickets/{id}/assign")
 @requires(Permission.TICKETS_WRITE)
 async def post_assign(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await json_body(request)
     user = request[USER]
     assignee = json_id(data, "assignee_id", user.id)
     ticket = await request.config_dict[TICKETS].assign(
-        request[DB], _ticket_id(request), actor=Actor.staff(user), assignee_id=assignee
+        request[DB], path_id(request), actor=Actor.staff(user), assignee_id=assignee
     )
     return web.json_response(ticket_json(ticket, with_org=False))
 
@@ -212,7 +206,7 @@ async def post_assign(request: web.Request) -> web.Response:
 @requires(Permission.TICKETS_WRITE)
 async def post_close(request: web.Request) -> web.Response:
     ticket = await request.config_dict[TICKETS].close(
-        request[DB], _ticket_id(request), actor=Actor.staff(request[USER])
+        request[DB], path_id(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(ticket_json(ticket, with_org=False))
 
@@ -221,7 +215,7 @@ async def post_close(request: web.Request) -> web.Response:
 @requires(Permission.TICKETS_WRITE)
 async def post_reopen(request: web.Request) -> web.Response:
     ticket = await request.config_dict[TICKETS].reopen(
-        request[DB], _ticket_id(request), actor=Actor.staff(request[USER])
+        request[DB], path_id(request), actor=Actor.staff(request[USER])
     )
     return web.json_response(ticket_json(ticket, with_org=False))
 

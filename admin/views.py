@@ -17,9 +17,7 @@ from admin.auth import Permission, authenticated, public, requires
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
-from admin.parsing import parse_id
-from admin.parsing import path_id as _ticket_id
-from admin.parsing import path_id as _user_id
+from admin.parsing import parse_id, path_id
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -263,7 +261,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 @requires(Permission.USERS_MANAGE)
 async def set_user_active(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    user_id = _user_id(request)
+    user_id = path_id(request)
     if user_id == request[USER].id:
         raise InvalidInput("you cannot disable yourself")
     await access.set_active(
@@ -286,7 +284,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
     await access.change_role(
         request[DB],
         request.config_dict[CLOCK],
-        _user_id(request),
+        path_id(request),
         role=role,  # type: ignore[arg-type]
         actor=Actor.staff(request[USER]),
     )
@@ -356,7 +354,7 @@ async def inbox(request: web.Request) -> web.Response:
 async def _render_ticket(
     request: web.Request, *, warning: str = "", draft: str = "", status: int = 200
 ) -> web.Response:
-    ticket = await request.config_dict[TICKETS].get_thread(request[DB], _ticket_id(request))
+    ticket = await request.config_dict[TICKETS].get_thread(request[DB], path_id(request))
     return render(
         "ticket.html",
         request,
@@ -385,7 +383,7 @@ def _back(ticket_id: int) -> web.HTTPSeeOther:
 @routes.post("/tickets/{id}/reply")
 @requires(Permission.TICKETS_WRITE)
 async def reply(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     form = await request.post()
     text = str(form.get("text", ""))
     version = str(form.get("thread_version", ""))
@@ -409,11 +407,11 @@ async def reply(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/replies/{reply_id}/edit")
 @requires(Permission.TICKETS_WRITE)
 async def edit_reply(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     form = await request.post()
     await request.config_dict[TICKETS].edit_reply(
         request[DB],
-        _ticket_id(request, "reply_id"),
+        path_id(request, "reply_id"),
         staff=request[USER],
         text=str(form.get("text", "")),
         ticket_id=ticket_id,
@@ -424,7 +422,7 @@ async def edit_reply(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/note")
 @requires(Permission.TICKETS_WRITE)
 async def note(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     form = await request.post()
     await request.config_dict[TICKETS].add_internal_note(
         request[DB], ticket_id, staff=request[USER], text=str(form.get("text", ""))
@@ -435,7 +433,7 @@ async def note(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/assign")
 @requires(Permission.TICKETS_WRITE)
 async def assign(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     form = await request.post()
     user = request[USER]
     target = str(form.get("assignee", "me"))
@@ -449,7 +447,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/close")
 @requires(Permission.TICKETS_WRITE)
 async def close(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     await request.config_dict[TICKETS].close(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
@@ -459,7 +457,7 @@ async def close(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/reopen")
 @requires(Permission.TICKETS_WRITE)
 async def reopen(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     await request.config_dict[TICKETS].reopen(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
@@ -469,7 +467,7 @@ async def reopen(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/meta")
 @requires(Permission.TICKETS_WRITE)
 async def change_meta(request: web.Request) -> web.StreamResponse:
-    ticket_id = _ticket_id(request)
+    ticket_id = path_id(request)
     form = await request.post()
     tickets, db, actor = request.config_dict[TICKETS], request[DB], Actor.staff(request[USER])
     ticket = await tickets.get(db, ticket_id)
