@@ -4,6 +4,12 @@ getUpdates answer or concurrent webhook calls), the processor's lanes, the full 
 (`create_dispatcher`, real ticket service) and 'handled' - next to a bare aiogram dispatcher
 with an empty handler, in the same run.
 
+A third line shows the floor the issue's own shape sets: five routers (start/linking,
+tickets, media, privacy, errors) with a filtered handler each and one pass-through outer
+middleware where the DB session goes, every handler empty, no database at all. Its ratio to
+the bare dispatcher bounds what any implementation of that shape can reach, and the last line
+says how much CPU per update a 0.3x result would leave for the actual work.
+
     .venv/bin/python bench/bot_throughput.py [--messages 2000] [--users 100] [--batch 100]
         [--database-url postgresql+asyncpg://...]   (default: a fresh SQLite file)
 
@@ -27,15 +33,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiogram import Bot, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.base import BaseSession
+from aiogram.filters import Command
 from aiogram.methods import TelegramMethod
-from aiogram.types import Message, Update
+from aiogram.types import Message, TelegramObject, Update
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatcher import create_dispatcher
-from bot.processor import RateLimiter, UpdateProcessor
+from bot.processor import RateLimiter, UpdateProcessor, inline_pure_filters
 from storage import migrate
 from storage.clock import SystemClock
 from storage.config import Settings
@@ -92,6 +99,36 @@ def updates(bot: Bot, count: int, users: int, first_user: int = 10_000) -> list[
         )
         for i in range(count)
     ]
+
+
+class PassThrough(BaseMiddleware):
+    async def __call__(self, handler: Any, event: TelegramObject, data: dict[str, Any]) -> Any:
+        return await handler(event, data)
+
+
+def shape_floor() -> Dispatcher:
+    """The issue's minimum structure with nothing inside: see the module docstring."""
+    dp = Dispatcher()
+    dp.update.outer_middleware(PassThrough())  # where the DB session middleware sits
+    dp.message.filter(F.chat.type == "private")
+    routers = []
+    for name in ("errors", "start", "privacy", "tickets"):
+        router = Router(name=name)
+
+        @router.message(Command(name))
+        async def command(message: Message) -> None:
+            return None
+
+        routers.append(router)
+    media = Router(name="media")
+
+    @media.message(F.text)
+    async def text(message: Message) -> None:
+        return None
+
+    dp.include_routers(*routers, media)
+    inline_pure_filters(dp)  # as create_dispatcher does
+    return dp
 
 
 @dataclass
@@ -155,6 +192,8 @@ async def main(messages: int, users: int, size: int, database_url: str) -> None:
     async def empty(message: Message) -> None:
         return None
 
+    floor = shape_floor()
+
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp), **({"database_url": database_url} if database_url else {})
@@ -181,17 +220,26 @@ async def main(messages: int, users: int, size: int, database_url: str) -> None:
         # Warm-up for both (caches, lazily loaded locale data), on users the run never sees.
         warm = updates(bot, 50, 50, first_user=90_000)
         await bare_run(bare, bot, warm)
+        await bare_run(floor, bot, warm)
         await inbox_run(processor, warm, size, trips)
         bare_result = await bare_run(bare, bot, batch)
+        floor_result = await bare_run(floor, bot, batch)
         full_result = await inbox_run(processor, batch, size, trips)
         await engine.dispose()
     backend = engine.dialect.name
     print(bare_result.line("bare aiogram dispatcher, empty handler:"))
+    print(floor_result.line("issue's shape, empty handlers, no DB:"))
     print(full_result.line(f"supportdesk inbox + dispatcher ({backend}):"))
     wall_ratio = bare_result.wall / full_result.wall
     cpu_ratio = bare_result.cpu / full_result.cpu
     print(
         f"ratio: {wall_ratio:.3f}x wall, {cpu_ratio:.3f}x CPU   (targets: >= 500 msg/s and >= 0.3x)"
+    )
+    print(
+        f"floor: the shape alone reaches {bare_result.wall / floor_result.wall:.3f}x wall, "
+        f"{bare_result.cpu / floor_result.cpu:.3f}x CPU of the bare dispatcher; at 0.3x, "
+        f"{(bare_result.cpu / 0.3 - floor_result.cpu) / messages * 1e6:.0f} us CPU per update "
+        "would be left to store it, file it in a ticket and commit"
     )
 
 
