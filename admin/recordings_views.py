@@ -59,6 +59,16 @@ def _int(value: str, name: str) -> int | None:
     return number
 
 
+MAX_EXPIRING_DAYS = 36_500  # a century: beyond it a date overflows, and means "all" anyway
+
+
+def _expiring(value: str) -> int | None:
+    days = _int(value, "expiring")
+    if days is not None and days > MAX_EXPIRING_DAYS:
+        raise InvalidInput(f"expiring must be at most {MAX_EXPIRING_DAYS} days")
+    return days
+
+
 def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
     return RecordingFilter(
         tag=query.get("tag", "").strip(),
@@ -67,7 +77,7 @@ def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> Rec
         until=_day(query.get("until", ""), "until", zone, end=True),
         number=query.get("number", "").strip(),
         ticket_id=_int(query.get("ticket", ""), "ticket"),
-        expiring_days=_int(query.get("expiring", ""), "expiring"),
+        expiring_days=_expiring(query.get("expiring", "")),
         see_withheld=role in SEE_WITHHELD_ROLES,
     )
 

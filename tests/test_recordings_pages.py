@@ -129,6 +129,13 @@ async def test_recording_page_tags_holds_delete_and_shielded_caller(
     assert f'href="{url}"' not in await (await client.get("/recordings?held=no")).text()
     assert f'href="{url}"' not in await (await client.get("/recordings?expiring=30")).text()
     assert (await client.get("/recordings?from=gisteren")).status == 422
+    too_far = await client.get("/recordings?expiring=99999999999")
+    assert too_far.status == 422 and "at most 36500 days" in await too_far.text()
+    api_far = await client.get(
+        "/api/v1/recordings?expiring=99999999999", headers=vault.tokens[AGENT]
+    )
+    assert api_far.status == 422
+    assert "at most 36500 days" in (await api_far.json())["error"]["message"]
     assert (await post("/delete", reason="verzoek")).status == 403
 
     csrf = await vault.login(PO)
