@@ -41,12 +41,28 @@ _MARK_HANDLED = (
         _BOT_UPDATES.c.update_id == bindparam("handled_id"),
         _BOT_UPDATES.c.processed_at.is_(None),
     )
-    .values(processed_at=bindparam("handled_at"), payload="")
+    # The message now lives in its ticket: the inbox keeps only the id (repeats), not who.
+    .values(processed_at=bindparam("handled_at"), payload="", user_id=None)
 )
 
 
 class AlreadyHandled(Exception):
     """Another worker marked this update handled first; this attempt does nothing."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A user's earliest update still waiting for a retry after a failed attempt."""
+
+    update_id: int
+    attempts: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Stored:
+    new: set[int]  # the ids that were not known yet
+    failed: dict[int, Failed]  # by user, for the users of this batch
 
 
 @dataclass(frozen=True)
@@ -63,15 +79,18 @@ def _insert(session: AsyncSession) -> Any:
 async def store_updates(
     sessionmaker: async_sessionmaker[AsyncSession],
     clock: Clock,
-    items: Sequence[tuple[int, str]],
+    items: Sequence[tuple[int, str, int | None]],
     *,
     lease: timedelta = LEASE,
-) -> set[int]:
-    """Store and commit raw updates in one transaction (a group commit); returns the ids
-    that were new. Known ids are skipped by the key (ON CONFLICT DO NOTHING), no lookup."""
+    hold_attempts: int = 3,
+) -> Stored:
+    """Store and commit raw updates (id, payload, Telegram user) in one transaction (a
+    group commit). Known ids are skipped by the key (ON CONFLICT DO NOTHING), no lookup.
+    Also says, per user of the batch, which earlier update of theirs failed (fewer than
+    `hold_attempts` times) and waits for its retry, whichever instance it failed on."""
     now = clock.now()
     rows: dict[int, dict[str, object]] = {}
-    for update_id, payload in items:
+    for update_id, payload, user_id in items:
         rows.setdefault(
             update_id,
             {
@@ -80,11 +99,13 @@ async def store_updates(
                 "received_at": now,
                 "next_attempt_at": now + lease,  # leased to us: we handle it right away
                 "attempts": 0,
+                "user_id": user_id,
             },
         )
     if not rows:
-        return set()
+        return Stored(set(), {})
     values = list(rows.values())
+    users = {user for _, _, user in items if user is not None}
     stored: set[int] = set()
     async with sessionmaker() as session:
         # One statement with a parameter list: SQLAlchemy sends it as multi-row INSERTs
@@ -97,8 +118,25 @@ async def store_updates(
         for start in range(0, len(values), INSERT_CHUNK):
             result = await session.execute(stmt, values[start : start + INSERT_CHUNK])
             stored.update(result.scalars())
+        failed = await _failed_first(session, users, hold_attempts) if users else {}
         await session.commit()
-    return stored
+    return Stored(stored, failed)
+
+
+async def _failed_first(
+    session: AsyncSession, users: Collection[int], hold_attempts: int
+) -> dict[int, Failed]:
+    rows = await session.execute(
+        select(BotUpdate.user_id, BotUpdate.update_id, BotUpdate.attempts, BotUpdate.received_at)
+        .where(
+            BotUpdate.user_id.in_(sorted(users)),
+            BotUpdate.processed_at.is_(None),
+            BotUpdate.attempts > 0,
+            BotUpdate.attempts < hold_attempts,
+        )
+        .order_by(BotUpdate.update_id.desc())  # the earliest comes last and stays
+    )
+    return {user: Failed(ident, attempts, at) for user, ident, attempts, at in rows}
 
 
 async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> None:

@@ -4,9 +4,10 @@
 A failed update holds its user's later updates back until its retry succeeds, so the ticket
 thread keeps the chat's order: they wait stored and leased (`holds`), and arrive behind it.
 A poison update cannot silence a customer: after HOLD_ATTEMPTS failed attempts or HOLD_FOR
-since its first failure it holds nothing back any more and keeps retrying on its own. The hold
-lives in the instance that saw the failure; if another instance handles the retry, the next
-scan sees it handled and lets the held updates go.
+since its first failure it holds nothing back any more and keeps retrying on its own. An instance
+that stores a later update of a user whose earlier one failed elsewhere holds it the same way
+(the inbox knows each update's user); whichever instance handles the retry, the next scan
+sees it handled and lets the held updates go.
 
 Updates arriving together (concurrent webhook calls, a getUpdates batch) are stored in one
 transaction (`receive`), which is what the store-then-200 contract costs per update. On SQLite
@@ -171,19 +172,22 @@ class UpdateProcessor:
     async def _store_incoming(self) -> None:
         while self.incoming:
             batch, self.incoming = self.incoming, []
-            items = [(uid, payload) for uid, _, payload, _ in batch]
+            items = [(uid, payload, user_of(upd)) for uid, upd, payload, _ in batch]
             try:
                 async with self._turn():
-                    stored = await inbox.store_updates(self.sessionmaker, self.clock, items)
+                    stored = await inbox.store_updates(
+                        self.sessionmaker, self.clock, items, hold_attempts=HOLD_ATTEMPTS
+                    )
             except Exception as exc:  # every caller of this batch hears it (webhook: 500)
                 for *_, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             for update_id, update, _, future in batch:
-                new = update_id in stored
-                stored.discard(update_id)  # the same id twice in one batch: once is new
+                new = update_id in stored.new
+                stored.new.discard(update_id)  # the same id twice in one batch: once is new
                 if new:  # queued here, so a caller that went away cannot strand it
+                    self._wait_behind_failed(stored.failed, update_id, update)
                     self.submit(update_id, update)
                 if not future.done():
                     future.set_result(new)
@@ -197,6 +201,26 @@ class UpdateProcessor:
                 yield
         else:
             yield
+
+    def _wait_behind_failed(
+        self, failed: dict[int, inbox.Failed], update_id: int, update: Update
+    ) -> None:
+        """An earlier update of this user failed, maybe on another instance, and waits for
+        its retry: hold this one behind it, as if the failure had been ours (same bounds)."""
+        key = user_of(update)
+        blocker = failed.get(key) if key is not None else None
+        if (
+            key is None
+            or blocker is None
+            or blocker.update_id >= update_id
+            or key in self.holds  # ours: submit queues it behind
+            or blocker.update_id in self.inflight  # queued in our lane, ahead of this one
+        ):
+            return
+        until = blocker.received_at + HOLD_FOR  # its first attempt came right after receipt
+        if self.clock.now() < until:
+            self.hold_until.setdefault(blocker.update_id, until)
+            self.holds[key] = Hold(blocker.update_id)
 
     def submit(self, update_id: int, update: Update, *, attempts: int = 0) -> None:
         """Queue a stored update on its user's lane; `attempts` is how often it failed."""

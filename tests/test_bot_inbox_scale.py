@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import inbox
 from bot.dispatcher import create_dispatcher
-from bot.processor import HOLD_FOR, RateLimiter, UpdateProcessor
+from bot.processor import HOLD_FOR, RateLimiter, UpdateProcessor, user_of
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
@@ -154,9 +154,10 @@ async def test_a_customer_message_costs_eight_round_trips(make_instance: Any) ->
     await desk.idle()
     handled = list(counted.sql)
     assert (await _texts(desk.sessionmaker))[1:] == [f"aanvulling {n}" for n in range(10)]
-    # One group commit for the ten (BEGIN, INSERT, COMMIT), then per message: BEGIN, mark
-    # handled, contact, open tickets, ticket UPDATE, message INSERT, audit INSERT, COMMIT.
-    assert len(handled) <= 3 + 10 * 8
+    # One group commit for the ten (BEGIN, INSERT, the user's failed updates, COMMIT), then
+    # per message: BEGIN, mark handled, contact, open tickets, ticket UPDATE, message INSERT,
+    # audit INSERT, COMMIT.
+    assert len(handled) <= 4 + 10 * 8
     assert sum(sql.startswith("SELECT tickets.") for sql in handled) == 10  # no re-select
 
 
@@ -166,7 +167,9 @@ async def test_two_instances_never_claim_the_same_update(
     a, b = make_instance(), make_instance()
     updates = [message_update(7300 + n % 5, f"oud {n}") for n in range(30)]
     # Stored by an instance that crashed before handling: due again once its lease ran out.
-    await inbox.store_updates(a.sessionmaker, clock, [(u.update_id, _payload(u)) for u in updates])
+    await inbox.store_updates(
+        a.sessionmaker, clock, [(u.update_id, _payload(u), user_of(u)) for u in updates]
+    )
     clock.advance(inbox.LEASE + timedelta(seconds=1))
     claims = await asyncio.gather(
         inbox.claim_due(a.sessionmaker, clock, limit=10),
@@ -194,7 +197,9 @@ async def test_the_same_update_handled_by_two_instances_at_once_takes_effect_onc
     # The lease ran out while one instance still had the update queued: both handle it.
     a, b = make_instance(), make_instance()
     updates = [message_update(7400 + n, f"dubbel {n}") for n in range(6)]
-    await inbox.store_updates(a.sessionmaker, clock, [(u.update_id, _payload(u)) for u in updates])
+    await inbox.store_updates(
+        a.sessionmaker, clock, [(u.update_id, _payload(u), user_of(u)) for u in updates]
+    )
     await asyncio.gather(
         *(p.handle(u.update_id, u) for u in updates for p in (a.processor, b.processor))
     )
@@ -373,3 +378,63 @@ async def test_a_hold_ends_when_another_instance_handled_the_retry(
     await a.idle()
     assert await _texts(a.sessionmaker) == ["[photo] lampjes", "nu is alles uit"]
     assert await _pending(a.sessionmaker) == 0
+
+
+async def test_another_instance_holds_the_users_later_update_behind_the_failed_one(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    """Two instances behind one webhook address: the photo fails on a, the customer's next
+    text lands on b. b must not file the text first."""
+    a, b = make_instance(), make_instance()
+    for desk in (a, b):
+        desk.api.files["ph"] = b"\xff\xd8router"
+    first, later = _photo(7840, "lampjes"), message_update(7840, "nu is alles uit")
+    assert await a.processor.receive(first.update_id, first, _payload(first))
+    await a.idle()
+    assert await _attempts(a.sessionmaker, first.update_id) == 1
+    assert await b.processor.receive(later.update_id, later, _payload(later))
+    other = message_update(7841, "andere klant")  # b's other customers do not wait
+    assert await b.processor.receive(other.update_id, other, _payload(other))
+    await b.idle()
+    assert await _texts(b.sessionmaker) == ["andere klant"]
+    assert later.update_id in b.processor.inflight  # stored, leased, waiting
+
+    failing_attachments[0] = False
+    await _retry(b, clock, inbox.backoff(1))  # b claims the photo's retry: photo, then text
+    assert await _texts(b.sessionmaker) == ["andere klant", "[photo] lampjes", "nu is alles uit"]
+    assert await _pending(b.sessionmaker) == 0
+
+
+async def test_a_foreign_hold_ends_when_the_failing_instance_handled_the_retry(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    a, b = make_instance(), make_instance()
+    a.api.files["ph"] = b"\xff\xd8router"
+    first, later = _photo(7850, "lampjes"), message_update(7850, "nu is alles uit")
+    assert await a.processor.receive(first.update_id, first, _payload(first))
+    await a.idle()
+    assert await b.processor.receive(later.update_id, later, _payload(later))
+    await b.idle()
+    assert await _texts(b.sessionmaker) == []
+    failing_attachments[0] = False
+    await _retry(a, clock, inbox.backoff(1))  # a's own retry succeeds
+    await b.processor.scan()  # b sees it handled and lets the text go
+    await b.idle()
+    assert await _texts(b.sessionmaker) == ["[photo] lampjes", "nu is alles uit"]
+
+
+async def test_a_foreign_failure_holds_nothing_back_once_it_is_poison(
+    make_instance: Any, clock: FrozenClock, failing_attachments: list[bool]
+) -> None:
+    a, b = make_instance(), make_instance()
+    a.api.files["ph"] = b"\xff\xd8router"
+    first = _photo(7860, "lampjes")
+    assert await a.processor.receive(first.update_id, first, _payload(first))
+    await a.idle()
+    for attempt in (1, 2):
+        await _retry(a, clock, inbox.backoff(attempt))
+    assert await _attempts(a.sessionmaker, first.update_id) == 3
+    later = message_update(7860, "nu is alles uit")
+    assert await b.processor.receive(later.update_id, later, _payload(later))
+    await b.idle()
+    assert await _texts(b.sessionmaker) == ["nu is alles uit"]

@@ -357,7 +357,8 @@ async def test_webhook_with_secret_stores_answers_and_delivers_agent_reply(
     assert "has been created" in api.sent[0]["text"]
     await _until(lambda: _processed(app[SESSIONMAKER], 7))
     assert await _customer_texts(app[SESSIONMAKER]) == ["Internet down"]
-    assert (await _inbox_row(app[SESSIONMAKER], 7)).payload == ""  # the ticket holds the text
+    handled = await _inbox_row(app[SESSIONMAKER], 7)
+    assert handled.payload == "" and handled.user_id is None  # the ticket holds the text
 
     reply_id = await _agent_reply(app, "We are on it")
     await _wait_delivered(app, reply_id)

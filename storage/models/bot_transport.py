@@ -18,7 +18,10 @@ from storage.models.base import Base
 
 class BotUpdate(Base):
     __tablename__ = "bot_updates"
-    __table_args__ = (Index("ix_bot_updates_pending", "processed_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_bot_updates_pending", "processed_at", "next_attempt_at"),
+        Index("ix_bot_updates_user", "user_id", "processed_at"),
+    )
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     payload: Mapped[str] = mapped_column(Text)
@@ -27,3 +30,6 @@ class BotUpdate(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # The Telegram user it came from: another instance holds their later updates behind a
+    # failed one (bot/processor.py). None for updates without a user.
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
