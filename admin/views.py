@@ -8,6 +8,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import Select, select
@@ -36,6 +37,7 @@ from storage.services.errors import (
     StaleThread,
     TicketClosed,
 )
+from storage.services.text import csv_cell
 from storage.services.tickets import TicketFilter
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -49,9 +51,19 @@ def _home_for(user: StaffUser) -> str:
 
 
 def _safe_next(value: str) -> str:
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return ""
+    """A path on this site, or "". Browsers drop tabs and newlines from URLs and read a
+    backslash as a slash, so "/", a tab, "/evil.example" would become "//evil.example": any
+    control character, whitespace or backslash makes the target unsafe, as does a host."""
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or any(ch <= " " or ch in "\\\x7f" for ch in value)
+    ):
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return ""
+    return value
 
 
 # --- public --------------------------------------------------------------------------------
@@ -281,13 +293,16 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
     role = _enum_or_none(StaffRole, str(form.get("role", "")))
     if role is None:
         raise InvalidInput("choose a role")
-    await access.change_role(
-        request[DB],
-        request.config_dict[CLOCK],
-        path_id(request),
-        role=role,  # type: ignore[arg-type]
-        actor=Actor.staff(request[USER]),
-    )
+    try:
+        await access.change_role(
+            request[DB],
+            request.config_dict[CLOCK],
+            path_id(request),
+            role=role,  # type: ignore[arg-type]
+            actor=Actor.staff(request[USER]),
+        )
+    except ServiceError as exc:  # raised before anything is written
+        return await _render_users(request, error=exc.message, status=exc.status)
     raise web.HTTPSeeOther("/users")
 
 
@@ -554,19 +569,18 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     )
     result = await request[DB].stream_scalars(_audit_query(request).limit(1_000_000))
     async for e in result:
-        writer.writerow(
-            [
-                e.id,
-                e.occurred_at.isoformat(),
-                e.actor_type,
-                e.actor_id or "",
-                _cell(e.actor_label),
-                e.action,
-                e.subject_type,
-                e.subject_id or "",
-                _cell(json.dumps(e.details)),
-            ]
-        )
+        cells = [
+            e.id,
+            e.occurred_at.isoformat(),
+            e.actor_type,
+            e.actor_id or "",
+            e.actor_label,
+            e.action,
+            e.subject_type,
+            e.subject_id or "",
+            json.dumps(e.details),
+        ]
+        writer.writerow([csv_cell(c) for c in cells])  # no spreadsheet formulas (injection)
         if buffer.tell() > 64_000:
             await response.write(buffer.getvalue().encode())
             buffer.seek(0)
@@ -574,8 +588,3 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     await response.write(buffer.getvalue().encode())
     await response.write_eof()
     return response
-
-
-def _cell(value: str) -> str:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -218,6 +218,36 @@ async def test_login_sets_secure_session_cookie_and_new_id(world: World) -> None
     assert access.token_hash(second) in ids and second not in ids
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "/ /evil.example/",
+    ],
+)
+async def test_next_never_leaves_the_site(world: World, target: str) -> None:
+    """Browsers drop tabs and newlines from a Location and read a backslash as a slash:
+    each of these would land on another host."""
+    client = world.client
+    response = await client.get("/lang/nl", params={"next": target}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/login"
+    page = await client.get("/login", params={"next": target})
+    token = CSRF_RE.search(await page.text()).group(1)
+    response = await client.post(
+        "/login",
+        data={"username": "agent", "password": PASSWORD, "csrf_token": token, "next": target},
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"].startswith("/")
+    assert "evil" not in response.headers["Location"]
+    fine = await client.get("/lang/en", params={"next": "/tickets/1?x=1"}, allow_redirects=False)
+    assert fine.headers["Location"] == "/tickets/1?x=1"
+
+
 async def test_cookie_flags_and_security_headers(world: World) -> None:
     client = world.client
     page = await client.get("/login")
@@ -481,11 +511,25 @@ async def test_admin_manages_users(world: World) -> None:
         f"/users/{admin_id}/active", data={"active": "0", "csrf_token": csrf}
     )
     assert response.status == 422
+    # The only admin cannot demote themselves: nobody could manage users any more.
+    response = await client.post(
+        f"/users/{admin_id}/role", data={"role": "agent", "csrf_token": csrf}
+    )
+    assert response.status == 409 and "last active admin" in await response.text()
+    # Usernames are unique whatever their case.
+    response = await client.post(
+        "/users",
+        data={"username": "BOB", "role": "agent", "password": PASSWORD, "csrf_token": csrf},
+    )
+    assert response.status == 409 and "&#39;bob&#39; already exists" in await response.text()
     async with world.sessions() as session:
         from storage.models import StaffUser
 
         changed = await session.get(StaffUser, agent.id)
         assert changed.role == StaffRole.TRAINER and not changed.is_active
+        kept = await session.get(StaffUser, admin_id)
+        assert kept.role == StaffRole.ADMIN and kept.is_active
+        assert await session.scalar(select(func.count()).where(StaffUser.username == "BOB")) == 0
     client.session.cookie_jar.clear()
     page = await client.get("/login")
     token = CSRF_RE.search(await page.text()).group(1)

@@ -15,7 +15,7 @@ from storage.clock import Clock
 from storage.models import ApiToken, LoginFailure, StaffRole, StaffSession, StaffUser
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import Conflict, InvalidInput, NotFound
 from storage.services.staff import check_password_strength, hash_password, verify_password
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -157,6 +157,8 @@ async def set_active(
     user = await session.get(StaffUser, user_id)
     if user is None:
         raise NotFound(f"staff user {user_id} not found")
+    if not active:
+        await _keep_an_admin(session, user)
     now = clock.now()
     user.is_active = active
     user.updated_at = now
@@ -241,12 +243,32 @@ async def user_for_token(session: AsyncSession, clock: Clock, token: str) -> Sta
     return user
 
 
+async def _keep_an_admin(session: AsyncSession, user: StaffUser) -> None:
+    """Refuse to take away the last active admin: nobody could manage users any more
+    (only the CLI on the server could make a new one)."""
+    if user.role != StaffRole.ADMIN or not user.is_active:
+        return
+    others = await session.scalar(
+        select(func.count())
+        .select_from(StaffUser)
+        .where(
+            StaffUser.role == StaffRole.ADMIN,
+            StaffUser.is_active.is_(True),
+            StaffUser.id != user.id,
+        )
+    )
+    if not others:
+        raise Conflict(f"{user.username!r} is the last active admin; make another admin first")
+
+
 async def change_role(
     session: AsyncSession, clock: Clock, user_id: int, *, role: StaffRole, actor: Actor
 ) -> StaffUser:
     user = await session.get(StaffUser, user_id)
     if user is None:
         raise NotFound(f"staff user {user_id} not found")
+    if role != StaffRole.ADMIN:
+        await _keep_an_admin(session, user)
     previous = user.role
     user.role = role
     user.updated_at = clock.now()

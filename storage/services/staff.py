@@ -6,7 +6,7 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import Clock
@@ -56,8 +56,11 @@ async def create_user(
     ):
         raise InvalidInput("username must be 1-64 letters, digits, '.', '-' or '_'")
     check_password_strength(password)
-    if await session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
-        raise Conflict(f"user {username!r} already exists")
+    # Case-insensitively: "Alice" next to "alice" would be two accounts that look alike
+    # and share one login throttle.
+    taken = select(StaffUser.username).where(func.lower(StaffUser.username) == username.lower())
+    if existing := await session.scalar(taken.limit(1)):
+        raise Conflict(f"user {existing!r} already exists")
     now = clock.now()
     user = StaffUser(
         username=username,
