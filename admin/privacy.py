@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -114,7 +114,12 @@ async def new_request(request: web.Request) -> web.StreamResponse:
                 day = datetime.strptime(values["received"], "%Y-%m-%d")
             except ValueError:
                 raise InvalidInput("received: use YYYY-MM-DD") from None
-            received = min(day.replace(tzinfo=UTC), request.config_dict[CLOCK].now())
+            # The start of that day where the desk is: the earliest the request can have
+            # arrived, so its deadline is never later than the law allows.
+            received = day.replace(tzinfo=request.config_dict[SETTINGS].zone)
+            now = request.config_dict[CLOCK].now()
+            if received > now:
+                raise InvalidInput("received: that day has not begun yet")
         created = await _service(request).create_request(
             request[DB],
             type=values["type"],

@@ -8,7 +8,8 @@ import io
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Bot
@@ -118,11 +119,19 @@ async def test_agent_records_a_letter_but_cannot_open_the_desk(desk: Desk) -> No
     assert (await desk.client.post("/privacy/new", data=no_csrf)).status == 403
     bad = await desk.client.post("/privacy/new", data={**form, "type": "gossip"})
     assert "unknown request type" in await bad.text()
+    future = await desk.client.post("/privacy/new", data={**form, "received": "2026-12-01"})
+    assert "that day has not begun yet" in await future.text()
     done = await desk.client.post("/privacy/new", data=form)
     assert done.status == 200 and "Verzoek vastgelegd" in await done.text()
     async with desk.world.sessions() as s:
         request = await s.scalar(select(PrivacyRequest).where(PrivacyRequest.channel == "letter"))
-        assert request is not None and request.deadline_at.date().isoformat() == "2026-12-20"
+        assert request is not None
+        # The letter's day where the desk is (Amsterdam), not midnight UTC.
+        amsterdam = ZoneInfo("Europe/Amsterdam")
+        received = request.received_at.replace(tzinfo=request.received_at.tzinfo or UTC)
+        assert received.astimezone(amsterdam).isoformat() == "2026-11-20T00:00:00+01:00"
+        deadline = request.deadline_at.replace(tzinfo=request.deadline_at.tzinfo or UTC)
+        assert deadline.astimezone(amsterdam).date().isoformat() == "2026-12-20"
     await login(desk.client, "trainer")
     assert (await desk.client.get("/privacy/new", allow_redirects=False)).status == 403
 
