@@ -3,6 +3,7 @@ rate limit, length limits, a clear error per field and a confirmation with the r
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -21,6 +22,7 @@ from storage.services.contact_form import (
 
 routes = web.RouteTableDef()
 HONEYPOT = "website"
+REFERENCE = re.compile(r"T-\d{4}-\d{6,}")
 
 
 def _page(
@@ -68,7 +70,7 @@ async def submit_contact_form(request: web.Request) -> web.Response:
     values = {name: str(form.get(name, "")) for name in LIMITS}
     if form.get(HONEYPOT):
         # A bot filled the invisible field: thank it and keep nothing.
-        return render("contact_form_done.html", request, {"reference": ""})
+        raise web.HTTPSeeOther("/contact/sent")
     settings = request.config_dict[SETTINGS]
     service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
     try:
@@ -82,4 +84,15 @@ async def submit_contact_form(request: web.Request) -> web.Response:
         return _page(request, values=values, errors=exc.errors, status=422)
     except RateLimited:
         return _page(request, values=values, notice="form_rate_limited", status=429)
-    return render("contact_form_done.html", request, {"reference": receipt.reference})
+    # Post/redirect/get: reloading the confirmation must not send the form again.
+    raise web.HTTPSeeOther(f"/contact/sent?reference={receipt.reference}")
+
+
+@routes.get("/contact/sent")
+@public
+async def contact_form_sent(request: web.Request) -> web.Response:
+    reference = request.query.get("reference", "")
+    # Only something shaped like a reference is echoed: the page is not a billboard.
+    if not REFERENCE.fullmatch(reference):
+        reference = ""
+    return render("contact_form_done.html", request, {"reference": reference})

@@ -54,12 +54,21 @@ async def test_submission_opens_web_form_ticket_and_keeps_record(world: World) -
     response = await client.post("/contact", data=GOOD)
     assert response.status == 403  # no CSRF token
     token = await _token(world)
-    response = await client.post("/contact", data={**GOOD, "csrf_token": token})
+    posted = await client.post(
+        "/contact", data={**GOOD, "csrf_token": token}, allow_redirects=False
+    )
+    # Post/redirect/get: the confirmation is a page of its own, so a reload sends nothing.
+    assert posted.status == 303 and posted.headers["Location"].startswith("/contact/sent?")
+    response = await client.get(posted.headers["Location"])
     assert response.status == 200
     html = await response.text()
     reference = re.search(r'<strong class="reference">([^<]+)</strong>', html)
     assert reference and reference.group(1).startswith("T-2026-")
     assert await _counts(world) == (before[0] + 1, before[1] + 1)
+    await client.get(posted.headers["Location"])  # the reload
+    assert await _counts(world) == (before[0] + 1, before[1] + 1)
+    spoofed = await client.get("/contact/sent", params={"reference": "Uw account is geblokkeerd"})
+    assert 'class="reference"' not in await spoofed.text()
     async with world.sessions() as session:
         ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.group(1)))
         assert ticket is not None and ticket.channel == TicketChannel.WEB_FORM
