@@ -193,8 +193,13 @@ def create_token(ctx: click.Context, username: str, name: str) -> None:
 
 @main.command("link-code")
 @click.argument("contact_id", type=int)
+@click.option(
+    "--relink",
+    is_flag=True,
+    help="The contact is linked already and changed Telegram account: move it to the new one.",
+)
 @click.pass_context
-def link_code(ctx: click.Context, contact_id: int) -> None:
+def link_code(ctx: click.Context, contact_id: int, relink: bool) -> None:
     """Print a one-time code (valid 24 h) and its deep link that links a Telegram account to
     contact CONTACT_ID."""
     from storage.services.linking import LinkCodeService
@@ -203,7 +208,7 @@ def link_code(ctx: click.Context, contact_id: int) -> None:
     code = _run_in_session(
         settings,
         lambda session: LinkCodeService(SystemClock()).create(
-            session, contact_id, actor=Actor.system("cli")
+            session, contact_id, actor=Actor.system("cli"), relink=relink
         ),
     )
     bot = settings.telegram_bot_username.lstrip("@") or "<bot-username>"

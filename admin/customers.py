@@ -222,7 +222,16 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
 @requires(Permission.CUSTOMERS_MANAGE)
 async def make_link_code(request: web.Request) -> web.Response:
     """Show the code once: only its hash is stored, a reload shows nothing."""
-    code = await LinkCodeService(request.config_dict[CLOCK]).create(
-        request[DB], path_id(request), actor=Actor.staff(request[USER])
-    )
+    form = await request.post()
+    try:
+        code = await LinkCodeService(request.config_dict[CLOCK]).create(
+            request[DB],
+            path_id(request),
+            actor=Actor.staff(request[USER]),
+            relink=form.get("relink") == "1",
+        )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise
+        return await _contact(request, error=exc.message, status=exc.status)
     return await _contact(request, link_code=code)

@@ -31,6 +31,8 @@ LABELS: dict[str, dict[str, str]] = {
         "telegram_linked": "Gekoppeld",
         "telegram_not_linked": "Niet gekoppeld",
         "make_link_code": "Telegram-koppelcode maken",
+        "relink": "Al gekoppeld: de code verhuist deze contactpersoon (en tickets) naar een "
+        "nieuw Telegram-account",
         "link_code_once": "Koppelcode (wordt maar één keer getoond, 24 uur geldig):",
         "deep_link": "Link voor de klant",
         "also_open_by": "Ook geopend door:",
@@ -91,6 +93,8 @@ LABELS: dict[str, dict[str, str]] = {
         "telegram_linked": "Linked",
         "telegram_not_linked": "Not linked",
         "make_link_code": "Make Telegram link code",
+        "relink": "Linked already: the code moves this contact (and tickets) to a new "
+        "Telegram account",
         "link_code_once": "Link code (shown only once, valid 24 hours):",
         "deep_link": "Link for the customer",
         "also_open_by": "Also open by:",

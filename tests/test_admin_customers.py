@@ -176,7 +176,15 @@ async def test_contact_page_tickets_telegram_and_link_code(world: World) -> None
         assert contact is not None
         contact.telegram_user_id = 777
         await session.commit()
-    assert "Gekoppeld" in await (await client.get(f"/contacts/{contact_id}")).text()
+    linked_page = await (await client.get(f"/contacts/{contact_id}")).text()
+    assert "Gekoppeld" in linked_page and 'name="relink"' in linked_page
+    # Linked: a plain code would hand the contact to whoever redeems it.
+    refused = await client.post(f"/contacts/{contact_id}/link-code", data={"csrf_token": csrf})
+    assert refused.status == 409 and "already linked" in await refused.text()
+    moved = await client.post(
+        f"/contacts/{contact_id}/link-code", data={"csrf_token": csrf, "relink": "1"}
+    )
+    assert moved.status == 200 and '<code class="link-code">' in await moved.text()
 
 
 async def test_link_code_page_shows_deep_link(world: World, settings, engine, aiohttp_client):

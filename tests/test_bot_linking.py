@@ -26,7 +26,7 @@ from storage.models import (
     TicketMessage,
 )
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import Conflict, InvalidInput, NotFound
 from storage.services.linking import INVALID_CODE, LinkCodeService, hash_code
 from tests.bot_desk import OTHER, START, USER, Desk, open_desk
 from tests.telegram_fake import message_update
@@ -62,9 +62,11 @@ async def _known_contact(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
         return contact.id
 
 
-async def _code(desk: Desk, contact_id: int) -> str:
+async def _code(desk: Desk, contact_id: int, *, relink: bool = False) -> str:
     async with desk.sessionmaker() as s:
-        code = await LinkCodeService(desk.clock).create(s, contact_id, actor=Actor.system("test"))
+        code = await LinkCodeService(desk.clock).create(
+            s, contact_id, actor=Actor.system("test"), relink=relink
+        )
         await s.commit()
     return code
 
@@ -127,7 +129,7 @@ async def test_wrong_expired_and_used_codes_get_one_generic_answer(desk: Desk) -
     expired = await _code(desk, contact_id)
     await desk.feed(message_update(USER, f"/start {used}"))
     desk.clock.advance(timedelta(hours=24))
-    fresh = await _code(desk, contact_id)
+    fresh = await _code(desk, contact_id, relink=True)  # linked now: only as a relink
     desk.api.requests.clear()
 
     for attempt in (used, expired, "not-a-code", "x" * 300):
@@ -150,6 +152,26 @@ async def test_wrong_expired_and_used_codes_get_one_generic_answer(desk: Desk) -
     await desk.feed(message_update(OTHER, f"/start {fresh}", language="en"))
     other = await desk.contact(OTHER)
     assert other is not None and other.id == contact_id
+
+
+async def test_codes_cannot_take_a_linked_or_unverified_contact_by_mistake(desk: Desk) -> None:
+    contact_id = await _known_contact(desk.sessionmaker)
+    first, second = await _code(desk, contact_id), await _code(desk, contact_id)
+    await desk.feed(message_update(USER, f"/start {first}"))
+    # The same code handed out twice (or a second one made meanwhile) takes nothing away.
+    await desk.feed(message_update(OTHER, f"/start {second}", language="en"))
+    linked = await desk.contact()
+    assert linked is not None and linked.id == contact_id
+    other = await desk.contact(OTHER)
+    assert other is not None and other.id != contact_id and other.organisation_id is None
+    async with desk.sessionmaker() as s:
+        service = LinkCodeService(desk.clock)
+        with pytest.raises(Conflict, match="already linked"):
+            await service.create(s, contact_id, actor=Actor.system())
+        # The bot's own unverified contact has no organisation: nothing to link it to.
+        with pytest.raises(InvalidInput, match="no organisation"):
+            await service.create(s, other.id, actor=Actor.system())
+        assert await s.scalar(select(func.count()).select_from(LinkCode)) == 2
 
 
 async def test_deep_link_in_dutch(desk: Desk) -> None:

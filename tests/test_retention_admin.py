@@ -99,6 +99,39 @@ async def test_run_history_and_holds_due_for_review(world: World, tmp_path: Path
         assert [h.hold_id for h in await due_for_review(s, clock.now())] == [due[0].hold_id]
 
 
+async def test_run_history_says_why_tickets_went_and_contacts_stayed(world: World) -> None:
+    """The breakdown a sweep stores (storage.retention.jobs reasons) reads in both languages."""
+    summary = {
+        "support_information": {
+            "deleted": 3,
+            "deleted_by": {"closed": 1, "inactive": 2},
+            "kept_held": 0,
+            "kept": {},
+            "failed": 0,
+        },
+        "contact_persons": {
+            "deleted": 0,
+            "deleted_by": {},
+            "kept_held": 0,
+            "kept": {"open_privacy_request": 1},
+            "failed": 0,
+        },
+    }
+    now = world.clock.now()
+    async with world.sessions() as s:
+        s.add(RetentionRun(started_at=now, as_of=now, status="done", summary=summary))
+        await s.commit()
+    client = world.client
+    await login(client, world.users[StaffRole.PRIVACY_OFFICER].username)
+    html = await (await client.get("/retention")).text()
+    assert "3 verwijderd (1 na sluiten, 2 niet gesloten, geen activiteit)" in html
+    assert "0 verwijderd, 1 bewaard (open privacyverzoek)" in html
+    client.session.cookie_jar.update_cookies({"lang": "en"})
+    html_en = await (await client.get("/retention")).text()
+    assert "3 deleted (1 after closing, 2 never closed, inactive)" in html_en
+    assert "1 kept (open privacy request)" in html_en
+
+
 async def test_app_sweeps_periodically(aiohttp_client, engine, settings: Settings) -> None:
     fast = settings.model_copy(update={"retention_sweep_interval": 1})
     client = await aiohttp_client(create_app(fast, engine=engine))

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from retention_helpers import (
+    ACTOR,
     SECOND,
     T0,
     closed_ticket,
@@ -33,7 +34,9 @@ from storage.models import (
     ContactFormSubmission,
     ContactPerson,
     HeldMessage,
+    LoginFailure,
     Organisation,
+    PrivacyRequest,
     Recording,
     RecordingTombstone,
     RetentionRun,
@@ -41,12 +44,18 @@ from storage.models import (
     StaffSession,
     Ticket,
     TicketMessage,
+    TicketPresence,
+    TicketStatus,
 )
 from storage.objectstore import S3ObjectStore
+from storage.retention.jobs import CLOSED, INACTIVE, OPEN_PRIVACY_REQUEST
 from storage.retention.rules import RULES, Months, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
-from storage.services import audit, purge
+from storage.services import access, audit, purge
 from storage.services.audit import Actor
+from storage.services.desk import PresenceService
+from storage.services.privacy import PrivacyService
+from storage.services.tickets import TicketService
 
 pytestmark = pytest.mark.storage
 
@@ -84,7 +93,9 @@ async def test_support_information_goes_three_years_after_closing(
 ) -> None:
     async with session_factory() as s:
         gone = [await closed_ticket(s, store, clock) for _ in range(3)]  # 3 > batch of 2
+        clock.set(T0 + timedelta(days=1))  # an open ticket's period runs from its activity
         still_open = await closed_ticket(s, store, clock, close=False)
+        clock.set(T0)
         evidence = await closed_ticket(s, store, clock, attachment=False)
         held = await recording(s, store, T0, ticket_id=evidence)
         held_id = held.id
@@ -114,6 +125,59 @@ async def test_support_information_goes_three_years_after_closing(
         assert await s.get(Recording, held_id) is not None
     remaining = [k for k in keys if await store.exists(k)]
     assert remaining == [k for k in keys if k.startswith(f"attachments/{still_open}/")]
+
+
+async def test_tickets_never_closed_go_three_years_after_their_last_activity(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """A ticket left waiting for the customer holds support information too: not closed, its
+    period runs from the last activity; a closed one's from the later of closing and its
+    last activity (a note after closing, a reopen) - and the report says which was which."""
+    later = T0 + timedelta(days=20)
+    due_later = datetime(2029, 1, 30, 9, 30, tzinfo=UTC)  # later + 3 calendar years
+    tickets = TicketService(clock)
+    async with session_factory() as s:
+        agent = await staff_user(s)
+        closed = await closed_ticket(s, store, clock, attachment=False)
+        abandoned = await closed_ticket(s, store, clock, close=False)
+        await tickets.add_agent_reply(s, abandoned, staff=agent, text="Werkt het nu?")
+        fresh = await closed_ticket(s, store, clock, close=False)
+        reopened = await closed_ticket(s, store, clock, attachment=False)
+        noted = await closed_ticket(s, store, clock, attachment=False)
+        await s.commit()
+    clock.set(later)
+    async with session_factory() as s:
+        await tickets.add_agent_reply(s, fresh, staff=agent, text="Nog een vraag")
+        await tickets.reopen(s, reopened, actor=ACTOR)
+        await tickets.add_internal_note(s, noted, staff=agent, text="Klant belde nog")
+        status = await s.scalar(select(Ticket.status).where(Ticket.id == abandoned))
+        await s.commit()
+    assert status == TicketStatus.WAITING
+
+    await _sweep(session_factory, store, clock, T0 + YEARS_3 - SECOND)
+    clock.set(T0 + YEARS_3 + SECOND)
+    dry = await sweeper(session_factory, store, clock).run(dry_run=True)
+    assert dry.rules["support_information"].deleted == 2
+    assert dry.rules["support_information"].deleted_by == {CLOSED: 1, INACTIVE: 1}
+    async with session_factory() as s:
+        assert await ticket_exists(s, abandoned) and await ticket_exists(s, closed)
+    result = await _sweep(session_factory, store, clock, T0 + YEARS_3 + SECOND)
+    assert result.rules["support_information"].deleted_by == {CLOSED: 1, INACTIVE: 1}
+    async with session_factory() as s:
+        assert not await ticket_exists(s, abandoned) and not await ticket_exists(s, closed)
+        assert all([await ticket_exists(s, t) for t in (fresh, reopened, noted)])
+        run = await s.get(RetentionRun, result.run_id)
+    assert run is not None
+    assert run.summary["support_information"]["deleted_by"] == {CLOSED: 1, INACTIVE: 1}
+
+    await _sweep(session_factory, store, clock, due_later - SECOND)
+    async with session_factory() as s:
+        assert all([await ticket_exists(s, t) for t in (fresh, reopened, noted)])
+    result = await _sweep(session_factory, store, clock, due_later + SECOND)
+    # fresh and reopened were never closed (again); noted was closed, its note came later.
+    assert result.rules["support_information"].deleted_by == {CLOSED: 1, INACTIVE: 2}
+    async with session_factory() as s:
+        assert await count(s, Ticket) == 0
 
 
 async def test_recordings_go_90_days_after_the_call_unless_held(
@@ -325,6 +389,118 @@ async def test_contact_persons_go_when_the_service_ends(
     dumped = " ".join(f"{e.actor_label} {e.details}" for e in events)
     assert "Jan Jansen" not in dumped and "jan@oud.nl" not in dumped
     assert any(e.action == "contact.delete" and e.subject_id == str(leaving_id) for e in events)
+
+
+async def test_a_contact_with_an_open_privacy_request_stays_until_it_is_closed(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """End of service must not delete the subject of a request the officer still has to
+    handle; it goes at the first sweep after the request is closed."""
+    end_moment = datetime(2026, 3, 1, tzinfo=UTC)
+    privacy = PrivacyService(clock, store)
+    async with session_factory() as s:
+        ended = Organisation(
+            name="Oud BV",
+            customer_number="C-1",
+            service_status=ServiceStatus.ENDED,
+            service_end_date=end_moment.date(),
+            created_at=T0,
+            updated_at=T0,
+        )
+        s.add(ended)
+        await s.flush()
+        people = [
+            ContactPerson(organisation_id=ended.id, name=name, created_at=T0, updated_at=T0)
+            for name in ("Jan", "Marie", "Kees")
+        ]
+        s.add_all(people)
+        await s.flush()
+        jan, marie = people[0].id, people[1].id
+        pending = await privacy.create_request(
+            s, type="access", contact_id=jan, channel="email", actor=ACTOR
+        )
+        done = await privacy.create_request(
+            s, type="access", contact_id=marie, channel="email", actor=ACTOR
+        )
+        await privacy.close(s, done.id, outcome="Export verstuurd", actor=ACTOR)
+        pending_id = pending.id
+        await s.commit()
+
+    clock.set(end_moment + SECOND)
+    dry = await sweeper(session_factory, store, clock).run(dry_run=True)
+    assert dry.rules["contact_persons"].deleted == 2
+    assert dry.rules["contact_persons"].kept == {OPEN_PRIVACY_REQUEST: 1}
+    result = await _sweep(session_factory, store, clock, end_moment + SECOND)
+    assert result.rules["contact_persons"].deleted == 2
+    assert result.rules["contact_persons"].kept == {OPEN_PRIVACY_REQUEST: 1}
+    async with session_factory() as s:
+        assert list(await s.scalars(select(ContactPerson.id))) == [jan]
+        run = await s.get(RetentionRun, result.run_id)
+        request = await s.get(PrivacyRequest, pending_id)
+        assert request is not None and request.contact_id == jan
+    assert run is not None
+    assert run.summary["contact_persons"]["kept"] == {OPEN_PRIVACY_REQUEST: 1}
+
+    clock.set(end_moment + timedelta(days=10))
+    async with session_factory() as s:
+        await privacy.close(s, pending_id, outcome="Inzage gegeven", actor=ACTOR)
+        await s.commit()
+    result = await _sweep(session_factory, store, clock, end_moment + timedelta(days=10))
+    assert result.rules["contact_persons"].deleted == 1
+    assert result.rules["contact_persons"].kept == {}
+    async with session_factory() as s:
+        assert await count(s, ContactPerson) == 0
+
+
+async def test_login_failures_go_after_30_days_and_presence_once_stale(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    """Failed logins (a "username" may be a password typed in the wrong field) are only read
+    for the 15-minute throttle: kept 30 days for security review, never past the statement's
+    6 months; "also open by" heartbeats go a day after the last one."""
+    async with session_factory() as s:
+        agent = await staff_user(s)
+        ticket_id = await closed_ticket(s, store, clock, attachment=False, close=False)
+        await s.commit()
+    for moment in (T0, T0 + timedelta(days=1)):
+        clock.set(moment)
+        async with session_factory() as s:
+            wrong = await access.authenticate(
+                s, clock, username="Geheim123!", password="alice", ip="192.0.2.7"
+            )
+            await PresenceService(clock).beat(s, ticket_id, agent.id)
+            other = await staff_user(s, f"bob{moment.day}")
+            await PresenceService(clock).beat(s, ticket_id, other.id)
+            await s.commit()
+        assert wrong is None
+    clock.set(T0)
+    async with session_factory() as s:
+        assert await count(s, LoginFailure) == 2
+        assert await count(s, TicketPresence) == 3  # alice's row beat again on day 2
+
+    await _sweep(session_factory, store, clock, T0 + timedelta(days=1) - SECOND)
+    async with session_factory() as s:
+        assert await count(s, TicketPresence) == 3
+    result = await _sweep(session_factory, store, clock, T0 + timedelta(days=1) + SECOND)
+    assert result.rules["ticket_presence"].deleted == 1
+    async with session_factory() as s:
+        left = set(await s.scalars(select(TicketPresence.last_seen_at)))
+        assert left == {T0 + timedelta(days=1)} and await count(s, TicketPresence) == 2
+
+    await _sweep(session_factory, store, clock, T0 + timedelta(days=30) - SECOND)
+    async with session_factory() as s:
+        assert await count(s, LoginFailure) == 2
+    result = await _sweep(session_factory, store, clock, T0 + timedelta(days=30) + SECOND)
+    assert result.rules["login_failures"].deleted == 1
+    async with session_factory() as s:
+        assert list(await s.scalars(select(LoginFailure.occurred_at))) == [T0 + timedelta(days=1)]
+        assert await count(s, TicketPresence) == 0  # the day-2 heartbeats went long ago
+
+    keys = {rule.key: rule for rule in RULES}
+    assert keys["login_failures"].days == 30 and keys["ticket_presence"].days == 1
+    assert schedule({"login_failures": 181})  # 6 months at most (the shortest 6 months)
+    with pytest.raises(UnknownRule, match="login_failures must be at most 181 days"):
+        schedule({"login_failures": 182})
 
 
 async def test_contact_form_submissions_go_after_one_year(

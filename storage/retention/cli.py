@@ -22,6 +22,7 @@ from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import ObjectStore, create_object_store
+from storage.retention import jobs
 from storage.retention.holds import due_for_review, render_summary
 from storage.retention.reconcile import ReconcileReport
 from storage.retention.reconcile import reconcile as run_reconcile
@@ -59,6 +60,14 @@ async def _with_db(
         await engine.dispose()
 
 
+# Why items went or were kept back (the keys of jobs.Outcome.deleted_by / .kept).
+WHY = {
+    jobs.CLOSED: "closed, period counted from closing",
+    jobs.INACTIVE: "never closed, period counted from the last activity",
+    jobs.OPEN_PRIVACY_REQUEST: "open privacy request: kept until it is closed",
+}
+
+
 def print_sweep(result: SweepResult) -> None:
     if result.skipped:
         click.echo(f"sweep skipped: {result.skipped}")
@@ -68,6 +77,10 @@ def print_sweep(result: SweepResult) -> None:
     for key, report in result.rules.items():
         line = f"{key}: {verb} {report.deleted}, kept under hold {report.kept_held}"
         click.echo(f"{line}, failed {len(report.failed) + (1 if report.error else 0)}")
+        for reason, n in report.deleted_by.items():
+            click.echo(f"  {key}: {verb} {n} ({WHY.get(reason, reason)})")
+        for reason, n in report.kept.items():
+            click.echo(f"  {key}: kept back {n} ({WHY.get(reason, reason)})")
         if report.error:
             click.echo(f"  {key} stopped: {report.error} (a re-run continues)", err=True)
         for item in report.failed:

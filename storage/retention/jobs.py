@@ -6,7 +6,9 @@ delete functions, in `job.session` (the sweeper commits after each batch). With
 `job.dry_run` count everything due instead and change nothing. Lock the picked rows with
 `job.lock(stmt)` (PostgreSQL: FOR UPDATE SKIP LOCKED, so a second sweeper takes other rows)
 and leave out `job.skip` (items that already failed in this run). Report items kept by a
-hold in `kept_held` (only when `job.first`, so batches don't count them twice).
+hold in `kept_held` (only when `job.first`, so batches don't count them twice); items due
+but kept back for another reason go in `kept` by reason (same rule), and a rule whose items
+are due for different reasons splits `deleted` by reason in `deleted_by`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from recordings.queries import active_hold
@@ -26,20 +28,29 @@ from storage.models import (
     ContactFormSubmission,
     ContactPerson,
     HeldMessage,
+    LoginFailure,
     Organisation,
+    PrivacyRequest,
     Recording,
     RecordingTombstone,
     ServiceStatus,
     StaffSession,
     Ticket,
+    TicketPresence,
     TicketStatus,
 )
 from storage.objectstore.base import ObjectStore
 from storage.services import audit, purge
 from storage.services.audit import Actor
+from storage.services.privacy import OPEN as OPEN_REQUEST
 
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
+# Why an item went (Outcome.deleted_by) or was kept back (Outcome.kept); labels for these
+# keys live in storage/retention/cli.py and admin/retention.py.
+CLOSED = "closed"  # support information: period counted from closing
+INACTIVE = "inactive"  # support information: never closed, counted from the last activity
+OPEN_PRIVACY_REQUEST = "open_privacy_request"  # contact kept until its request is closed
 
 
 @dataclass
@@ -70,6 +81,8 @@ class Outcome:
     kept_held: int = 0
     failed: dict[Any, str] = field(default_factory=dict)
     more: bool = False  # a full batch went: there may be another
+    deleted_by: dict[str, int] = field(default_factory=dict)  # `deleted` split by reason
+    kept: dict[str, int] = field(default_factory=dict)  # due, kept back (not a hold), by reason
 
 
 def _batch_done(job: Job, picked: int, outcome: Outcome) -> Outcome:
@@ -78,22 +91,30 @@ def _batch_done(job: Job, picked: int, outcome: Outcome) -> Outcome:
 
 
 async def _bulk(
-    job: Job, model: Any, start: Any, subject: str, *, strip_audit: bool = False
+    job: Job,
+    model: Any,
+    start: Any,
+    subject: str,
+    *,
+    strip_audit: bool = False,
+    keys: tuple[Any, ...] = (),
 ) -> Outcome:
     """Rules whose items have no objects and no holds: delete a batch of rows whose start
     moment (an indexed column, so an empty sweep is one index probe) is past the cutoff,
-    and write one audit event per batch."""
-    key = model.id
-    stmt = select(key).where(start <= job.cutoff)
+    and write one audit event per batch. `keys`: the primary key columns (default `id`)."""
+    keys = keys or (model.id,)
+    stmt = select(*keys).where(start <= job.cutoff)
     if job.dry_run:
         return Outcome(deleted=await job.count(stmt))
-    stmt = job.lock(stmt.order_by(start, key).limit(job.limit), model)
-    ids = list(await job.session.scalars(stmt))
+    stmt = job.lock(stmt.order_by(start, *keys).limit(job.limit), model)
+    rows = [tuple(row) for row in await job.session.execute(stmt)]
+    ids = [row[0] for row in rows] if len(keys) == 1 else rows
     if ids:
         if strip_audit:
             await purge.strip_audit(job.session, subject, ids)
+        picked = keys[0].in_(ids) if len(keys) == 1 else tuple_(*keys).in_(rows)
         await job.session.execute(
-            delete(model).where(key.in_(ids)).execution_options(synchronize_session=False)
+            delete(model).where(picked).execution_options(synchronize_session=False)
         )
         audit.record(
             job.session,
@@ -114,23 +135,37 @@ def _ticket_held() -> Any:
 
 
 async def support_information(job: Job) -> Outcome:
-    due = and_(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= job.cutoff)
+    """A closed ticket is due a period after closing; one never closed (new/open/waiting,
+    e.g. left waiting for a customer who never came back) a period after its last activity.
+    Either way the later of the two counts: a note added after closing, or a reopen
+    (clears `closed_at`, moves `last_activity_at`), starts the period again."""
+    due = and_(
+        Ticket.last_activity_at <= job.cutoff,
+        or_(Ticket.closed_at.is_(None), Ticket.closed_at <= job.cutoff),
+    )
+    closed = Ticket.status == TicketStatus.CLOSED
     outcome = Outcome()
     if job.first or job.dry_run:
         outcome.kept_held = await job.count(select(Ticket.id).where(due, _ticket_held()))
-    stmt = select(Ticket.id).where(due, ~_ticket_held())
+    stmt = select(Ticket.id, closed).where(due, ~_ticket_held())
     if job.dry_run:
-        outcome.deleted = await job.count(stmt)
+        outcome.deleted_by = {
+            CLOSED: await job.count(stmt.where(closed)),
+            INACTIVE: await job.count(stmt.where(~closed)),
+        }
+        outcome.deleted = sum(outcome.deleted_by.values())
         return outcome
     if job.skip:
         stmt = stmt.where(Ticket.id.not_in(job.skip))
-    stmt = job.lock(stmt.order_by(Ticket.closed_at, Ticket.id).limit(job.limit), Ticket)
-    ids = list(await job.session.scalars(stmt))
+    stmt = job.lock(stmt.order_by(Ticket.last_activity_at, Ticket.id).limit(job.limit), Ticket)
+    was_closed = {ticket_id: bool(flag) for ticket_id, flag in await job.session.execute(stmt)}
     result = await purge.delete_tickets(
-        job.session, job.store, ids, actor=job.actor, at=job.now, reason=REASON
+        job.session, job.store, list(was_closed), actor=job.actor, at=job.now, reason=REASON
     )
     outcome.deleted, outcome.failed = len(result.deleted), result.failed
-    return _batch_done(job, len(ids), outcome)
+    gone_closed = sum(was_closed[ticket_id] for ticket_id in result.deleted)
+    outcome.deleted_by = {CLOSED: gone_closed, INACTIVE: len(result.deleted) - gone_closed}
+    return _batch_done(job, len(was_closed), outcome)
 
 
 async def call_recordings(job: Job) -> Outcome:
@@ -201,8 +236,10 @@ async def contact_form_submissions(job: Job) -> Outcome:
 
 async def ended_service_contacts(job: Job) -> Outcome:
     """Contact persons of organisations whose service ended (on the end date, UTC; an
-    ended service without a date counts as ended now)."""
-    stmt = (
+    ended service without a date counts as ended now). A contact with an open privacy
+    request stays until the request is closed (the officer must still act on its subject),
+    then goes at the next sweep."""
+    due = (
         select(ContactPerson.id)
         .join(Organisation, Organisation.id == ContactPerson.organisation_id)
         .where(
@@ -213,8 +250,17 @@ async def ended_service_contacts(job: Job) -> Outcome:
             ),
         )
     )
+    open_request = exists().where(
+        PrivacyRequest.contact_id == ContactPerson.id, PrivacyRequest.status.in_(OPEN_REQUEST)
+    )
+    outcome = Outcome()
+    if job.first or job.dry_run:
+        kept = await job.count(due.where(open_request))
+        outcome.kept = {OPEN_PRIVACY_REQUEST: kept} if kept else {}
+    stmt = due.where(~open_request)
     if job.dry_run:
-        return Outcome(deleted=await job.count(stmt))
+        outcome.deleted = await job.count(stmt)
+        return outcome
     if job.skip:
         stmt = stmt.where(ContactPerson.id.not_in(job.skip))
     stmt = job.lock(stmt.order_by(ContactPerson.id).limit(job.limit), ContactPerson)
@@ -222,4 +268,24 @@ async def ended_service_contacts(job: Job) -> Outcome:
     result = await purge.delete_contacts(
         job.session, ids, actor=job.actor, at=job.now, reason=REASON
     )
-    return _batch_done(job, len(ids), Outcome(deleted=len(result.deleted)))
+    outcome.deleted = len(result.deleted)
+    return _batch_done(job, len(ids), outcome)
+
+
+async def login_failures(job: Job) -> Outcome:
+    """Failed logins (username + IP; the username may be a mistyped password). The throttle
+    reads only its window (storage/services/access.py); the rest of the period is for
+    security review. No index on `occurred_at`: the table holds only recent failures."""
+    return await _bulk(job, LoginFailure, LoginFailure.occurred_at, "login_failure")
+
+
+async def ticket_presence(job: Job) -> Outcome:
+    """ "Also open by" heartbeats: stale after seconds (services/desk.PRESENCE_TTL); a row
+    is left behind by every ticket page an agent closed."""
+    return await _bulk(
+        job,
+        TicketPresence,
+        TicketPresence.last_seen_at,
+        "ticket_presence",
+        keys=(TicketPresence.ticket_id, TicketPresence.staff_user_id),
+    )

@@ -45,11 +45,15 @@ class RuleReport:
     failed: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    deleted_by: dict[str, int] = field(default_factory=dict)  # why they went (jobs.CLOSED, …)
+    kept: dict[str, int] = field(default_factory=dict)  # due, kept back not by a hold, by why
 
     def as_json(self) -> dict[str, Any]:
         return {
             "deleted": self.deleted,
+            "deleted_by": dict(self.deleted_by),
             "kept_held": self.kept_held,
+            "kept": dict(self.kept),
             "failed": len(self.failed) + (1 if self.error else 0),
             "failed_items": self.failed[:MAX_LISTED_FAILURES],
             "error": self.error,
@@ -162,6 +166,10 @@ class Sweeper:
                     return report
             report.deleted += outcome.deleted
             report.kept_held += outcome.kept_held
+            for reason, n in outcome.deleted_by.items():
+                report.deleted_by[reason] = report.deleted_by.get(reason, 0) + n
+            for reason, n in outcome.kept.items():
+                report.kept[reason] = report.kept.get(reason, 0) + n
             report.failed.extend(str(key) for key in outcome.failed)
             skip.update(outcome.failed)
             first = False

@@ -14,7 +14,7 @@ from storage.clock import Clock
 from storage.models import ContactPerson, HeldMessage, LinkCode, Ticket, TicketMessage
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import Conflict, InvalidInput, NotFound
 
 VALIDITY = timedelta(hours=24)
 # One answer for every failure, so a guesser learns nothing about contacts or organisations.
@@ -31,11 +31,26 @@ class LinkCodeService:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
-    async def create(self, session: AsyncSession, contact_id: int, *, actor: Actor) -> str:
-        """A new plain code for the contact; only its hash is stored."""
+    async def create(
+        self, session: AsyncSession, contact_id: int, *, actor: Actor, relink: bool = False
+    ) -> str:
+        """A new plain code for the contact; only its hash is stored. Whoever redeems it
+        gets the contact's tickets, so a contact already linked to a Telegram account needs
+        `relink` (they changed account): a code by mistake would hand their tickets over."""
         contact = await session.get(ContactPerson, contact_id)
         if contact is None:
             raise NotFound(f"contact {contact_id} not found")
+        if contact.organisation_id is None:
+            raise InvalidInput(
+                f"contact {contact_id} belongs to no organisation: a link code ties a Telegram "
+                "account to a business customer's contact person, so set the organisation first"
+            )
+        if contact.telegram_user_id is not None and not relink:
+            raise Conflict(
+                f"contact {contact_id} is already linked to a Telegram account; a new code moves "
+                "the contact (and its tickets) to whoever redeems it: only do that when they "
+                "changed account (relink)"
+            )
         now = self.clock.now()
         code = secrets.token_urlsafe(_CODE_BYTES)
         row = LinkCode(
@@ -120,9 +135,17 @@ class LinkCodeService:
                     .where(HeldMessage.contact_id == previous.id)
                     .values(contact_id=target.id)
                 )
+        relinked = target.telegram_user_id not in (None, telegram_user_id)
         target.telegram_user_id = telegram_user_id
         target.telegram_chat_id = telegram_chat_id
         target.updated_at = now
+        # The contact's other open codes were made before this link: void them, so a code
+        # handed out twice cannot take the contact away from the account just linked.
+        await session.execute(
+            update(LinkCode)
+            .where(LinkCode.contact_id == target.id, LinkCode.used_at.is_(None))
+            .values(used_at=now)
+        )
         await session.flush()
         audit.record(
             session,
@@ -135,6 +158,7 @@ class LinkCodeService:
                 "link_code_id": code_id,
                 "previous_contact_id": previous.id if previous is not None else None,
                 "tickets_moved": moved,
+                "relinked": relinked,
             },
         )
         return target
