@@ -65,7 +65,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "delivery_sent": "verstuurd",
         "delivery_failed": "mislukt, wordt opnieuw geprobeerd",
         "delivery_undeliverable": "niet afgeleverd",
-        "delivery_n/a": "n.v.t.",
+        "delivery_n/a": "niet verstuurd: dit ticket heeft geen Telegram-chat",
+        "reply_manual": "Dit ticket kwam via het webformulier: de klant ontvangt uw antwoord "
+        "niet vanzelf. Antwoord per e-mail of telefoon en leg het antwoord hier vast.",
         "delivery_reason_blocked": "de klant heeft de bot geblokkeerd",
         "delivery_reason_deactivated": "het Telegram-account van de klant bestaat niet meer",
         "delivery_reason_chat_not_found": "de chat met de klant bestaat niet (meer)",
@@ -202,7 +204,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "delivery_sent": "sent",
         "delivery_failed": "failed, will be retried",
         "delivery_undeliverable": "not delivered",
-        "delivery_n/a": "n/a",
+        "delivery_n/a": "not sent: this ticket has no Telegram chat",
+        "reply_manual": "This ticket came through the web form: the customer does not receive "
+        "your reply by itself. Answer by e-mail or phone and record the answer here.",
         "delivery_reason_blocked": "the customer has blocked the bot",
         "delivery_reason_deactivated": "the customer's Telegram account no longer exists",
         "delivery_reason_chat_not_found": "the chat with the customer does not exist (any more)",

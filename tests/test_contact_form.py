@@ -84,6 +84,8 @@ async def test_submission_opens_web_form_ticket_and_keeps_record(world: World) -
     page = await (await client.get(f"/tickets/{ticket_id}")).text()
     assert "Els Bol" in page and "els@bol.example" in page and "pinautomaat" in page
     assert "<strong>Els Bol</strong>" in page  # the message's author: the submitter
+    # No Telegram chat behind a web-form ticket: the agent is told to answer by hand.
+    assert 'id="reply-manual"' in page and 'href="mailto:els%40bol.example?subject=T-' in page
     # The ticket may go (3-year rule) while the submission's own 1-year clock runs on.
     async with world.sessions() as session:
         await session.execute(delete(Ticket).where(Ticket.id == ticket_id))
