@@ -50,10 +50,11 @@ def _actor(request: web.Request) -> Actor:
     return Actor.staff(request[USER])
 
 
-def _back(request_id: int, error: str = "", notice: str = "") -> web.HTTPSeeOther:
-    """Post/redirect/get; a refusal (or what became of telling the customer) travels as a
-    code shown on the page."""
-    suffix = f"?error={quote(error)}" if error else (f"?notice={quote(notice)}" if notice else "")
+def _back(request_id: int, notice: str = "") -> web.HTTPSeeOther:
+    """Post/redirect/get after a done action; `notice` says what became of telling the
+    customer (a code, looked up in the labels: the URL cannot put text on the page). A
+    refusal is shown at once instead, with its status."""
+    suffix = f"?notice={quote(notice)}" if notice else ""
     return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
 
 
@@ -136,7 +137,9 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/privacy/new?recorded={created.id}")
 
 
-async def _page(request: web.Request, request_id: int) -> web.Response:
+async def _page(
+    request: web.Request, request_id: int, *, error: str = "", status: int = 200
+) -> web.Response:
     db = request[DB]
     service = _service(request)
     item = await service.get(db, request_id)
@@ -149,7 +152,6 @@ async def _page(request: web.Request, request_id: int) -> web.Response:
         )
     )
     flags = await service.flags(db, item.contact_id) if item.contact_id else None
-    error = request.query.get("error", "")[:300]
     notice = request.query.get("notice", "")
     context = {
         "notice": _labels(request).get(f"notice_{notice}", "") if notice else "",
@@ -162,7 +164,7 @@ async def _page(request: web.Request, request_id: int) -> web.Response:
         "error": error_text(_labels(request), error) if error else "",
         "erasure_mode": request.config_dict[SETTINGS].privacy_erasure_tickets,
     }
-    return render("privacy_request.html", request, context)
+    return render("privacy_request.html", request, context, status=status)
 
 
 @routes.get("/privacy/{id}")
@@ -180,8 +182,8 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
     try:
         async with db.begin_nested():
             await work(request_id)
-    except ServiceError as exc:
-        raise _back(request_id, exc.message) from None
+    except ServiceError as exc:  # the savepoint is gone: nothing of the action is kept
+        return await _page(request, request_id, error=exc.message, status=exc.status)
     if tell is None:
         raise _back(request_id)
     await db.commit()
@@ -289,7 +291,7 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
                 size=upload.size, actor=_actor(request),
             )  # fmt: skip
     except ServiceError as exc:
-        raise _back(request_id, exc.message) from None
+        return await _page(request, request_id, error=exc.message, status=exc.status)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     raise _back(request_id)

@@ -80,7 +80,7 @@ LABELS: dict[str, dict[str, str]] = {
         "err_outcome_long": "Uitkomst: maximaal 8000 tekens.",
         "err_id_type": "Kopie identiteitsbewijs: upload een JPEG, PNG of PDF.",
         "err_id_size": "Kopie identiteitsbewijs: 1 byte tot 10 MB.",
-        "err_other": "Het verzoek is geweigerd:",
+        "err_other": "Deze handeling is geweigerd:",
         "notice_told": "De klant heeft via Telegram bericht gekregen.",
         "notice_tell_failed": "Het Telegram-bericht aan de klant kon niet worden verstuurd: "
         "informeer de klant op een andere manier.",
