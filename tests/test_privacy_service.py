@@ -4,16 +4,19 @@ rules for the temporary files. Both databases, moto's S3 through the minio SDK."
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from storage.models import (
     AuditEvent,
+    ContactFormSubmission,
+    ContactPerson,
     DocumentKind,
     PrivacyDocument,
     PrivacyRequest,
@@ -24,10 +27,12 @@ from storage.models import (
 )
 from storage.retention.rules import schedule
 from storage.retention.sweeper import Sweeper
+from storage.services.contact_form import ContactFormService
 from storage.services.errors import Conflict, InvalidInput
 from storage.services.privacy import add_month, deadline_state
 from storage.services.privacy_erasure import ERASED_TEXT, erase_contact
-from storage.services.privacy_export import export_contact
+from storage.services.privacy_export import export_contact, phone_variants
+from storage.services.tickets import TicketService
 from tests.privacy_fixtures import (
     OTHER,
     STAFF,
@@ -330,3 +335,89 @@ async def test_erasure_removes_only_the_subjects_pending_bot_updates(
         await s.commit()
         left = set(await s.scalars(select(BotUpdate.update_id)))
     assert 901 not in left and 902 in left
+
+
+def test_phone_variants_cover_the_ways_a_dutch_number_is_typed() -> None:
+    forms = {"0612345678", "+31612345678", "0031612345678"}
+    for typed in ("+31 6 1234 5678", "06-1234 5678", "06.12.34.56.78", "(06) 12345678",
+                  "0031 6 12345678", "+31 (0)6 1234 5678"):  # fmt: skip
+        assert forms <= set(phone_variants(typed)), typed
+    assert "" not in phone_variants("(-)") and phone_variants("") == []
+    assert "0032475123456" in phone_variants("+32 475 12 34 56")
+
+
+async def _form(s, pworld: PrivacyWorld, email: str, phone: str, message: str):  # type: ignore[no-untyped-def]
+    """A submission through the real contact-form service (it opens a web-form ticket)."""
+    service = ContactFormService(pworld.clock, TicketService(pworld.clock))
+    data = {"name": "W. Zonderland", "email": email, "phone": phone, "message": message}
+    return await service.submit(s, data, sender="1" * 64, language="nl")
+
+
+@pytest.mark.parametrize(
+    "typed", ["06-1234 5678", "0031 6 1234 5678", "+31 (0)6 12345678", "(06) 12 34 56 78"]
+)
+async def test_contact_form_with_the_phone_typed_otherwise_is_exported_and_erased(
+    pworld: PrivacyWorld, typed: str
+) -> None:
+    """The subject's phone is "+31 6 1234 5678"; a form from another e-mail address with the
+    same number typed otherwise is theirs, a form with another number is not."""
+    async with pworld.sessions() as s:
+        mine = await _form(s, pworld, "wz@elders.example", typed, "Bel mij terug, W.")
+        other = await _form(s, pworld, "iemand@anders.example", "06-1234 5679", "Niet van haar")
+        await s.commit()
+    zf = await _zip(pworld)
+    forms = {f["id"]: f for f in json.loads(zf.read("contact_form.json"))}
+    assert mine.submission_id in forms and other.submission_id not in forms
+    assert forms[mine.submission_id]["phone"] == typed
+    assert mine.ticket_id in [t["id"] for t in json.loads(zf.read("tickets.json"))]
+    assert "Bel mij terug, W." in [m["text"] for m in json.loads(zf.read("messages.json"))]
+    assert b"wz@elders.example" in zf.read("contact_form.csv")
+    assert b"iemand@anders.example" not in b"".join(zf.read(n) for n in zf.namelist())
+
+    async with pworld.sessions() as s:
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        result = await erase_contact(
+            pworld.privacy, pworld.recordings, s, SUBJECT.contact_id, actor=STAFF,
+            request_id=pworld.request_id,
+        )  # fmt: skip
+        await s.commit()
+        assert result.counts["contact_form_deleted"] == 2  # the fixture's form and this one
+        assert await s.get(ContactFormSubmission, mine.submission_id) is None
+        assert await s.get(ContactFormSubmission, other.submission_id) is not None
+        texts = await s.scalars(
+            select(TicketMessage.text).where(TicketMessage.ticket_id == mine.ticket_id)
+        )
+        assert set(texts) == {ERASED_TEXT}
+        kept = await s.scalars(
+            select(TicketMessage.text).where(TicketMessage.ticket_id == other.ticket_id)
+        )
+        assert list(kept) == ["Niet van haar"]
+        if s.get_bind().dialect.name == "sqlite":  # PostgreSQL searches the table itself
+
+            async def hits(term: str) -> list[int]:
+                query = "SELECT rowid FROM contact_form_search WHERE contact_form_search MATCH :q"
+                return list(await s.scalars(text(query), {"q": f'"{term}"'}))
+
+            assert await hits("elders.example") == []
+            assert await hits("anders.example") == [other.submission_id]
+
+
+async def test_export_csv_cells_cannot_run_as_spreadsheet_formulas(pworld: PrivacyWorld) -> None:
+    name = '=HYPERLINK("http://evil.example","klik")'
+    async with pworld.sessions() as s:
+        contact = await s.get(ContactPerson, SUBJECT.contact_id)
+        assert contact is not None
+        contact.name = name
+        await _form(s, pworld, "wz@elders.example", SUBJECT.phone, "-1 of @ of \t=1+1")
+        await s.commit()
+    zf = await _zip(pworld)
+    [row] = csv.DictReader(io.StringIO(zf.read("contact.csv").decode()))
+    assert row["name"] == "'" + name
+    assert row["phone"] == "'" + SUBJECT.phone  # "+31 ...": a formula to a spreadsheet
+    assert row["telegram_user_id"] == str(SUBJECT.telegram_id)  # numbers stay numbers
+    assert json.loads(zf.read("contact.json"))[0]["name"] == name  # JSON stays exact
+    forms = list(csv.DictReader(io.StringIO(zf.read("contact_form.csv").decode())))
+    assert "'-1 of @ of \t=1+1" in [f["message"] for f in forms]
+    for member in (n for n in zf.namelist() if n.endswith(".csv")):
+        for cells in csv.reader(io.StringIO(zf.read(member).decode())):
+            assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], member

@@ -33,20 +33,31 @@ def _checkpointed_bytes(path: Path) -> bytes:
     return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
 
 
+def _fts_tables(conn: sqlite3.Connection) -> list[str]:
+    """Every FTS5 index in the schema, not only those the erasure knows of."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'"
+    )
+    return [name for (name,) in rows]
+
+
 def _index_shape(path: Path) -> dict[str, tuple[int, int]]:
     """Per FTS5 index: (rows, bytes) of its segment data."""
     with sqlite3.connect(path) as conn:
+        tables = _fts_tables(conn)
+        assert set(SEARCH_INDEXES) <= set(tables)
         return {
             table: conn.execute(
                 f"SELECT count(*), coalesce(sum(length(block)), 0) FROM {table}_data"
             ).fetchone()
-            for table in SEARCH_INDEXES
+            for table in tables
         }
 
 
 def _optimize(path: Path) -> None:
     with sqlite3.connect(path) as conn:
-        for table in SEARCH_INDEXES:
+        for table in _fts_tables(conn):
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
 
 

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -45,6 +45,7 @@ from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import NotFound
 from storage.services.privacy import PrivacyService
+from storage.services.text import csv_cell
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -117,30 +118,61 @@ def _rows(objects: list[Any], columns: tuple[str, ...] | None = None) -> list[di
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
+    """The CSV files are meant for spreadsheets: cells that could run as a formula are
+    neutralised (csv_cell); the JSON files keep the exact values."""
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
         for row in rows:
             writer.writerow(
-                {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
+                {
+                    k: csv_cell(json.dumps(v) if isinstance(v, dict | list) else v)
+                    for k, v in row.items()
+                }
             )
     return out.getvalue()
 
 
+# Separators people type in phone numbers: removed on both sides before comparing.
+_PHONE_SEPARATORS = " -.()"
+_PHONE_STRIP = re.compile(r"[\s.()-]")
+
+
 def phone_variants(phone: str | None) -> list[str]:
-    """The ways one number shows up in caller ids: as typed, bare, +31 and 0 forms."""
+    """The ways one number shows up in caller ids and forms: as typed, and without
+    separators in its 0, +31 and 0031 forms (also with the "(0)" of "+31 (0)6 ...")."""
     if not phone:
         return []
-    bare = re.sub(r"[\s()-]", "", phone)
+    bare = _PHONE_STRIP.sub("", phone)
+    if not any(c.isdigit() for c in bare):
+        return [phone]
     variants = {phone, bare}
+    national = None
     if bare.startswith("+31"):
-        variants |= {"0" + bare[3:], "0031" + bare[3:]}
+        national = bare[3:]
     elif bare.startswith("0031"):
-        variants |= {"+31" + bare[4:], "0" + bare[4:]}
+        national = bare[4:]
+    elif bare.startswith("00"):
+        variants.add("+" + bare[2:])
     elif bare.startswith("0"):
-        variants |= {"+31" + bare[1:], "0031" + bare[1:]}
+        national = bare[1:]
+    elif bare.startswith("+"):
+        variants.add("00" + bare[1:])
+    if national is not None:
+        national = national.removeprefix("0")  # the "(0)" of "+31 (0)6 ..."
+        if national.isdigit():
+            variants |= {"0" + national, "+31" + national, "0031" + national}
+            variants |= {"+310" + national, "00310" + national}
     return sorted(variants)
+
+
+def bare_phone_sql(column: Any) -> Any:
+    """`column` without the separators of _PHONE_SEPARATORS, in portable SQL (replace() on
+    SQLite and PostgreSQL), to compare with phone_variants whatever way it was typed."""
+    for separator in _PHONE_SEPARATORS:
+        column = func.replace(column, separator, "")
+    return column
 
 
 async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
@@ -152,7 +184,8 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
     phones = phone_variants(contact.phone)
     form_match = [ContactFormSubmission.email.in_(emails)] if emails else []
     if phones:
-        form_match.append(ContactFormSubmission.phone.in_(phones))
+        # A form's phone is kept as typed ("06-1111 2222"): compare both sides bare.
+        form_match.append(bare_phone_sql(ContactFormSubmission.phone).in_(phones))
     forms = (
         list(
             await session.scalars(

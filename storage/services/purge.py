@@ -26,9 +26,9 @@ from storage.services.audit import Actor
 log = logging.getLogger(__name__)
 
 STRIPPED = {"stripped": "subject deleted"}
-# SQLite FTS5 trigram tables of migration 0012 (external content: the texts live in their
-# tables, the index holds trigrams and row ids).
-SEARCH_INDEXES = ("ticket_search", "ticket_message_search", "contact_search")
+# SQLite FTS5 trigram tables of migrations 0012 and 0014 (external content: the texts live
+# in their tables, the index holds trigrams and row ids).
+SEARCH_INDEXES = ("ticket_search", "ticket_message_search", "contact_search", "contact_form_search")
 
 
 @dataclass
