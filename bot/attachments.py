@@ -13,12 +13,16 @@ from typing import Any
 
 import aiofiles
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiohttp import ClientResponseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.middlewares import RollbackHook
+from bot.texts import t
 from storage.clock import Clock
-from storage.models import Attachment
+from storage.models import Attachment, Ticket, TicketMessage
 from storage.objectstore import ObjectStore
+from storage.services.tickets import MAX_TEXT
 from storage.tempdirs import temporary_directory
 
 
@@ -29,6 +33,38 @@ class MediaFile:
     size: int | None
     filename: str
     media_type: str
+
+
+@dataclass(frozen=True)
+class NotStored:
+    """A file that was not stored: `reason` for the ticket's note (agents read it);
+    `refused` when Telegram would not hand it over, else it is over our size limit."""
+
+    reason: str
+    refused: bool = False
+
+
+def format_limit(limit: int, language: str = "en") -> str:
+    """A byte limit as people read it: whole binary units stay whole (20 MiB -> "20 MB"),
+    otherwise decimal with at most one decimal (1,000,000 -> "1 MB", 1.5 MiB -> "1.5 MB"),
+    KB below 1 MB. Rounded down, so "larger than <limit>" is true of every refused file."""
+    for unit, binary, decimal in (("MB", 1 << 20, 10**6), ("KB", 1 << 10, 10**3)):
+        if limit < decimal:
+            continue
+        if limit % binary == 0:
+            return f"{limit // binary} {unit}"
+        whole, tenth = divmod(limit * 10 // decimal, 10)
+        if tenth == 0:
+            return f"{whole} {unit}"
+        return f"{whole}{',' if language == 'nl' else '.'}{tenth} {unit}"
+    return f"{limit} bytes"
+
+
+def refusal_text(language: str, not_stored: NotStored, limit: int, reference: str) -> str:
+    """What the customer is told about a file that was not stored."""
+    if not_stored.refused:
+        return t(language, "media_refused", reference=reference)
+    return t(language, "media_too_large", limit=format_limit(limit, language), reference=reference)
 
 
 async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | None:
@@ -68,16 +104,28 @@ async def store_telegram_file(
     clock: Clock,
     limit: int,
     suffix: str = "",
-) -> Attachment | None:
-    """Stream the file into the object store and attach it; None when it is over `limit`.
+) -> Attachment | NotStored:
+    """Stream the file into the object store and attach it; NotStored when it is over
+    `limit` or Telegram refuses it for good (a 400: "file is too big" over 20 MB, an invalid
+    or expired file_id), which a retry would not change. Transient failures (network, 5xx,
+    429) raise, so the update is retried.
     `ref` is the file itself or what media_ref kept of it (JSON in FSM data, held_messages)."""
     media = ref if isinstance(ref, MediaFile) else MediaFile(**ref)
+    over = f"over the {format_limit(limit)} limit"
     if media.size is not None and media.size > limit:
-        return None
+        return NotStored(f"{media.size} bytes, {over}")
     async with temporary_directory("supportdesk-file-") as tmp:
         path = tmp / "download"
-        if await download_to(bot, media.file_id, path, limit) is None:
-            return None
+        try:
+            size = await download_to(bot, media.file_id, path, limit)
+        except TelegramBadRequest as exc:
+            return NotStored(f"Telegram refused the download ({exc.message})", refused=True)
+        except ClientResponseError as exc:
+            if exc.status != 400:
+                raise
+            return NotStored(f"Telegram refused the download (HTTP {exc.status})", refused=True)
+        if size is None:
+            return NotStored(over)
         key = f"attachments/{ticket_id}/{message_id}/{media.unique_id}{suffix}"
         put = await object_store.put(key, path, content_type=media.media_type)
     # From here a failed transaction must not leave the object behind.
@@ -96,3 +144,51 @@ async def store_telegram_file(
     session.add(attachment)
     await session.flush()
     return attachment
+
+
+def not_stored_note(not_stored: NotStored) -> str:
+    return f"[not stored: {not_stored.reason}]"
+
+
+async def attach_telegram_file(
+    ref: MediaFile | Mapping[str, Any],
+    *,
+    ticket: Ticket,
+    stored: TicketMessage,
+    language: str,
+    bot: Bot,
+    session: AsyncSession,
+    object_store: ObjectStore,
+    on_rollback: list[RollbackHook],
+    clock: Clock,
+    limit: int,
+    suffix: str = "",
+    named: bool = False,
+) -> str | None:
+    """store_telegram_file for the ticket message `stored`. A file that is not stored is
+    noted on that message ("[not stored: ...]", so the agent sees it was refused) and the
+    customer's explanation is returned; None when it was stored. `named`: the message text
+    does not describe the file (/new's description), so the note names it."""
+    result = await store_telegram_file(
+        ref,
+        ticket_id=ticket.id,
+        message_id=stored.id,
+        bot=bot,
+        session=session,
+        object_store=object_store,
+        on_rollback=on_rollback,
+        clock=clock,
+        limit=limit,
+        suffix=suffix,
+    )
+    if isinstance(result, Attachment):
+        return None
+    note = not_stored_note(result)
+    if named:
+        media = ref if isinstance(ref, MediaFile) else MediaFile(**ref)
+        note = f"[{media.filename}] {note}"
+    separator = "\n" if named else " "
+    # The note must survive the text limit: cut the text before it, never the note.
+    stored.text = stored.text[: MAX_TEXT - len(note) - len(separator)] + separator + note
+    await session.flush()
+    return refusal_text(language, result, limit, ticket.reference)

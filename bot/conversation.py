@@ -7,7 +7,7 @@ from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.attachments import store_telegram_file
+from bot.attachments import attach_telegram_file
 from bot.callbacks import PickTicket, SetCategory
 from bot.filing import open_new_ticket
 from bot.middlewares import RollbackHook
@@ -92,28 +92,20 @@ def create_router() -> Router:
             )
         if media is None:
             return
-        limit = settings.bot_media_max_bytes
-        attached = await store_telegram_file(
+        refusal = await attach_telegram_file(
             media,
-            ticket_id=ticket.id,
-            message_id=stored.id,
+            ticket=ticket,
+            stored=stored,
+            language=lang,
             bot=bot,
             session=session,
             object_store=object_store,
             on_rollback=on_rollback,
             clock=clock,
-            limit=limit,
+            limit=settings.bot_media_max_bytes,
         )
-        if attached is None:
-            await bot.send_message(
-                chat,
-                t(
-                    lang,
-                    "media_too_large",
-                    limit=limit // (1024 * 1024),
-                    reference=ticket.reference,
-                ),
-            )
+        if refusal is not None:
+            await bot.send_message(chat, refusal)
 
     @router.callback_query(SetCategory.filter())
     async def set_category(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup, Message
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import category_keyboard, pick_keyboard
@@ -19,6 +19,7 @@ from storage.config import Settings
 from storage.models import (
     ContactPerson,
     HeldMessage,
+    ReplyChunk,
     Ticket,
     TicketCategory,
     TicketChannel,
@@ -55,7 +56,8 @@ async def replied_ticket(
     message: Message, bot: Bot, session: AsyncSession, open_tickets: list[Ticket]
 ) -> Ticket | None:
     """The open ticket a reply-to picks: by the reference in the bot's message, or because
-    the replied-to message is an agent reply we delivered on that ticket."""
+    the replied-to message is an agent reply we delivered on that ticket (any of its chunks:
+    a long reply went out as several Telegram messages, reply_chunks)."""
     reference = referenced(message, bot)
     if reference is not None:
         return next((x for x in open_tickets if x.reference == reference), None)
@@ -63,10 +65,16 @@ async def replied_ticket(
     if replied is None or replied.from_user is None or replied.from_user.id != bot.id:
         return None
     ticket_id = await session.scalar(
-        select(TicketMessage.ticket_id).where(
+        select(TicketMessage.ticket_id)
+        .outerjoin(ReplyChunk, ReplyChunk.message_id == TicketMessage.id)
+        .where(
             TicketMessage.telegram_chat_id == message.chat.id,
-            TicketMessage.telegram_message_id == replied.message_id,
+            or_(
+                TicketMessage.telegram_message_id == replied.message_id,
+                ReplyChunk.telegram_message_id == replied.message_id,
+            ),
         )
+        .limit(1)
     )
     return next((x for x in open_tickets if x.id == ticket_id), None)
 
@@ -122,9 +130,11 @@ async def file_customer_message(
     contact: ContactPerson,
     ticket_service: TicketService,
     settings: Settings | None = None,
+    telegram_message_id: int | None = None,
 ) -> tuple[Ticket, TicketMessage]:
     """File a message that must land on a ticket now (media: its attachment needs one).
-    With several open tickets and no reply-to it goes to the most recent, and we say so."""
+    With several open tickets and no reply-to it goes to the most recent, and we say so.
+    `telegram_message_id`: the customer's message when `message` is only where we answer."""
     lang = contact.language
     open_tickets = await ticket_service.open_tickets_of(session, contact.id)
     if not open_tickets:
@@ -135,10 +145,19 @@ async def file_customer_message(
             contact=contact,
             ticket_service=ticket_service,
             settings=settings,
+            telegram_message_id=telegram_message_id,
         )
     chosen = await replied_ticket(message, bot, session, open_tickets)
     target = chosen or open_tickets[0]  # most recent activity first
-    stored = await append(message, clean(text), target, contact, session, ticket_service)
+    stored = await append(
+        message,
+        clean(text),
+        target,
+        contact,
+        session,
+        ticket_service,
+        telegram_message_id=telegram_message_id,
+    )
     if chosen is not None and len(open_tickets) > 1:
         await message.answer(t(lang, "added_to", reference=target.reference))
     elif chosen is None and len(open_tickets) > 1:
@@ -233,6 +252,8 @@ async def append(
     contact: ContactPerson,
     session: AsyncSession,
     ticket_service: TicketService,
+    *,
+    telegram_message_id: int | None = None,
 ) -> TicketMessage:
     return await ticket_service.add_customer_message(
         session,
@@ -240,5 +261,5 @@ async def append(
         text=text,
         contact_id=contact.id,
         telegram_chat_id=message.chat.id,
-        telegram_message_id=message.message_id,
+        telegram_message_id=telegram_message_id or message.message_id,
     )

@@ -11,10 +11,16 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.attachments import MediaFile, store_telegram_file
+from bot.attachments import (
+    MediaFile,
+    NotStored,
+    attach_telegram_file,
+    format_limit,
+    not_stored_note,
+    refusal_text,
+)
 from bot.filing import file_customer_message, file_text, hold_if_ambiguous
 from bot.middlewares import RollbackHook
-from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
 from storage.models import ContactPerson
@@ -106,8 +112,9 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         assert media is not None
         too_large = media.size is not None and media.size > max_media_bytes
         note = describe(message)
+        over = NotStored(f"{media.size} bytes, over the {format_limit(max_media_bytes)} limit")
         if too_large:
-            note += f" [not stored: {media.size} bytes, over the limit]"
+            note += " " + not_stored_note(over)
         # Several open tickets: keep the file reference until the customer picks (issue 3).
         if await hold_if_ambiguous(
             message,
@@ -128,16 +135,18 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
             ticket_service=ticket_service,
             settings=settings,
         )
-        limit_mb = max_media_bytes // (1024 * 1024)
         if too_large:
             await message.answer(
-                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
+                refusal_text(contact.language, over, max_media_bytes, ticket.reference)
             )
             return
-        attached = await store_telegram_file(
+        # Over the limit after all (the size was not known up front) or refused by Telegram:
+        # the stored note says so and the customer hears why.
+        refusal = await attach_telegram_file(
             media,
-            ticket_id=ticket.id,
-            message_id=stored.id,
+            ticket=ticket,
+            stored=stored,
+            language=contact.language,
             bot=bot,
             session=session,
             object_store=object_store,
@@ -145,10 +154,8 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
             clock=clock,
             limit=max_media_bytes,
         )
-        if attached is None:  # the Bot API did not know the size up front
-            await message.answer(
-                t(contact.language, "media_too_large", limit=limit_mb, reference=ticket.reference)
-            )
+        if refusal is not None:
+            await message.answer(refusal)
 
     @router.message()
     async def other_message(

@@ -1,19 +1,24 @@
 """/new: a guided ticket with aiogram's FSM: category -> description -> optional
-attachments -> confirm. /cancel (or the button) stops it without leaving anything behind."""
+attachments -> confirm. Whatever the customer sends on the way is kept in the FSM data (JSON
+only: it may live in Redis); /cancel (or the button) or a new /new files what they already
+sent as a normal message, because a message is never dropped (issue 3)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.attachments import media_ref, store_telegram_file
-from bot.filing import clean, open_new_ticket
-from bot.media import media_file
+from bot.attachments import attach_telegram_file, media_ref
+from bot.filing import append, clean, file_customer_message, open_new_ticket
+from bot.media import describe, media_file
 from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
@@ -64,11 +69,147 @@ def _chat(query: CallbackQuery, contact: ContactPerson) -> int:
     return contact.telegram_chat_id or query.from_user.id
 
 
+def _piece(message: Message, text: str) -> dict[str, Any]:
+    """A kept text with the customer's message id, so a later edit finds it (issue 3)."""
+    return {"text": clean(text), "message_id": message.message_id}
+
+
+async def _keep(message: Message, state: FSMContext, *, as_description: bool) -> str:
+    """Keep what the customer sent during /new in the FSM data: the first text (where one
+    is asked for) as the description, files as attachments, anything else as an extra text
+    or readable note. Returns "description", "file", "text" or "note"."""
+    data = await state.get_data()
+    extras = list(data.get("extras", []))
+    media = media_file(message)
+    files = list(data.get("files", []))
+    if media is not None and len(files) < MAX_ATTACHMENTS:
+        files.append(media_ref(media))
+        if message.caption:
+            extras.append(_piece(message, describe(message)))
+        await state.update_data(files=files, extras=extras)
+        return "file"
+    if media is not None:  # over the cap: at least the note stays
+        note = f"{describe(message)} [not attached: at most {MAX_ATTACHMENTS} attachments]"
+        extras.append(_piece(message, note))
+        await state.update_data(extras=extras)
+        return "note"
+    if message.text is not None and as_description and "description" not in data:
+        await state.update_data(description=_piece(message, message.text))
+        return "description"
+    text = message.text if message.text is not None else describe(message)
+    extras.append(_piece(message, text))
+    await state.update_data(extras=extras)
+    return "text" if message.text is not None else "note"
+
+
+def _review(lang: str, data: dict[str, Any]) -> str:
+    pieces = [data["description"], *data.get("extras", [])]
+    text = "\n".join(piece["text"] for piece in pieces)
+    if len(text) > 3000:  # the whole review must fit one Telegram message (4096)
+        text = text[:3000] + " …"
+    return t(
+        lang,
+        "new_confirm",
+        category=t(lang, f"category_{data['category']}"),
+        description=text,
+        count=len(data.get("files", [])),
+    )
+
+
+async def _file_kept(
+    answer_to: Message,
+    data: dict[str, Any],
+    *,
+    bot: Bot,
+    session: AsyncSession,
+    contact: ContactPerson,
+    ticket_service: TicketService,
+    object_store: ObjectStore,
+    settings: Settings,
+    clock: Clock,
+    on_rollback: list[RollbackHook],
+) -> bool:
+    """When the customer leaves /new, file what they already sent as a normal message
+    (a new ticket, or their open one) instead of dropping it; False if there was nothing."""
+    pieces = [data["description"]] if "description" in data else []
+    pieces += data.get("extras", [])
+    files = data.get("files", [])
+    if not pieces and not files:
+        return False
+    first = pieces[0] if pieces else {"text": "", "message_id": None}
+    text = first["text"] or " ".join(f"[attachment {f['filename']}]" for f in files)
+    ticket, stored = await file_customer_message(
+        answer_to,
+        text,
+        bot=bot,
+        session=session,
+        contact=contact,
+        ticket_service=ticket_service,
+        settings=settings,
+        telegram_message_id=first["message_id"],
+    )
+    for piece in pieces[1:]:
+        await append(
+            answer_to,
+            piece["text"],
+            ticket,
+            contact,
+            session,
+            ticket_service,
+            telegram_message_id=piece["message_id"],
+        )
+    lang = contact.language
+    for number, ref in enumerate(files, start=1):
+        refusal = await attach_telegram_file(
+            ref,
+            ticket=ticket,
+            stored=stored,
+            language=lang,
+            bot=bot,
+            session=session,
+            object_store=object_store,
+            on_rollback=on_rollback,
+            clock=clock,
+            limit=settings.bot_media_max_bytes,
+            suffix=f"-{number}",
+            named=True,  # the first text need not describe the file
+        )
+        if refusal is not None:
+            await answer_to.answer(refusal)
+    await answer_to.answer(t(lang, "new_cancelled_filed", reference=ticket.reference))
+    return True
+
+
 def create_router() -> Router:
     router = Router(name="new_ticket")
 
     @router.message(Command("new"))
-    async def start(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+    async def start(
+        message: Message,
+        bot: Bot,
+        state: FSMContext,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+        object_store: ObjectStore,
+        settings: Settings,
+        clock: Clock,
+        on_rollback: list[RollbackHook],
+    ) -> None:
+        if await state.get_state() in NewTicket.__all_states_names__:
+            # starting over: what the earlier /new collected is filed, not dropped
+            await _file_kept(
+                message,
+                await state.get_data(),
+                bot=bot,
+                session=session,
+                contact=contact,
+                ticket_service=ticket_service,
+                object_store=object_store,
+                settings=settings,
+                clock=clock,
+                on_rollback=on_rollback,
+            )
         await state.clear()
         await state.set_state(NewTicket.category)
         await message.answer(
@@ -76,18 +217,68 @@ def create_router() -> Router:
         )
 
     @router.message(Command("cancel"))
-    async def cancel_command(message: Message, state: FSMContext, contact: ContactPerson) -> None:
-        key = "new_cancelled" if await state.get_state() is not None else "nothing_to_cancel"
+    async def cancel_command(
+        message: Message,
+        bot: Bot,
+        state: FSMContext,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+        object_store: ObjectStore,
+        settings: Settings,
+        clock: Clock,
+        on_rollback: list[RollbackHook],
+    ) -> None:
+        if await state.get_state() is None:
+            await message.answer(t(contact.language, "nothing_to_cancel"))
+            return
+        # Filed before the state is cleared: if filing fails, nothing is lost.
+        filed = await _file_kept(
+            message,
+            await state.get_data(),
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+            object_store=object_store,
+            settings=settings,
+            clock=clock,
+            on_rollback=on_rollback,
+        )
         await state.clear()
-        await message.answer(t(contact.language, key))
+        if not filed:
+            await message.answer(t(contact.language, "new_cancelled"))
 
     @router.callback_query(NewStep.filter(F.action == "cancel"))
     async def cancel_button(
-        query: CallbackQuery, bot: Bot, state: FSMContext, contact: ContactPerson
+        query: CallbackQuery,
+        bot: Bot,
+        state: FSMContext,
+        session: AsyncSession,
+        contact: ContactPerson,
+        ticket_service: TicketService,
+        object_store: ObjectStore,
+        settings: Settings,
+        clock: Clock,
+        on_rollback: list[RollbackHook],
     ) -> None:
-        await state.clear()
         await query.answer()
-        await bot.send_message(_chat(query, contact), t(contact.language, "new_cancelled"))
+        assert query.message is not None
+        filed = await _file_kept(
+            query.message,  # type: ignore[arg-type]
+            await state.get_data(),
+            bot=bot,
+            session=session,
+            contact=contact,
+            ticket_service=ticket_service,
+            object_store=object_store,
+            settings=settings,
+            clock=clock,
+            on_rollback=on_rollback,
+        )
+        await state.clear()
+        if not filed:
+            await bot.send_message(_chat(query, contact), t(contact.language, "new_cancelled"))
 
     @router.callback_query(NewTicket.category, NewStep.filter(F.action == "category"))
     async def category(
@@ -98,47 +289,68 @@ def create_router() -> Router:
         contact: ContactPerson,
     ) -> None:
         assert callback_data.category is not None
-        await state.update_data(category=callback_data.category.value, files=[])
-        await state.set_state(NewTicket.description)
+        await state.update_data(category=callback_data.category.value)
         await query.answer()
-        await bot.send_message(_chat(query, contact), t(contact.language, "new_describe"))
-
-    @router.message(NewTicket.description, F.text & ~F.text.startswith("/"))
-    async def description(message: Message, state: FSMContext, contact: ContactPerson) -> None:
-        await state.update_data(description=clean(message.text or ""))
-        await state.set_state(NewTicket.attachments)
         lang = contact.language
-        await message.answer(t(lang, "new_attach"), reply_markup=_row(lang, "continue", "cancel"))
-
-    @router.message(NewTicket.description, ~F.text.startswith("/"))
-    async def description_not_text(message: Message, contact: ContactPerson) -> None:
-        await message.answer(t(contact.language, "new_need_text"))
-
-    @router.message(NewTicket.attachments, F.photo | F.document)
-    async def attachment(message: Message, state: FSMContext, contact: ContactPerson) -> None:
-        media = media_file(message)
-        assert media is not None
-        data = await state.get_data()
-        files = list(data.get("files", []))[: MAX_ATTACHMENTS - 1]
-        files.append(media_ref(media))
-        await state.update_data(files=files)
-        lang = contact.language
-        await message.answer(
-            t(lang, "new_attached", count=len(files)), reply_markup=_row(lang, "continue", "cancel")
-        )
-
-    @router.message(NewTicket.attachments, ~F.text.startswith("/"))
-    async def attachment_expected(message: Message, contact: ContactPerson) -> None:
-        lang = contact.language
-        await message.answer(
-            t(lang, "new_attach_only"), reply_markup=_row(lang, "continue", "cancel")
-        )
+        if "description" in await state.get_data():  # written before choosing: not asked again
+            await state.set_state(NewTicket.attachments)
+            await bot.send_message(
+                _chat(query, contact),
+                t(lang, "new_attach_described"),
+                reply_markup=_row(lang, "continue", "cancel"),
+            )
+            return
+        await state.set_state(NewTicket.description)
+        await bot.send_message(_chat(query, contact), t(lang, "new_describe"))
 
     @router.message(NewTicket.category, ~F.text.startswith("/"))
+    async def before_category(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+        await _keep(message, state, as_description=True)
+        lang = contact.language
+        await message.answer(t(lang, "new_kept_choose"), reply_markup=_categories(lang))
+
+    @router.message(NewTicket.description, ~F.text.startswith("/"))
+    async def description(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+        lang = contact.language
+        if await _keep(message, state, as_description=True) != "description":
+            await message.answer(t(lang, "new_need_text"))
+            return
+        await state.set_state(NewTicket.attachments)
+        await message.answer(t(lang, "new_attach"), reply_markup=_row(lang, "continue", "cancel"))
+
+    @router.message(NewTicket.attachments, ~F.text.startswith("/"))
+    async def attachment(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+        kept = await _keep(message, state, as_description=False)
+        lang = contact.language
+        count = len((await state.get_data()).get("files", []))
+        text = t(lang, "new_attached", count=count) if kept == "file" else t(lang, "new_added")
+        await message.answer(text, reply_markup=_row(lang, "continue", "cancel"))
+
     @router.message(NewTicket.confirm, ~F.text.startswith("/"))
-    async def use_buttons(message: Message, contact: ContactPerson) -> None:
-        # Inside the flow nothing typed becomes a ticket behind the customer's back.
-        await message.answer(t(contact.language, "new_use_buttons"))
+    async def before_sending(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+        # Still part of this ticket: kept, and the updated ticket is shown for confirmation.
+        await _keep(message, state, as_description=False)
+        lang = contact.language
+        await message.answer(
+            _review(lang, await state.get_data()), reply_markup=_row(lang, "send", "cancel")
+        )
+
+    @router.edited_message(StateFilter(NewTicket), F.chat.type == "private")
+    async def edited_before_sending(message: Message, state: FSMContext) -> None:
+        """An edit of a text kept for /new changes what will be sent."""
+        data = await state.get_data()
+        text = clean(message.text if message.text is not None else describe(message))
+        description = data.get("description")
+        if description is not None and description["message_id"] == message.message_id:
+            await state.update_data(description={**description, "text": text})
+            return
+        extras = list(data.get("extras", []))
+        for number, piece in enumerate(extras):
+            if piece["message_id"] == message.message_id:
+                extras[number] = {**piece, "text": text}
+                await state.update_data(extras=extras)
+                return
+        raise SkipHandler  # not part of /new: an edit of a message already on a ticket
 
     @router.callback_query(NewTicket.attachments, NewStep.filter(F.action == "continue"))
     async def review(
@@ -149,15 +361,7 @@ def create_router() -> Router:
         await query.answer()
         lang = contact.language
         await bot.send_message(
-            _chat(query, contact),
-            t(
-                lang,
-                "new_confirm",
-                category=t(lang, f"category_{data['category']}"),
-                description=data["description"],
-                count=len(data.get("files", [])),
-            ),
-            reply_markup=_row(lang, "send", "cancel"),
+            _chat(query, contact), _review(lang, data), reply_markup=_row(lang, "send", "cancel")
         )
 
     @router.callback_query(NewTicket.confirm, NewStep.filter(F.action == "send"))
@@ -178,18 +382,31 @@ def create_router() -> Router:
         assert query.message is not None
         ticket, stored = await open_new_ticket(
             query.message,  # type: ignore[arg-type]
-            data["description"],
+            data["description"]["text"],
             session=session,
             contact=contact,
             ticket_service=ticket_service,
             settings=settings,
             category=TicketCategory(data["category"]),
+            # the customer's message, not this button's: so an edit of it is found (issue 3)
+            telegram_message_id=data["description"]["message_id"],
         )
+        for piece in data.get("extras", []):  # what they added on the way, each with its id
+            await append(
+                query.message,  # type: ignore[arg-type]
+                piece["text"],
+                ticket,
+                contact,
+                session,
+                ticket_service,
+                telegram_message_id=piece["message_id"],
+            )
         for number, ref in enumerate(data.get("files", []), start=1):
-            attached = await store_telegram_file(
+            refusal = await attach_telegram_file(
                 ref,
-                ticket_id=ticket.id,
-                message_id=stored.id,
+                ticket=ticket,
+                stored=stored,
+                language=contact.language,
                 bot=bot,
                 session=session,
                 object_store=object_store,
@@ -197,18 +414,10 @@ def create_router() -> Router:
                 clock=clock,
                 limit=settings.bot_media_max_bytes,
                 suffix=f"-{number}",
+                named=True,  # the description need not describe the file
             )
-            if attached is None:
-                limit_mb = settings.bot_media_max_bytes // (1024 * 1024)
-                await bot.send_message(
-                    _chat(query, contact),
-                    t(
-                        contact.language,
-                        "media_too_large",
-                        limit=limit_mb,
-                        reference=ticket.reference,
-                    ),
-                )
+            if refusal is not None:
+                await bot.send_message(_chat(query, contact), refusal)
         await state.clear()
 
     return router

@@ -58,7 +58,11 @@ MESSAGES: dict[str, str] = {
     "unknown_command": N_("Unknown command. See /help."),
     "error": N_("Something went wrong while handling your message. Could you try again?"),
     "media_too_large": N_(
-        "This file is larger than {limit} MB and could not be stored. Your ticket {reference} has a note of it."
+        "This file is larger than {limit} and could not be stored. Your ticket {reference} has a note of it."
+    ),
+    # Telegram would not hand the file over (over its 20 MB download limit, or expired).
+    "media_refused": N_(
+        "Telegram did not let us fetch this file (files over 20 MB cannot be passed on, or the file is no longer available), so it could not be stored. Your ticket {reference} has a note of it. Could you send a smaller file?"
     ),
     "status_new": N_("new"),
     "status_open": N_("in progress"),
@@ -74,13 +78,20 @@ MESSAGES: dict[str, str] = {
     "category_other": N_("Something else"),
     "new_category": N_("New ticket. First choose the subject:"),
     "new_describe": N_("Describe your question or problem in one message."),
-    "new_need_text": N_("Please send the description as a text message, or /cancel to stop."),
+    "new_need_text": N_(
+        "Kept. Now please describe your question or problem in a text message, or /cancel to stop."
+    ),
     "new_attach": N_(
         "Would you like to add photos or documents? Send them now, or press Continue."
     ),
     "new_attached": N_("Attachment received ({count}). More, or Continue?"),
-    "new_attach_only": N_("Please send a photo or document, or press Continue."),
-    "new_use_buttons": N_("Please use the buttons above, or /cancel to stop."),
+    "new_attach_described": N_(
+        "Thank you, your description is kept. Would you like to add photos or documents? Send them now, or press Continue."
+    ),
+    "new_added": N_("Added to your ticket. More, or Continue?"),
+    "new_kept_choose": N_(
+        "Thank you, this is kept for your ticket. Now choose the subject with the buttons below, or /cancel to stop."
+    ),
     "continue_button": N_("Continue"),
     "new_confirm": N_(
         "Please check your ticket:\nSubject: {category}\n{description}\nAttachments: {count}\nSend it?"
@@ -88,6 +99,9 @@ MESSAGES: dict[str, str] = {
     "send_button": N_("Send"),
     "cancel_button": N_("Cancel"),
     "new_cancelled": N_("Cancelled; no ticket was created."),
+    "new_cancelled_filed": N_(
+        "Stopped. What you had already sent is not lost: it is on ticket {reference}."
+    ),
     "nothing_to_cancel": N_("There is nothing to cancel."),
     "after_hours": N_(
         "We are closed right now (office hours Mon-Fri 9:00-17:30). An agent will look at your ticket from {moment}."

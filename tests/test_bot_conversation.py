@@ -3,12 +3,14 @@ edits and odd input, in both languages."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiogram.fsm.storage.base import StorageKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -70,15 +72,13 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
     desk.api.files["scan"] = b"%PDF-1.4 scan"
     await desk.feed(message_update(USER, "/new", language="en"))
     assert desk.api.sent_texts() == ["New ticket. First choose the subject:"]
-    await desk.feed(message_update(USER, "VoIP"))
-    assert desk.api.sent_texts()[-1] == "Please use the buttons above, or /cancel to stop."
     await desk.feed(
         callback_update(USER, NewStep(action="category", category=TicketCategory.VOIP).pack())
     )
     assert desk.api.sent_texts()[-1] == "Describe your question or problem in one message."
-    await desk.feed(message_update(USER, sticker=_STICKER))
+    await desk.feed(message_update(USER, sticker=_STICKER))  # kept as a note, text still asked
     assert desk.api.sent_texts()[-1] == (
-        "Please send the description as a text message, or /cancel to stop."
+        "Kept. Now please describe your question or problem in a text message, or /cancel to stop."
     )
     await desk.feed(message_update(USER, "Geen kiestoon op toestel 12"))
     assert desk.api.sent_texts()[-1].startswith("Would you like to add photos")
@@ -91,12 +91,17 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
     review = desk.api.sent_texts()[-1]
     assert "Subject: Telephony (VoIP)" in review and "Geen kiestoon" in review
     assert "Attachments: 1" in review
-    await desk.feed(message_update(USER, "ja"))
-    assert desk.api.sent_texts()[-1] == "Please use the buttons above, or /cancel to stop."
+    await desk.feed(message_update(USER, "ook op toestel 14"))  # still part of this ticket
+    review = desk.api.sent_texts()[-1]
+    assert review.startswith("Please check your ticket:") and "ook op toestel 14" in review
     await desk.feed(callback_update(USER, NewStep(action="send").pack()))
     [ticket] = await desk.tickets()
     assert ticket.category == TicketCategory.VOIP
-    assert await desk.texts(ticket.id) == ["Geen kiestoon op toestel 12"]
+    assert await desk.texts(ticket.id) == [
+        "Geen kiestoon op toestel 12",
+        "[sticker 😀]",
+        "ook op toestel 14",
+    ]
     confirmation = desk.api.calls("sendMessage")[-1]
     assert ticket.reference in confirmation.text and confirmation.reply_markup is None  # type: ignore[attr-defined]
     async with desk.sessionmaker() as s:
@@ -105,15 +110,14 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
     assert attachment.size == 13
     # the flow is over: the next text is a normal message on the ticket
     await desk.feed(message_update(USER, "nog iets"))
-    assert await desk.texts(ticket.id) == ["Geen kiestoon op toestel 12", "nog iets"]
+    assert (await desk.texts(ticket.id))[-1] == "nog iets"
 
 
-async def test_new_flow_cancel_leaves_nothing(desk: Desk) -> None:
+async def test_new_flow_cancel_before_writing_anything_leaves_nothing(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/new"))
     await desk.feed(
         callback_update(USER, NewStep(action="category", category=TicketCategory.MOBILE).pack())
     )
-    await desk.feed(message_update(USER, "Simkaart kwijt"))
     await desk.feed(message_update(USER, "/cancel"))
     assert desk.api.sent_texts()[-1] == "Geannuleerd; er is geen ticket aangemaakt."
     assert await desk.tickets() == []
@@ -125,6 +129,153 @@ async def test_new_flow_cancel_leaves_nothing(desk: Desk) -> None:
     assert await desk.tickets() == []
     await desk.feed(callback_update(USER, "pick:not-a-number:x", language="en"))
     assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+
+
+async def _fsm_data(desk: Desk) -> dict[str, object]:
+    key = StorageKey(bot_id=desk.bot.id, chat_id=USER, user_id=USER)
+    return await desk.dp.fsm.storage.get_data(key)
+
+
+async def test_new_flow_keeps_what_is_sent_instead_of_pressing_buttons(desk: Desk) -> None:
+    desk.api.files["ph"] = b"\xff\xd8 jpeg"
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(message_update(USER, "Mijn factuur klopt niet, te hoog bedrag"))
+    kept = desk.api.calls("sendMessage")[-1]
+    assert kept.text == (  # type: ignore[attr-defined]
+        "Dank u, dit bewaren we voor uw ticket. Kies nu het onderwerp met de knoppen "
+        "hieronder, of /cancel om te stoppen."
+    )
+    assert kept.reply_markup is not None  # type: ignore[attr-defined]  # the buttons again
+    photo = [{"file_id": "ph", "file_unique_id": "p1", "width": 8, "height": 6, "file_size": 7}]
+    await desk.feed(message_update(USER, photo=photo, caption="de factuur"))
+    await desk.feed(
+        callback_update(USER, NewStep(action="category", category=TicketCategory.BILLING).pack())
+    )
+    # the description was written already: not asked for again
+    assert desk.api.sent_texts()[-1].startswith("Dank u, uw beschrijving is bewaard. Wilt u")
+    await desk.feed(message_update(USER, sticker=_STICKER))
+    assert desk.api.sent_texts()[-1] == "Toegevoegd aan uw ticket. Nog meer, of Verder?"
+    await desk.feed(message_update(USER, "extra tekst bij bijlagen-stap"))
+    assert desk.api.sent_texts()[-1] == "Toegevoegd aan uw ticket. Nog meer, of Verder?"
+    json.dumps(await _fsm_data(desk))  # Redis FSM storage keeps it as JSON
+    await desk.feed(callback_update(USER, NewStep(action="continue").pack()))
+    review = desk.api.sent_texts()[-1]
+    assert "Mijn factuur klopt niet" in review and "extra tekst bij bijlagen-stap" in review
+    assert "Bijlagen: 1" in review
+    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    [ticket] = await desk.tickets()
+    assert ticket.category == TicketCategory.BILLING
+    assert await desk.texts(ticket.id) == [
+        "Mijn factuur klopt niet, te hoog bedrag",
+        "[photo] de factuur",
+        "[sticker 😀]",
+        "extra tekst bij bijlagen-stap",
+    ]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.ticket_id == ticket.id and attachment.media_type == "image/jpeg"
+
+
+async def test_new_flow_cancel_button_files_what_was_sent(desk: Desk) -> None:
+    desk.api.files["scan"] = b"%PDF-1.4 scan"
+    await desk.feed(message_update(USER, "/new", language="en"))
+    await desk.feed(
+        callback_update(USER, NewStep(action="category", category=TicketCategory.MOBILE).pack())
+    )
+    await desk.feed(message_update(USER, "Simkaart kwijt", language="en"))
+    document = {"file_id": "scan", "file_unique_id": "s1", "file_name": "scan.pdf",
+                "mime_type": "application/pdf", "file_size": 13}  # fmt: skip
+    await desk.feed(message_update(USER, document=document, language="en"))
+    await desk.feed(message_update(USER, "nummer 06-12345678", language="en"))
+    await desk.feed(callback_update(USER, NewStep(action="cancel").pack(), language="en"))
+    # filed as any message is: a new ticket that offers the categories
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["Simkaart kwijt", "nummer 06-12345678"]
+    opened, stopped = desk.api.sent_texts()[-2:]
+    assert ticket.reference in opened and opened.endswith("whatever you choose.")
+    assert stopped == (
+        f"Stopped. What you had already sent is not lost: it is on ticket {ticket.reference}."
+    )
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.ticket_id == ticket.id and attachment.filename == "scan.pdf"
+    assert await _fsm_data(desk) == {}
+    # the flow is over: /cancel has nothing left to stop
+    await desk.feed(message_update(USER, "/cancel", language="en"))
+    assert desk.api.sent_texts()[-1] == "There is nothing to cancel."
+
+
+async def test_new_flow_cancel_command_adds_what_was_sent_to_the_open_ticket(
+    desk: Desk,
+) -> None:
+    await desk.feed(message_update(USER, "Internet valt weg"))
+    [ticket] = await desk.tickets()
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(message_update(USER, "Mijn factuur klopt niet, te hoog bedrag"))
+    await desk.feed(message_update(USER, "/cancel"))
+    assert [x.id for x in await desk.tickets()] == [ticket.id]  # a normal message: appended
+    assert await desk.texts(ticket.id) == [
+        "Internet valt weg",
+        "Mijn factuur klopt niet, te hoog bedrag",
+    ]
+    assert desk.api.sent_texts()[-1] == (
+        "Gestopt. Wat u al had gestuurd gaat niet verloren: "
+        f"het staat op ticket {ticket.reference}."
+    )
+
+
+async def test_new_again_files_what_the_earlier_new_collected(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(message_update(USER, "eerste poging"))
+    await desk.feed(message_update(USER, "/new"))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["eerste poging"]
+    assert desk.api.sent_texts()[-1] == "Nieuw ticket. Kies eerst het onderwerp:"
+    assert await _fsm_data(desk) == {}  # the new flow starts empty
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+async def test_new_description_edits_reach_the_ticket(desk: Desk, language: str) -> None:
+    await desk.feed(message_update(USER, "/new", language=language))
+    await desk.feed(
+        callback_update(
+            USER, NewStep(action="category", category=TicketCategory.INTERNET).pack(),
+            language=language,
+        )
+    )  # fmt: skip
+    update = message_update(USER, "Glasvezel storing", language=language)
+    await desk.feed(update)
+    sent = update.message
+    assert sent is not None
+
+    def edit(text: str, at: int):  # type: ignore[no-untyped-def]
+        edited = sent.model_copy(update={"text": text, "edit_date": at})
+        return update.model_copy(update={"message": None, "edited_message": edited})
+
+    await desk.feed(edit("Glasvezel storing sinds 8:00", 1))  # before sending: what is sent
+    await desk.feed(callback_update(USER, NewStep(action="continue").pack(), language=language))
+    assert "Glasvezel storing sinds 8:00" in desk.api.sent_texts()[-1]
+    await desk.feed(callback_update(USER, NewStep(action="send").pack(), language=language))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["Glasvezel storing sinds 8:00"]
+    await desk.feed(edit("Glasvezel storing sinds 7:30", 2))  # after sending: with history
+    assert await desk.texts(ticket.id) == ["Glasvezel storing sinds 7:30"]
+    async with desk.sessionmaker() as s:
+        [history] = list(await s.scalars(select(MessageEdit)))
+        assert history.previous_text == "Glasvezel storing sinds 8:00"
+        assert history.new_text == "Glasvezel storing sinds 7:30"
+
+
+async def test_edit_of_a_filed_message_during_new_still_reaches_its_ticket(desk: Desk) -> None:
+    update = message_update(USER, "Router knippert rood")
+    await desk.feed(update)
+    [ticket] = await desk.tickets()
+    await desk.feed(message_update(USER, "/new"))
+    sent = update.message
+    assert sent is not None
+    edited = sent.model_copy(update={"text": "Router knippert oranje", "edit_date": 1})
+    await desk.feed(update.model_copy(update={"message": None, "edited_message": edited}))
+    assert await desk.texts(ticket.id) == ["Router knippert oranje"]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.attachments import format_limit
 from bot.callbacks import PickTicket
 from bot.dispatcher import create_bot
+from bot.new_ticket import NewStep
 from bot.tickets import CloseTicket, SetLanguage
 from storage.config import Settings
 from storage.models import (
@@ -20,7 +22,9 @@ from storage.models import (
     DeliveryState,
     HeldMessage,
     MessageDirection,
+    ReplyChunk,
     Ticket,
+    TicketCategory,
     TicketChannel,
     TicketMessage,
     TicketStatus,
@@ -449,3 +453,171 @@ async def test_group_messages_are_ignored(desk: Desk) -> None:
     assert await desk.tickets() == []
     assert desk.api.requests == []
     assert await desk.contact() is None
+
+
+# Files Telegram will not hand over, size texts, refused downloads (issue 3).
+
+
+def _document(file_id: str, name: str, size: int | None = None) -> dict[str, object]:
+    document: dict[str, object] = {
+        "file_id": file_id,
+        "file_unique_id": f"u-{file_id}",
+        "file_name": name,
+        "mime_type": "application/octet-stream",
+    }
+    if size is not None:
+        document["file_size"] = size
+    return document
+
+
+async def _attachment_count(desk: Desk) -> int:
+    async with desk.sessionmaker() as s:
+        return int(await s.scalar(select(func.count()).select_from(Attachment)) or 0)
+
+
+async def test_file_telegram_says_is_too_big_is_filed_with_a_note(desk: Desk) -> None:
+    """No file_size in the update, getFile answers 400 (Telegram's 20 MB download limit):
+    the message is filed with a note and the customer told, not retried for ever."""
+    desk.api.fail_next("getFile", 400, "Bad Request: file is too big")
+    await desk.feed(message_update(USER, document=_document("iso", "backup.iso"), language="en"))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == [
+        "[document backup.iso] [not stored: Telegram refused the download "
+        "(Bad Request: file is too big)]"
+    ]
+    created, refusal = desk.api.sent_texts()
+    assert "has been created" in created
+    assert refusal.startswith("Telegram did not let us fetch this file") and (
+        ticket.reference in refusal
+    )
+    assert await _attachment_count(desk) == 0 and desk.api.downloads == []
+    await desk.feed(message_update(USER, "did you get it?", language="en"))  # not held back
+    assert (await desk.texts(ticket.id))[-1] == "did you get it?"
+
+
+async def test_held_file_with_an_invalid_file_id_is_filed_with_a_note_once_picked(
+    desk: Desk,
+) -> None:
+    _first, second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, document=_document("gone", "factuur.pdf", 10)))
+    [held] = await _held(desk)
+    desk.api.fail_next("getFile", 400, "Bad Request: invalid file_id")
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=second.id).pack()))
+    assert await desk.texts(second.id) == [
+        "probleem twee",
+        "[document factuur.pdf] [not stored: Telegram refused the download "
+        "(Bad Request: invalid file_id)]",
+    ]
+    added, refusal = desk.api.sent_texts()[-2:]
+    assert second.reference in added
+    assert refusal.startswith("Telegram liet ons dit bestand niet ophalen")
+    assert second.reference in refusal
+    assert await _attachment_count(desk) == 0 and await _held(desk) == []
+
+
+async def test_new_flow_file_refused_by_telegram_is_noted_on_the_ticket(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/new", language="en"))
+    await desk.feed(
+        callback_update(USER, NewStep(action="category", category=TicketCategory.VOIP).pack())
+    )
+    await desk.feed(message_update(USER, "Geen kiestoon", language="en"))
+    await desk.feed(message_update(USER, document=_document("old", "log.txt", 10), language="en"))
+    await desk.feed(callback_update(USER, NewStep(action="continue").pack()))
+    desk.api.fail_next("getFile", 400, "Bad Request: invalid file_id")
+    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == [
+        "Geen kiestoon\n[log.txt] [not stored: Telegram refused the download "
+        "(Bad Request: invalid file_id)]"
+    ]
+    assert any(
+        text.startswith("Telegram did not let us fetch") and ticket.reference in text
+        for text in desk.api.sent_texts()
+    )
+    assert await _attachment_count(desk) == 0
+
+
+async def test_server_error_on_getfile_is_not_a_refusal(desk: Desk) -> None:
+    """A 5xx may pass: the update fails (rolled back, so the inbox retries it), nothing is
+    filed with a "not stored" note."""
+    desk.api.fail_next("getFile", 500, "Internal Server Error")
+    await desk.feed(message_update(USER, document=_document("doc", "a.pdf", 10)))
+    assert await desk.tickets() == []
+    assert desk.api.sent_texts() == [
+        "Er ging iets mis bij het verwerken van uw bericht. Probeert u het opnieuw?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "language", "text"),
+    [
+        (20 * 1024 * 1024, "en", "20 MB"),
+        (1_000_000, "en", "1 MB"),
+        (3 * 1024 * 1024 // 2, "en", "1.5 MB"),
+        (3 * 1024 * 1024 // 2, "nl", "1,5 MB"),
+        (500_000, "en", "500 KB"),
+        (4096, "en", "4 KB"),
+        (999_999, "en", "999.9 KB"),
+        (512, "en", "512 bytes"),
+    ],
+)
+def test_format_limit_reads_well_and_never_overstates(limit: int, language: str, text: str) -> None:
+    assert format_limit(limit, language) == text
+
+
+@pytest.fixture
+async def small_desk(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
+) -> AsyncIterator[Desk]:
+    limited = settings.model_copy(update={"bot_media_max_bytes": 1_000_000})
+    async with open_desk(session_factory, tmp_path, limited) as opened:
+        yield opened
+
+
+async def test_refusal_names_a_decimal_limit_correctly(small_desk: Desk) -> None:
+    desk = small_desk
+    await desk.feed(message_update(USER, document=_document("d", "big.pdf", 1_500_000)))
+    _created, refusal = desk.api.sent_texts()
+    assert "groter dan 1 MB" in refusal  # was "0 MB"
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == [
+        "[document big.pdf] [not stored: 1500000 bytes, over the 1 MB limit]"
+    ]
+
+
+async def test_file_larger_than_it_said_is_noted_as_not_stored(small_desk: Desk) -> None:
+    desk = small_desk
+    desk.api.files["liar"] = b"x" * 2_000_000  # getFile reports the real size
+    await desk.feed(message_update(USER, document=_document("liar", "liar.bin", 1000)))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["[document liar.bin] [not stored: over the 1 MB limit]"]
+    assert "groter dan 1 MB" in desk.api.sent_texts()[-1]
+    assert await _attachment_count(desk) == 0
+
+
+async def test_reply_to_a_later_chunk_of_a_long_agent_reply_picks_its_ticket(desk: Desk) -> None:
+    first, second = await _two_open_tickets(desk)
+    chunks = [bot_message(USER, f"deel {n}") for n in range(3)]
+    async with desk.sessionmaker() as s:
+        reply = TicketMessage(
+            ticket_id=first.id,
+            direction=MessageDirection.OUT,
+            text="lang antwoord",
+            telegram_chat_id=USER,
+            telegram_message_id=chunks[0]["message_id"],
+            delivery_state=DeliveryState.SENT,
+            created_at=START,
+        )
+        s.add(reply)
+        await s.flush()
+        s.add_all(
+            ReplyChunk(message_id=reply.id, position=n, telegram_message_id=c["message_id"])
+            for n, c in enumerate(chunks)
+        )
+        await s.commit()
+    await desk.feed(message_update(USER, "over stap 2", reply_to=chunks[1]))
+    assert await desk.texts(first.id) == ["probleem een", "lang antwoord", "over stap 2"]
+    assert await desk.texts(second.id) == ["probleem twee"]
+    assert await _held(desk) == []
+    [answer] = desk.api.sent_texts()
+    assert first.reference in answer

@@ -438,3 +438,25 @@ async def test_a_foreign_failure_holds_nothing_back_once_it_is_poison(
     assert await b.processor.receive(later.update_id, later, _payload(later))
     await b.idle()
     assert await _texts(b.sessionmaker) == ["nu is alles uit"]
+
+
+async def test_a_server_error_fetching_a_file_is_retried_not_noted(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    """Only a permanent refusal (400) files a file as "not stored"; a 5xx of getFile fails
+    the update, which the inbox retries, and the retry stores the file."""
+    desk = make_instance()
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    update = _photo(7900, "lampjes")
+    assert await desk.processor.receive(update.update_id, update, _payload(update))
+    await desk.idle()
+    assert await _attempts(desk.sessionmaker, update.update_id) == 1
+    assert await _texts(desk.sessionmaker) == []
+
+    await _retry(desk, clock, inbox.backoff(1))
+    assert await _texts(desk.sessionmaker) == ["[photo] lampjes"]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    assert attachment.size == 8
+    assert await _pending(desk.sessionmaker) == 0

@@ -669,7 +669,10 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
     assert len(api.sent) == 2 and "could not be stored" in api.sent[1]["text"]
     assert await _count(client.app[SESSIONMAKER], Attachment) == 0
     assert await client.app[OBJECT_STORE].list("attachments/") == []
-    assert await _customer_texts(client.app[SESSIONMAKER]) == ["[photo]"]
+    # the agent sees it was refused, not just "[photo]" (issue 3)
+    assert await _customer_texts(client.app[SESSIONMAKER]) == [
+        "[photo] [not stored: over the 4 KB limit]"
+    ]
 
 
 async def _has_sent(api: FakeBotApi, count: int) -> bool:
