@@ -190,8 +190,22 @@ async def _record(
     right: RequestType,
     details: str,
 ) -> str:
-    """Record the request; the confirmation with its number and deadline."""
-    request = await PrivacyService(clock, object_store).create_request(
+    """Record the request; the confirmation with its number and deadline. A button
+    pressed again while the same right is being handled does not start a second one."""
+    service = PrivacyService(clock, object_store)
+    running = (
+        None if details else await service.open_request(session, contact_id=contact.id, type=right)
+    )
+    if running is not None:
+        deadline = running.deadline_at.astimezone(ZoneInfo(settings.timezone))
+        return t(
+            contact.language,
+            "privacy_already_open",
+            right=_right(contact.language, right),
+            id=running.id,
+            deadline=f"{deadline:%d-%m-%Y}",
+        )
+    request = await service.create_request(
         session,
         type=right,
         contact_id=contact.id,

@@ -115,6 +115,9 @@ MESSAGES: dict[str, str] = {
     "privacy_confirmed": N_(
         "Your request ({right}) was received as number P-{id}. We will answer by {deadline} at the latest. We will contact you to confirm your identity."
     ),
+    "privacy_already_open": N_(
+        "Your request ({right}) is already being handled as number P-{id}. We will answer by {deadline} at the latest."
+    ),
     "privacy_download": N_("Download your data (ZIP)"),
     "privacy_delivered": N_("Here is your data. The export is deleted after 7 days."),
     "privacy_no_export": N_("No export is waiting for you any more."),

@@ -68,6 +68,12 @@ async def test_button_records_the_request_and_confirms_the_deadline(desk: Desk) 
     confirmation = desk.api.sent_texts()[-1]
     assert f"P-{request.id}" in confirmation and "02-04-2026" in confirmation
     assert "Verwijdering" in confirmation
+    # Pressed again while it is being handled: no second request, the first one is named.
+    await desk.feed(callback_update(USER, data, language="nl"))
+    again = desk.api.sent_texts()[-1]
+    assert "al in behandeling" in again and f"P-{request.id}" in again and "02-04-2026" in again
+    async with desk.sessionmaker() as s:
+        assert len(list(await s.scalars(select(PrivacyRequest)))) == 1
 
 
 async def test_verified_requester_gets_the_export_as_a_document(desk: Desk, tmp_path: Path) -> None:

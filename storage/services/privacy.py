@@ -150,6 +150,21 @@ class PrivacyService:
         await session.flush()
         return request
 
+    async def open_request(
+        self, session: AsyncSession, *, contact_id: int, type: RequestType
+    ) -> PrivacyRequest | None:
+        """The contact's earliest request of this kind still being handled, if any."""
+        return await session.scalar(
+            select(PrivacyRequest)
+            .where(
+                PrivacyRequest.contact_id == contact_id,
+                PrivacyRequest.type == type,
+                PrivacyRequest.status.in_((RequestStatus.RECEIVED, RequestStatus.VERIFIED)),
+            )
+            .order_by(PrivacyRequest.id)
+            .limit(1)
+        )
+
     async def get(self, session: AsyncSession, request_id: int) -> PrivacyRequest:
         request = await session.scalar(
             select(PrivacyRequest)
