@@ -46,8 +46,20 @@ def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetim
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise InvalidInput(f"{name}: use a date like 2026-01-31") from None
-    start = datetime.combine(day, time.min, tzinfo=zone)
-    return (start + timedelta(days=1) if end else start).astimezone(UTC)
+    try:
+        start = datetime.combine(day, time.min, tzinfo=zone)
+        return (start + timedelta(days=1) if end else start).astimezone(UTC)
+    except OverflowError:  # 0001-01-01 / 9999-12-31 fall off the calendar in UTC
+        raise InvalidInput(
+            f"{name}: {value} is out of range; use a date between 0002-01-01 and 9998-12-31"
+        ) from None
+
+
+def _size(limit: int) -> str:
+    """An upload limit for people: KB under 1 MB, otherwise MB with one decimal."""
+    if limit < 1024 * 1024:
+        return f"{max(1, round(limit / 1024))} KB"
+    return f"{limit / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
 def _int(value: str, name: str) -> int | None:
@@ -112,7 +124,7 @@ async def upload_form(request: web.Request) -> web.Response:
     return render(
         "recording_upload.html",
         request,
-        {"max_mb": request.config_dict[SETTINGS].recording_max_bytes // (1024 * 1024)},
+        {"max_size": _size(request.config_dict[SETTINGS].recording_max_bytes)},
     )
 
 

@@ -16,7 +16,7 @@ from admin.uploads import csrf_check_for, receive_upload
 from recordings import listens
 from recordings.policy import policy_from_settings
 from recordings.service import IngestResult, RecordingService, caller_for
-from recordings.streaming import parse_range, stream_object
+from recordings.streaming import served_range, stream_object
 from recordings.upload import FIELDS, metadata
 from recordings.waveform import Waveforms, cache_dir
 from storage.models import Recording, RecordingHold, StaffUser
@@ -128,9 +128,11 @@ async def serve_audio(
 
     async def audit() -> None:
         if request.method == "GET":
-            byte_range = parse_range(request.headers.get("Range"))
             if download:
-                if byte_range is None or byte_range.start == 0:
+                # Judged on the range really served (after If-Range): only an honoured
+                # `a-`/`a-b` with a > 0 continues a download; a suffix may be the whole file.
+                byte_range = served_range(request, etag)
+                if byte_range is None or not byte_range.start:
                     await listens.record_download(
                         request[DB], recording_id=ident, actor=Actor.staff(user), now=now, via=via
                     )

@@ -168,6 +168,32 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
         raise AudioError(f"{name}: damaged or truncated audio ({reason[:200]})")
 
 
+def _decoded_seconds(archive_path: Path, name: str) -> float:
+    """The length of the archive we wrote (its last Ogg granule: our own, so honest)."""
+    proc = subprocess.run(
+        [
+            get_prober_name(),
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            str(archive_path),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        duration = float(proc.stdout.strip()) if proc.returncode == 0 else 0.0
+    except ValueError:
+        duration = 0.0
+    if duration <= 0:
+        raise AudioError(f"{name}: no audio could be decoded")
+    return duration
+
+
 def _check_size(path: Path, limits: AudioLimits) -> int:
     try:
         size = path.stat().st_size
@@ -209,8 +235,13 @@ def normalise_sync(
                 "-map_metadata",
                 "-1",
                 # Widen to 16-bit (mu-law/A-law are 8-bit on the wire) and downmix to mono.
+                # Timestamps are recounted from the decoded samples: a header or granule
+                # position that lies about the length can then neither shorten the stored
+                # duration nor let `-t` decode (and archive) past the limit.
                 "-af",
-                "aformat=sample_fmts=s16:channel_layouts=mono",
+                "aformat=sample_fmts=s16:channel_layouts=mono,asetpts=N/SR/TB",
+                "-t",
+                f"{limits.max_seconds + 1:.3f}",
                 "-c:a",
                 "libopus",
                 "-b:a",
@@ -228,12 +259,21 @@ def normalise_sync(
         sha_archive, size_archive = file_sha256(archive_path)
         if size_archive == 0:
             raise AudioError(f"{source.name}: no audio could be decoded")
+        # The stored duration is what was decoded, not what the input's header claims.
+        duration = _decoded_seconds(archive_path, source.name)
+        if duration > limits.max_seconds:
+            # Decoding stopped a second past the limit: the rest was never read.
+            cut = " or more" if duration >= limits.max_seconds + 0.5 else ""
+            raise AudioError(
+                f"{source.name}: {duration:.0f} s{cut} is over the limit of "
+                f"{limits.max_seconds:.0f} s"
+            )
     except BaseException:
         archive_path.unlink(missing_ok=True)
         raise
     return NormalisedAudio(
         archive_path=archive_path,
-        duration=round(probe.duration, 3),
+        duration=round(duration, 3),
         original_format=f"{probe.format_name}/{probe.codec}",
         original_codec=probe.codec,
         sample_rate=probe.sample_rate,

@@ -17,7 +17,12 @@ import click
 from recordings.archive import configure_lifecycle, retention_days
 from recordings.audio import AudioError
 from recordings.policy import policy_from_settings
-from recordings.service import IngestMetadata, RecordingService
+from recordings.service import (
+    MAX_CLOCK_SKEW,
+    IngestMetadata,
+    RecordingDeleted,
+    RecordingService,
+)
 from storage import migrate as migrations
 from storage.clock import SystemClock
 from storage.config import ConfigError, Settings, load_settings
@@ -46,35 +51,54 @@ def _parse_moment(value: str | None, settings: Settings, option: str) -> datetim
         raise click.BadParameter(f"not an ISO date/time: {value!r}", param_hint=option) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise click.BadParameter(f"out of range: {value!r}", param_hint=option) from None
 
 
-def collect_files(paths: tuple[Path, ...]) -> list[Path]:
-    """Files named on the command line, plus audio files found under named folders."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(
-                sorted(
-                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                )
-            )
-        else:
-            found.append(path)
+def _unique(paths: list[Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
-    for path in found:
+    for path in paths:
         if path.resolve() not in seen:
             seen.add(path.resolve())
             unique.append(path)
     return unique
 
 
+def collect_files(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """Files named on the command line plus audio files found under named folders, and the
+    other files in those folders (not audio we take: counted, so that the summary adds up)."""
+    found: list[Path] = []
+    other: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for p in sorted(path.rglob("*")):
+                if p.is_file():
+                    (found if p.suffix.lower() in AUDIO_SUFFIXES else other).append(p)
+        else:
+            found.append(path)
+    files = _unique(found)
+    taken = {p.resolve() for p in files}
+    return files, [p for p in _unique(other) if p.resolve() not in taken]
+
+
 @dataclass
 class IngestSummary:
     imported: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # already stored
+    deleted_before: list[Path] = field(default_factory=list)
+    not_audio: list[Path] = field(default_factory=list)  # folder files of other types
     failed: dict[Path, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        skipped = len(self.skipped) + len(self.deleted_before) + len(self.not_audio)
+        return (
+            f"imported {len(self.imported)}, skipped {skipped} ({len(self.skipped)} already "
+            f"stored, {len(self.deleted_before)} deleted before, {len(self.not_audio)} not "
+            f"audio we take), failed {len(self.failed)}"
+        )
 
 
 async def _ingest(
@@ -99,12 +123,19 @@ async def _ingest(
             for path in bar:
                 file_meta = meta
                 if use_mtime:
+                    # A clock ahead on the PBX must not push the expiry out: at most now.
                     mtime = await asyncio.to_thread(_mtime, path)
+                    if mtime is not None:
+                        mtime = min(mtime, datetime.now(UTC))
                     file_meta = IngestMetadata(**{**meta.__dict__, "started_at": mtime})
                 async with sessions() as session:
                     try:
                         result = await service.ingest(session, path, file_meta, actor)
                         await session.commit()
+                    except RecordingDeleted:
+                        await session.rollback()
+                        summary.deleted_before.append(path)
+                        continue
                     except (AudioError, ServiceError) as exc:
                         await session.rollback()
                         summary.failed[path] = exc.message
@@ -153,12 +184,17 @@ def ingest(
 ) -> None:
     """Import call recordings (files, or folders walked recursively, e.g. a PBX export).
 
-    Idempotent: a file whose sha256 is already in the vault is skipped. Prints a summary of
-    imported/skipped/failed; exits 1 when any file failed.
+    Idempotent: a file whose sha256 is already in the vault, or whose recording was deleted
+    before, is skipped, and so are folder files that are not audio we take. Prints a summary
+    of imported/skipped/failed; exits 1 when any file failed.
     """
     settings = _settings()
     moment = _parse_moment(started_at, settings, "--started-at")
-    files = collect_files(paths)
+    if moment is not None and moment > datetime.now(UTC) + MAX_CLOCK_SKEW:
+        raise click.BadParameter(
+            f"{started_at} is in the future; a call start cannot be", param_hint="--started-at"
+        )
+    files, not_audio = collect_files(paths)
     meta = IngestMetadata(
         caller=caller,
         caller_withheld=caller_withheld,
@@ -170,11 +206,13 @@ def ingest(
     summary = asyncio.run(
         _ingest(settings, files, meta, use_mtime=moment is None, progress=not quiet)
     )
+    summary.not_audio = not_audio
+    for path in summary.deleted_before:
+        click.echo(f"skipped: {path}: deleted before, not imported again", err=True)
+    for path in summary.not_audio:
+        click.echo(f"skipped: {path}: not audio we take ({path.suffix or 'no suffix'})", err=True)
     for path, reason in summary.failed.items():
         click.echo(f"failed: {path}: {reason}", err=True)
-    click.echo(
-        f"imported {len(summary.imported)}, skipped {len(summary.skipped)} (already stored), "
-        f"failed {len(summary.failed)}"
-    )
+    click.echo(summary.line())
     if summary.failed:
         sys.exit(1)

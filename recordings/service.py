@@ -48,6 +48,9 @@ MAX_REASON = 2000
 MAX_TAG = 64
 MAX_TAGS = 50
 SUBJECT = "recording"
+# A call start this far ahead of our clock is PBX clock skew; beyond it the date is wrong and
+# would push the 90-day expiry out.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class RecordingHeld(Conflict):
@@ -58,6 +61,12 @@ class RecordingHeld(Conflict):
     def __init__(self, message: str, holds: list[RecordingHold]) -> None:
         super().__init__(message)
         self.holds = holds
+
+
+class RecordingDeleted(Conflict):
+    """The same audio (by sha256) was stored before and deleted: it is not taken again."""
+
+    code = "recording_deleted"
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,55 @@ class RecordingService:
             raise NotFound(f"recording {recording_id} not found")
         return recording
 
+    async def _lock(
+        self, session: AsyncSession, recording_id: int, *, deleting: bool = False
+    ) -> Recording:
+        """The recording with its holds, read under a lock on its row that lasts until
+        commit: holds, releases and deletes of one recording (and their S3 calls) then
+        run one after the other, each deciding from the committed state of the others.
+        PostgreSQL: FOR NO KEY UPDATE (FOR UPDATE to delete), so plays can still add rows
+        that refer to the recording meanwhile; a row deleted while waiting reads as gone.
+        SQLite renders no lock clause: our driver begins every transaction IMMEDIATE with
+        its first statement, so a write transaction is already exclusive."""
+        recording = await session.scalar(
+            select(Recording)
+            .where(Recording.id == recording_id)
+            .options(selectinload(Recording.holds), selectinload(Recording.tags))
+            .with_for_update(key_share=not deleting, of=Recording)
+            .execution_options(populate_existing=True)
+        )
+        if recording is None:
+            raise NotFound(f"recording {recording_id} not found")
+        return recording
+
+    async def _sync_retention(self, recording: Recording) -> None:
+        """Make the stored version's tag and legal hold follow the rows as they are now,
+        under the lock: held iff any hold is active. Setting (not toggling) both each time
+        means the last writer leaves S3 in step with the database."""
+        key, version = recording.object_key, recording.version_id
+        if active_holds(recording):
+            # Tag first, then the legal hold: either one alone already keeps the object.
+            await self.store.set_tags(key, {RETENTION_TAG: RETENTION_HELD}, version_id=version)
+            await self.store.set_legal_hold(key, True, version_id=version)
+        else:
+            await self.store.set_legal_hold(key, False, version_id=version)
+            await self.store.set_tags(key, {RETENTION_TAG: RETENTION_STANDARD}, version_id=version)
+
     async def find_by_sha256(self, session: AsyncSession, sha256: str) -> Recording | None:
         return await session.scalar(select(Recording).where(Recording.sha256_original == sha256))
+
+    async def _refuse_if_deleted(self, session: AsyncSession, sha256: str) -> None:
+        tombstone = await session.scalar(
+            select(RecordingTombstone)
+            .where(RecordingTombstone.sha256_original == sha256)
+            .order_by(RecordingTombstone.deleted_at.desc())
+            .limit(1)
+        )
+        if tombstone is not None:
+            raise RecordingDeleted(
+                f"this audio was stored before as recording {tombstone.recording_id} and "
+                f"deleted on {tombstone.deleted_at:%Y-%m-%d}; it is not imported again"
+            )
 
     # --- ingest ---------------------------------------------------------------------
 
@@ -189,15 +245,24 @@ class RecordingService:
     ) -> IngestResult:
         """Normalise `source`, archive it with retention=standard, add the row.
 
-        Idempotent by the sha256 of the original: a second ingest returns the existing row.
+        Idempotent by the sha256 of the original: a second ingest returns the existing row;
+        audio whose recording was deleted before raises RecordingDeleted. A call start in the
+        future (past MAX_CLOCK_SKEW) is refused: it would escape the retention period.
         Bad input raises (AudioError/InvalidInput) and leaves no row and no object.
         """
-        started_at = _require_aware(meta.started_at or self.clock.now(), "started_at")
+        now = self.clock.now()
+        started_at = _require_aware(meta.started_at or now, "started_at")
+        if started_at > now + MAX_CLOCK_SKEW:
+            raise InvalidInput(
+                f"started_at {started_at.isoformat()} is in the future; a call start can be "
+                f"at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minutes ahead of our clock"
+            )
         original = await asyncio.to_thread(_sha256_if_file, source)
         if original is not None:
             existing = await self.find_by_sha256(session, original[0])
             if existing is not None:
                 return IngestResult(existing, created=False)
+            await self._refuse_if_deleted(session, original[0])
         organisation_id = meta.organisation_id
         if meta.ticket_id is not None:
             ticket = await session.get(Ticket, meta.ticket_id)
@@ -286,12 +351,12 @@ class RecordingService:
             raise InvalidInput("a hold needs a reason")
         if len(reason) > MAX_REASON:
             raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
-        recording = await self.get(session, recording_id)
         now = self.clock.now()
         if review_at is not None:
             _require_aware(review_at, "review_at")
             if review_at <= now:
                 raise InvalidInput("the review date must be in the future")
+        recording = await self._lock(session, recording_id)
         hold = RecordingHold(
             recording_id=recording.id,
             kind=kind,
@@ -300,7 +365,7 @@ class RecordingService:
             placed_at=now,
             review_at=review_at or now + self.policy.review_period(kind),
         )
-        session.add(hold)
+        recording.holds.append(hold)
         await session.flush()
         audit.record(
             session,
@@ -317,11 +382,7 @@ class RecordingService:
             },
         )
         await session.flush()
-        # Tag first, then the legal hold: either one alone already keeps the object.
-        await self.store.set_tags(
-            recording.object_key, {RETENTION_TAG: RETENTION_HELD}, version_id=recording.version_id
-        )
-        await self.store.set_legal_hold(recording.object_key, True, version_id=recording.version_id)
+        await self._sync_retention(recording)
         return hold
 
     async def release_hold(
@@ -337,11 +398,12 @@ class RecordingService:
         """Release one hold if `role` may (RELEASE_ROLES: evidence holds need the privacy
         officer or an admin). The object returns to standard retention only when the last
         active hold is released."""
-        recording = await self.get(session, recording_id)
+        recording = await self._lock(session, recording_id)
         hold = next((h for h in recording.holds if h.id == hold_id), None)
         if hold is not None and not may_release_hold(hold.kind, role):
+            article = "an" if hold.kind.value[0] in "aeiou" else "a"
             raise Forbidden(
-                f"a {hold.kind.value} hold may not be released by the {role.value} role"
+                f"{article} {hold.kind.value} hold may not be released by the {role.value} role"
             )
         reason = reason.strip()
         if not reason:
@@ -372,15 +434,7 @@ class RecordingService:
             },
         )
         await session.flush()
-        if not remaining:
-            await self.store.set_legal_hold(
-                recording.object_key, False, version_id=recording.version_id
-            )
-            await self.store.set_tags(
-                recording.object_key,
-                {RETENTION_TAG: RETENTION_STANDARD},
-                version_id=recording.version_id,
-            )
+        await self._sync_retention(recording)
         return hold
 
     # --- tags -----------------------------------------------------------------------
@@ -425,7 +479,7 @@ class RecordingService:
         then the row; writes the audit event. `at` stamps the audit event and tombstone
         (a sweep's own moment, e.g. `sweep --now`); default the service's clock."""
         moment = at or self.clock.now()
-        recording = await self.get(session, recording_id)
+        recording = await self._lock(session, recording_id, deleting=True)
         held = active_holds(recording)
         if held:
             names = ", ".join(f"{h.kind.value} hold {h.id} ({h.reason})" for h in held)
@@ -462,6 +516,7 @@ class RecordingService:
         session.add(
             RecordingTombstone(
                 recording_id=recording.id,
+                sha256_original=recording.sha256_original,
                 call_month=f"{recording.call_started_at:%Y-%m}",
                 duration_seconds=recording.duration_seconds,
                 hold_count=len(recording.holds),

@@ -40,6 +40,15 @@ def parse_range(header: str | None) -> ByteRange | None:
         return None  # e.g. b < a: not a valid range, so ignored
 
 
+def served_range(request: web.Request, etag: str = "") -> ByteRange | None:
+    """The range that will really be served: the Range header unless If-Range names
+    another version (then the whole object goes out)."""
+    byte_range = parse_range(request.headers.get(hdrs.RANGE))
+    if byte_range is not None and etag and request.headers.get(hdrs.IF_RANGE, etag) != etag:
+        return None  # the client's copy is of another version: send it whole
+    return byte_range
+
+
 def _disposition(filename: str, download: bool) -> str:
     return f'{"attachment" if download else "inline"}; filename="{filename}"'
 
@@ -58,9 +67,7 @@ async def stream_object(
 ) -> web.StreamResponse:
     """Serve the object (200/206/416, HEAD). `before_body` (the caller's audit and commit)
     runs while the store opens the object and always completes before anything is sent."""
-    byte_range = parse_range(request.headers.get(hdrs.RANGE))
-    if byte_range is not None and etag and request.headers.get(hdrs.IF_RANGE, etag) != etag:
-        byte_range = None  # the client's copy is of another version: send it whole
+    byte_range = served_range(request, etag)
     headers = {
         hdrs.ACCEPT_RANGES: "bytes",
         hdrs.CONTENT_TYPE: content_type,

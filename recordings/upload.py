@@ -34,7 +34,10 @@ def _moment(value: str, zone: ZoneInfo) -> datetime | None:
         raise InvalidInput(f"'started_at' is not an ISO date/time: {value[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the calendar starts in UTC
+        raise InvalidInput(f"'started_at' is out of range: {value[:40]!r}") from None
 
 
 def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMetadata:

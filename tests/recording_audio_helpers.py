@@ -38,3 +38,17 @@ def make_audio(directory: Path, kind: str, *, seconds: float = 1.0, frequency: i
         check=True,
     )
     return out
+
+
+def make_lying_mp3(directory: Path, *, seconds: float, claimed: float) -> Path:
+    """An MP3 whose Xing/Info header claims `claimed` seconds while `seconds` of audio decode:
+    ffprobe (and so a header-trusting duration check) believes the header."""
+    source = make_audio(directory, "mp3", seconds=seconds)
+    data = bytearray(source.read_bytes())
+    tag = max(data.find(b"Xing"), data.find(b"Info"))
+    assert tag > 0, "libmp3lame wrote no Xing/Info header"
+    frames = int.from_bytes(data[tag + 8 : tag + 12], "big")
+    data[tag + 8 : tag + 12] = max(1, int(frames * claimed / seconds)).to_bytes(4, "big")
+    out = directory / f"lying-{seconds}-as-{claimed}.mp3"
+    out.write_bytes(bytes(data))
+    return out

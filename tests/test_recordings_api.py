@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import MAX_BYTES, Vault
 from sqlalchemy import select
 
+from admin.keys import RECORDINGS
 from admin.uploads import safe_filename
 from storage.models import AuditEvent, Recording, RecordingHold, StaffRole, TicketChannel
 from storage.services.audit import Actor
@@ -232,3 +234,122 @@ async def test_cursor_pages_through_every_recording(vault: Vault, tmp_path: Path
     assert seen == ["2026-11-22", "2026-11-21", "2026-11-20"]
     bad = await vault.client.get("/api/v1/recordings?cursor=zzz", headers=vault.tokens[AGENT])
     assert bad.status == 422
+
+
+async def test_future_start_deleted_audio_and_far_dates_are_refused(
+    vault: Vault, tmp_path: Path
+) -> None:
+    audio = make_audio(tmp_path, "wav_pcm", seconds=1)
+    future = await vault.upload(audio, started_at="2099-01-01T00:00:00Z")
+    assert future.status == 422
+    assert "in the future" in (await future.json())["error"]["message"]
+    created = await vault.create(audio, started_at="2026-11-27T09:04:00Z")  # 4 min skew: fine
+    deleted = await vault.client.delete(
+        f"/api/v1/recordings/{created['id']}", headers=vault.tokens[PO]
+    )
+    assert deleted.status == 204
+    again = await vault.upload(audio)
+    assert again.status == 409
+    error = (await again.json())["error"]
+    assert error["code"] == "recording_deleted" and "deleted" in error["message"]
+    assert await vault.count(Recording) == 0 and await vault.objects() == 0
+
+    headers = vault.tokens[AGENT]
+    for query in ("from=0001-01-01", "until=9999-12-31"):
+        response = await vault.client.get(f"/api/v1/recordings?{query}", headers=headers)
+        assert response.status == 422, query
+        assert "out of range" in (await response.json())["error"]["message"]
+
+
+async def _s3_state(vault: Vault, key: str, version: str) -> tuple[dict[str, str], bool]:
+    """The tag and legal hold as the minio SDK reads them from the server."""
+    client, bucket = vault.store.client, vault.store.bucket
+    tags = await asyncio.to_thread(client.get_object_tags, bucket, key, version_id=version)
+    legal = await asyncio.to_thread(
+        client.is_object_legal_hold_enabled, bucket, key, version_id=version
+    )
+    return dict(tags or {}), legal
+
+
+async def test_parallel_holds_and_releases_keep_s3_in_step(vault: Vault, tmp_path: Path) -> None:
+    created = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    base, api, headers = f"/api/v1/recordings/{created['id']}", vault.client, vault.tokens[AGENT]
+
+    async def place(reason: str) -> int:
+        response = await api.post(
+            f"{base}/holds", json={"kind": "training", "reason": reason}, headers=headers
+        )
+        assert response.status == 201, await response.text()
+        return (await response.json())["id"]
+
+    async def release(hold_id: int) -> None:
+        response = await api.post(
+            f"{base}/holds/{hold_id}/release", json={"reason": "done"}, headers=headers
+        )
+        assert response.status == 200, await response.text()
+
+    async def assert_in_step() -> None:
+        one = await (await api.get(base, headers=headers)).json()
+        state = await _s3_state(vault, created["object_key"], created["version_id"])
+        assert state == ({"retention": "held" if one["held"] else "standard"}, one["held"])
+
+    for _ in range(3):
+        holds = await asyncio.gather(place("a"), place("b"))
+        await asyncio.gather(*(release(h) for h in holds))  # (A) both released at once
+        await assert_in_step()
+        old = await place("old")
+        _, new = await asyncio.gather(release(old), place("new"))  # (B) release vs new hold
+        await assert_in_step()
+        await release(new)
+        await assert_in_step()
+
+
+async def test_hold_placed_while_the_recording_is_deleted_is_a_clean_404(
+    vault: Vault, tmp_path: Path
+) -> None:
+    """The delete holds the recording's lock; the hold request waits for it and then
+    finds the recording gone (not a 500 from the legal hold on a deleted version)."""
+    created = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    ident = created["id"]
+    async with vault.sessions() as session:
+        await vault.client.app[RECORDINGS].delete_recording(
+            session, ident, actor=Actor.system("t"), reason="requested"
+        )
+        placing = asyncio.ensure_future(
+            vault.client.post(
+                f"/api/v1/recordings/{ident}/holds",
+                json={"kind": "evidence", "reason": "agreement"},
+                headers=vault.tokens[AGENT],
+            )
+        )
+        await asyncio.sleep(0.5)  # the hold request is waiting for the lock by now
+        assert not placing.done()
+        await session.commit()
+    response = await placing
+    assert response.status == 404, await response.text()
+    assert await vault.count(Recording) == 0 and await vault.count(RecordingHold) == 0
+    assert await vault.objects() == 0
+
+    # Raced for real, whichever wins: a 204 and a 404, or a 201 and a 409; never a 500.
+    for round_ in range(3):
+        audio = make_audio(tmp_path, "wav_pcm", seconds=1, frequency=300 + 100 * round_)
+        created = await vault.create(audio)
+        url = f"/api/v1/recordings/{created['id']}"
+        deleted, placed = await asyncio.gather(
+            vault.client.delete(url, headers=vault.tokens[PO]),
+            vault.client.post(
+                f"{url}/holds",
+                json={"kind": "evidence", "reason": "agreement"},
+                headers=vault.tokens[AGENT],
+            ),
+        )
+        assert (deleted.status, placed.status) in ((204, 404), (409, 201))
+        if placed.status == 201:
+            state = await _s3_state(vault, created["object_key"], created["version_id"])
+            assert state == ({"retention": "held"}, True)
+            hold_id = (await placed.json())["id"]
+            released = await vault.client.post(
+                f"{url}/holds/{hold_id}/release", json={"reason": "x"}, headers=vault.tokens[PO]
+            )
+            assert released.status == 200
+            assert (await vault.client.delete(url, headers=vault.tokens[PO])).status == 204

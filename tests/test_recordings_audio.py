@@ -6,7 +6,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from recording_audio_helpers import FORMATS, make_audio
+from recording_audio_helpers import FORMATS, make_audio, make_lying_mp3
 
 from recordings.audio import (
     AudioError,
@@ -76,6 +76,39 @@ async def test_bad_inputs_are_refused_and_leave_no_archive(tmp_path: Path) -> No
     with pytest.raises(AudioError, match="over the limit of 1 s"):
         await normalise(good, tmp_path / "long.out", AudioLimits(max_seconds=1))
     assert not _leftovers(tmp_path)
+
+
+async def test_stored_duration_is_what_was_decoded(tmp_path: Path) -> None:
+    """A truncated MP3 keeps its header's length (7.2 s); only the decoded part counts."""
+    whole = make_audio(tmp_path, "mp3", seconds=7.2)
+    truncated = tmp_path / "truncated.mp3"
+    truncated.write_bytes(whole.read_bytes()[:7000])
+    assert (await probe(truncated)).duration == pytest.approx(7.2, abs=0.2)  # the header's word
+    archive = tmp_path / "truncated.ogg"
+    result = await normalise(truncated, archive, LIMITS)
+    decoded = (await probe(archive)).duration
+    assert decoded < 4 and result.duration == pytest.approx(decoded, abs=0.2)
+
+
+async def test_a_header_that_understates_the_length_cannot_pass_the_limit(tmp_path: Path) -> None:
+    liar = make_lying_mp3(tmp_path, seconds=12, claimed=1)
+    assert (await probe(liar)).duration < 2  # ffprobe believes it: the old check did too
+    archive = tmp_path / "liar.ogg.out"
+    with pytest.raises(AudioError, match="over the limit of 5 s"):
+        await normalise(liar, archive, AudioLimits(max_seconds=5))
+    assert not archive.exists()
+    result = await normalise(liar, tmp_path / "liar.ogg", LIMITS)
+    assert result.duration == pytest.approx(12, abs=0.2)
+
+
+async def test_decoding_stops_a_second_past_the_limit(tmp_path: Path) -> None:
+    """A 20 s liar under a 3 s limit is cut after 4 s of audio (the message says so) and
+    refused: no archive of the whole file is ever written."""
+    liar = make_lying_mp3(tmp_path, seconds=20, claimed=1)
+    archive = tmp_path / "cut.ogg.out"
+    with pytest.raises(AudioError, match=r"\.mp3: 4 s or more is over the limit of 3 s"):
+        await normalise(liar, archive, AudioLimits(max_seconds=3))
+    assert not archive.exists()
 
 
 def _leftovers(directory: Path) -> list[Path]:

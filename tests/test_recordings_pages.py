@@ -45,6 +45,7 @@ async def test_upload_form_needs_csrf_and_stores_the_recording(
     csrf = await vault.login(AGENT)
     page = await client.get("/recordings/upload")
     assert page.status == 200 and 'enctype="multipart/form-data"' in await page.text()
+    assert "(3 MB max)" in await page.text()  # MAX_BYTES of the fixture
     for token in (None, "forged"):
         refused = await client.post(
             "/recordings/upload", data=_form(audio, token), allow_redirects=False
@@ -69,6 +70,9 @@ async def test_upload_form_needs_csrf_and_stores_the_recording(
     assert done.status == 303, await done.text()
     assert done.headers["Location"].startswith("/recordings/")
     assert await vault.count(Recording) == 1 and await vault.objects() == 1
+    for query in ("from=0001-01-01", "until=9999-12-31"):
+        far = await client.get(f"/recordings?{query}")
+        assert far.status == 422 and "out of range" in await far.text(), query
     await vault.login(TRAINER)
     assert (await client.get("/recordings/upload")).status == 403
 
@@ -220,3 +224,12 @@ def test_waveform_follows_the_audio(tmp_path: Path) -> None:
     assert max(peaks[:15]) < 200 and min(peaks[25:38]) > 3000  # sine's default amplitude is 1/8
     picture = svg(peaks)
     assert picture.startswith("<svg") and picture.count("M") == 40
+
+
+def test_upload_limit_is_shown_in_a_sensible_unit() -> None:
+    from admin.recordings_views import _size
+
+    assert _size(512 * 1024) == "512 KB"  # was "0 MB"
+    assert _size(1000) == "1 KB"
+    assert _size(3 * 1024 * 1024) == "3 MB"
+    assert _size(int(2.5 * 1024 * 1024)) == "2.5 MB"

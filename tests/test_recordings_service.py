@@ -3,6 +3,7 @@ server through the real minio SDK): ingest, holds, the single delete path, the s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -278,6 +279,7 @@ async def test_release_hold_enforces_the_release_roles(
                 session, rec.id, evidence.id, reason="done", actor=ACTOR, role=role
             )
         assert refused.value.status == 403 and refused.value.code == "forbidden"
+        assert refused.value.message.startswith("an evidence hold may not be released")
     with pytest.raises(Forbidden):  # refused before the reason is even looked at
         await svc.release_hold(
             session, rec.id, training.id, reason="", actor=ACTOR, role=StaffRole.TRAINER
@@ -363,3 +365,116 @@ async def test_tags_and_permissions(
     assert may_release_hold(HoldKind.TRAINING, StaffRole.AGENT)
     assert not may_release_hold(HoldKind.TRAINING, StaffRole.TRAINER)
     assert may_delete_recording(StaffRole.ADMIN) and not may_delete_recording(StaffRole.AGENT)
+
+
+async def test_parallel_holds_and_releases_keep_s3_in_step_with_the_rows(
+    s3_store: S3ObjectStore,
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    """Each call in its own session and transaction, several at once: the row lock makes
+    them take turns, so the tag and legal hold always end as the hold rows say."""
+    svc = RecordingService(clock, s3_store, POLICY)
+    rec = await _ingest(svc, session, make_audio(tmp_path, "wav_pcm"))
+    key, version = rec.object_key, rec.version_id
+    client, bucket = s3_store.client, s3_store.bucket
+
+    async def place(reason: str) -> int:
+        async with session_factory() as own:
+            hold = await svc.place_hold(
+                own, rec.id, kind=HoldKind.TRAINING, reason=reason, actor=ACTOR
+            )
+            await own.commit()
+            return hold.id
+
+    async def release(hold_id: int) -> None:
+        async with session_factory() as own:
+            await svc.release_hold(
+                own, rec.id, hold_id, reason="done", actor=ACTOR, role=StaffRole.AGENT
+            )
+            await own.commit()
+
+    async def assert_in_step() -> None:
+        async with session_factory() as own:
+            active = await own.scalar(
+                select(func.count())
+                .select_from(RecordingHold)
+                .where(RecordingHold.recording_id == rec.id, RecordingHold.released_at.is_(None))
+            )
+        tags = await asyncio.to_thread(client.get_object_tags, bucket, key, version_id=version)
+        legal = await asyncio.to_thread(
+            client.is_object_legal_hold_enabled, bucket, key, version_id=version
+        )
+        expected = "held" if active else "standard"
+        assert (dict(tags or {}), legal) == ({"retention": expected}, bool(active)), active
+
+    for _ in range(4):
+        # (A) the last holds released at the same time: nothing may stay held in S3.
+        holds = await asyncio.gather(*(place(f"example {i}") for i in range(3)))
+        await assert_in_step()
+        await asyncio.gather(*(release(h) for h in holds))
+        await assert_in_step()
+        # (B) the last hold released while a new one is placed: S3 must stay held.
+        old = await place("old")
+        _, new = await asyncio.gather(release(old), place("new"))
+        await assert_in_step()
+        await release(new)
+        await assert_in_step()
+
+
+async def test_deleted_audio_is_not_imported_again(
+    store: ObjectStore, session: AsyncSession, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The tombstone keeps the original's sha256 (not personal data): a re-run import of the
+    same export does not bring a deleted recording back with a fresh 90 days."""
+    from recordings.service import RecordingDeleted
+    from storage.models import RecordingTombstone
+
+    svc = RecordingService(clock, store, POLICY)
+    path = make_audio(tmp_path, "wav_mulaw")
+    rec = await _ingest(svc, session, path)
+    sha, rec_id = rec.sha256_original, rec.id
+    await svc.delete_recording(session, rec_id, actor=ACTOR, reason="by hand")
+    await session.commit()
+    tombstone = await session.scalar(select(RecordingTombstone))
+    assert tombstone is not None and tombstone.sha256_original == sha
+    with pytest.raises(RecordingDeleted) as refused:
+        await svc.ingest(session, path, IngestMetadata(started_at=T0), ACTOR)
+    assert refused.value.status == 409 and refused.value.code == "recording_deleted"
+    assert f"recording {rec_id}" in refused.value.message
+    await session.rollback()
+    assert await _count(session, Recording) == 0
+    assert await store.list("recordings/") == []
+    # Other audio is still welcome.
+    assert (await svc.ingest(session, make_audio(tmp_path, "mp3"), IngestMetadata(), ACTOR)).created
+
+
+async def test_future_call_start_is_refused(
+    store: ObjectStore, session: AsyncSession, clock: FrozenClock, tmp_path: Path
+) -> None:
+    svc = RecordingService(clock, store, POLICY)
+    path = make_audio(tmp_path, "wav_pcm")
+    for ahead in (timedelta(minutes=6), timedelta(days=365 * 70)):
+        with pytest.raises(InvalidInput, match="in the future"):
+            await svc.ingest(session, path, IngestMetadata(started_at=clock.now() + ahead), ACTOR)
+    assert await _count(session, Recording) == 0 and await store.list("") == []
+    skewed = clock.now() + timedelta(minutes=4)  # a PBX clock a little ahead is fine
+    rec = (await svc.ingest(session, path, IngestMetadata(started_at=skewed), ACTOR)).recording
+    assert rec.expires_at == skewed + timedelta(days=90)
+
+
+async def test_a_lying_header_neither_passes_the_limit_nor_stores_its_length(
+    store: ObjectStore, session: AsyncSession, clock: FrozenClock, tmp_path: Path
+) -> None:
+    from recording_audio_helpers import make_lying_mp3
+
+    liar = make_lying_mp3(tmp_path, seconds=8, claimed=1)
+    small = RecordingService(clock, store, RecordingPolicy(audio=AudioLimits(max_seconds=5)))
+    with pytest.raises(AudioError, match="over the limit of 5 s"):
+        await small.ingest(session, liar, IngestMetadata(started_at=T0), ACTOR)
+    await session.rollback()
+    assert await _count(session, Recording) == 0 and await store.list("") == []
+    rec = await _ingest(RecordingService(clock, store, POLICY), session, liar)
+    assert rec.duration_seconds == pytest.approx(8, abs=0.2)

@@ -263,3 +263,32 @@ async def test_failed_audit_closes_the_object_opened_meanwhile(vault: Vault) -> 
                 before_body=failing_audit,
             )
         assert all(idle == size for idle, size in _free_connections(vault))
+
+
+async def test_every_download_that_may_send_the_whole_file_is_audited(
+    vault: Vault, route: str
+) -> None:
+    """Only an honoured `a-`/`a-b` with a > 0 continues a download unaudited; a range that
+    If-Range turns into the whole file, or a suffix as long as the file, is audited."""
+    ident, body = await _stored_recording(vault, 4096)
+    headers = await _auth(vault, route)
+    url, client = _url(route, ident) + "?download=1", vault.client
+
+    async def downloads() -> int:
+        return (await _events(vault, ident)).count("recording.download")
+
+    stale = await client.get(url, headers={**headers, "Range": "bytes=1-", "If-Range": '"x"'})
+    assert stale.status == 200 and await stale.read() == body  # If-Range: the whole file
+    assert await downloads() == 1
+    suffix = await client.get(url, headers={**headers, "Range": "bytes=-99999999"})
+    assert suffix.status == 206 and await suffix.read() == body
+    assert await downloads() == 2
+    # A resumed download (the rest of a copy the client has) is part of the one audited.
+    for extra in ({}, {"If-Range": f'"{_sha256(body)}"'}):
+        rest = await client.get(url, headers={**headers, "Range": "bytes=1000-", **extra})
+        assert rest.status == 206 and await rest.read() == body[1000:]
+    assert await downloads() == 2
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()

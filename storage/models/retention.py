@@ -47,10 +47,16 @@ class RecordingTombstone(Base):
     """What remains of a deleted recording: no numbers, names, file names or audio."""
 
     __tablename__ = "recording_tombstones"
-    __table_args__ = (Index("ix_recording_tombstones_deleted", "deleted_at", "id"),)
+    __table_args__ = (
+        Index("ix_recording_tombstones_deleted", "deleted_at", "id"),
+        Index("ix_recording_tombstones_sha256", "sha256_original"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     recording_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # The sha256 of the original audio (no personal data): ingest refuses the same file again,
+    # so a deleted recording does not return from a re-run import. None before 0018.
+    sha256_original: Mapped[str | None] = mapped_column(String(64))
     call_month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
     duration_seconds: Mapped[float] = mapped_column(Float)
     hold_count: Mapped[int] = mapped_column(Integer, default=0)
