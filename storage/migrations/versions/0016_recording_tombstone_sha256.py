@@ -4,7 +4,7 @@ Ingest refuses a file whose recording was deleted before (by hand, the sweep or 
 so re-running an import of the same PBX export does not bring it back with a fresh 90 days.
 A sha256 of the audio is not personal data. Tombstones written before this revision have none.
 
-Revision ID: 0018
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-28
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018"
+revision: str = "0016"
 down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
