@@ -26,6 +26,7 @@ from recordings.service import (
     SEE_WITHHELD_ROLES,
     active_holds,
     caller_for,
+    filename_for,
     may_delete_recording,
     may_release_hold,
 )
@@ -151,6 +152,7 @@ async def recording_page(request: web.Request) -> web.Response:
         {
             "rec": recording,
             "caller": caller_for(recording, user.role),
+            "filename": filename_for(recording, user.role),
             "active": active_holds(recording),
             "tags": await all_tags(request[DB]),
             "events": await audit_trail(request[DB], recording.id),

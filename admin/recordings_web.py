@@ -15,7 +15,7 @@ from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SETTINGS, USER, WAVE
 from admin.uploads import csrf_check_for, receive_upload
 from recordings import listens
 from recordings.policy import policy_from_settings
-from recordings.service import IngestResult, RecordingService, caller_for
+from recordings.service import IngestResult, RecordingService, caller_for, filename_for
 from recordings.streaming import served_range, stream_object
 from recordings.upload import FIELDS, metadata
 from recordings.waveform import Waveforms, cache_dir
@@ -73,7 +73,7 @@ def recording_json(recording: Recording, viewer: StaffUser) -> dict[str, Any]:
         "object_key": recording.object_key,
         "version_id": recording.version_id,
         "original_format": recording.original_format,
-        "original_filename": recording.original_filename,
+        "original_filename": filename_for(recording, viewer.role),
         "sample_rate": recording.sample_rate,
         "channels": recording.channels,
         "original_size": recording.original_size,

@@ -9,6 +9,7 @@ it refuses while any hold is active, and the object store refuses too (legal hol
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -127,6 +128,22 @@ def caller_for(recording: Recording, role: StaffRole) -> str | None:
     if recording.caller_withheld and role not in SEE_WITHHELD_ROLES:
         return WITHHELD_LABEL
     return recording.caller
+
+
+# A PBX names its files after the call (FreePBX: in-<number>-<exten>-<date>-<time>-<id>):
+# any long run of digits may be the shielded number, in whatever notation.
+_NUMBER_LIKE = re.compile(r"\+?\d{6,}")
+
+
+def shield_filename(filename: str) -> str:
+    return _NUMBER_LIKE.sub(WITHHELD_LABEL, filename)
+
+
+def filename_for(recording: Recording, role: StaffRole) -> str:
+    """The original file name, with a withheld caller's number shielded like `caller_for`."""
+    if recording.caller_withheld and role not in SEE_WITHHELD_ROLES:
+        return shield_filename(recording.original_filename)
+    return recording.original_filename
 
 
 def active_holds(recording: Recording) -> list[RecordingHold]:
@@ -320,7 +337,10 @@ class RecordingService:
                         "sha256": audio.sha256_original,
                         "duration_seconds": audio.duration,
                         "original_format": audio.original_format,
-                        "filename": recording.original_filename,
+                        # Admins read the audit: a withheld number stays out of it.
+                        "filename": shield_filename(recording.original_filename)
+                        if recording.caller_withheld
+                        else recording.original_filename,
                     },
                 )
                 await session.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -188,14 +189,23 @@ async def test_access_and_withheld_caller(vault: Vault, tmp_path: Path) -> None:
     assert anonymous.status == 401 and (await anonymous.json())["error"]["code"] == "unauthorized"
     assert (await vault.upload(make_audio(tmp_path, "mp3"), TRAINER)).status == 403
     assert (await api.get("/api/v1/recordings", headers=vault.tokens[TRAINER])).status == 403
-    created = await vault.create(
-        make_audio(tmp_path, "wav_alaw"), caller="0612345678", caller_withheld="1"
-    )
+    # Named as FreePBX names its recordings: the caller id is in the file name.
+    pbx_name = tmp_path / "in-0612345678-1001-20261128-103000-1732789800.123.wav"
+    make_audio(tmp_path, "wav_alaw").rename(pbx_name)
+    created = await vault.create(pbx_name, caller="0612345678", caller_withheld="1")
     url = f"/api/v1/recordings/{created['id']}"
     assert created["caller"] == "afgeschermd"  # the uploading agent does not see it either
+    assert "0612345678" not in created["original_filename"]
+    assert created["original_filename"].startswith("in-afgeschermd-1001-")
     agent = await (await api.get(url, headers=vault.tokens[AGENT])).json()
     officer = await (await api.get(url, headers=vault.tokens[PO])).json()
     assert agent["caller"] == "afgeschermd" and officer["caller"] == "0612345678"
+    assert officer["original_filename"] == pbx_name.name
+    async with vault.sessions() as session:
+        details = await session.scalar(
+            select(AuditEvent.details).where(AuditEvent.action == "recording.ingest")
+        )
+    assert "0612345678" not in json.dumps(details)  # admins read the audit
     search = "/api/v1/recordings?number=0612345678"
     hidden = await (await api.get(search, headers=vault.tokens[AGENT])).json()
     shown = await (await api.get(search, headers=vault.tokens[PO])).json()

@@ -80,9 +80,10 @@ async def test_upload_form_needs_csrf_and_stores_the_recording(
 async def test_recording_page_tags_holds_delete_and_shielded_caller(
     vault: Vault, tmp_path: Path
 ) -> None:
-    created = await vault.create(
-        make_audio(tmp_path, "wav_mulaw", seconds=3), caller="0612345678", caller_withheld="1"
-    )
+    # FreePBX puts the caller id in the file name: shielded there too.
+    named = tmp_path / "in-0612345678-1001-20261128-103000-1732789800.123.wav"
+    make_audio(tmp_path, "wav_mulaw", seconds=3).rename(named)
+    created = await vault.create(named, caller="0612345678", caller_withheld="1")
     url = f"/recordings/{created['id']}"
     client = vault.client
     csrf = await vault.login(AGENT)
