@@ -111,6 +111,10 @@ _LATER_IN_WALK = {
     PREFIX + "/recordings/{id}": {409},
     "/recordings/{id}/delete": {409},
 }
+# A privacy request's actions refuse on the spot (422/409 with the page) when the walk's body
+# does not fit the request's state: that answer also proves the permission check let it in.
+for _action in ("verify", "flag", "close", "erase", "export", "id-copy"):
+    _LATER_IN_WALK["/privacy/{id}/" + _action] = {409, 422}
 
 # Routes that take a streamed file upload: the CSRF token part must precede the file.
 _FILE_ROUTES = {"/recordings/upload", "/privacy/{id}/id-copy", PREFIX + "/recordings"}
