@@ -7,7 +7,7 @@ from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.attachments import attach_telegram_file
+from bot.attachments import NotStored, attach_telegram_file, refusal_text
 from bot.callbacks import PickTicket, SetCategory
 from bot.filing import open_new_ticket
 from bot.middlewares import RollbackHook
@@ -91,6 +91,10 @@ def create_router() -> Router:
                 telegram_message_id=message_id,
             )
         if media is None:
+            return
+        if "not_stored" in media:  # over the limit on arrival: noted in the text already
+            over = NotStored(media["not_stored"])
+            await bot.send_message(chat, refusal_text(lang, over, media["limit"], ticket.reference))
             return
         refusal = await attach_telegram_file(
             media,

@@ -168,7 +168,7 @@ async def file_customer_message(
 async def hold_if_ambiguous(
     message: Message,
     note: str,
-    media: MediaFile | None,
+    media: MediaFile | dict[str, Any] | None,
     *,
     bot: Bot,
     session: AsyncSession,
@@ -176,11 +176,12 @@ async def hold_if_ambiguous(
     ticket_service: TicketService,
 ) -> bool:
     """With several open tickets and no reply-to, keep a file message (only Telegram's
-    reference to the file) and ask which ticket; True if it was held."""
+    reference to the file, or a dict saying why it will not be stored) and ask which ticket;
+    True if it was held."""
     open_tickets = await ticket_service.open_tickets_of(session, contact.id)
     if len(open_tickets) < 2 or await replied_ticket(message, bot, session, open_tickets):
         return False
-    ref = asdict(media) if media is not None else None
+    ref = media if media is None or isinstance(media, dict) else asdict(media)
     await _hold(message, note, ref, session, contact, ticket_service, open_tickets)
     return True
 

@@ -115,11 +115,13 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         over = NotStored(f"{media.size} bytes, over the {format_limit(max_media_bytes)} limit")
         if too_large:
             note += " " + not_stored_note(over)
-        # Several open tickets: keep the file reference until the customer picks (issue 3).
+        # Several open tickets: keep the file reference until the customer picks (issue 3);
+        # a file already known to be too large keeps why, so the pick can tell the customer.
+        held_ref = {"not_stored": over.reason, "limit": max_media_bytes} if too_large else None
         if await hold_if_ambiguous(
             message,
             note,
-            None if too_large else media,
+            held_ref or media,
             bot=bot,
             session=session,
             contact=contact,

@@ -116,7 +116,7 @@ def _review(lang: str, data: dict[str, Any]) -> str:
     )
 
 
-async def _file_kept(
+async def file_kept(
     answer_to: Message,
     data: dict[str, Any],
     *,
@@ -198,7 +198,7 @@ def create_router() -> Router:
     ) -> None:
         if await state.get_state() in NewTicket.__all_states_names__:
             # starting over: what the earlier /new collected is filed, not dropped
-            await _file_kept(
+            await file_kept(
                 message,
                 await state.get_data(),
                 bot=bot,
@@ -233,7 +233,7 @@ def create_router() -> Router:
             await message.answer(t(contact.language, "nothing_to_cancel"))
             return
         # Filed before the state is cleared: if filing fails, nothing is lost.
-        filed = await _file_kept(
+        filed = await file_kept(
             message,
             await state.get_data(),
             bot=bot,
@@ -264,7 +264,7 @@ def create_router() -> Router:
     ) -> None:
         await query.answer()
         assert query.message is not None
-        filed = await _file_kept(
+        filed = await file_kept(
             query.message,  # type: ignore[arg-type]
             await state.get_data(),
             bot=bot,

@@ -4,15 +4,15 @@ past it, then handed to the processor; a repeated update_id is ignored."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError
 from aiogram.types import Update
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.processor import UpdateProcessor
+from bot.processor import UpdateProcessor, readable_update
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,7 @@ async def polling_loop(
                 webhook_removed = True
             updates, last_id = await _fetch(bot, offset, allowed_updates)
             if updates:  # the whole batch in one commit; known ids are skipped
-                await processor.receive_many(
-                    [
-                        (u.update_id, u, u.model_dump_json(by_alias=True, exclude_none=True))
-                        for u in updates
-                    ]
-                )
+                await processor.receive_many(updates)
             if last_id is not None:
                 offset = last_id + 1
             backoff = 1.0
@@ -56,11 +51,12 @@ async def polling_loop(
 
 async def _fetch(
     bot: Bot, offset: int | None, allowed_updates: list[str]
-) -> tuple[list[Update], int | None]:
-    """One getUpdates: the updates and the last update_id in the answer. An update this
-    aiogram cannot read (a newer Bot API shape) would fail the whole batch, and since the
-    offset could never pass it, every customer's updates after it: it is logged (by id, not
-    content) and skipped, and the rest of the batch is kept."""
+) -> tuple[list[tuple[int, Update, str]], int | None]:
+    """One getUpdates: (update_id, update, payload to store) for each, and the last
+    update_id in the answer. An update this aiogram cannot read (a newer Bot API shape)
+    would fail the whole batch, and since the offset could never pass it, every customer's
+    updates after it: the batch is read one by one, the unreadable one stored raw and filed
+    as a placeholder (bot/processor.py readable_update), never skipped."""
     try:
         updates = await bot.get_updates(
             offset=offset,
@@ -68,17 +64,18 @@ async def _fetch(
             allowed_updates=allowed_updates,
             request_timeout=POLL_TIMEOUT + 10,
         )
-        return updates, updates[-1].update_id if updates else None
+        items = [
+            (u.update_id, u, u.model_dump_json(by_alias=True, exclude_none=True)) for u in updates
+        ]
+        return items, updates[-1].update_id if updates else None
     except ClientDecodeError as exc:
         raw = exc.data.get("result") if isinstance(exc.data, dict) else None
         if not isinstance(raw, list) or not all(
-            isinstance(item, dict) and isinstance(item.get("update_id"), int) for item in raw
+            isinstance(item, dict)
+            and isinstance(item.get("update_id"), int)
+            and not isinstance(item.get("update_id"), bool)
+            for item in raw
         ):
             raise  # not a batch of updates: retried with backoff
-    readable: list[Update] = []
-    for item in raw:
-        try:
-            readable.append(Update.model_validate(item, context={"bot": bot}))
-        except ValidationError:
-            log.error("bot update %s cannot be read by this version; skipped", item["update_id"])
-    return readable, max(item["update_id"] for item in raw) if raw else None
+    items = [(item["update_id"], readable_update(item, bot), json.dumps(item)) for item in raw]
+    return items, max(item["update_id"] for item in raw) if raw else None

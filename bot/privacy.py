@@ -27,6 +27,8 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.middlewares import RollbackHook
+from bot.new_ticket import NewTicket, file_kept
 from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
@@ -35,6 +37,7 @@ from storage.objectstore import ObjectStore
 from storage.services.audit import Actor
 from storage.services.privacy import PrivacyService, deliverable_export
 from storage.services.privacy_export import download_object
+from storage.services.tickets import TicketService
 
 
 class PrivacyRight(CallbackData, prefix="privacy"):
@@ -87,8 +90,27 @@ def create_router() -> Router:
         settings: Settings,
         session: AsyncSession,
         state: FSMContext,
+        bot: Bot,
+        ticket_service: TicketService,
+        object_store: ObjectStore,
+        clock: Clock,
+        on_rollback: list[RollbackHook],
     ) -> None:
-        await state.clear()  # /privacy starts over: a pending question is dropped
+        if await state.get_state() in NewTicket.__all_states_names__:
+            # What the customer already wrote in /new is filed (as /cancel does), not dropped.
+            await file_kept(
+                message,
+                await state.get_data(),
+                bot=bot,
+                session=session,
+                contact=contact,
+                ticket_service=ticket_service,
+                object_store=object_store,
+                settings=settings,
+                clock=clock,
+                on_rollback=on_rollback,
+            )
+        await state.clear()  # /privacy starts over: a pending privacy question is dropped
         language = contact.language
         url = settings.privacy_statement_url
         link = t(language, "privacy_link", url=url) if url else ""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
@@ -93,6 +94,60 @@ def user_of(update: Update) -> int | None:
         return None
     user = getattr(event, "from_user", None) or getattr(event, "user", None)
     return getattr(user, "id", None)
+
+
+def readable_update(raw: dict[str, Any], bot: Bot) -> Update:
+    """The update as aiogram reads it. One this version cannot validate (a newer Bot API
+    shape) is never dropped: a private chat's message becomes a text placeholder naming its
+    fields, filed on the customer's ticket like a sticker's note; anything else becomes an
+    empty update, which `handle` marks handled and logs. `raw` has an integer update_id."""
+    try:
+        return Update.model_validate(raw, context={"bot": bot})
+    except ValidationError:
+        log.warning(
+            "bot update %s cannot be read by this version; filed as a note", raw["update_id"]
+        )
+    update_id = raw["update_id"]
+    message = raw.get("message")
+    sender = message.get("from") if isinstance(message, dict) else None
+    chat = message.get("chat") if isinstance(message, dict) else None
+    user_id = sender.get("id") if isinstance(sender, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    if (
+        not isinstance(message, dict)
+        or not isinstance(user_id, int)
+        or not isinstance(chat_id, int)
+        # a private chat's id is its user's; the type may be what could not be read
+        or chat.get("type", "private" if chat_id == user_id else None) != "private"
+        or sender.get("is_bot") is True
+    ):
+        return Update(update_id=update_id)
+    date, message_id = message.get("date"), message.get("message_id")
+    language = sender.get("language_code")
+    first_name = sender.get("first_name")
+    placeholder = {
+        "message_id": message_id if isinstance(message_id, int) else 0,
+        "date": date if isinstance(date, int) else 0,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name if isinstance(first_name, str) else "",
+            "language_code": language if isinstance(language, str) else None,
+        },
+        "text": f"[message this bot version cannot read: {', '.join(message)}]",
+    }
+    return Update.model_validate(
+        {"update_id": update_id, "message": placeholder}, context={"bot": bot}
+    )
+
+
+def _has_event(update: Update) -> bool:
+    try:
+        update.event_type  # noqa: B018 - raises for an update without a known event
+    except Exception:
+        return False
+    return True
 
 
 def inline_pure_filters(dp: Dispatcher) -> None:
@@ -309,6 +364,15 @@ class UpdateProcessor:
         """One attempt. Already handled (elsewhere, or before a restart) is found by the
         session middleware's first statement, so no separate check is needed here."""
         outcome = Outcome()
+        if not _has_event(update):  # unreadable, and no customer to file it for
+            log.error(
+                "bot update %s cannot be read by this version; no user to file it for", update_id
+            )
+            async with self.sessionmaker() as session:
+                with contextlib.suppress(inbox.AlreadyHandled):
+                    await inbox.mark_handled(session, update_id, self.clock.now())
+                await session.commit()
+            return True
         try:
             await self.dp.feed_update(
                 self.bot,
@@ -349,8 +413,9 @@ class UpdateProcessor:
             if due.update_id in self.inflight:  # queued here already; the claim renewed it
                 continue
             try:
-                update = Update.model_validate_json(due.payload, context={"bot": self.bot})
-            except ValidationError:
+                raw = json.loads(due.payload)
+                update = readable_update(raw, self.bot)
+            except (ValueError, TypeError, KeyError, AttributeError):
                 log.error("stored bot update %s is not a valid update; set aside", due.update_id)
                 async with self.sessionmaker() as session:
                     with contextlib.suppress(inbox.AlreadyHandled):

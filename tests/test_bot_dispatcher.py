@@ -585,6 +585,25 @@ async def test_refusal_names_a_decimal_limit_correctly(small_desk: Desk) -> None
     ]
 
 
+async def test_held_file_known_too_large_is_refused_when_its_ticket_is_picked(
+    small_desk: Desk,
+) -> None:
+    desk = small_desk
+    first, _second = await _two_open_tickets(desk)
+    await desk.feed(message_update(USER, document=_document("d", "big.pdf", 1_500_000)))
+    [held] = await _held(desk)
+    await desk.feed(callback_update(USER, PickTicket(held_id=held.id, ticket_id=first.id).pack()))
+    assert await desk.texts(first.id) == [
+        "probleem een",
+        "[document big.pdf] [not stored: 1500000 bytes, over the 1 MB limit]",
+    ]
+    added, refusal = desk.api.sent_texts()[-2:]
+    assert added == f"Toegevoegd aan ticket {first.reference}."
+    assert "groter dan 1 MB" in refusal and first.reference in refusal
+    assert desk.api.calls("getFile") == []  # never downloaded
+    assert await _attachment_count(desk) == 0
+
+
 async def test_file_larger_than_it_said_is_noted_as_not_stored(small_desk: Desk) -> None:
     desk = small_desk
     desk.api.files["liar"] = b"x" * 2_000_000  # getFile reports the real size

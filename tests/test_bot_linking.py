@@ -22,12 +22,14 @@ from storage.models import (
     ContactPerson,
     LinkCode,
     Organisation,
+    RequestType,
     Ticket,
     TicketMessage,
 )
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
 from storage.services.linking import INVALID_CODE, LinkCodeService, hash_code
+from storage.services.privacy import PrivacyService
 from tests.bot_desk import OTHER, START, USER, Desk, open_desk
 from tests.telegram_fake import message_update
 
@@ -121,6 +123,59 @@ async def test_start_with_code_links_and_moves_the_unverified_tickets(desk: Desk
     # the next message lands on the linked contact's open ticket
     await desk.feed(message_update(USER, "nog steeds stuk"))
     assert await desk.texts(ticket.id) == ["Mijn VoIP doet het niet", "nog steeds stuk"]
+
+
+async def _unverified_ids(desk: Desk) -> list[int]:
+    async with desk.sessionmaker() as s:
+        return list(
+            await s.scalars(
+                select(ContactPerson.id)
+                .where(ContactPerson.organisation_id.is_(None))
+                .order_by(ContactPerson.id)
+            )
+        )
+
+
+async def test_linking_deletes_the_emptied_unverified_contact(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Mijn VoIP doet het niet"))
+    [ticket] = await desk.tickets()
+    [previous_id] = await _unverified_ids(desk)
+    contact_id = await _known_contact(desk.sessionmaker)
+    await desk.feed(message_update(USER, f"/start {await _code(desk, contact_id)}"))
+    assert await _unverified_ids(desk) == []  # its tickets moved; nothing left to keep
+    [moved] = await desk.tickets()
+    assert moved.id == ticket.id and moved.contact_id == contact_id
+    async with desk.sessionmaker() as s:
+        [linked_event] = list(
+            await s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "contact.telegram_linked")
+            )
+        )
+    assert linked_event.details["previous_contact_id"] == previous_id
+    assert linked_event.details["previous_contact_deleted"] is True
+
+
+async def test_linking_keeps_the_unverified_contact_a_privacy_request_names(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Hallo"))
+    [previous_id] = await _unverified_ids(desk)
+    async with desk.sessionmaker() as s:
+        await PrivacyService(desk.clock, desk.dp["object_store"]).create_request(
+            s,
+            type=RequestType.ACCESS,
+            contact_id=previous_id,
+            channel="telegram",
+            details="",
+            actor=Actor.customer(previous_id),
+        )
+        await s.commit()
+    contact_id = await _known_contact(desk.sessionmaker)
+    await desk.feed(message_update(USER, f"/start {await _code(desk, contact_id)}"))
+    assert await _unverified_ids(desk) == [previous_id]  # the request still names it
+    linked = await desk.contact()
+    assert linked is not None and linked.id == contact_id
+    async with desk.sessionmaker() as s:
+        kept = await s.get(ContactPerson, previous_id)
+    assert kept is not None and kept.telegram_user_id is None
 
 
 async def test_wrong_expired_and_used_codes_get_one_generic_answer(desk: Desk) -> None:

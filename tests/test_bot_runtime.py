@@ -278,7 +278,17 @@ async def test_polling_ticket_answer_and_agent_reply(
         await asyncio.wait_for(runner.cleanup(), 10)
 
 
-async def test_polling_skips_an_update_it_cannot_read_and_keeps_going(
+UNREADABLE_NOTE = "[message this bot version cannot read: message_id, date, chat, from, text]"
+
+
+def _unreadable(update_id: int, text: str, *, chat: int = USER) -> dict[str, Any]:
+    """A message this aiogram cannot validate (its chat lacks the type)."""
+    update = message(update_id, text)
+    update["message"]["chat"] = {"id": chat}
+    return update
+
+
+async def test_polling_files_an_update_it_cannot_read_and_keeps_going(
     engine: AsyncEngine,
     settings: Settings,
     fake_api: tuple[FakeBotApi, str],
@@ -286,20 +296,29 @@ async def test_polling_skips_an_update_it_cannot_read_and_keeps_going(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An update in a shape this aiogram cannot parse fails the whole getUpdates answer; the
-    offset must still pass it, or no customer's update after it would ever arrive."""
+    offset must still pass it, or no customer's update after it would ever arrive. It is
+    stored and filed as a readable note (never lost); without a private chat's user to file
+    it for, it is marked handled and logged."""
     api, base = fake_api
-    unreadable = message(1, "kapot")
-    del unreadable["message"]["chat"]["type"]
     app = create_app(bot_settings(settings, base), engine=engine, clock=clock)
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        api.updates.extend([unreadable, message(2, "Internet down")])
-        await _until(lambda: _processed(app[SESSIONMAKER], 2))
-        api.updates.append(message(3, "Nog steeds"))
+        api.updates.extend(
+            [_unreadable(1, "kapot"), message(2, "Internet down"), _unreadable(3, "x", chat=-7)]
+        )
         await _until(lambda: _processed(app[SESSIONMAKER], 3))
-        assert await _customer_texts(app[SESSIONMAKER]) == ["Internet down", "Nog steeds"]
+        await _until(lambda: _processed(app[SESSIONMAKER], 2))
+        assert await _processed(app[SESSIONMAKER], 1)
+        api.updates.append(message(4, "Nog steeds"))
+        await _until(lambda: _processed(app[SESSIONMAKER], 4))
+        assert await _customer_texts(app[SESSIONMAKER]) == [
+            UNREADABLE_NOTE,
+            "Internet down",
+            "Nog steeds",
+        ]
         assert "bot update 1 cannot be read" in caplog.text and "kapot" not in caplog.text
+        assert "bot update 3 cannot be read" in caplog.text
     finally:
         await asyncio.wait_for(runner.cleanup(), 10)
 
@@ -424,6 +443,43 @@ async def test_webhook_bad_body_is_refused(
     response = await client.post(WEBHOOK_PATH, data=b"{not json", headers={SECRET_HEADER: SECRET})
     assert response.status == 400
     assert await _count(client.app[SESSIONMAKER], BotUpdate) == 0
+
+
+async def test_webhook_body_without_an_integer_update_id_is_refused(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    _, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    for body in [{"message": {}}, {"update_id": "5"}, {"update_id": True}, [1]]:
+        assert await _post(client, body) == 400  # type: ignore[arg-type]
+    assert await _count(client.app[SESSIONMAKER], BotUpdate) == 0
+
+
+async def test_webhook_stores_and_files_an_update_it_cannot_read(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    assert await _post(client, _unreadable(21, "kapot")) == 200
+    assert await _count(client.app[SESSIONMAKER], BotUpdate) == 1  # stored before the 200
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 21))
+    assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
+    assert len(api.sent) == 1  # the new ticket's confirmation
+    assert await _post(client, _unreadable(22, "x", chat=-7)) == 200  # no customer: handled
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 22))
+    assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
 
 
 async def test_failed_handling_stays_in_the_inbox_and_is_retried(

@@ -46,6 +46,21 @@ async def test_privacy_shows_summary_and_a_button_per_right(desk: Desk) -> None:
     assert await desk.tickets() == []  # a command, not a support message
 
 
+async def test_privacy_during_new_files_what_was_written_first(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(message_update(USER, "Mijn factuur klopt niet"))
+    desk.api.requests.clear()
+    await desk.feed(message_update(USER, "/privacy"))
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["Mijn factuur klopt niet"]
+    *filed, summary = desk.api.sent_texts()
+    assert any(ticket.reference in text for text in filed)
+    assert "3 jaar" in summary
+    # /new is over: the next text is an ordinary message on that ticket
+    await desk.feed(message_update(USER, "nog iets"))
+    assert await desk.texts(ticket.id) == ["Mijn factuur klopt niet", "nog iets"]
+
+
 async def test_english_summary(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/privacy", language="en"))
     [text] = desk.api.sent_texts()

@@ -11,7 +11,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import Clock
-from storage.models import ContactPerson, HeldMessage, LinkCode, Ticket, TicketMessage
+from storage.models import (
+    ContactPerson,
+    ContactPrivacy,
+    HeldMessage,
+    LinkCode,
+    MessageEdit,
+    PrivacyDocument,
+    PrivacyRequest,
+    Ticket,
+    TicketMessage,
+)
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
@@ -83,7 +93,8 @@ class LinkCodeService:
         actor: Actor,
     ) -> ContactPerson:
         """Link the Telegram user to the code's contact. The user's previous unverified
-        contact hands over its tickets and held messages."""
+        contact hands over its tickets, messages and held messages, and is deleted when
+        nothing refers to it any more."""
         now = self.clock.now()
         if not code or len(code) > 64:
             raise InvalidInput(INVALID_CODE)
@@ -109,6 +120,7 @@ class LinkCodeService:
             select(ContactPerson).where(ContactPerson.telegram_user_id == telegram_user_id)
         )
         moved = 0
+        removed = False
         if previous is not None and previous.id != target.id:
             previous.telegram_user_id = None
             previous.updated_at = now
@@ -135,6 +147,16 @@ class LinkCodeService:
                     .where(HeldMessage.contact_id == previous.id)
                     .values(contact_id=target.id)
                 )
+                await session.execute(
+                    update(MessageEdit)
+                    .where(MessageEdit.editor_contact_id == previous.id)
+                    .values(editor_contact_id=target.id)
+                )
+                # The bot's placeholder contact is now an empty shell: gone, unless something
+                # (a privacy request, say) still names it.
+                if not await _referenced(session, previous.id):
+                    await session.delete(previous)
+                    removed = True
         relinked = target.telegram_user_id not in (None, telegram_user_id)
         target.telegram_user_id = telegram_user_id
         target.telegram_chat_id = telegram_chat_id
@@ -159,6 +181,25 @@ class LinkCodeService:
                 "previous_contact_id": previous.id if previous is not None else None,
                 "tickets_moved": moved,
                 "relinked": relinked,
+                "previous_contact_deleted": removed,
             },
         )
         return target
+
+
+async def _referenced(session: AsyncSession, contact_id: int) -> bool:
+    """Does any row still point at the contact (every foreign key to contact_persons but
+    link codes, which go with it)?"""
+    checks = [
+        select(Ticket.id).where(Ticket.contact_id == contact_id),
+        select(TicketMessage.id).where(TicketMessage.author_contact_id == contact_id),
+        select(HeldMessage.id).where(HeldMessage.contact_id == contact_id),
+        select(MessageEdit.id).where(MessageEdit.editor_contact_id == contact_id),
+        select(PrivacyRequest.id).where(PrivacyRequest.contact_id == contact_id),
+        select(PrivacyDocument.id).where(PrivacyDocument.contact_id == contact_id),
+        select(ContactPrivacy.contact_id).where(ContactPrivacy.contact_id == contact_id),
+    ]
+    for check in checks:
+        if await session.scalar(check.limit(1)) is not None:
+            return True
+    return False
