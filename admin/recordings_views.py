@@ -13,7 +13,7 @@ from admin.auth import Permission, csrf_exempt, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
-from admin.recordings_web import ingest_upload, serve_audio, waveform_svg
+from admin.recordings_web import ingest_upload, parse_bool, serve_audio, waveform_svg
 from recordings.queries import (
     RecordingFilter,
     all_tags,
@@ -36,7 +36,6 @@ from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
 routes = web.RouteTableDef()
-_HELD = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
 def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
@@ -85,7 +84,8 @@ def _expiring(value: str) -> int | None:
 def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
     return RecordingFilter(
         tag=query.get("tag", "").strip(),
-        held=_HELD.get(query.get("held", "").lower()),
+        # A clear 422 for anything but true/false, on the page as on the API.
+        held=parse_bool(query.get("held", ""), "held"),
         since=_day(query.get("from", ""), "from", zone),
         until=_day(query.get("until", ""), "until", zone, end=True),
         number=query.get("number", "").strip(),

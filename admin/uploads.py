@@ -5,6 +5,7 @@ their CSRF token as a part before the file, checked before a byte of the file is
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from collections.abc import Callable, Collection
@@ -17,6 +18,7 @@ from aiohttp import BodyPartReader, web
 from admin.keys import STAFF_SESSION
 from storage.services.errors import InvalidInput
 
+log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
 MAX_FIELD = 2000
 
@@ -26,6 +28,16 @@ CsrfCheck = Callable[[str], None]
 class UploadTooLarge(InvalidInput):
     code = "too_large"
     status = 413
+
+
+class ClientGone(web.HTTPException):
+    """The client closed the connection mid-upload: its doing, not a server error. 499 as
+    for a cancelled request (admin.ops); nothing can be sent back anyway."""
+
+    status_code = 499
+
+    def __init__(self) -> None:
+        super().__init__(reason="Client Closed Request")
 
 
 @dataclass
@@ -82,18 +94,18 @@ async def _read_field(part: BodyPartReader, name: str) -> str:
         raise InvalidInput(f"field {name!r} is not UTF-8 text") from None
 
 
-async def _write_file(part: BodyPartReader, target: Path, max_bytes: int) -> int:
-    size = 0
+async def _write_file(part: BodyPartReader, target: Path, max_bytes: int, upload: Upload) -> None:
+    """Stream the part to `target`, counting in `upload.size` as it goes (so that an abort
+    can say how far it came)."""
     fh: BinaryIO = await asyncio.to_thread(target.open, "wb")
     try:
         while chunk := await part.read_chunk(CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
+            upload.size += len(chunk)
+            if upload.size > max_bytes:
                 raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
             await asyncio.to_thread(fh.write, chunk)
     finally:
         await asyncio.to_thread(fh.close)
-    return size
 
 
 async def receive_upload(
@@ -113,8 +125,27 @@ async def receive_upload(
     await refuse_non_multipart(request, csrf_check)
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
         raise UploadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
-    checked = csrf_check is None
     upload = Upload()
+    try:
+        await _receive_parts(request, upload, directory, max_bytes, fields, csrf_check)
+    except ConnectionResetError:  # aiohttp's "Connection lost": the client went away
+        # The caller still removes the partial file with its directory.
+        log.info("upload aborted by the client after %d bytes of the file", upload.size)
+        raise ClientGone() from None
+    if upload.path is None:
+        raise InvalidInput("choose a file: the 'file' part is missing")
+    return upload
+
+
+async def _receive_parts(
+    request: web.Request,
+    upload: Upload,
+    directory: Path,
+    max_bytes: int,
+    fields: Collection[str],
+    csrf_check: CsrfCheck | None,
+) -> None:
+    checked = csrf_check is None
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
@@ -130,7 +161,7 @@ async def receive_upload(
             # Named after the client's file (made safe), so that an error about the file
             # names the file the user sent; the suffix matters for e.g. raw .gsm audio.
             upload.path = directory / safe_filename(upload.filename)
-            upload.size = await _write_file(part, upload.path, max_bytes)
+            await _write_file(part, upload.path, max_bytes, upload)
         elif name in fields or name == "csrf_token":
             upload.fields[name] = (await _read_field(part, name)).strip()
             if name == "csrf_token" and csrf_check is not None:
@@ -140,6 +171,3 @@ async def receive_upload(
             await part.release()
     if not checked and csrf_check is not None:
         csrf_check("")
-    if upload.path is None:
-        raise InvalidInput("choose a file: the 'file' part is missing")
-    return upload

@@ -6,13 +6,14 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, RecordingTag
 from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
+from storage.services.privacy_export import bare_phone_sql, phone_variants
 
 PAGE = 50
 
@@ -61,12 +62,26 @@ def active_hold(*criteria: ColumnElement[bool]) -> Exists:
     )
 
 
+def _number_matches(column: ColumnElement[str | None], number: str) -> ColumnElement[bool]:
+    """`column` contains `number` as typed, or (separators removed on both sides) in any of
+    its Dutch notations: 06..., +316..., 00316... Wildcards in the input are literal."""
+    variants = phone_variants(number)
+    bare = bare_phone_sql(column)
+    return or_(
+        *(column.contains(v, autoescape=True) for v in variants),
+        *(bare.contains(v, autoescape=True) for v in variants),
+    )
+
+
 def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording]]:
     stmt = select(Recording)
     if filters.tag:
+        # Tags are stored lower-cased (normalise_tags); lower() also finds older rows.
+        tag = filters.tag.lower()
         stmt = stmt.where(
             exists().where(
-                RecordingTag.recording_id == Recording.id, RecordingTag.tag == filters.tag
+                RecordingTag.recording_id == Recording.id,
+                or_(RecordingTag.tag == tag, func.lower(RecordingTag.tag) == tag),
             )
         )
     if filters.held is not None:
@@ -76,12 +91,11 @@ def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording
     if filters.until is not None:
         stmt = stmt.where(Recording.call_started_at < filters.until)
     if filters.number:
-        pattern = f"%{filters.number}%"
-        caller = Recording.caller.like(pattern)
+        caller = _number_matches(Recording.caller, filters.number)
         if not filters.see_withheld:
             # A shielded number must not be discoverable by searching for it.
             caller = and_(caller, Recording.caller_withheld.is_(False))
-        stmt = stmt.where(or_(caller, Recording.callee.like(pattern)))
+        stmt = stmt.where(or_(caller, _number_matches(Recording.callee, filters.number)))
     if filters.ticket_id is not None:
         stmt = stmt.where(Recording.ticket_id == filters.ticket_id)
     if filters.expiring_days is not None:
@@ -121,10 +135,10 @@ async def list_recordings(
 
 
 async def all_tags(session: AsyncSession) -> list[str]:
-    """Every tag in use, for the autocomplete list."""
-    return list(
-        await session.scalars(select(RecordingTag.tag).distinct().order_by(RecordingTag.tag))
-    )
+    """Every tag in use, for the autocomplete list: once, lower-cased (as tags are stored
+    now; older rows may still have capitals)."""
+    tags = await session.scalars(select(RecordingTag.tag).distinct())
+    return sorted({tag.lower() for tag in tags})
 
 
 async def audit_trail(session: AsyncSession, recording_id: int, limit: int = 200) -> list:

@@ -151,9 +151,11 @@ def active_holds(recording: Recording) -> list[RecordingHold]:
 
 
 def normalise_tags(tags: Iterable[str]) -> list[str]:
+    """Tags lower-cased with single spaces, once each: "Escalation" and "escalation" are one
+    tag, and the primary key (recording, tag) then keeps them unique per recording."""
     result: list[str] = []
     for raw in tags:
-        tag = " ".join(str(raw).split())
+        tag = " ".join(str(raw).split()).lower()
         if not tag:
             continue
         if len(tag) > MAX_TAG:
@@ -463,7 +465,9 @@ class RecordingService:
         self, session: AsyncSession, recording_id: int, tags: Iterable[str], *, actor: Actor
     ) -> list[str]:
         wanted = normalise_tags(tags)
-        recording = await self.get(session, recording_id)
+        # Under the row lock: a parallel edit waits and then sees these tags, instead of
+        # inserting the same (recording, tag) again.
+        recording = await self._lock(session, recording_id)
         current = {t.tag for t in recording.tags}
         added = sorted(set(wanted) - current)
         removed = sorted(current - set(wanted))

@@ -49,6 +49,28 @@ def served_range(request: web.Request, etag: str = "") -> ByteRange | None:
     return byte_range
 
 
+def _etags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def precondition_status(request: web.Request, etag: str) -> int | None:
+    """412 or 304 when If-Match / If-None-Match say so (RFC 9110 13.2.2: If-Match first,
+    strong comparison; If-None-Match weak); None to serve normally."""
+    if not etag:
+        return None
+    if_match = request.headers.get(hdrs.IF_MATCH)
+    if if_match is not None:
+        tags = _etags(if_match)
+        if "*" not in tags and etag not in tags:  # a W/ tag never matches strongly
+            return 412
+    if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
+    if if_none_match is not None:
+        tags = [tag.removeprefix("W/") for tag in _etags(if_none_match)]
+        if "*" in tags or etag in tags:
+            return 304 if request.method in ("GET", "HEAD") else 412
+    return None
+
+
 def _disposition(filename: str, download: bool) -> str:
     return f'{"attachment" if download else "inline"}; filename="{filename}"'
 
@@ -65,8 +87,13 @@ async def stream_object(
     etag: str = "",
     before_body: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
-    """Serve the object (200/206/416, HEAD). `before_body` (the caller's audit and commit)
-    runs while the store opens the object and always completes before anything is sent."""
+    """Serve the object (200/206/416, 304/412 on If-None-Match/If-Match, HEAD).
+    `before_body` (the caller's audit and commit) runs while the store opens the object
+    and always completes before anything is sent."""
+    precondition = precondition_status(request, etag)
+    if precondition is not None:
+        # No body, so no play or download to audit: answered before `before_body`.
+        return web.Response(status=precondition, headers={hdrs.ETAG: etag})
     byte_range = served_range(request, etag)
     headers = {
         hdrs.ACCEPT_RANGES: "bytes",

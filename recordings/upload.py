@@ -14,6 +14,18 @@ FIELDS = frozenset(
     {"caller", "caller_withheld", "callee", "agent", "started_at", "ticket_id", "csrf_token"}
 )
 _NUMBER = re.compile(r"^\+?[0-9 ()./-]{1,64}$")
+# A misread withheld flag would expose a shielded number: only clear spellings count.
+_TRUE = frozenset({"1", "true", "yes", "on", "ja"})
+_FALSE = frozenset({"", "0", "false", "no", "off", "nee"})
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    value = fields.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidInput(f"{name!r} must be true or false (1/0, yes/no, on/off, ja/nee)")
 
 
 def _number(fields: dict[str, str], name: str) -> str | None:
@@ -51,7 +63,7 @@ def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMet
         raise InvalidInput("'agent' is longer than 200 characters")
     return IngestMetadata(
         caller=_number(fields, "caller"),
-        caller_withheld=fields.get("caller_withheld", "").lower() in ("1", "true", "on", "yes"),
+        caller_withheld=_flag(fields, "caller_withheld"),
         callee=_number(fields, "callee"),
         agent=agent or None,
         started_at=_moment(fields.get("started_at", ""), zone),

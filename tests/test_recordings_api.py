@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from aiohttp import web
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import MAX_BYTES, Vault
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from admin.app import create_app
 from admin.keys import RECORDINGS
 from admin.uploads import safe_filename
 from storage.models import AuditEvent, Recording, RecordingHold, StaffRole, TicketChannel
@@ -363,3 +368,114 @@ async def test_hold_placed_while_the_recording_is_deleted_is_a_clean_404(
             )
             assert released.status == 200
             assert (await vault.client.delete(url, headers=vault.tokens[PO])).status == 204
+
+
+async def test_withheld_flag_takes_clear_spellings_only(vault: Vault, tmp_path: Path) -> None:
+    """A misread flag would expose a shielded number: unclear values are a 422."""
+    for value in ("maybe", "2", "withheld"):
+        refused = await vault.upload(
+            make_audio(tmp_path, "mp3"), caller="0612345678", **{"caller_withheld": value}
+        )
+        assert refused.status == 422, value
+        assert "caller_withheld" in (await refused.json())["error"]["message"]
+    assert await vault.count(Recording) == 0 and await vault.objects() == 0
+    spellings = {"ja": True, "ON": True, "Yes": True, "nee": False, "off": False, "": False}
+    for frequency, (value, withheld) in enumerate(spellings.items(), start=300):
+        audio = make_audio(tmp_path, "mp3", frequency=frequency)
+        created = await vault.create(audio, caller="0612345678", caller_withheld=value)
+        assert (created["caller"] == "afgeschermd") is withheld, value
+
+
+async def test_number_filter_dutch_notations_and_literal_wildcards(
+    vault: Vault, tmp_path: Path
+) -> None:
+    mobile = await vault.create(make_audio(tmp_path, "mp3", frequency=300), caller="+31612345678")
+    landline = await vault.create(
+        make_audio(tmp_path, "mp3", frequency=400), callee="020-765 43 21"
+    )
+    shielded = await vault.create(
+        make_audio(tmp_path, "mp3", frequency=500), caller="0031687654321", caller_withheld="1"
+    )
+
+    async def found(number: str, role: StaffRole = AGENT) -> set[int]:
+        query = f"/api/v1/recordings?number={quote(number)}"
+        response = await vault.client.get(query, headers=vault.tokens[role])
+        assert response.status == 200, await response.text()
+        return {r["id"] for r in (await response.json())["items"]}
+
+    for number in ("0612345678", "06-12345678", "0031612345678", "+31 6 1234 5678", "612345"):
+        assert await found(number) == {mobile["id"]}, number
+    for number in ("+31207654321", "0207654321", "020 7654321"):
+        assert await found(number) == {landline["id"]}, number
+    for number in ("%", "_", "0%", "__"):  # wildcards are literal characters
+        assert await found(number) == set(), number
+    # The shielded caller stays unfindable for the agent, in every notation.
+    assert await found("0687654321") == set()
+    assert await found("+31687654321") == set()
+    assert await found("0687654321", PO) == {shielded["id"]}
+
+
+async def test_tags_are_unique_ignoring_case(vault: Vault, tmp_path: Path) -> None:
+    created = await vault.create(make_audio(tmp_path, "mp3"))
+    api, headers = vault.client, vault.tokens[AGENT]
+    url = f"/api/v1/recordings/{created['id']}/tags"
+    tagged = await api.put(url, json={"tags": ["Escalation", "escalation", "VIP"]}, headers=headers)
+    assert tagged.status == 200 and (await tagged.json())["tags"] == ["escalation", "vip"]
+    for tag in ("ESCALATION", "Vip", "escalation"):
+        listed = await (await api.get(f"/api/v1/recordings?tag={tag}", headers=headers)).json()
+        assert [r["id"] for r in listed["items"]] == [created["id"]], tag
+    await vault.login(AGENT)
+    page = await (await api.get("/recordings")).text()
+    assert '<option value="escalation">' in page and "Escalation" not in page
+
+
+async def test_upload_aborted_by_the_client_is_no_server_error(
+    vault: Vault, engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half a multipart body, then the socket closes: an info line, no traceback, no 500
+    in the access log, and the partial temp file is gone. Served as `supportdesk admin`
+    serves (no handler cancellation, unlike the test client's server)."""
+    caplog.set_level(logging.INFO)
+    app = create_app(vault.settings, clock=vault.clock, engine=engine, object_store=vault.store)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    audio = make_audio(tmp_path, "wav_pcm", seconds=5).read_bytes()
+    boundary = "halfwayboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="call.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+    ).encode()
+    body = head + audio + f"\r\n--{boundary}--\r\n".encode()
+    token = vault.tokens[AGENT]["Authorization"]
+    request = (
+        f"POST /api/v1/recordings HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    def access() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "supportdesk.access"]
+
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(request + body[: len(body) // 2])
+        await writer.drain()
+        for _ in range(100):  # until the handler has written part of the file
+            if any((vault.settings.data_dir / "tmp").glob("*/call.wav")):
+                break
+            await asyncio.sleep(0.02)
+        writer.transport.abort()  # the client goes away mid-body
+        for _ in range(100):
+            if access():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert [r.getMessage() for r in access()] == ["POST /api/v1/recordings 499"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert any("upload aborted by the client" in r.getMessage() for r in caplog.records)
+    assert list((vault.settings.data_dir / "tmp").iterdir()) == []
+    assert await vault.count(Recording) == 0 and await vault.objects() == 0

@@ -234,3 +234,10 @@ def test_upload_limit_is_shown_in_a_sensible_unit() -> None:
     assert _size(1000) == "1 KB"
     assert _size(3 * 1024 * 1024) == "3 MB"
     assert _size(int(2.5 * 1024 * 1024)) == "2.5 MB"
+
+
+async def test_list_page_refuses_an_unknown_held_value(vault: Vault) -> None:
+    await vault.login(AGENT)
+    bogus = await vault.client.get("/recordings?held=bogus")
+    assert bogus.status == 422 and "&#39;held&#39; must be true or false" in await bogus.text()
+    assert (await vault.client.get("/recordings?held=yes")).status == 200

@@ -478,3 +478,39 @@ async def test_a_lying_header_neither_passes_the_limit_nor_stores_its_length(
     assert await _count(session, Recording) == 0 and await store.list("") == []
     rec = await _ingest(RecordingService(clock, store, POLICY), session, liar)
     assert rec.duration_seconds == pytest.approx(8, abs=0.2)
+
+
+async def test_parallel_tag_edits_take_turns(
+    store: ObjectStore,
+    session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    """A second edit while the first is uncommitted waits for it (row lock) and then adds
+    only its own tag, instead of inserting the same (recording, tag) again."""
+    svc = RecordingService(clock, store, POLICY)
+    rec = await _ingest(svc, session, make_audio(tmp_path, "raw_gsm"))
+    async with session_factory() as first, session_factory() as second:
+        assert await svc.set_tags(first, rec.id, ["Escalation"], actor=ACTOR) == ["escalation"]
+
+        async def edit() -> list[str]:
+            tags = await svc.set_tags(second, rec.id, ["escalation", "VIP"], actor=ACTOR)
+            await second.commit()
+            return tags
+
+        waiting = asyncio.create_task(edit())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # held up by the first edit's lock
+        await first.commit()
+        assert await asyncio.wait_for(waiting, 10) == ["escalation", "vip"]
+    async with session_factory() as check:
+        assert [t.tag for t in (await svc.get(check, rec.id)).tags] == ["escalation", "vip"]
+        details = list(
+            await check.scalars(
+                select(AuditEvent.details)
+                .where(AuditEvent.action == "recording.tags")
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert [d["added"] for d in details] == [["escalation"], ["vip"]]

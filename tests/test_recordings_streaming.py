@@ -292,3 +292,42 @@ async def test_every_download_that_may_send_the_whole_file_is_audited(
 
 def _sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+async def test_conditional_requests_304_and_412(vault: Vault, route: str) -> None:
+    """RFC 9110: If-None-Match with the current ETag is 304 (no body, no audit event);
+    If-Match with another ETag is 412; a matching If-Match serves as usual."""
+    ident, body = await _stored_recording(vault, 4096)
+    headers = await _auth(vault, route)
+    url, client = _url(route, ident), vault.client
+    async with vault.sessions() as session:
+        archive = await session.scalar(select(Recording.sha256_archive))
+    etag = f'"{archive}"'
+
+    async def events() -> int:
+        async with vault.sessions() as session:
+            return len(list(await session.scalars(select(AuditEvent.id))))
+
+    before = await events()
+    for value in (etag, f'"x", W/{etag}', "*"):
+        for dl in ("", "?download=1"):
+            cached = await client.get(url + dl, headers={**headers, "If-None-Match": value})
+            assert cached.status == 304, value
+            assert cached.headers["ETag"] == etag and await cached.read() == b""
+    head = await client.head(url, headers={**headers, "If-None-Match": etag})
+    assert head.status == 304
+    for value in ('"other"', f"W/{etag}"):  # If-Match compares strongly
+        refused = await client.get(
+            url, headers={**headers, "If-Match": value, "Range": "bytes=0-9"}
+        )
+        assert refused.status == 412, value
+        assert await refused.read() == b""
+    assert await events() == before  # nothing was played or downloaded
+
+    changed = await client.get(url, headers={**headers, "If-None-Match": '"old"'})
+    assert changed.status == 200 and await changed.read() == body
+    matched = await client.get(
+        url, headers={**headers, "If-Match": f'"x", {etag}', "Range": "bytes=0-9"}
+    )
+    assert matched.status == 206 and await matched.read() == body[:10]
+    assert await events() == before + 1  # one listening session
