@@ -216,6 +216,23 @@ _UPLOAD = {
                             n: {"type": "string"}
                             for n in ("caller", "callee", "agent", "started_at", "ticket_id")
                         },
+                        "caller_withheld": {
+                            "type": "string",
+                            "enum": [
+                                "true",
+                                "false",
+                                "1",
+                                "0",
+                                "yes",
+                                "no",
+                                "on",
+                                "off",
+                                "ja",
+                                "nee",
+                            ],
+                            "description": "the caller's number is shielded (CLIR): stored, "
+                            "shown only to the privacy officer",
+                        },
                     },
                 }
             }

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Exists, Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -76,13 +76,10 @@ def _number_matches(column: ColumnElement[str | None], number: str) -> ColumnEle
 def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording]]:
     stmt = select(Recording)
     if filters.tag:
-        # Tags are stored lower-cased (normalise_tags); lower() also finds older rows.
-        tag = filters.tag.lower()
+        # Tags are stored normalised (normalise_tags; migration 0017 for older rows).
+        tag = " ".join(filters.tag.split()).lower()
         stmt = stmt.where(
-            exists().where(
-                RecordingTag.recording_id == Recording.id,
-                or_(RecordingTag.tag == tag, func.lower(RecordingTag.tag) == tag),
-            )
+            exists().where(RecordingTag.recording_id == Recording.id, RecordingTag.tag == tag)
         )
     if filters.held is not None:
         stmt = stmt.where(active_hold() if filters.held else ~active_hold())
@@ -135,10 +132,10 @@ async def list_recordings(
 
 
 async def all_tags(session: AsyncSession) -> list[str]:
-    """Every tag in use, for the autocomplete list: once, lower-cased (as tags are stored
-    now; older rows may still have capitals)."""
-    tags = await session.scalars(select(RecordingTag.tag).distinct())
-    return sorted({tag.lower() for tag in tags})
+    """Every tag in use, once each, for the autocomplete list."""
+    return list(
+        await session.scalars(select(RecordingTag.tag).distinct().order_by(RecordingTag.tag))
+    )
 
 
 async def audit_trail(session: AsyncSession, recording_id: int, limit: int = 200) -> list:

@@ -604,3 +604,13 @@ async def test_metrics(world: World) -> None:
     text = await response.text()
     assert 'supportdesk_tickets{status="new"} 1' in text
     assert "supportdesk_replies_pending 0" in text
+
+
+def test_openapi_upload_lists_every_field_the_api_reads() -> None:
+    """A PBX integration reads the schema: a field the upload accepts must be in it."""
+    from recordings.upload import FIELDS
+
+    schema = OPENAPI["paths"]["/recordings"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]
+    assert set(schema["properties"]) == (FIELDS - {"csrf_token"}) | {"file"}

@@ -120,3 +120,67 @@ async def test_ids_of_deleted_rows_are_never_reused(session_factory) -> None:
         await session.delete(await session.get(Organisation, first))
         await session.commit()
     assert await add("C-2") > first
+
+
+async def test_0017_merges_tags_written_before_normalising(database_url: str) -> None:
+    """Older rows had "Escalation" and "escalation" side by side; after 0017 the filter and
+    the autocomplete see one normalised tag per recording, none lost."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from recordings.queries import RecordingFilter, all_tags, list_recordings
+    from storage.db import create_sessionmaker
+    from storage.models import Recording, RecordingTag
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0016")
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            ids = []
+            for n in range(2):
+                row = Recording(
+                    object_key=f"recordings/{n}.ogg",
+                    sha256_original=f"{n}" * 64,
+                    sha256_archive=f"{n}" * 64,
+                    duration_seconds=1.0,
+                    original_format="wav",
+                    sample_rate=8000,
+                    channels=1,
+                    original_size=1,
+                    archive_size=1,
+                    call_started_at=now,
+                    created_at=now,
+                    expires_at=now + timedelta(days=90),
+                )
+                session.add(row)
+                await session.flush()
+                ids.append(row.id)
+            first, second = ids
+            for recording_id, tag in [
+                (first, "Escalation"),
+                (first, "escalation"),
+                (first, "Billing  Dispute"),
+                (second, "VIP"),
+            ]:
+                session.add(RecordingTag(recording_id=recording_id, tag=tag))
+            await session.commit()
+
+        await migrate.upgrade(engine, "0017")
+
+        async with sessions() as session:
+            rows = (
+                await session.execute(select(RecordingTag.recording_id, RecordingTag.tag))
+            ).all()
+            assert sorted(rows) == [
+                (first, "billing dispute"),
+                (first, "escalation"),
+                (second, "vip"),
+            ]
+            assert await all_tags(session) == ["billing dispute", "escalation", "vip"]
+            page = await list_recordings(session, RecordingFilter(tag="Escalation"), now=now)
+            assert [r.id for r in page.items] == [first]
+    finally:
+        await engine.dispose()
