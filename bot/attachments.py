@@ -5,7 +5,8 @@ and for a held photo/document once its ticket is chosen."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiohttp import ClientResponseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.local_files import LocalFileRefused
 from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
@@ -24,6 +26,9 @@ from storage.models import Attachment, Ticket, TicketMessage
 from storage.objectstore import ObjectStore
 from storage.services.tickets import MAX_TEXT
 from storage.tempdirs import temporary_directory
+
+log = logging.getLogger(__name__)
+LOCAL_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,12 @@ async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | N
         return None
     if file.file_path is None:
         raise ValueError("the Bot API returned no file path")
-    url = bot.session.api.file_url(bot.token, file.file_path)
+    if bot.session.api.is_local:
+        chunks = _read_local(bot.session.api.wrap_local_file.to_local(file.file_path))
+    else:
+        url = bot.session.api.file_url(bot.token, file.file_path)
+        chunks = bot.session.stream_content(url=url, timeout=120)
     size = 0
-    chunks = bot.session.stream_content(url=url, timeout=120)
     async with aiofiles.open(path, "wb") as fh, contextlib.aclosing(chunks):
         async for chunk in chunks:
             size += len(chunk)
@@ -85,6 +93,19 @@ async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | N
                 return None
             await fh.write(chunk)
     return size
+
+
+async def _read_local(path: Path | str) -> AsyncGenerator[bytes, None]:
+    """A file of a --local Bot API server, in chunks (bot/local_files.py confines the path)."""
+    try:
+        fh = await aiofiles.open(path, "rb")
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise LocalFileRefused(f"{path}: {exc.strerror}") from None
+    try:
+        while chunk := await fh.read(LOCAL_CHUNK):
+            yield chunk
+    finally:
+        await fh.close()
 
 
 def media_ref(media: MediaFile) -> dict[str, Any]:
@@ -124,6 +145,9 @@ async def store_telegram_file(
             if exc.status != 400:
                 raise
             return NotStored(f"Telegram refused the download (HTTP {exc.status})", refused=True)
+        except LocalFileRefused as exc:
+            log.warning("local Bot API file not read: %s", exc)
+            return NotStored("the Bot API server's file could not be read", refused=True)
         if size is None:
             return NotStored(over)
         key = f"attachments/{ticket_id}/{message_id}/{media.unique_id}{suffix}"

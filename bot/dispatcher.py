@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from aiogram import Bot, Dispatcher, F
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -10,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import conversation, edits, errors, media, new_ticket, retry, start, tickets
 from bot import privacy as privacy_router
 from bot.i18n import ContactI18nMiddleware
+from bot.local_files import LocalBotApiFiles
 from bot.middlewares import ContactMiddleware, DbSessionMiddleware
 from bot.observe import UpdateLogMiddleware
 from bot.processor import inline_pure_filters
@@ -69,6 +73,12 @@ def create_dispatcher(
 
 def create_bot(settings: Settings) -> Bot:
     """A Bot talking to SUPPORTDESK_TELEGRAM_API_BASE (telegram, self-hosted or a fake)."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    local: dict[str, Any] = {}
+    if settings.telegram_api_local_dir:
+        local_dir = Path(settings.telegram_api_local_dir)
+        server_dir = Path(settings.telegram_api_server_dir or local_dir)
+        local = {"is_local": True, "wrap_local_file": LocalBotApiFiles(server_dir, local_dir)}
+    api = TelegramAPIServer.from_base(settings.telegram_api_base, **local)
+    session = AiohttpSession(api=api)
     retry.install(session)  # 429: wait retry_after and resend, for every call
     return Bot(token=settings.telegram_token.get_secret_value(), session=session)

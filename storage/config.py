@@ -59,6 +59,16 @@ class Settings(BaseSettings):
         DEFAULT_TELEGRAM_API,
         description="Base URL of the Bot API server (self-hosted server or a test fake).",
     )
+    telegram_api_local_dir: str = Field(
+        "",
+        description="A self-hosted Bot API server in --local mode: its --dir as mounted here "
+        "(files are read from it instead of downloaded); empty means HTTP downloads.",
+    )
+    telegram_api_server_dir: str = Field(
+        "",
+        description="That directory as the Bot API server names it, when mounted elsewhere here "
+        "(default: the same path).",
+    )
     webhook_url: str = Field(
         "", description="Public https URL of the webhook; empty means long polling."
     )
@@ -198,6 +208,16 @@ class Settings(BaseSettings):
         if value and not value.startswith("https://"):
             raise ValueError("must start with https:// (Telegram only calls https webhooks)")
         return value
+
+    @field_validator("telegram_api_local_dir", "telegram_api_server_dir")
+    @classmethod
+    def _absolute_dir(cls, value: str) -> str:
+        # getFile answers with absolute paths in --local mode; a relative base would depend on
+        # the working directory the service happens to start in.
+        value = value.strip()
+        if value and not value.startswith("/"):
+            raise ValueError("must be an absolute path (e.g. /var/lib/telegram-bot-api)")
+        return value.rstrip("/") or value
 
     @field_validator("log_level")
     @classmethod

@@ -61,6 +61,9 @@ class FakeBotApi:
         self.report_file_size = True
         self.refuse_webhook = False  # answer setWebhook with 400, as for a bad URL
         self.webhook_set = False
+        self.downloads = 0
+        # --local mode: getFile answers with this absolute path on the server's disk.
+        self.local_file_path: str | None = None
 
     def called(self, method: str) -> list[dict[str, str]]:
         return [form for name, form in self.calls if name == method]
@@ -111,7 +114,7 @@ class FakeBotApi:
             result = {
                 "file_id": form["file_id"],
                 "file_unique_id": "uniq-" + form["file_id"],
-                "file_path": f"photos/{form['file_id']}.jpg",
+                "file_path": self.local_file_path or f"photos/{form['file_id']}.jpg",
             }
             if self.report_file_size:
                 result["file_size"] = len(PHOTO)
@@ -122,6 +125,7 @@ class FakeBotApi:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         assert request.match_info["token"] == TOKEN
+        self.downloads += 1
         return web.Response(body=PHOTO, content_type="image/jpeg")
 
 
@@ -729,6 +733,86 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
     assert await _customer_texts(client.app[SESSIONMAKER]) == [
         "[photo] [not stored: over the 4 KB limit]"
     ]
+
+
+SERVER_DIR = "/var/lib/telegram-bot-api"  # the --dir of telegram-bot-api --local
+
+
+def _local_server_files(tmp_path: Any) -> Any:
+    """The server's --dir as mounted here, holding a photo where telegram-bot-api puts it,
+    and a secret next to it that must never be read."""
+    local_dir = tmp_path / "bot-api-volume"
+    (local_dir / TOKEN / "photos").mkdir(parents=True)
+    (local_dir / TOKEN / "photos" / "file_0.jpg").write_bytes(PHOTO)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for customers")
+    (local_dir / TOKEN / "photos" / "link.jpg").symlink_to(secret)
+    return local_dir
+
+
+async def test_local_bot_api_server_file_is_read_from_its_directory(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    tmp_path: Any,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    """A self-hosted server in --local mode serves no downloads over HTTP: getFile names a
+    path on its disk, which is read through the shared volume."""
+    api, base = fake_api
+    local_dir = _local_server_files(tmp_path)
+    api.local_file_path = f"{SERVER_DIR}/{TOKEN}/photos/file_0.jpg"
+    local = webhook_settings(
+        settings,
+        base,
+        telegram_api_local_dir=str(local_dir),
+        telegram_api_server_dir=SERVER_DIR,
+    )
+    client = await aiohttp_client(create_app(local, engine=engine, clock=clock))
+    assert await _post(client, photo(91)) == 200
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 91))
+    async with client.app[SESSIONMAKER]() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+    stored = await client.app[OBJECT_STORE].get(attachment.object_key)
+    assert await stored.read_all() == PHOTO
+    assert api.downloads == 0
+
+
+@pytest.mark.parametrize("case", ["climbs out", "symlink out", "elsewhere", "missing"])
+async def test_local_bot_api_path_outside_its_directory_is_refused(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    tmp_path: Any,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    case: str,
+) -> None:
+    api, base = fake_api
+    local_dir = _local_server_files(tmp_path)
+    secret = tmp_path / "secret.txt"
+    api.local_file_path = {
+        # enough ../ to reach / from the mounted directory, then down to the secret
+        "climbs out": f"{SERVER_DIR}/{'../' * len(local_dir.parts)}{str(secret).lstrip('/')}",
+        "symlink out": f"{SERVER_DIR}/{TOKEN}/photos/link.jpg",
+        "elsewhere": str(secret),
+        "missing": f"{SERVER_DIR}/{TOKEN}/photos/gone.jpg",
+    }[case]
+    local = webhook_settings(
+        settings, base, telegram_api_local_dir=str(local_dir), telegram_api_server_dir=SERVER_DIR
+    )
+    client = await aiohttp_client(create_app(local, engine=engine, clock=clock))
+    assert await _post(client, photo(92)) == 200
+    await _until(lambda: _processed(client.app[SESSIONMAKER], 92))
+    await _until(lambda: _has_sent(api, 2))
+    assert "could not be stored" in api.sent[1]["text"]
+    assert await _count(client.app[SESSIONMAKER], Attachment) == 0
+    assert await client.app[OBJECT_STORE].list("attachments/") == []
+    assert await _customer_texts(client.app[SESSIONMAKER]) == [
+        "[photo] [not stored: the Bot API server's file could not be read]"
+    ]
+    assert api.downloads == 0
 
 
 async def _has_sent(api: FakeBotApi, count: int) -> bool:

@@ -66,6 +66,8 @@ def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None
         ("SUPPORTDESK_TELEGRAM_TOKEN", "notatoken"),
         ("SUPPORTDESK_TELEGRAM_TOKEN", "abc:def"),
         ("SUPPORTDESK_WEBHOOK_URL", "http://desk.example.com/telegram/hook"),
+        ("SUPPORTDESK_TELEGRAM_API_LOCAL_DIR", "var/telegram-bot-api"),
+        ("SUPPORTDESK_TELEGRAM_API_SERVER_DIR", "telegram-bot-api"),
     ],
 )
 def test_bad_value_names_the_setting(monkeypatch, variable: str, value: str) -> None:
