@@ -3,8 +3,9 @@
 Everything here blocks, so the async entry points run it in a thread. Audio is streamed
 through temporary files by ffmpeg itself: a recording is never held in memory whole.
 
-Inputs: WAV (PCM, 8 kHz mu-law/A-law, GSM `wav49`), raw `.gsm` as Asterisk writes it, MP3,
-Ogg/Opus (and Vorbis), M4A/AAC. Output: one archive format, Ogg/Opus mono; the decoder
+Inputs: WAV (PCM, 8 kHz mu-law/A-law, GSM `wav49`, G.722), the headerless files Asterisk
+writes (`.gsm`, `.ulaw`/`.pcm`, `.alaw`, `.sln`/`.sln16`..., `.g722`), MP3, Ogg/Opus (and
+Vorbis), M4A/AAC. Output: one archive format, Ogg/Opus mono; the decoder
 always hands the encoder 16-bit samples (mu-law and A-law are widened to 16-bit, never 8).
 """
 
@@ -41,8 +42,41 @@ ACCEPTED_CODECS = {
     "opus",
     "vorbis",
     "aac",
+    "adpcm_g722",
 }
-RAW_GSM_SUFFIXES = {".gsm"}
+
+
+# Headerless files as Asterisk writes them (Monitor/MixMonitor formats gsm, pcm, alaw, sln*,
+# g722): nothing in the bytes says what they are, so the file name's suffix does, exactly
+# as Asterisk itself decides (format_pcm.c, format_sln.c, format_gsm.c, format_g722.c).
+def _raw(fmt: str, rate: int) -> list[str]:
+    return ["-f", fmt, "-sample_rate", str(rate), "-ch_layout", "mono"]
+
+
+RAW_INPUTS: dict[str, list[str]] = {
+    ".gsm": ["-f", "gsm", "-sample_rate", "8000"],
+    **dict.fromkeys((".ulaw", ".ul", ".mu", ".ulw", ".pcm"), _raw("mulaw", 8000)),
+    **dict.fromkeys((".alaw", ".al", ".alw"), _raw("alaw", 8000)),
+    **dict.fromkeys((".sln", ".slin", ".raw"), _raw("s16le", 8000)),
+    **{
+        f".sln{khz}": _raw("s16le", rate)
+        for khz, rate in {
+            "12": 12000,
+            "16": 16000,
+            "24": 24000,
+            "32": 32000,
+            "44": 44100,
+            "48": 48000,
+            "96": 96000,
+            "192": 192000,
+        }.items()
+    },
+    ".g722": ["-f", "g722"],  # 16 kHz wideband
+}
+# Every file name suffix we take audio from (the CLI's folder scan skips others).
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".wav49", ".mp3", ".ogg", ".opus", ".oga", ".m4a", ".aac", *RAW_INPUTS}
+)
 
 
 class AudioError(InvalidInput):
@@ -101,10 +135,8 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 def _input_args(path: Path) -> list[str]:
-    """Raw GSM has no header: tell ffmpeg what it is (Asterisk writes 8 kHz mono)."""
-    if path.suffix.lower() in RAW_GSM_SUFFIXES:
-        return ["-f", "gsm", "-sample_rate", "8000"]
-    return []
+    """A headerless file: tell ffmpeg what its suffix says it is (RAW_INPUTS)."""
+    return RAW_INPUTS.get(path.suffix.lower(), [])
 
 
 def probe_sync(path: Path) -> ProbeResult:
@@ -122,26 +154,40 @@ def probe_sync(path: Path) -> ProbeResult:
     ]
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
-        raise AudioError(f"{path.name}: not a readable audio file")
+        raise AudioError(
+            f"{path.name}: not a readable audio file", nl=f"{path.name}: geen leesbaar audiobestand"
+        )
     try:
         info = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError:
-        raise AudioError(f"{path.name}: not a readable audio file") from None
+        raise AudioError(
+            f"{path.name}: not a readable audio file", nl=f"{path.name}: geen leesbaar audiobestand"
+        ) from None
     streams = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
     if not streams:
-        raise AudioError(f"{path.name}: no audio stream found")
+        raise AudioError(
+            f"{path.name}: no audio stream found", nl=f"{path.name}: geen audiostream gevonden"
+        )
     stream = streams[0]
     codec = str(stream.get("codec_name", ""))
     if codec not in ACCEPTED_CODECS:
-        raise AudioError(f"{path.name}: unsupported audio codec {codec or 'unknown'!r}")
+        raise AudioError(
+            f"{path.name}: unsupported audio codec {codec or 'unknown'!r}",
+            nl=f"{path.name}: niet-ondersteunde audiocodec {codec or 'onbekend'!r}",
+        )
     fmt = info.get("format", {})
     duration_raw = fmt.get("duration") or stream.get("duration")
     try:
         duration = float(duration_raw)
     except (TypeError, ValueError):
-        raise AudioError(f"{path.name}: cannot determine the duration") from None
+        raise AudioError(
+            f"{path.name}: cannot determine the duration",
+            nl=f"{path.name}: de duur is niet te bepalen",
+        ) from None
     if duration <= 0:
-        raise AudioError(f"{path.name}: the recording is empty")
+        raise AudioError(
+            f"{path.name}: the recording is empty", nl=f"{path.name}: de opname is leeg"
+        )
     bits = int(stream.get("bits_per_sample") or stream.get("bits_per_raw_sample") or 0)
     return ProbeResult(
         format_name=str(fmt.get("format_name", "")).split(",")[0],
@@ -158,14 +204,19 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise AudioError(f"{name}: decoding took too long") from None
+        raise AudioError(
+            f"{name}: decoding took too long", nl=f"{name}: het decoderen duurde te lang"
+        ) from None
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else "decoder failed"
         for arg in args:  # ffmpeg names files by path: keep our directories out of messages
             if os.sep in arg:
                 reason = reason.replace(f"{arg}: ", "").replace(arg, Path(arg).name)
-        raise AudioError(f"{name}: damaged or truncated audio ({reason[:200]})")
+        raise AudioError(
+            f"{name}: damaged or truncated audio ({reason[:200]})",
+            nl=f"{name}: beschadigde of afgebroken audio ({reason[:200]})",
+        )
 
 
 def _decoded_seconds(archive_path: Path, name: str) -> float:
@@ -190,7 +241,9 @@ def _decoded_seconds(archive_path: Path, name: str) -> float:
     except ValueError:
         duration = 0.0
     if duration <= 0:
-        raise AudioError(f"{name}: no audio could be decoded")
+        raise AudioError(
+            f"{name}: no audio could be decoded", nl=f"{name}: er kon geen audio worden gedecodeerd"
+        )
     return duration
 
 
@@ -198,11 +251,19 @@ def _check_size(path: Path, limits: AudioLimits) -> int:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise AudioError(f"{path.name}: file not found") from None
+        raise AudioError(
+            f"{path.name}: file not found", nl=f"{path.name}: bestand niet gevonden"
+        ) from None
     if size == 0:
-        raise AudioError(f"{path.name}: the file is empty (0 bytes)")
+        raise AudioError(
+            f"{path.name}: the file is empty (0 bytes)",
+            nl=f"{path.name}: het bestand is leeg (0 bytes)",
+        )
     if size > limits.max_bytes:
-        raise AudioError(f"{path.name}: {size} bytes is over the limit of {limits.max_bytes} bytes")
+        raise AudioError(
+            f"{path.name}: {size} bytes is over the limit of {limits.max_bytes} bytes",
+            nl=f"{path.name}: {size} bytes is meer dan de limiet van {limits.max_bytes} bytes",
+        )
     return size
 
 
@@ -222,7 +283,8 @@ def normalise_sync(
     probe = probe_sync(source)
     if probe.duration > limits.max_seconds:
         raise AudioError(
-            f"{source.name}: {probe.duration:.0f} s is over the limit of {limits.max_seconds:.0f} s"
+            f"{source.name}: {probe.duration:.0f} s is over the limit of {limits.max_seconds:.0f} s",
+            nl=f"{source.name}: {probe.duration:.0f} s is langer dan de limiet van {limits.max_seconds:.0f} s",
         )
     sha_original, size_original = original or file_sha256(source)
     try:
@@ -258,7 +320,10 @@ def normalise_sync(
         )
         sha_archive, size_archive = file_sha256(archive_path)
         if size_archive == 0:
-            raise AudioError(f"{source.name}: no audio could be decoded")
+            raise AudioError(
+                f"{source.name}: no audio could be decoded",
+                nl=f"{source.name}: er kon geen audio worden gedecodeerd",
+            )
         # The stored duration is what was decoded, not what the input's header claims.
         duration = _decoded_seconds(archive_path, source.name)
         if duration > limits.max_seconds:
@@ -266,7 +331,11 @@ def normalise_sync(
             cut = " or more" if duration >= limits.max_seconds + 0.5 else ""
             raise AudioError(
                 f"{source.name}: {duration:.0f} s{cut} is over the limit of "
-                f"{limits.max_seconds:.0f} s"
+                f"{limits.max_seconds:.0f} s",
+                nl=(
+                    f"{source.name}: {duration:.0f} s{cut_nl} is langer dan de limiet van "
+                    f"{limits.max_seconds:.0f} s"
+                ),
             )
     except BaseException:
         archive_path.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from recordings.archive import configure_lifecycle, retention_days
-from recordings.audio import AudioError
+from recordings.audio import AUDIO_SUFFIXES, AudioError
 from recordings.policy import policy_from_settings
 from recordings.service import (
     MAX_CLOCK_SKEW,
@@ -30,8 +30,6 @@ from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import create_object_store
 from storage.services.audit import Actor
 from storage.services.errors import ServiceError
-
-AUDIO_SUFFIXES = {".wav", ".wav49", ".gsm", ".mp3", ".ogg", ".opus", ".oga", ".m4a", ".aac"}
 
 
 def _settings() -> Settings:

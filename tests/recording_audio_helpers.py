@@ -15,6 +15,13 @@ FORMATS: dict[str, tuple[str, list[str]]] = {
     "mp3": ("call.mp3", ["-ar", "22050", "-c:a", "libmp3lame", "-b:a", "32k"]),
     "ogg_opus": ("call.opus.ogg", ["-ar", "48000", "-c:a", "libopus", "-b:a", "24k"]),
     "m4a_aac": ("call.m4a", ["-ar", "16000", "-c:a", "aac", "-b:a", "32k"]),
+    # Headerless, as Asterisk's Monitor/MixMonitor writes them: the suffix names the format.
+    "raw_ulaw": ("call.ulaw", ["-ar", "8000", "-ac", "1", "-f", "mulaw"]),
+    "raw_pcm": ("call.pcm", ["-ar", "8000", "-ac", "1", "-f", "mulaw"]),  # Asterisk "pcm"
+    "raw_alaw": ("call.alaw", ["-ar", "8000", "-ac", "1", "-f", "alaw"]),
+    "raw_sln": ("call.sln", ["-ar", "8000", "-ac", "1", "-f", "s16le"]),
+    "raw_sln16": ("call.sln16", ["-ar", "16000", "-ac", "1", "-f", "s16le"]),
+    "raw_g722": ("call.g722", ["-ar", "16000", "-ac", "1", "-c:a", "g722", "-f", "g722"]),
 }
 
 

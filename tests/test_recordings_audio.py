@@ -35,8 +35,18 @@ async def test_every_format_normalises_to_opus_mono(kind: str, tmp_path: Path) -
     assert result.sample_rate > 0 and result.channels >= 1
 
 
-@pytest.mark.parametrize(("kind", "codec"), [("wav_mulaw", "pcm_mulaw"), ("wav_alaw", "pcm_alaw")])
-async def test_g711_decodes_to_16_bit(kind: str, codec: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "codec", "container"),
+    [
+        ("wav_mulaw", "pcm_mulaw", "wav"),
+        ("wav_alaw", "pcm_alaw", "wav"),
+        ("raw_ulaw", "pcm_mulaw", "mulaw"),
+        ("raw_alaw", "pcm_alaw", "alaw"),
+    ],
+)
+async def test_g711_decodes_to_16_bit(
+    kind: str, codec: str, container: str, tmp_path: Path
+) -> None:
     source = make_audio(tmp_path, kind)
     info = await probe(source)
     assert (info.codec, info.sample_rate, info.bits_per_sample) == (codec, 8000, 8)
@@ -46,7 +56,7 @@ async def test_g711_decodes_to_16_bit(kind: str, codec: str, tmp_path: Path) -> 
         assert fh.getsampwidth() == 2
         assert fh.getframerate() == 8000
     result = await normalise(source, tmp_path / "a.ogg", LIMITS)
-    assert result.original_format == f"wav/{codec}"
+    assert result.original_format == f"{container}/{codec}"
 
 
 async def test_bad_inputs_are_refused_and_leave_no_archive(tmp_path: Path) -> None:

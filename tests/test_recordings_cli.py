@@ -33,6 +33,8 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
     make_audio(export / "2026-01", "wav_mulaw", frequency=300)
     make_audio(export / "2026-01", "raw_gsm", frequency=400)
     make_audio(export, "mp3", frequency=500)
+    make_audio(export, "raw_ulaw", frequency=600)  # MixMonitor's headerless formats
+    make_audio(export, "raw_sln16", frequency=700)
     (export / "broken.wav").write_bytes(b"RIFF....not really")
     (export / "notes.txt").write_text("ignored: not an audio suffix")
     for name in ("call.au", "call.flac", "call.mp4"):  # audio, but not a kind we take
@@ -43,13 +45,13 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
     assert first.returncode == 1, first.stderr
     not_taken = "4 not audio we take"
     assert (
-        f"imported 3, skipped 4 (0 already stored, 0 deleted before, {not_taken}), failed 1"
+        f"imported 5, skipped 4 (0 already stored, 0 deleted before, {not_taken}), failed 1"
         in first.stdout
     )
     assert "broken.wav" in first.stderr and "call.flac: not audio we take" in first.stderr
     second = _run(tmp_path, database_url, *args)
     assert (
-        f"imported 0, skipped 7 (3 already stored, 0 deleted before, {not_taken}), failed 1"
+        f"imported 0, skipped 9 (5 already stored, 0 deleted before, {not_taken}), failed 1"
         in second.stdout
     )
 
@@ -60,16 +62,16 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
     assert early.returncode == 0, early.stderr
     assert "deleted 0" in early.stdout
     dry = _run(tmp_path, database_url, "sweep", "--now", "2026-04-10T09:00:01Z", "--dry-run")
-    assert "would delete 3" in dry.stdout
+    assert "would delete 5" in dry.stdout
     late = _run(tmp_path, database_url, "sweep", "--now", "2026-04-10T09:00:01Z")
     assert late.returncode == 0, late.stderr
-    assert "deleted 3" in late.stdout
+    assert "deleted 5" in late.stdout
     objects = [p for p in (tmp_path / "var" / "objects" / "data").rglob("*") if p.is_file()]
     assert objects == []
     # Swept away: a re-run of the same export does not bring them back for another 90 days.
     third = _run(tmp_path, database_url, *args)
     assert (
-        f"imported 0, skipped 7 (0 already stored, 3 deleted before, {not_taken}), failed 1"
+        f"imported 0, skipped 9 (0 already stored, 5 deleted before, {not_taken}), failed 1"
         in third.stdout
     )
     assert "deleted before" in third.stderr
