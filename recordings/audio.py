@@ -283,8 +283,10 @@ def normalise_sync(
     probe = probe_sync(source)
     if probe.duration > limits.max_seconds:
         raise AudioError(
-            f"{source.name}: {probe.duration:.0f} s is over the limit of {limits.max_seconds:.0f} s",
-            nl=f"{source.name}: {probe.duration:.0f} s is langer dan de limiet van {limits.max_seconds:.0f} s",
+            f"{source.name}: {probe.duration:.0f} s is over the limit of "
+            f"{limits.max_seconds:.0f} s",
+            nl=f"{source.name}: {probe.duration:.0f} s is langer dan de limiet van "
+            f"{limits.max_seconds:.0f} s",
         )
     sha_original, size_original = original or file_sha256(source)
     try:
@@ -328,14 +330,13 @@ def normalise_sync(
         duration = _decoded_seconds(archive_path, source.name)
         if duration > limits.max_seconds:
             # Decoding stopped a second past the limit: the rest was never read.
-            cut = " or more" if duration >= limits.max_seconds + 0.5 else ""
+            over = duration >= limits.max_seconds + 0.5
+            cut, cut_nl = (" or more", " of meer") if over else ("", "")
             raise AudioError(
                 f"{source.name}: {duration:.0f} s{cut} is over the limit of "
                 f"{limits.max_seconds:.0f} s",
-                nl=(
-                    f"{source.name}: {duration:.0f} s{cut_nl} is langer dan de limiet van "
-                    f"{limits.max_seconds:.0f} s"
-                ),
+                nl=f"{source.name}: {duration:.0f} s{cut_nl} is langer dan de limiet van "
+                f"{limits.max_seconds:.0f} s",
             )
     except BaseException:
         archive_path.unlink(missing_ok=True)

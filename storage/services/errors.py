@@ -1,4 +1,8 @@
-"""Service errors: each carries a stable code and a message fit for a user."""
+"""Service errors: each carries a stable code and a message fit for a user.
+
+`message` is English: the JSON API, the CLIs and the logs use it, next to the stable `code`.
+`message_nl` is the same refusal in Dutch, for the admin pages (Dutch by default); every raise
+gives one (tests/test_service_error_texts.py). `text(lang)` picks the one a page shows."""
 
 from __future__ import annotations
 
@@ -7,9 +11,16 @@ class ServiceError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, nl: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.message_nl = nl
+
+    def text(self, lang: str) -> str:
+        """The message in `lang`: Dutch for "nl" when the raise gave it, else English."""
+        if lang == "nl" and self.message_nl:
+            return self.message_nl
+        return self.message
 
 
 class NotFound(ServiceError):
