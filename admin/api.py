@@ -143,7 +143,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 def _text(data: dict[str, Any]) -> str:
     text = data.get("text")
     if not isinstance(text, str):
-        raise InvalidInput("'text' (a string) is required")
+        raise InvalidInput("'text' (a string) is required", nl="'text' (een tekst) is verplicht")
     return text
 
 
@@ -234,7 +234,7 @@ def _audit_cursor(raw: str) -> int | None:
     except ValueError:
         ident = None
     if ident is None:
-        raise InvalidInput("invalid cursor")
+        raise InvalidInput("invalid cursor", nl="ongeldige cursor")
     return ident
 
 

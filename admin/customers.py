@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.auth import Permission, requires
-from admin.keys import CLOCK, DB, SETTINGS, TICKETS, USER
+from admin.keys import CLOCK, DB, LANG, SETTINGS, TICKETS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
 from storage.models import ServiceStatus
@@ -71,7 +71,9 @@ async def create_organisation(request: web.Request) -> web.StreamResponse:
             request[DB], data, actor=Actor.staff(request[USER])
         )
     except ServiceError as exc:  # checked before anything is written
-        return await _organisations(request, error=exc.message, values=data, status=exc.status)
+        return await _organisations(
+            request, error=exc.text(request[LANG]), values=data, status=exc.status
+        )
     raise web.HTTPSeeOther(f"/organisations/{org.id}")
 
 
@@ -111,7 +113,7 @@ async def _update_organisation(request: web.Request, data: dict[str, Any]) -> we
         if exc.status == 404:
             raise
         # Validation runs before any field is set: nothing to roll back.
-        return await _organisation(request, error=exc.message, status=exc.status)
+        return await _organisation(request, error=exc.text(request[LANG]), status=exc.status)
     raise web.HTTPSeeOther(f"/organisations/{org_id}")
 
 
@@ -166,7 +168,9 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             request[DB], data, actor=Actor.staff(request[USER])
         )
     except ServiceError as exc:
-        return await _contacts(request, error=exc.message, values=data, status=exc.status)
+        return await _contacts(
+            request, error=exc.text(request[LANG]), values=data, status=exc.status
+        )
     raise web.HTTPSeeOther(f"/contacts/{contact.id}")
 
 
@@ -214,7 +218,7 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
     except ServiceError as exc:
         if exc.status == 404:
             raise
-        return await _contact(request, error=exc.message, status=exc.status)
+        return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
     raise web.HTTPSeeOther(f"/contacts/{contact_id}")
 
 
@@ -233,5 +237,5 @@ async def make_link_code(request: web.Request) -> web.Response:
     except ServiceError as exc:
         if exc.status == 404:
             raise
-        return await _contact(request, error=exc.message, status=exc.status)
+        return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
     return await _contact(request, link_code=code)

@@ -55,7 +55,7 @@ def _after(request: web.Request) -> int | None:
     raw = request.query.get("cursor", "")
     after = parse_id(raw)
     if raw and after is None:
-        raise InvalidInput("invalid cursor")
+        raise InvalidInput("invalid cursor", nl="ongeldige cursor")
     return after
 
 

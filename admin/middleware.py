@@ -70,7 +70,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ServiceError as exc:
         if is_api(request):
             return api_error(exc.status, exc.code, exc.message)
-        return error_page(request, exc.status, _STATUS_KEYS.get(exc.status, "error"), exc.message)
+        key = _STATUS_KEYS.get(exc.status, "error")
+        return error_page(request, exc.status, key, exc.text(request[LANG]))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -42,7 +42,10 @@ def json_id(data: dict[str, Any], key: str, default: int | None = None) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise InvalidInput(f"'{key}' must be an id (a positive integer) or null")
+        raise InvalidInput(
+            f"'{key}' must be an id (a positive integer) or null",
+            nl=f"'{key}' moet een id (een positief geheel getal) of null zijn",
+        )
     return value
 
 
@@ -53,7 +56,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
+        raise InvalidInput(
+            "request body is not valid JSON", nl="de body van het verzoek is geen geldige JSON"
+        ) from None
     if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
+        raise InvalidInput(
+            "request body must be a JSON object",
+            nl="de body van het verzoek moet een JSON-object zijn",
+        )
     return data

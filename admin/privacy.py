@@ -19,7 +19,7 @@ from admin.auth import Permission, csrf_exempt, has_permission, requires
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
-from admin.privacy_labels import LABELS, error_text
+from admin.privacy_labels import LABELS
 from admin.privacy_notify import tell_export_ready, tell_outcome
 from admin.uploads import csrf_check_for, receive_upload
 from storage.models import ContactPerson, PrivacyDocument, RequestType
@@ -44,6 +44,14 @@ def _service(request: web.Request) -> PrivacyService:
 
 def _labels(request: web.Request) -> dict[str, str]:
     return LABELS["en" if request[LANG] == "en" else "nl"]
+
+
+def _sentence(text: str) -> str:
+    """A refusal (already in the page's language: ServiceError.text) as a sentence."""
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 def _actor(request: web.Request) -> Actor:
@@ -108,19 +116,27 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     try:
         contact_id = parse_id(values["contact_id"])
         if contact_id is None:
-            raise InvalidInput("contact: give the contact person's number")
+            raise InvalidInput(
+                "contact: give the contact person's number",
+                nl="contactpersoon: geef het nummer van de contactpersoon",
+            )
         received = None
         if values["received"]:
             try:
                 day = datetime.strptime(values["received"], "%Y-%m-%d")
             except ValueError:
-                raise InvalidInput("received: use YYYY-MM-DD") from None
+                raise InvalidInput(
+                    "received: use YYYY-MM-DD", nl="ontvangen op: gebruik JJJJ-MM-DD"
+                ) from None
             # The start of that day where the desk is: the earliest the request can have
             # arrived, so its deadline is never later than the law allows.
             received = day.replace(tzinfo=request.config_dict[SETTINGS].zone)
             now = request.config_dict[CLOCK].now()
             if received > now:
-                raise InvalidInput("received: that day has not begun yet")
+                raise InvalidInput(
+                    "received: that day has not begun yet",
+                    nl="ontvangen op: die dag is nog niet begonnen",
+                )
         created = await _service(request).create_request(
             request[DB],
             type=values["type"],
@@ -131,7 +147,7 @@ async def new_request(request: web.Request) -> web.StreamResponse:
             actor=_actor(request),
         )
     except ServiceError as exc:
-        return await _new_form(request, error=exc.message, values=values)
+        return await _new_form(request, error=exc.text(request[LANG]), values=values)
     if has_permission(request[USER], Permission.PRIVACY_MANAGE):
         raise _back(created.id)
     raise web.HTTPSeeOther(f"/privacy/new?recorded={created.id}")
@@ -161,7 +177,7 @@ async def _page(
         "contact": contact,
         "documents": documents,
         "flags": flags,
-        "error": error_text(_labels(request), error) if error else "",
+        "error": _sentence(error),
         "erasure_mode": request.config_dict[SETTINGS].privacy_erasure_tickets,
     }
     return render("privacy_request.html", request, context, status=status)
@@ -183,7 +199,7 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
         async with db.begin_nested():
             await work(request_id)
     except ServiceError as exc:  # the savepoint is gone: nothing of the action is kept
-        return await _page(request, request_id, error=exc.message, status=exc.status)
+        return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     if tell is None:
         raise _back(request_id)
     await db.commit()
@@ -242,7 +258,10 @@ async def export(request: web.Request) -> web.StreamResponse:
     async def work(rid: int) -> None:
         item = await _service(request).get(request[DB], rid)
         if item.contact_id is None:
-            raise InvalidInput("the subject of this request no longer exists")
+            raise InvalidInput(
+                "the subject of this request no longer exists",
+                nl="de betrokkene van dit verzoek bestaat niet meer",
+            )
         await export_contact(
             _service(request), request[DB], item.contact_id, actor=_actor(request), request_id=rid
         )
@@ -257,10 +276,16 @@ async def erase(request: web.Request) -> web.StreamResponse:
 
     async def work(rid: int) -> None:
         if form.get("confirm") != "1":
-            raise InvalidInput("confirm")  # a code: the page shows it in its language
+            raise InvalidInput(
+                "tick the confirmation: erasure cannot be undone",
+                nl="vink de bevestiging aan: wissen kan niet ongedaan worden gemaakt",
+            )
         item = await _service(request).get(request[DB], rid)
         if item.contact_id is None:
-            raise InvalidInput("the subject of this request no longer exists")
+            raise InvalidInput(
+                "the subject of this request no longer exists",
+                nl="de betrokkene van dit verzoek bestaat niet meer",
+            )
         await erase_contact(
             _service(request),
             request.config_dict[RECORDINGS],
@@ -291,7 +316,7 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
                 size=upload.size, actor=_actor(request),
             )  # fmt: skip
     except ServiceError as exc:
-        return await _page(request, request_id, error=exc.message, status=exc.status)
+        return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     raise _back(request_id)
@@ -306,7 +331,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     try:
         stream = await request.config_dict[OBJECT_STORE].get(document.object_key)
     except ObjectNotFound:
-        raise NotFound("the file is no longer stored") from None
+        raise NotFound(
+            "the file is no longer stored", nl="het bestand is niet meer opgeslagen"
+        ) from None
     name = f"{document.kind.value}-{document.id}" + (
         ".zip" if document.kind.value == "export" else ""
     )

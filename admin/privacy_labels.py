@@ -69,18 +69,6 @@ LABELS: dict[str, dict[str, str]] = {
         "channel_admin": "beheeromgeving",
         "mode_anonymise": "geanonimiseerd",
         "mode_delete": "verwijderd",
-        "err_confirm": "Vink de bevestiging aan: wissen kan niet ongedaan worden gemaakt.",
-        "err_verify_first": "Controleer eerst de identiteit van de aanvrager voordat u wist.",
-        "err_subject_gone": "De betrokkene van dit verzoek bestaat niet meer.",
-        "err_closed": "Dit verzoek is al afgehandeld.",
-        "err_already_verified": "De identiteit is al gecontroleerd.",
-        "err_already_verified_copy": "De identiteit is al gecontroleerd: er wordt geen kopie "
-        "identiteitsbewijs bewaard.",
-        "err_outcome": "Uitkomst: beschrijf wat er is gedaan (of waarom niet).",
-        "err_outcome_long": "Uitkomst: maximaal 8000 tekens.",
-        "err_id_type": "Kopie identiteitsbewijs: upload een JPEG, PNG of PDF.",
-        "err_id_size": "Kopie identiteitsbewijs: 1 byte tot 10 MB.",
-        "err_other": "Deze handeling is geweigerd:",
         "notice_told": "De klant heeft via Telegram bericht gekregen.",
         "notice_tell_failed": "Het Telegram-bericht aan de klant kon niet worden verstuurd: "
         "informeer de klant op een andere manier.",
@@ -156,17 +144,6 @@ LABELS: dict[str, dict[str, str]] = {
         "channel_admin": "admin",
         "mode_anonymise": "anonymised",
         "mode_delete": "deleted",
-        "err_confirm": "Tick the confirmation: erasure cannot be undone.",
-        "err_verify_first": "Verify the requester's identity before erasing.",
-        "err_subject_gone": "The subject of this request no longer exists.",
-        "err_closed": "This request is already closed.",
-        "err_already_verified": "The identity is already verified.",
-        "err_already_verified_copy": "The identity is already verified: no ID copy is kept.",
-        "err_outcome": "Outcome: describe what was done (or why not).",
-        "err_outcome_long": "Outcome: at most 8000 characters.",
-        "err_id_type": "ID copy: upload a JPEG, PNG or PDF.",
-        "err_id_size": "ID copy: 1 byte to 10 MB.",
-        "err_other": "The action was refused:",
         "notice_told": "The customer was told in Telegram.",
         "notice_tell_failed": "The Telegram message to the customer could not be sent: inform "
         "the customer another way.",
@@ -178,29 +155,3 @@ LABELS: dict[str, dict[str, str]] = {
         "customer is told then.",
     },
 }
-
-
-# A refusal reaches the page as the code below (never as English text); the service's
-# messages are English, so the known ones are mapped to their code here.
-ERROR_CODES: dict[str, str] = {
-    "the subject of this request no longer exists": "subject_gone",
-    "verify the requester's identity before erasing": "verify_first",
-    "identity already verified": "already_verified",
-    "identity already verified: no ID copy is kept": "already_verified_copy",
-    "outcome: describe what was done (or why not)": "outcome",
-    "outcome: at most 8000 characters": "outcome_long",
-    "id copy: upload a JPEG, PNG or PDF": "id_type",
-    "id copy: 1 byte to 10 MB": "id_size",
-}
-
-
-def error_text(labels: dict[str, str], code: str) -> str:
-    """The page's message for a refusal code; an unknown one (a message the service added
-    later) is shown after a translated lead-in rather than dropped."""
-    if code.endswith(" is already closed") and code.startswith("privacy request "):
-        return labels["err_closed"]
-    known = labels.get(f"err_{code}")
-    if known:
-        return known
-    mapped = ERROR_CODES.get(code)
-    return labels[f"err_{mapped}"] if mapped else f"{labels['err_other']} {code}"

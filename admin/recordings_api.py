@@ -35,7 +35,10 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def _reason(data: dict[str, Any]) -> str:
     reason = data.get("reason")
     if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("'reason' (a non-empty string) is required")
+        raise InvalidInput(
+            "'reason' (a non-empty string) is required",
+            nl="'reason' (een niet-lege tekst) is verplicht",
+        )
     return reason
 
 
@@ -82,7 +85,9 @@ async def put_tags(request: web.Request) -> web.Response:
     data = await json_body(request)
     tags = data.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise InvalidInput("'tags' must be a list of strings")
+        raise InvalidInput(
+            "'tags' must be a list of strings", nl="'tags' moet een lijst van teksten zijn"
+        )
     service = request.config_dict[RECORDINGS]
     ident = path_id(request)
     await service.set_tags(request[DB], ident, tags, actor=Actor.staff(request[USER]))
@@ -104,7 +109,8 @@ def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise InvalidInput(
-            "'review_at' must be a date (YYYY-MM-DD) or an ISO date/time with a time zone"
+            "'review_at' must be a date (YYYY-MM-DD) or an ISO date/time with a time zone",
+            nl="'review_at' moet een datum (JJJJ-MM-DD) zijn of een ISO-datum/tijd met tijdzone",
         )
     return moment
 
@@ -116,7 +122,10 @@ async def place_hold(request: web.Request) -> web.Response:
     try:
         kind = HoldKind(data.get("kind"))
     except ValueError:
-        raise InvalidInput("'kind' must be 'training' or 'evidence'") from None
+        raise InvalidInput(
+            "'kind' must be 'training' or 'evidence'",
+            nl="'kind' moet 'training' of 'evidence' zijn",
+        ) from None
     service = request.config_dict[RECORDINGS]
     hold = await service.place_hold(
         request[DB],

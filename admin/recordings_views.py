@@ -36,6 +36,18 @@ from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
 routes = web.RouteTableDef()
+# The fields' names in a Dutch refusal, as the Dutch page labels them.
+_NAMES_NL = {
+    "from": "vanaf",
+    "until": "tot",
+    "review date": "herbeoordelingsdatum",
+    "ticket": "ticket",
+    "expiring": "verloopt binnen",
+}
+
+
+def _name_nl(name: str) -> str:
+    return _NAMES_NL.get(name, name)
 
 
 def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
@@ -45,13 +57,20 @@ def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetim
     try:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise InvalidInput(f"{name}: use a date like 2026-01-31") from None
+        raise InvalidInput(
+            f"{name}: use a date like 2026-01-31",
+            nl=f"{_name_nl(name)}: gebruik een datum zoals 2026-01-31",
+        ) from None
     try:
         start = datetime.combine(day, time.min, tzinfo=zone)
         return (start + timedelta(days=1) if end else start).astimezone(UTC)
     except OverflowError:  # 0001-01-01 / 9999-12-31 fall off the calendar in UTC
         raise InvalidInput(
-            f"{name}: {value} is out of range; use a date between 0002-01-01 and 9998-12-31"
+            f"{name}: {value} is out of range; use a date between 0002-01-01 and 9998-12-31",
+            nl=(
+                f"{_name_nl(name)}: {value} valt buiten het bereik; gebruik een datum tussen "
+                "0002-01-01 en 9998-12-31"
+            ),
         ) from None
 
 
@@ -67,7 +86,7 @@ def _int(value: str, name: str) -> int | None:
         return None
     number = parse_id(value)
     if number is None:
-        raise InvalidInput(f"{name} must be a number")
+        raise InvalidInput(f"{name} must be a number", nl=f"{_name_nl(name)}: moet een getal zijn")
     return number
 
 
@@ -77,7 +96,10 @@ MAX_EXPIRING_DAYS = 36_500  # a century: beyond it a date overflows, and means "
 def _expiring(value: str) -> int | None:
     days = _int(value, "expiring")
     if days is not None and days > MAX_EXPIRING_DAYS:
-        raise InvalidInput(f"expiring must be at most {MAX_EXPIRING_DAYS} days")
+        raise InvalidInput(
+            f"expiring must be at most {MAX_EXPIRING_DAYS} days",
+            nl=f"'verloopt binnen' mag hoogstens {MAX_EXPIRING_DAYS} dagen zijn",
+        )
     return days
 
 
@@ -215,7 +237,9 @@ async def hold(request: web.Request) -> web.StreamResponse:
     try:
         kind = HoldKind(str(form.get("kind", "")))
     except ValueError:
-        raise InvalidInput("choose training or evidence") from None
+        raise InvalidInput(
+            "choose training or evidence", nl="kies training of bewijs van een afspraak"
+        ) from None
     review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
     ident = path_id(request)
     await request.config_dict[RECORDINGS].place_hold(
@@ -281,9 +305,15 @@ async def _training_recording(request: web.Request) -> Recording:
     """Trainers reach only recordings under an active training hold."""
     recording = await _recording(request)
     if not any(h.kind == HoldKind.TRAINING for h in active_holds(recording)):
-        raise NotFound("recording not in the training library")
+        raise NotFound(
+            "recording not in the training library",
+            nl="de opname staat niet in de trainingsbibliotheek",
+        )
     if recording.caller and recording.caller in await excluded_callers(request[DB]):
-        raise NotFound("recording not in the training library")  # restricted / objection
+        raise NotFound(
+            "recording not in the training library",
+            nl="de opname staat niet in de trainingsbibliotheek",
+        )  # restricted / objection
     return recording
 
 

@@ -163,7 +163,10 @@ async def serve_audio(
             before_body=audit,
         )
     except ObjectNotFound:
-        raise NotFound(f"the audio of recording {ident} is missing from the archive") from None
+        raise NotFound(
+            f"the audio of recording {ident} is missing from the archive",
+            nl=f"de audio van opname {ident} ontbreekt in het archief",
+        ) from None
 
 
 async def waveform_svg(request: web.Request, recording: Recording) -> web.Response:
@@ -177,7 +180,10 @@ async def waveform_svg(request: web.Request, recording: Recording) -> web.Respon
             duration=recording.duration_seconds,
         )
     except ObjectNotFound:
-        raise NotFound(f"the audio of recording {recording.id} is missing") from None
+        raise NotFound(
+            f"the audio of recording {recording.id} is missing",
+            nl=f"de audio van opname {recording.id} ontbreekt",
+        ) from None
     return web.Response(body=body, content_type="image/svg+xml")
 
 
@@ -188,4 +194,4 @@ def parse_bool(value: str, name: str) -> bool | None:
         return True
     if value.lower() in ("0", "false", "no"):
         return False
-    raise InvalidInput(f"{name!r} must be true or false")
+    raise InvalidInput(f"{name!r} must be true or false", nl=f"{name!r} moet true of false zijn")

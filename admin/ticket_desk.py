@@ -82,7 +82,10 @@ async def link_recording_view(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     recording_id = parse_id(str(form.get("recording_id", "")).strip().lstrip("#"))
     if recording_id is None:
-        raise InvalidInput("recording_id: give the number of the recording")
+        raise InvalidInput(
+            "recording_id: give the number of the recording",
+            nl="opnamenummer: geef het nummer van de opname",
+        )
     await link_recording(
         request[DB],
         request.config_dict[CLOCK],

@@ -69,7 +69,10 @@ async def refuse_non_multipart(request: web.Request, csrf_check: CsrfCheck | Non
         form = await request.post()  # not an upload, so small (client_max_size caps it)
         token = form.get("csrf_token", "")
         csrf_check(token if isinstance(token, str) else "")
-    raise InvalidInput("send multipart/form-data with a 'file' part")
+    raise InvalidInput(
+        "send multipart/form-data with a 'file' part",
+        nl="stuur multipart/form-data met een 'file'-deel",
+    )
 
 
 def safe_filename(filename: str) -> str:
@@ -87,11 +90,16 @@ async def _read_field(part: BodyPartReader, name: str) -> str:
     while chunk := await part.read_chunk(1024):
         data.extend(chunk)
         if len(data) > MAX_FIELD:
-            raise InvalidInput(f"field {name!r} is longer than {MAX_FIELD} bytes")
+            raise InvalidInput(
+                f"field {name!r} is longer than {MAX_FIELD} bytes",
+                nl=f"veld {name!r} is langer dan {MAX_FIELD} bytes",
+            )
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise InvalidInput(f"field {name!r} is not UTF-8 text") from None
+        raise InvalidInput(
+            f"field {name!r} is not UTF-8 text", nl=f"veld {name!r} is geen UTF-8-tekst"
+        ) from None
 
 
 async def _write_file(part: BodyPartReader, target: Path, max_bytes: int, upload: Upload) -> None:
@@ -102,7 +110,10 @@ async def _write_file(part: BodyPartReader, target: Path, max_bytes: int, upload
         while chunk := await part.read_chunk(CHUNK):
             upload.size += len(chunk)
             if upload.size > max_bytes:
-                raise UploadTooLarge(f"the file is larger than the limit of {max_bytes} bytes")
+                raise UploadTooLarge(
+                    f"the file is larger than the limit of {max_bytes} bytes",
+                    nl=f"het bestand is groter dan de limiet van {max_bytes} bytes",
+                )
             await asyncio.to_thread(fh.write, chunk)
     finally:
         await asyncio.to_thread(fh.close)
@@ -124,7 +135,10 @@ async def receive_upload(
     """
     await refuse_non_multipart(request, csrf_check)
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
-        raise UploadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
+        raise UploadTooLarge(
+            f"the upload is larger than the limit of {max_bytes} bytes",
+            nl=f"de upload is groter dan de limiet van {max_bytes} bytes",
+        )
     upload = Upload()
     try:
         await _receive_parts(request, upload, directory, max_bytes, fields, csrf_check)
@@ -133,7 +147,10 @@ async def receive_upload(
         log.info("upload aborted by the client after %d bytes of the file", upload.size)
         raise ClientGone() from None
     if upload.path is None:
-        raise InvalidInput("choose a file: the 'file' part is missing")
+        raise InvalidInput(
+            "choose a file: the 'file' part is missing",
+            nl="kies een bestand: het 'file'-deel ontbreekt",
+        )
     return upload
 
 
@@ -149,13 +166,16 @@ async def _receive_parts(
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
-            raise InvalidInput("nested multipart bodies are not accepted")
+            raise InvalidInput(
+                "nested multipart bodies are not accepted",
+                nl="geneste multipart-bodies worden niet geaccepteerd",
+            )
         name = part.name or ""
         if name == "file":
             if not checked and csrf_check is not None:
                 csrf_check("")
             if upload.path is not None:
-                raise InvalidInput("send exactly one 'file'")
+                raise InvalidInput("send exactly one 'file'", nl="stuur precies één 'file'")
             upload.filename = Path(part.filename or "upload").name[:255]
             upload.content_type = part.headers.get("Content-Type", "")
             # Named after the client's file (made safe), so that an error about the file

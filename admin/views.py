@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from admin import ticket_desk
 from admin.auth import Permission, authenticated, public, requires
 from admin.i18n import LANGUAGES
-from admin.keys import CLOCK, DB, STAFF_SESSION, TICKETS, USER
+from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_id, path_id
 from storage.models import (
@@ -221,7 +221,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
             keep_session=request.get(STAFF_SESSION),
         )
     except ServiceError as exc:
-        return await _render_account(request, {"error": exc.message}, status=exc.status)
+        return await _render_account(request, {"error": exc.text(request[LANG])}, status=exc.status)
     return await _render_account(request, {"saved": True})
 
 
@@ -254,7 +254,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     try:
         role = _enum_or_none(StaffRole, str(form.get("role", "")))
         if role is None:
-            raise InvalidInput("choose a role")
+            raise InvalidInput("choose a role", nl="kies een rol")
         await staff.create_user(
             db,
             request.config_dict[CLOCK],
@@ -265,7 +265,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
             display_name=str(form.get("display_name", ""))[:200],
         )
     except ServiceError as exc:  # raised before anything is written
-        return await _render_users(request, error=exc.message, status=exc.status)
+        return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
     raise web.HTTPSeeOther("/users")
 
 
@@ -275,7 +275,7 @@ async def set_user_active(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_id = path_id(request)
     if user_id == request[USER].id:
-        raise InvalidInput("you cannot disable yourself")
+        raise InvalidInput("you cannot disable yourself", nl="je kunt jezelf niet uitschakelen")
     await access.set_active(
         request[DB],
         request.config_dict[CLOCK],
@@ -292,7 +292,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     role = _enum_or_none(StaffRole, str(form.get("role", "")))
     if role is None:
-        raise InvalidInput("choose a role")
+        raise InvalidInput("choose a role", nl="kies een rol")
     try:
         await access.change_role(
             request[DB],
@@ -302,7 +302,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
             actor=Actor.staff(request[USER]),
         )
     except ServiceError as exc:  # raised before anything is written
-        return await _render_users(request, error=exc.message, status=exc.status)
+        return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
     raise web.HTTPSeeOther("/users")
 
 
@@ -315,7 +315,7 @@ def _enum_or_none(enum_cls: type, value: str) -> object:
     try:
         return enum_cls(value)
     except ValueError:
-        raise InvalidInput(f"unknown value {value!r}") from None
+        raise InvalidInput(f"unknown value {value!r}", nl=f"onbekende waarde {value!r}") from None
 
 
 def inbox_filter(query: dict[str, str] | object, user: StaffUser) -> TicketFilter:
@@ -511,15 +511,18 @@ def _audit_query(request: web.Request) -> Select[tuple[AuditEvent]]:
         stmt = stmt.where(AuditEvent.subject_type == q["subject_type"][:32])
     if q.get("subject_id"):
         stmt = stmt.where(AuditEvent.subject_id == q["subject_id"][:64])
-    for name, op in (
-        ("since", AuditEvent.occurred_at.__ge__),
-        ("until", AuditEvent.occurred_at.__lt__),
+    for name, name_nl, op in (
+        ("since", "vanaf", AuditEvent.occurred_at.__ge__),
+        ("until", "tot", AuditEvent.occurred_at.__lt__),
     ):
         if q.get(name):
             try:
                 moment = datetime.fromisoformat(q[name])
             except ValueError:
-                raise InvalidInput(f"{name}: use YYYY-MM-DD or an ISO timestamp") from None
+                raise InvalidInput(
+                    f"{name}: use YYYY-MM-DD or an ISO timestamp",
+                    nl=f"{name_nl}: gebruik JJJJ-MM-DD of een ISO-tijdstip",
+                ) from None
             stmt = stmt.where(op(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
     return stmt
 

@@ -50,7 +50,7 @@ def _decode(cursor: str) -> tuple[datetime, int]:
             raise ValueError
         return started, int(ident)
     except ValueError:
-        raise InvalidInput("invalid cursor") from None
+        raise InvalidInput("invalid cursor", nl="ongeldige cursor") from None
 
 
 def active_hold(*criteria: ColumnElement[bool]) -> Exists:
@@ -171,5 +171,5 @@ async def recording_of_hold(session: AsyncSession, hold_id: int) -> int:
         select(RecordingHold.recording_id).where(RecordingHold.id == hold_id)
     )
     if recording_id is None:
-        raise NotFound(f"hold {hold_id} not found")
+        raise NotFound(f"hold {hold_id} not found", nl=f"blokkade {hold_id} niet gevonden")
     return recording_id

@@ -52,6 +52,8 @@ SUBJECT = "recording"
 # A call start this far ahead of our clock is PBX clock skew; beyond it the date is wrong and
 # would push the 90-day expiry out.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
+HOLD_NL = {HoldKind.TRAINING: "trainingsblokkade", HoldKind.EVIDENCE: "bewijsblokkade"}
 
 
 class RecordingHeld(Conflict):
@@ -59,8 +61,8 @@ class RecordingHeld(Conflict):
 
     code = "recording_held"
 
-    def __init__(self, message: str, holds: list[RecordingHold]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, holds: list[RecordingHold], *, nl: str | None = None) -> None:
+        super().__init__(message, nl=nl)
         self.holds = holds
 
 
@@ -159,11 +161,16 @@ def normalise_tags(tags: Iterable[str]) -> list[str]:
         if not tag:
             continue
         if len(tag) > MAX_TAG:
-            raise InvalidInput(f"tag {tag[:20]!r}… is longer than {MAX_TAG} characters")
+            raise InvalidInput(
+                f"tag {tag[:20]!r}… is longer than {MAX_TAG} characters",
+                nl=f"label {tag[:20]!r}… is langer dan {MAX_TAG} tekens",
+            )
         if tag not in result:
             result.append(tag)
     if len(result) > MAX_TAGS:
-        raise InvalidInput(f"at most {MAX_TAGS} tags per recording")
+        raise InvalidInput(
+            f"at most {MAX_TAGS} tags per recording", nl=f"hoogstens {MAX_TAGS} labels per opname"
+        )
     return sorted(result)
 
 
@@ -173,7 +180,10 @@ def _actor_label(actor: Actor) -> str:
 
 def _require_aware(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None:
-        raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-31T10:00:00+01:00)")
+        raise InvalidInput(
+            f"{name} needs a time zone (e.g. 2026-01-31T10:00:00+01:00)",
+            nl=f"{name} heeft een tijdzone nodig (bijv. 2026-01-31T10:00:00+01:00)",
+        )
     return moment
 
 
@@ -204,7 +214,9 @@ class RecordingService:
             .execution_options(populate_existing=True)
         )
         if recording is None:
-            raise NotFound(f"recording {recording_id} not found")
+            raise NotFound(
+                f"recording {recording_id} not found", nl=f"opname {recording_id} niet gevonden"
+            )
         return recording
 
     async def _lock(
@@ -225,7 +237,9 @@ class RecordingService:
             .execution_options(populate_existing=True)
         )
         if recording is None:
-            raise NotFound(f"recording {recording_id} not found")
+            raise NotFound(
+                f"recording {recording_id} not found", nl=f"opname {recording_id} niet gevonden"
+            )
         return recording
 
     async def _sync_retention(self, recording: Recording) -> None:
@@ -254,7 +268,10 @@ class RecordingService:
         if tombstone is not None:
             raise RecordingDeleted(
                 f"this audio was stored before as recording {tombstone.recording_id} and "
-                f"deleted on {tombstone.deleted_at:%Y-%m-%d}; it is not imported again"
+                f"deleted on {tombstone.deleted_at:%Y-%m-%d}; it is not imported again",
+                nl=f"deze audio is eerder opgeslagen als opname {tombstone.recording_id} en "
+                f"verwijderd op {tombstone.deleted_at:%Y-%m-%d}; hij wordt niet opnieuw "
+                "geïmporteerd",
             )
 
     # --- ingest ---------------------------------------------------------------------
@@ -274,7 +291,10 @@ class RecordingService:
         if started_at > now + MAX_CLOCK_SKEW:
             raise InvalidInput(
                 f"started_at {started_at.isoformat()} is in the future; a call start can be "
-                f"at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minutes ahead of our clock"
+                f"at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minutes ahead of our clock",
+                nl=f"started_at {started_at.isoformat()} ligt in de toekomst; het begin van een "
+                "gesprek mag onze klok hoogstens "
+                f"{MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minuten voor zijn",
             )
         original = await asyncio.to_thread(_sha256_if_file, source)
         if original is not None:
@@ -286,7 +306,10 @@ class RecordingService:
         if meta.ticket_id is not None:
             ticket = await session.get(Ticket, meta.ticket_id)
             if ticket is None:
-                raise InvalidInput(f"ticket {meta.ticket_id} does not exist")
+                raise InvalidInput(
+                    f"ticket {meta.ticket_id} does not exist",
+                    nl=f"ticket {meta.ticket_id} bestaat niet",
+                )
             organisation_id = organisation_id or ticket.organisation_id
 
         async with temporary_directory("sd-ingest-", self.policy.temp_dir) as tmp:
@@ -352,7 +375,10 @@ class RecordingService:
                 existing = await self.find_by_sha256(session, audio.sha256_original)
                 if existing is not None:
                     return IngestResult(existing, created=False)
-                raise Conflict("the recording could not be stored (conflicting row)") from exc
+                raise Conflict(
+                    "the recording could not be stored (conflicting row)",
+                    nl="de opname kon niet worden opgeslagen (conflicterende rij)",
+                ) from exc
             raise
         return IngestResult(recording, created=True)
 
@@ -370,14 +396,20 @@ class RecordingService:
     ) -> RecordingHold:
         reason = reason.strip()
         if not reason:
-            raise InvalidInput("a hold needs a reason")
+            raise InvalidInput("a hold needs a reason", nl="een blokkade heeft een reden nodig")
         if len(reason) > MAX_REASON:
-            raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
+            raise InvalidInput(
+                f"the reason is longer than {MAX_REASON} characters",
+                nl=f"de reden is langer dan {MAX_REASON} tekens",
+            )
         now = self.clock.now()
         if review_at is not None:
             _require_aware(review_at, "review_at")
             if review_at <= now:
-                raise InvalidInput("the review date must be in the future")
+                raise InvalidInput(
+                    "the review date must be in the future",
+                    nl="de herbeoordelingsdatum moet in de toekomst liggen",
+                )
         recording = await self._lock(session, recording_id)
         hold = RecordingHold(
             recording_id=recording.id,
@@ -425,17 +457,29 @@ class RecordingService:
         if hold is not None and not may_release_hold(hold.kind, role):
             article = "an" if hold.kind.value[0] in "aeiou" else "a"
             raise Forbidden(
-                f"{article} {hold.kind.value} hold may not be released by the {role.value} role"
+                f"{article} {hold.kind.value} hold may not be released by the {role.value} role",
+                nl=f"een {HOLD_NL[hold.kind]} mag niet worden opgeheven door de rol {role.value}",
             )
         reason = reason.strip()
         if not reason:
-            raise InvalidInput("releasing a hold needs a reason")
+            raise InvalidInput(
+                "releasing a hold needs a reason",
+                nl="het opheffen van een blokkade heeft een reden nodig",
+            )
         if len(reason) > MAX_REASON:
-            raise InvalidInput(f"the reason is longer than {MAX_REASON} characters")
+            raise InvalidInput(
+                f"the reason is longer than {MAX_REASON} characters",
+                nl=f"de reden is langer dan {MAX_REASON} tekens",
+            )
         if hold is None:
-            raise NotFound(f"hold {hold_id} not found on recording {recording_id}")
+            raise NotFound(
+                f"hold {hold_id} not found on recording {recording_id}",
+                nl=f"blokkade {hold_id} niet gevonden bij opname {recording_id}",
+            )
         if hold.released_at is not None:
-            raise Conflict(f"hold {hold_id} was already released")
+            raise Conflict(
+                f"hold {hold_id} was already released", nl=f"blokkade {hold_id} is al opgeheven"
+            )
         now = self.clock.now()
         hold.released_at = now
         hold.released_by = _actor_label(actor)
@@ -507,8 +551,12 @@ class RecordingService:
         held = active_holds(recording)
         if held:
             names = ", ".join(f"{h.kind.value} hold {h.id} ({h.reason})" for h in held)
+            names_nl = ", ".join(f"{HOLD_NL[h.kind]} {h.id} ({h.reason})" for h in held)
             raise RecordingHeld(
-                f"recording {recording.id} is held and cannot be deleted: {names}", held
+                f"recording {recording.id} is held and cannot be deleted: {names}",
+                held,
+                nl=f"opname {recording.id} wordt vastgehouden en kan niet worden verwijderd: "
+                f"{names_nl}",
             )
         try:
             await self.store.delete(recording.object_key, version_id=recording.version_id)
@@ -516,6 +564,7 @@ class RecordingService:
             raise RecordingHeld(
                 f"recording {recording.id}: the object store refuses the delete (legal hold)",
                 [],
+                nl=f"opname {recording.id}: de objectopslag weigert het verwijderen (legal hold)",
             ) from exc
         if self.policy.waveform_dir is not None:
             picture = waveform_path(self.policy.waveform_dir, recording.sha256_archive)

@@ -25,7 +25,10 @@ def _flag(fields: dict[str, str], name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise InvalidInput(f"{name!r} must be true or false (1/0, yes/no, on/off, ja/nee)")
+    raise InvalidInput(
+        f"{name!r} must be true or false (1/0, yes/no, on/off, ja/nee)",
+        nl=f"{name!r} moet waar of onwaar zijn (1/0, yes/no, on/off, ja/nee)",
+    )
 
 
 def _number(fields: dict[str, str], name: str) -> str | None:
@@ -33,7 +36,7 @@ def _number(fields: dict[str, str], name: str) -> str | None:
     if not value:
         return None
     if not _NUMBER.match(value):
-        raise InvalidInput(f"{name!r} is not a phone number")
+        raise InvalidInput(f"{name!r} is not a phone number", nl=f"{name!r} is geen telefoonnummer")
     return value
 
 
@@ -43,13 +46,19 @@ def _moment(value: str, zone: ZoneInfo) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"'started_at' is not an ISO date/time: {value[:40]!r}") from None
+        raise InvalidInput(
+            f"'started_at' is not an ISO date/time: {value[:40]!r}",
+            nl=f"'started_at' is geen ISO-datum/tijd: {value[:40]!r}",
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     try:
         return moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the calendar starts in UTC
-        raise InvalidInput(f"'started_at' is out of range: {value[:40]!r}") from None
+        raise InvalidInput(
+            f"'started_at' is out of range: {value[:40]!r}",
+            nl=f"'started_at' valt buiten het bereik: {value[:40]!r}",
+        ) from None
 
 
 def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMetadata:
@@ -57,10 +66,15 @@ def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMet
     ticket = fields.get("ticket_id", "")
     # Past signed 64 bits no ticket has the id (and SQLite's driver would overflow).
     if ticket and not (ticket.isascii() and ticket.isdigit() and int(ticket) < 2**63):
-        raise InvalidInput("'ticket_id' must be the number of a ticket")
+        raise InvalidInput(
+            "'ticket_id' must be the number of a ticket",
+            nl="'ticket_id' moet het nummer van een ticket zijn",
+        )
     agent = fields.get("agent", "")
     if len(agent) > 200:
-        raise InvalidInput("'agent' is longer than 200 characters")
+        raise InvalidInput(
+            "'agent' is longer than 200 characters", nl="'agent' is langer dan 200 tekens"
+        )
     return IngestMetadata(
         caller=_number(fields, "caller"),
         caller_withheld=_flag(fields, "caller_withheld"),

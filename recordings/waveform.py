@@ -62,7 +62,10 @@ def peaks_sync(archive: Path, duration: float, width: int = WIDTH) -> list[int]:
         if len(samples) and column < width:
             peaks[column] = max(max(samples), -min(samples), 0)
         if proc.wait() != 0:
-            raise AudioError(f"{archive.name}: the archived audio could not be decoded")
+            raise AudioError(
+                f"{archive.name}: the archived audio could not be decoded",
+                nl=f"{archive.name}: de gearchiveerde audio kon niet worden gedecodeerd",
+            )
     return [min(p, 32767) for p in peaks]
 
 

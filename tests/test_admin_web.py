@@ -519,13 +519,13 @@ async def test_admin_manages_users(world: World) -> None:
     response = await client.post(
         f"/users/{admin_id}/role", data={"role": "agent", "csrf_token": csrf}
     )
-    assert response.status == 409 and "last active admin" in await response.text()
+    assert response.status == 409 and "de laatste actieve admin" in await response.text()
     # Usernames are unique whatever their case.
     response = await client.post(
         "/users",
         data={"username": "BOB", "role": "agent", "password": PASSWORD, "csrf_token": csrf},
     )
-    assert response.status == 409 and "&#39;bob&#39; already exists" in await response.text()
+    assert response.status == 409 and "&#39;bob&#39; bestaat al" in await response.text()
     async with world.sessions() as session:
         from storage.models import StaffUser
 

@@ -122,9 +122,9 @@ async def test_agent_records_a_letter_but_cannot_open_the_desk(desk: Desk) -> No
     no_csrf = {k: v for k, v in form.items() if k != "csrf_token"}
     assert (await desk.client.post("/privacy/new", data=no_csrf)).status == 403
     bad = await desk.client.post("/privacy/new", data={**form, "type": "gossip"})
-    assert "unknown request type" in await bad.text()
+    assert "onbekende soort verzoek" in await bad.text()
     future = await desk.client.post("/privacy/new", data={**form, "received": "2026-12-01"})
-    assert "that day has not begun yet" in await future.text()
+    assert "die dag is nog niet begonnen" in await future.text()
     done = await desk.client.post("/privacy/new", data=form)
     assert done.status == 200 and "Verzoek vastgelegd" in await done.text()
     async with desk.world.sessions() as s:
@@ -205,7 +205,7 @@ async def test_a_document_whose_object_is_gone_is_a_clear_404(desk: Desk) -> Non
         assert export is not None
     await world.store.delete(export.object_key)  # e.g. lost between two writes
     response = await client.get(f"/privacy/documents/{export.id}")
-    assert response.status == 404 and "no longer stored" in await response.text()
+    assert response.status == 404 and "niet meer opgeslagen" in await response.text()
 
 
 async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) -> None:

@@ -72,7 +72,7 @@ async def test_upload_form_needs_csrf_and_stores_the_recording(
     assert await vault.count(Recording) == 1 and await vault.objects() == 1
     for query in ("from=0001-01-01", "until=9999-12-31"):
         far = await client.get(f"/recordings?{query}")
-        assert far.status == 422 and "out of range" in await far.text(), query
+        assert far.status == 422 and "valt buiten het bereik" in await far.text(), query
     await vault.login(TRAINER)
     assert (await client.get("/recordings/upload")).status == 403
 
@@ -239,5 +239,5 @@ def test_upload_limit_is_shown_in_a_sensible_unit() -> None:
 async def test_list_page_refuses_an_unknown_held_value(vault: Vault) -> None:
     await vault.login(AGENT)
     bogus = await vault.client.get("/recordings?held=bogus")
-    assert bogus.status == 422 and "&#39;held&#39; must be true or false" in await bogus.text()
+    assert bogus.status == 422 and "&#39;held&#39; moet true of false zijn" in await bogus.text()
     assert (await vault.client.get("/recordings?held=yes")).status == 200

@@ -168,7 +168,7 @@ async def test_link_recording_to_ticket(world: World) -> None:
     url = f"/tickets/{world.ticket_id}/link-recording"
     assert (await client.post(url, data={"recording_id": str(recording_id)})).status == 403
     response = await client.post(url, data={"recording_id": "424242", "csrf_token": csrf})
-    assert response.status == 422 and "recording 424242 does not exist" in await response.text()
+    assert response.status == 422 and "opname 424242 bestaat niet" in await response.text()
     response = await client.post(url, data={"recording_id": "abc", "csrf_token": csrf})
     assert response.status == 422
     response = await client.post(url, data={"recording_id": f"#{recording_id}", "csrf_token": csrf})

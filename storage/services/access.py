@@ -156,7 +156,7 @@ async def set_active(
     """Enable or disable a user; disabling revokes every session and API token at once."""
     user = await session.get(StaffUser, user_id)
     if user is None:
-        raise NotFound(f"staff user {user_id} not found")
+        raise NotFound(f"staff user {user_id} not found", nl=f"gebruiker {user_id} niet gevonden")
     if not active:
         await _keep_an_admin(session, user)
     now = clock.now()
@@ -186,9 +186,13 @@ async def create_api_token(
 ) -> tuple[ApiToken, str]:
     user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
     if user is None or not user.is_active:
-        raise NotFound(f"no active staff user {username!r}")
+        raise NotFound(
+            f"no active staff user {username!r}", nl=f"geen actieve gebruiker {username!r}"
+        )
     if len(name) > 100:
-        raise InvalidInput("token name is longer than 100 characters")
+        raise InvalidInput(
+            "token name is longer than 100 characters", nl="de tokennaam is langer dan 100 tekens"
+        )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock.now()
     record = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), created_at=now)
@@ -211,7 +215,7 @@ async def revoke_api_token(
 ) -> None:
     record = await session.get(ApiToken, token_id)
     if record is None:
-        raise NotFound(f"api token {token_id} not found")
+        raise NotFound(f"api token {token_id} not found", nl=f"API-token {token_id} niet gevonden")
     record.revoked_at = record.revoked_at or clock.now()
     audit.record(
         session,
@@ -258,7 +262,11 @@ async def _keep_an_admin(session: AsyncSession, user: StaffUser) -> None:
         )
     )
     if not others:
-        raise Conflict(f"{user.username!r} is the last active admin; make another admin first")
+        raise Conflict(
+            f"{user.username!r} is the last active admin; make another admin first",
+            nl=f"{user.username!r} is de laatste actieve admin; maak eerst een andere "
+            "gebruiker admin",
+        )
 
 
 async def change_role(
@@ -266,7 +274,7 @@ async def change_role(
 ) -> StaffUser:
     user = await session.get(StaffUser, user_id)
     if user is None:
-        raise NotFound(f"staff user {user_id} not found")
+        raise NotFound(f"staff user {user_id} not found", nl=f"gebruiker {user_id} niet gevonden")
     if role != StaffRole.ADMIN:
         await _keep_an_admin(session, user)
     previous = user.role
@@ -296,7 +304,7 @@ async def change_password(
 ) -> None:
     """Change one's own password; every other session of the user is revoked."""
     if not await verify_password(user.password_hash, current):
-        raise InvalidInput("the current password is wrong")
+        raise InvalidInput("the current password is wrong", nl="het huidige wachtwoord is onjuist")
     check_password_strength(new)
     user.password_hash = await hash_password(new)
     user.updated_at = clock.now()

@@ -33,13 +33,28 @@ LIMITS = {
 REQUIRED = ("name", "email", "message")
 RATE_WINDOW = timedelta(hours=1)
 RATE_MAX = 5
+# FormInvalid's Dutch text: the fields and error keys as the form's Dutch labels name them.
+_FIELDS_NL = {
+    "company": "bedrijf",
+    "name": "naam",
+    "email": "e-mail",
+    "phone": "telefoon",
+    "customer_number": "klantnummer",
+    "message": "bericht",
+}
+_ERRORS_NL = {
+    "field_required": "verplicht",
+    "field_too_long": "te lang",
+    "field_email": "geen geldig e-mailadres",
+    "field_phone": "geen geldig telefoonnummer",
+}
 
 
 class FormInvalid(InvalidInput):
     """Every bad field at once: {field: message key}."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    def __init__(self, errors: dict[str, str], *, nl: str | None = None) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), nl=nl)
         self.errors = errors
 
 
@@ -79,7 +94,12 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
             except InvalidInput:
                 errors[name] = key
     if errors:
-        raise FormInvalid(errors)
+        raise FormInvalid(
+            errors,
+            nl="; ".join(
+                f"{_FIELDS_NL.get(k, k)}: {_ERRORS_NL.get(v, v)}" for k, v in errors.items()
+            ),
+        )
     return cleaned
 
 
@@ -102,7 +122,10 @@ class ContactFormService:
             )
         )
         if (recent or 0) >= RATE_MAX:
-            raise RateLimited("too many submissions from this address; try again later")
+            raise RateLimited(
+                "too many submissions from this address; try again later",
+                nl="te veel inzendingen vanaf dit adres; probeer het later opnieuw",
+            )
         # The person's details stay in the submission (kept one year), not in the ticket.
         subject = (
             f"Contactformulier: {fields['company']}" if fields["company"] else "Contactformulier"

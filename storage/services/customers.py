@@ -26,6 +26,18 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()-]{6,31}$")
 _CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LANGUAGES = ("nl", "en")
+# Field names in the Dutch text of a refusal, as the Dutch form labels them.
+_FIELDS_NL = {
+    "name": "naam",
+    "customer_number": "klantnummer",
+    "email": "e-mail",
+    "phone": "telefoon",
+    "language": "taal",
+}
+
+
+def _field_nl(name: str) -> str:
+    return _FIELDS_NL.get(name, name)
 
 
 def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
@@ -33,24 +45,31 @@ def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = False
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InvalidInput(f"{name}: must be text")
+        raise InvalidInput(f"{name}: must be text", nl=f"{_field_nl(name)}: moet tekst zijn")
     value = value.strip()
     if required and not value:
-        raise InvalidInput(f"{name}: required")
+        raise InvalidInput(f"{name}: required", nl=f"{_field_nl(name)}: verplicht")
     if len(value) > limit:
-        raise InvalidInput(f"{name}: at most {limit} characters")
+        raise InvalidInput(
+            f"{name}: at most {limit} characters", nl=f"{_field_nl(name)}: maximaal {limit} tekens"
+        )
     return value
 
 
 def clean_email(value: str) -> str | None:
     if value and not _EMAIL.match(value):
-        raise InvalidInput("email: not a valid e-mail address")
+        raise InvalidInput(
+            "email: not a valid e-mail address", nl="e-mail: geen geldig e-mailadres"
+        )
     return value.lower() or None
 
 
 def clean_phone(value: str) -> str | None:
     if value and not _PHONE.match(value):
-        raise InvalidInput("phone: use digits, spaces, '+', '-' or brackets (6-31 characters)")
+        raise InvalidInput(
+            "phone: use digits, spaces, '+', '-' or brackets (6-31 characters)",
+            nl="telefoon: gebruik cijfers, spaties, '+', '-' of haakjes (6-31 tekens)",
+        )
     return value or None
 
 
@@ -67,7 +86,9 @@ class CustomerService:
     async def get_organisation(self, session: AsyncSession, org_id: int) -> Organisation:
         org = await session.get(Organisation, org_id, populate_existing=True)
         if org is None:
-            raise NotFound(f"organisation {org_id} not found")
+            raise NotFound(
+                f"organisation {org_id} not found", nl=f"organisatie {org_id} niet gevonden"
+            )
         return org
 
     async def list_organisations(
@@ -93,7 +114,10 @@ class CustomerService:
             select(Organisation.id).where(Organisation.customer_number == number)
         )
         if taken is not None and taken != own_id:
-            raise Conflict(f"customer_number: {number} is already in use")
+            raise Conflict(
+                f"customer_number: {number} is already in use",
+                nl=f"klantnummer: {number} is al in gebruik",
+            )
 
     async def create_organisation(
         self, session: AsyncSession, data: dict[str, Any], *, actor: Actor
@@ -101,7 +125,10 @@ class CustomerService:
         name = _text(data, "name", 200, required=True)
         number = _text(data, "customer_number", 32, required=True).upper()
         if not _CUSTOMER_NUMBER.match(number):
-            raise InvalidInput("customer_number: letters, digits and '-' only")
+            raise InvalidInput(
+                "customer_number: letters, digits and '-' only",
+                nl="klantnummer: alleen letters, cijfers en '-'",
+            )
         await self._check_number_free(session, number)
         now = self.clock.now()
         org = Organisation(
@@ -134,7 +161,10 @@ class CustomerService:
         if "customer_number" in data:
             number = _text(data, "customer_number", 32, required=True).upper()
             if not _CUSTOMER_NUMBER.match(number):
-                raise InvalidInput("customer_number: letters, digits and '-' only")
+                raise InvalidInput(
+                    "customer_number: letters, digits and '-' only",
+                    nl="klantnummer: alleen letters, cijfers en '-'",
+                )
             await self._check_number_free(session, number, org.id)
             changes["customer_number"] = number
         if "service_status" in data or "service_end_date" in data:
@@ -148,16 +178,25 @@ class CustomerService:
         try:
             status = ServiceStatus(raw_status)
         except ValueError:
-            raise InvalidInput("service_status: 'active' or 'ended'") from None
+            raise InvalidInput(
+                "service_status: 'active' or 'ended'",
+                nl="dienstverlening: 'active' (actief) of 'ended' (beëindigd)",
+            ) from None
         raw_end = data.get("service_end_date", None)
         end: date | None = None
         if raw_end:
             try:
                 end = date.fromisoformat(str(raw_end))
             except ValueError:
-                raise InvalidInput("service_end_date: use YYYY-MM-DD") from None
+                raise InvalidInput(
+                    "service_end_date: use YYYY-MM-DD",
+                    nl="einddatum dienstverlening: gebruik JJJJ-MM-DD",
+                ) from None
         if status == ServiceStatus.ENDED and end is None:
-            raise InvalidInput("service_end_date: required when the service has ended")
+            raise InvalidInput(
+                "service_end_date: required when the service has ended",
+                nl="einddatum dienstverlening: verplicht als de dienstverlening is beëindigd",
+            )
         if status == ServiceStatus.ACTIVE:
             end = None
         return status, end
@@ -202,7 +241,9 @@ class CustomerService:
     async def get_contact(self, session: AsyncSession, contact_id: int) -> ContactPerson:
         contact = await session.get(ContactPerson, contact_id, populate_existing=True)
         if contact is None:
-            raise NotFound(f"contact {contact_id} not found")
+            raise NotFound(
+                f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
+            )
         return contact
 
     async def list_contacts(
@@ -246,7 +287,7 @@ class CustomerService:
         if creating or "language" in data:
             language = _text(data, "language", 8) or "nl"
             if language not in LANGUAGES:
-                raise InvalidInput("language: 'nl' or 'en'")
+                raise InvalidInput("language: 'nl' or 'en'", nl="taal: 'nl' of 'en'")
             fields["language"] = language
         if creating or "organisation_id" in data:
             raw = data.get("organisation_id")
@@ -255,9 +296,14 @@ class CustomerService:
                 text = str(raw)
                 # Beyond signed 64 bits no row can match (and SQLite's driver would overflow).
                 if isinstance(raw, bool) or not (text.isascii() and text.isdigit()):
-                    raise InvalidInput("organisation_id: must be a number")
+                    raise InvalidInput(
+                        "organisation_id: must be a number", nl="organisatie: moet een nummer zijn"
+                    )
                 if int(text) >= 2**63:
-                    raise InvalidInput("organisation_id: no such organisation")
+                    raise InvalidInput(
+                        "organisation_id: no such organisation",
+                        nl="organisatie: deze organisatie bestaat niet",
+                    )
                 org_id = (await self.get_organisation(session, int(text))).id
             fields["organisation_id"] = org_id
         return fields

@@ -66,10 +66,12 @@ async def link_recording(
     """Tie a recording to a ticket (and to its organisation when the recording has none)."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
-        raise NotFound(f"ticket {ticket_id} not found")
+        raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
     recording = await session.get(Recording, recording_id, populate_existing=True)
     if recording is None:
-        raise InvalidInput(f"recording {recording_id} does not exist")
+        raise InvalidInput(
+            f"recording {recording_id} does not exist", nl=f"opname {recording_id} bestaat niet"
+        )
     previous = recording.ticket_id
     recording.ticket_id = ticket_id
     if recording.organisation_id is None:

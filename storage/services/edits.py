@@ -98,9 +98,14 @@ class MessageEditService:
             or message.direction != MessageDirection.OUT
             or ticket_id not in (None, message.ticket_id)
         ):
-            raise NotFound(f"reply {message_id} not found")
+            raise NotFound(
+                f"reply {message_id} not found", nl=f"antwoord {message_id} niet gevonden"
+            )
         if message.author_staff_id != staff.id and staff.role != StaffRole.ADMIN:
-            raise Forbidden("only the reply's author (or an admin) can edit it")
+            raise Forbidden(
+                "only the reply's author (or an admin) can edit it",
+                nl="alleen de schrijver van het antwoord (of een admin) mag het bewerken",
+            )
         body = clean_text(text)
         if body == message.text:
             return message

@@ -118,18 +118,31 @@ class PrivacyService:
         try:
             kind = RequestType(type)
         except ValueError:
-            raise InvalidInput(f"type: unknown request type {type!r}") from None
+            raise InvalidInput(
+                f"type: unknown request type {type!r}",
+                nl=f"soort: onbekende soort verzoek {type!r}",
+            ) from None
         if channel not in CHANNELS:
-            raise InvalidInput(f"channel: one of {', '.join(CHANNELS)}")
+            raise InvalidInput(
+                f"channel: one of {', '.join(CHANNELS)}",
+                nl=f"kanaal: kies uit {', '.join(CHANNELS)}",
+            )
         if len(details) > 4000:
-            raise InvalidInput("details: at most 4000 characters")
+            raise InvalidInput(
+                "details: at most 4000 characters", nl="toelichting: maximaal 4000 tekens"
+            )
         contact = await session.get(ContactPerson, contact_id)
         if contact is None:
-            raise NotFound(f"contact {contact_id} not found")
+            raise NotFound(
+                f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
+            )
         now = self.clock.now()
         received = received_at or now
         if received.tzinfo is None or received > now:
-            raise InvalidInput("received_at: a moment in the past, with a time zone")
+            raise InvalidInput(
+                "received_at: a moment in the past, with a time zone",
+                nl="ontvangen op: een moment in het verleden, met een tijdzone",
+            )
         deadline = add_month(received)
         request = PrivacyRequest(
             type=kind,
@@ -173,7 +186,10 @@ class PrivacyService:
             .execution_options(populate_existing=True)
         )
         if request is None:
-            raise NotFound(f"privacy request {request_id} not found")
+            raise NotFound(
+                f"privacy request {request_id} not found",
+                nl=f"privacyverzoek {request_id} niet gevonden",
+            )
         return request
 
     async def list_requests(
@@ -188,7 +204,10 @@ class PrivacyService:
     async def _open(self, session: AsyncSession, request_id: int) -> PrivacyRequest:
         request = await self.get(session, request_id)
         if request.status not in OPEN:
-            raise Conflict(f"privacy request {request_id} is already closed")
+            raise Conflict(
+                f"privacy request {request_id} is already closed",
+                nl=f"privacyverzoek {request_id} is al afgehandeld",
+            )
         return request
 
     async def verify_identity(
@@ -197,7 +216,7 @@ class PrivacyService:
         """Identity checked: the ID copies have served their purpose and go now."""
         request = await self._open(session, request_id)
         if request.verified_at is not None:
-            raise Conflict("identity already verified")
+            raise Conflict("identity already verified", nl="de identiteit is al gecontroleerd")
         request.verified_at = self.clock.now()
         request.status = RequestStatus.VERIFIED
         removed = await self.delete_documents(
@@ -227,9 +246,14 @@ class PrivacyService:
     ) -> PrivacyRequest:
         outcome = outcome.strip()
         if not outcome:
-            raise InvalidInput("outcome: describe what was done (or why not)")
+            raise InvalidInput(
+                "outcome: describe what was done (or why not)",
+                nl="uitkomst: beschrijf wat er is gedaan (of waarom niet)",
+            )
         if len(outcome) > 8000:
-            raise InvalidInput("outcome: at most 8000 characters")
+            raise InvalidInput(
+                "outcome: at most 8000 characters", nl="uitkomst: maximaal 8000 tekens"
+            )
         request = await self._open(session, request_id)
         request.status = RequestStatus.REJECTED if rejected else RequestStatus.DONE
         request.outcome = outcome
@@ -285,12 +309,22 @@ class PrivacyService:
         actor: Actor,
     ) -> PrivacyDocument:
         if content_type not in ID_COPY_TYPES:
-            raise InvalidInput("id copy: upload a JPEG, PNG or PDF")
+            raise InvalidInput(
+                "id copy: upload a JPEG, PNG or PDF",
+                nl="kopie identiteitsbewijs: upload een JPEG, PNG of PDF",
+            )
         if size <= 0 or size > ID_COPY_MAX_BYTES:
-            raise InvalidInput(f"id copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB")
+            raise InvalidInput(
+                f"id copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
+                nl=f"kopie identiteitsbewijs: 1 byte tot {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
+            )
         request = await self._open(session, request_id)
         if request.verified_at is not None:
-            raise Conflict("identity already verified: no ID copy is kept")
+            raise Conflict(
+                "identity already verified: no ID copy is kept",
+                nl="de identiteit is al gecontroleerd: er wordt geen kopie identiteitsbewijs "
+                "bewaard",
+            )
         document = await self.store_document(
             session,
             kind=DocumentKind.ID_COPY,
@@ -388,7 +422,11 @@ class PrivacyService:
     async def document(self, session: AsyncSession, document_id: int) -> PrivacyDocument:
         document = await session.get(PrivacyDocument, document_id)
         if document is None or document.deleted_at is not None:
-            raise NotFound("file not found (exports and ID copies are kept 7 days at most)")
+            raise NotFound(
+                "file not found (exports and ID copies are kept 7 days at most)",
+                nl="bestand niet gevonden (exports en kopieën van identiteitsbewijzen worden "
+                "hooguit 7 dagen bewaard)",
+            )
         return document
 
     # --- effects on the contact ---------------------------------------------------------
@@ -414,10 +452,13 @@ class PrivacyService:
     ) -> Flags:
         """restricted / consent_withdrawn / objected, recorded on the request."""
         if flag not in ("restricted", "consent_withdrawn", "objected"):
-            raise InvalidInput(f"unknown flag {flag!r}")
+            raise InvalidInput(f"unknown flag {flag!r}", nl=f"onbekend gevolg {flag!r}")
         request = await self.get(session, request_id)
         if request.contact_id is None:
-            raise Conflict("the subject of this request no longer exists")
+            raise Conflict(
+                "the subject of this request no longer exists",
+                nl="de betrokkene van dit verzoek bestaat niet meer",
+            )
         contact_id = request.contact_id
         row = await session.get(ContactPrivacy, contact_id)
         if row is None:

@@ -160,7 +160,10 @@ async def erase_contact(
     if request_id is not None:
         request = await service.get(session, request_id)
         if request.verified_at is None:
-            raise Conflict("verify the requester's identity before erasing")
+            raise Conflict(
+                "verify the requester's identity before erasing",
+                nl="controleer eerst de identiteit van de aanvrager voordat je wist",
+            )
     data = await gather(session, contact_id)  # NotFound when already gone
     contact = data["contact"][0]
     telegram_id = contact.telegram_user_id

@@ -179,7 +179,9 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
     """Every row about the contact, by kind (also used by the erasure to know its scope)."""
     contact = await session.get(ContactPerson, contact_id, populate_existing=True)
     if contact is None:
-        raise NotFound(f"contact {contact_id} not found")
+        raise NotFound(
+            f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
+        )
     emails = [contact.email] if contact.email else []
     phones = phone_variants(contact.phone)
     form_match = [ContactFormSubmission.email.in_(emails)] if emails else []

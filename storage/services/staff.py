@@ -35,7 +35,10 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters",
+            nl=f"het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens hebben",
+        )
 
 
 async def create_user(
@@ -54,13 +57,16 @@ async def create_user(
         or len(username) > 64
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
-        raise InvalidInput("username must be 1-64 letters, digits, '.', '-' or '_'")
+        raise InvalidInput(
+            "username must be 1-64 letters, digits, '.', '-' or '_'",
+            nl="de gebruikersnaam moet uit 1-64 letters, cijfers, '.', '-' of '_' bestaan",
+        )
     check_password_strength(password)
     # Case-insensitively: "Alice" next to "alice" would be two accounts that look alike
     # and share one login throttle.
     taken = select(StaffUser.username).where(func.lower(StaffUser.username) == username.lower())
     if existing := await session.scalar(taken.limit(1)):
-        raise Conflict(f"user {existing!r} already exists")
+        raise Conflict(f"user {existing!r} already exists", nl=f"gebruiker {existing!r} bestaat al")
     now = clock.now()
     user = StaffUser(
         username=username,

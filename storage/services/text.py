@@ -13,9 +13,12 @@ def clean_text(text: str, *, allow_empty: bool = False) -> str:
     """A message text, stripped; empty (unless allowed) or over MAX_TEXT is refused."""
     text = (text or "").strip()
     if not text and not allow_empty:
-        raise InvalidInput("message text is empty")
+        raise InvalidInput("message text is empty", nl="de berichttekst is leeg")
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"message text is longer than {MAX_TEXT} characters")
+        raise InvalidInput(
+            f"message text is longer than {MAX_TEXT} characters",
+            nl=f"de berichttekst is langer dan {MAX_TEXT} tekens",
+        )
     return text
 
 

@@ -152,7 +152,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         moment, ticket_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(moment), int(ticket_id)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid cursor") from exc
+        raise InvalidInput("invalid cursor", nl="ongeldige cursor") from exc
 
 
 _PREFETCHED_OPEN = "prefetched_open_tickets"  # session.info key
@@ -275,7 +275,7 @@ class TicketService:
         # populate_existing: never trust attributes expired by an earlier rollback.
         ticket = await session.get(Ticket, ticket_id, populate_existing=True)
         if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found")
+            raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
         return ticket
 
     async def _loaded(self, session: AsyncSession, ticket_id: int) -> Ticket:
@@ -290,7 +290,7 @@ class TicketService:
     async def get_by_reference(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.upper()))
         if ticket is None:
-            raise NotFound(f"ticket {reference} not found")
+            raise NotFound(f"ticket {reference} not found", nl=f"ticket {reference} niet gevonden")
         return ticket
 
     async def _append(
@@ -344,10 +344,17 @@ class TicketService:
         if row is None:
             ticket = await self.get(session, ticket_id)
             if ticket.status == TicketStatus.CLOSED and not allow_closed:
-                raise TicketClosed(f"ticket {ticket.reference} is closed")
+                raise TicketClosed(
+                    f"ticket {ticket.reference} is closed",
+                    nl=f"ticket {ticket.reference} is gesloten",
+                )
             raise StaleThread(
                 f"ticket {ticket.reference} changed since you opened it "
-                f"(version {ticket.thread_version}, yours {expected_version})"
+                f"(version {ticket.thread_version}, yours {expected_version})",
+                nl=(
+                    f"ticket {ticket.reference} is gewijzigd sinds je het opende "
+                    f"(versie {ticket.thread_version}, de jouwe {expected_version})"
+                ),
             )
         message = await _insert_message(
             session,
@@ -418,7 +425,10 @@ class TicketService:
             raise ContactRestricted(
                 f"ticket {ticket.reference}: the contact has restricted the processing of "
                 "their data (privacy request), so no reply can be sent to them; add an "
-                "internal note instead"
+                "internal note instead",
+                nl=f"ticket {ticket.reference}: de contactpersoon heeft de verwerking van zijn "
+                "gegevens laten beperken (privacyverzoek), dus er gaan geen antwoorden naar de "
+                "contactpersoon; voeg in plaats daarvan een interne notitie toe",
             )
         delivery = (
             DeliveryState.PENDING
@@ -513,7 +523,10 @@ class TicketService:
         if assignee_id is not None:
             assignee = await session.get(StaffUser, assignee_id)
             if assignee is None or not assignee.is_active:
-                raise InvalidInput(f"no active staff user {assignee_id}")
+                raise InvalidInput(
+                    f"no active staff user {assignee_id}",
+                    nl=f"geen actieve gebruiker {assignee_id}",
+                )
         ticket = await self.get(session, ticket_id)
         status = TicketStatus.OPEN if ticket.status == TicketStatus.NEW else ticket.status
         return await self._change(
@@ -852,7 +865,7 @@ class TicketService:
             .execution_options(populate_existing=True)
         )
         if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found")
+            raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
         return ticket
 
 
