@@ -310,12 +310,12 @@ class PrivacyService:
     ) -> PrivacyDocument:
         if content_type not in ID_COPY_TYPES:
             raise InvalidInput(
-                "id copy: upload a JPEG, PNG or PDF",
+                "ID copy: upload a JPEG, PNG or PDF",
                 nl="kopie identiteitsbewijs: upload een JPEG, PNG of PDF",
             )
         if size <= 0 or size > ID_COPY_MAX_BYTES:
             raise InvalidInput(
-                f"id copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
+                f"ID copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
                 nl=f"kopie identiteitsbewijs: 1 byte tot {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
             )
         request = await self._open(session, request_id)
