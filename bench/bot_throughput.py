@@ -8,7 +8,9 @@ A third line shows the floor the issue's own shape sets: five routers (start/lin
 tickets, media, privacy, errors) with a filtered handler each and one pass-through outer
 middleware where the DB session goes, every handler empty, no database at all. Its ratio to
 the bare dispatcher bounds what any implementation of that shape can reach, and the last line
-says how much CPU per update a 0.3x result would leave for the actual work.
+says how much CPU per update a 0.3x result would leave for the actual work. A machine line
+measures one thread round trip (aiosqlite's cost per trip), which varies several-fold between
+machines and explains most of the spread of the SQLite figure.
 
     .venv/bin/python bench/bot_throughput.py [--messages 2000] [--users 100] [--batch 100]
         [--database-url postgresql+asyncpg://...]   (default: a fresh SQLite file)
@@ -241,6 +243,37 @@ async def main(messages: int, users: int, size: int, database_url: str) -> None:
         f"{(bare_result.cpu / 0.3 - floor_result.cpu) / messages * 1e6:.0f} us CPU per update "
         "would be left to store it, file it in a ticket and commit"
     )
+    hop = thread_round_trip_us()
+    print(
+        f"machine: one thread round trip (what aiosqlite pays per trip to its worker) takes "
+        f"{hop:.0f} us here; the full path's wall time per update is "
+        f"{full_result.wall / messages * 1e6:.0f} us"
+    )
+
+
+def thread_round_trip_us(rounds: int = 20000) -> float:
+    """Hand an item to a worker thread and wait for it back, as aiosqlite does per call:
+    on a busy or virtualised 2-CPU machine this wake-up, not Python, sets the SQLite pace."""
+    import queue
+    import threading
+
+    inbox: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    outbox: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while (item := inbox.get()) is not None:
+            outbox.put(item)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    start = time.perf_counter()
+    for n in range(rounds):
+        inbox.put(n)
+        outbox.get()
+    elapsed = time.perf_counter() - start
+    inbox.put(None)
+    thread.join()
+    return elapsed / rounds * 1e6
 
 
 if __name__ == "__main__":
