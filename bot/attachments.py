@@ -4,6 +4,7 @@ and for a held photo/document once its ticket is chosen."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Mapping
@@ -80,8 +81,9 @@ async def download_to(bot: Bot, file_id: str, path: Path, limit: int) -> int | N
         return None
     if file.file_path is None:
         raise ValueError("the Bot API returned no file path")
-    if bot.session.api.is_local:
-        chunks = _read_local(bot.session.api.wrap_local_file.to_local(file.file_path))
+    if bot.session.api.is_local:  # resolving the path reads the disk (symlinks): a thread
+        local = await asyncio.to_thread(bot.session.api.wrap_local_file.to_local, file.file_path)
+        chunks = _read_local(local)
     else:
         url = bot.session.api.file_url(bot.token, file.file_path)
         chunks = bot.session.stream_content(url=url, timeout=120)

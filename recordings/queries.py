@@ -53,6 +53,11 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         raise InvalidInput("invalid cursor", nl="ongeldige cursor") from None
 
 
+def normal_tag(raw: str) -> str:
+    """A tag as stored: lower-cased, single spaces ("Billing  Dispute" is "billing dispute")."""
+    return " ".join(str(raw).split()).lower()
+
+
 def active_hold(*criteria: ColumnElement[bool]) -> Exists:
     """EXISTS an unreleased hold on `Recording`: the one definition of "held" for every
     query (lists, the retention sweep, the vault's due query). `criteria` narrow it (a
@@ -77,7 +82,7 @@ def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording
     stmt = select(Recording)
     if filters.tag:
         # Tags are stored normalised (normalise_tags; migration 0017 for older rows).
-        tag = " ".join(filters.tag.split()).lower()
+        tag = normal_tag(filters.tag)
         stmt = stmt.where(
             exists().where(RecordingTag.recording_id == Recording.id, RecordingTag.tag == tag)
         )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
-from recordings.queries import active_hold
+from recordings.queries import active_hold, normal_tag
 from recordings.waveform import waveform_path
 from storage.clock import Clock
 from storage.models import (
@@ -157,7 +157,7 @@ def normalise_tags(tags: Iterable[str]) -> list[str]:
     tag, and the primary key (recording, tag) then keeps them unique per recording."""
     result: list[str] = []
     for raw in tags:
-        tag = " ".join(str(raw).split()).lower()
+        tag = normal_tag(raw)
         if not tag:
             continue
         if len(tag) > MAX_TAG:

@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -738,38 +739,37 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
 SERVER_DIR = "/var/lib/telegram-bot-api"  # the --dir of telegram-bot-api --local
 
 
-def _local_server_files(tmp_path: Any) -> Any:
-    """The server's --dir as mounted here, holding a photo where telegram-bot-api puts it,
-    and a secret next to it that must never be read."""
+@pytest.fixture
+def local_mode(settings: Settings, tmp_path: Any, fake_api: tuple[FakeBotApi, str]) -> Settings:
+    """Settings for a --local Bot API server whose --dir (SERVER_DIR there) is mounted at
+    tmp_path/bot-api-volume here, holding a photo where telegram-bot-api puts it; the secret
+    beside the volume must never be read."""
     local_dir = tmp_path / "bot-api-volume"
     (local_dir / TOKEN / "photos").mkdir(parents=True)
     (local_dir / TOKEN / "photos" / "file_0.jpg").write_bytes(PHOTO)
     secret = tmp_path / "secret.txt"
     secret.write_text("not for customers")
     (local_dir / TOKEN / "photos" / "link.jpg").symlink_to(secret)
-    return local_dir
+    return webhook_settings(
+        settings,
+        fake_api[1],
+        telegram_api_local_dir=str(local_dir),
+        telegram_api_server_dir=SERVER_DIR,
+    )
 
 
 async def test_local_bot_api_server_file_is_read_from_its_directory(
     aiohttp_client: Any,
     engine: AsyncEngine,
-    settings: Settings,
-    tmp_path: Any,
+    local_mode: Settings,
     fake_api: tuple[FakeBotApi, str],
     clock: FrozenClock,
 ) -> None:
     """A self-hosted server in --local mode serves no downloads over HTTP: getFile names a
     path on its disk, which is read through the shared volume."""
-    api, base = fake_api
-    local_dir = _local_server_files(tmp_path)
+    api, _ = fake_api
     api.local_file_path = f"{SERVER_DIR}/{TOKEN}/photos/file_0.jpg"
-    local = webhook_settings(
-        settings,
-        base,
-        telegram_api_local_dir=str(local_dir),
-        telegram_api_server_dir=SERVER_DIR,
-    )
-    client = await aiohttp_client(create_app(local, engine=engine, clock=clock))
+    client = await aiohttp_client(create_app(local_mode, engine=engine, clock=clock))
     assert await _post(client, photo(91)) == 200
     await _until(lambda: _processed(client.app[SESSIONMAKER], 91))
     async with client.app[SESSIONMAKER]() as s:
@@ -783,26 +783,23 @@ async def test_local_bot_api_server_file_is_read_from_its_directory(
 async def test_local_bot_api_path_outside_its_directory_is_refused(
     aiohttp_client: Any,
     engine: AsyncEngine,
-    settings: Settings,
+    local_mode: Settings,
     tmp_path: Any,
     fake_api: tuple[FakeBotApi, str],
     clock: FrozenClock,
     case: str,
 ) -> None:
-    api, base = fake_api
-    local_dir = _local_server_files(tmp_path)
+    api, _ = fake_api
+    mounted = Path(local_mode.telegram_api_local_dir)
     secret = tmp_path / "secret.txt"
     api.local_file_path = {
         # enough ../ to reach / from the mounted directory, then down to the secret
-        "climbs out": f"{SERVER_DIR}/{'../' * len(local_dir.parts)}{str(secret).lstrip('/')}",
+        "climbs out": f"{SERVER_DIR}/{'../' * len(mounted.parts)}{str(secret).lstrip('/')}",
         "symlink out": f"{SERVER_DIR}/{TOKEN}/photos/link.jpg",
         "elsewhere": str(secret),
         "missing": f"{SERVER_DIR}/{TOKEN}/photos/gone.jpg",
     }[case]
-    local = webhook_settings(
-        settings, base, telegram_api_local_dir=str(local_dir), telegram_api_server_dir=SERVER_DIR
-    )
-    client = await aiohttp_client(create_app(local, engine=engine, clock=clock))
+    client = await aiohttp_client(create_app(local_mode, engine=engine, clock=clock))
     assert await _post(client, photo(92)) == 200
     await _until(lambda: _processed(client.app[SESSIONMAKER], 92))
     await _until(lambda: _has_sent(api, 2))

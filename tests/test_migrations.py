@@ -182,5 +182,8 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
             assert await all_tags(session) == ["billing dispute", "escalation", "vip"]
             page = await list_recordings(session, RecordingFilter(tag="Escalation"), now=now)
             assert [r.id for r in page.items] == [first]
+            spaced = RecordingFilter(tag=" Billing   dispute ")  # typed as the agent typed it
+            page = await list_recordings(session, spaced, now=now)
+            assert [r.id for r in page.items] == [first]
     finally:
         await engine.dispose()
