@@ -38,6 +38,7 @@ def contact_json(contact: ContactPerson) -> dict[str, Any]:
         "name": contact.name,
         "email": contact.email,
         "phone": contact.phone,
+        "phone_e164": contact.phone_e164,
         "language": contact.language,
         "organisation_id": contact.organisation_id,
         "verified": contact.verified,

@@ -55,7 +55,7 @@ LABELS: dict[str, dict[str, str]] = {
         "field_required": "Dit veld is verplicht.",
         "field_too_long": "Dit veld is te lang.",
         "field_email": "Dit is geen geldig e-mailadres.",
-        "field_phone": "Gebruik cijfers, spaties, '+', '-' of haakjes.",
+        "field_phone": "Dit is geen telefoonnummer (bijvoorbeeld 06 1234 5678).",
         "form_rate_limited": "U heeft kort na elkaar veel berichten verstuurd. Probeer het "
         "over een uur opnieuw.",
         "privacy_note": "We bewaren dit formulier één jaar en de supportinformatie drie jaar, "
@@ -117,7 +117,7 @@ LABELS: dict[str, dict[str, str]] = {
         "field_required": "This field is required.",
         "field_too_long": "This field is too long.",
         "field_email": "This is not a valid e-mail address.",
-        "field_phone": "Use digits, spaces, '+', '-' or brackets.",
+        "field_phone": "This is not a phone number (for example +31 6 1234 5678).",
         "form_rate_limited": "You sent many messages in a short time. Please try again in an hour.",
         "privacy_note": "We keep this form for one year and support information for three "
         "years, as our privacy statement describes.",

@@ -19,6 +19,7 @@ from recordings.queries import (
     all_tags,
     audit_trail,
     list_recordings,
+    number_filter,
     recording_of_hold,
 )
 from recordings.queries import training_library as training_recordings
@@ -110,7 +111,7 @@ def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> Rec
         held=parse_bool(query.get("held", ""), "held"),
         since=_day(query.get("from", ""), "from", zone),
         until=_day(query.get("until", ""), "until", zone, end=True),
-        number=query.get("number", "").strip(),
+        number=number_filter(query.get("number", "")),
         ticket_id=_int(query.get("ticket", ""), "ticket"),
         expiring_days=_expiring(query.get("expiring", "")),
         see_withheld=role in SEE_WITHHELD_ROLES,
@@ -309,7 +310,8 @@ async def _training_recording(request: web.Request) -> Recording:
             "recording not in the training library",
             nl="de opname staat niet in de trainingsbibliotheek",
         )
-    if recording.caller and recording.caller in await excluded_callers(request[DB]):
+    numbers = {recording.caller_e164, recording.callee_e164} - {None}
+    if numbers & await excluded_callers(request[DB]):
         raise NotFound(
             "recording not in the training library",
             nl="de opname staat niet in de trainingsbibliotheek",

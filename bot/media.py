@@ -25,6 +25,7 @@ from storage.clock import Clock
 from storage.config import Settings
 from storage.models import ContactPerson
 from storage.objectstore import ObjectStore
+from storage.phones import normalise_international
 from storage.services.tickets import TicketService
 
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
@@ -73,7 +74,9 @@ def describe(message: Message) -> str:
     if message.contact is not None:
         c = message.contact
         name = " ".join(filter(None, [c.first_name, c.last_name]))
-        return f"[contact: {name}, {c.phone_number}]"
+        # Telegram sends "31612345678" (no "+"): the note gives it in E.164 like every
+        # number we keep, or as sent when it is no phone number.
+        return f"[contact: {name}, {normalise_international(c.phone_number) or c.phone_number}]"
     if message.dice is not None:
         return f"[dice {message.dice.emoji} {message.dice.value}]"
     if message.photo:

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, RecordingTag
+from storage.phones import normalise_phone
 from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
-from storage.services.privacy_export import bare_phone_sql, phone_variants
 
 PAGE = 50
 
@@ -24,7 +24,7 @@ class RecordingFilter:
     held: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
-    number: str = ""  # caller or callee contains this
+    number: str = ""  # caller or callee is this number, in E.164 (number_filter)
     ticket_id: int | None = None
     expiring_days: int | None = None  # not held and due within this many days
     see_withheld: bool = False  # may the number filter match a withheld caller?
@@ -67,15 +67,18 @@ def active_hold(*criteria: ColumnElement[bool]) -> Exists:
     )
 
 
-def _number_matches(column: ColumnElement[str | None], number: str) -> ColumnElement[bool]:
-    """`column` contains `number` as typed, or (separators removed on both sides) in any of
-    its Dutch notations: 06..., +316..., 00316... Wildcards in the input are literal."""
-    variants = phone_variants(number)
-    bare = bare_phone_sql(column)
-    return or_(
-        *(column.contains(v, autoescape=True) for v in variants),
-        *(bare.contains(v, autoescape=True) for v in variants),
-    )
+def number_filter(text: str) -> str:
+    """The number filter's input in E.164 ("" for no filter): recordings are found by the
+    number itself, in whatever notation either side was typed, never by a piece of text."""
+    if not text.strip():
+        return ""
+    e164 = normalise_phone(text)
+    if e164 is None:
+        raise InvalidInput(
+            "number: not a phone number (for example 06 1234 5678 or +31 20 765 4321)",
+            nl="nummer: geen telefoonnummer (bijvoorbeeld 06 1234 5678 of +31 20 765 4321)",
+        )
+    return e164
 
 
 def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording]]:
@@ -93,11 +96,11 @@ def _filtered(filters: RecordingFilter, now: datetime) -> Select[tuple[Recording
     if filters.until is not None:
         stmt = stmt.where(Recording.call_started_at < filters.until)
     if filters.number:
-        caller = _number_matches(Recording.caller, filters.number)
+        caller = Recording.caller_e164 == filters.number
         if not filters.see_withheld:
             # A shielded number must not be discoverable by searching for it.
             caller = and_(caller, Recording.caller_withheld.is_(False))
-        stmt = stmt.where(or_(caller, _number_matches(Recording.callee, filters.number)))
+        stmt = stmt.where(or_(caller, Recording.callee_e164 == filters.number))
     if filters.ticket_id is not None:
         stmt = stmt.where(Recording.ticket_id == filters.ticket_id)
     if filters.expiring_days is not None:
@@ -160,7 +163,12 @@ async def training_library(session: AsyncSession) -> list[Recording]:
     training = active_hold(RecordingHold.kind == HoldKind.TRAINING)
     # Callers who restricted processing or objected (issue 6) are left out of training.
     excluded = await excluded_callers(session)
-    not_excluded = Recording.caller.is_(None) | Recording.caller.not_in(excluded)
+    not_excluded = and_(
+        *(
+            column.is_(None) | column.not_in(excluded)
+            for column in (Recording.caller_e164, Recording.callee_e164)
+        )
+    )
     return list(
         await session.scalars(
             select(Recording)

@@ -35,6 +35,7 @@ from storage.models import (
     Ticket,
 )
 from storage.objectstore.base import ObjectHeld, ObjectStore
+from storage.phones import normalise_phone
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -337,8 +338,10 @@ class RecordingService:
             original_filename=(meta.filename or source.name)[:255],
             call_started_at=started_at,
             caller=meta.caller,
+            caller_e164=normalise_phone(meta.caller),  # None for "anonymous", extensions
             caller_withheld=meta.caller_withheld,
             callee=meta.callee,
+            callee_e164=normalise_phone(meta.callee),
             agent=meta.agent,
             ticket_id=meta.ticket_id,
             organisation_id=organisation_id,

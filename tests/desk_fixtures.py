@@ -44,6 +44,7 @@ async def seed_customer(
         name="Jan de Vries",
         email="jan@acme.example",
         phone="+31 20 123 4567",
+        phone_e164="+31201234567",
         created_at=now,
         updated_at=now,
     )

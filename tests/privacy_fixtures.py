@@ -34,6 +34,7 @@ from storage.models import (
     TicketChannel,
 )
 from storage.objectstore import S3ObjectStore
+from storage.phones import normalise_phone
 from storage.services.audit import Actor
 from storage.services.customers import CustomerService
 from storage.services.privacy import PrivacyService
@@ -179,6 +180,7 @@ async def _person(
             name=person.name,
             email=person.email,
             phone=person.phone,
+            phone_e164=normalise_phone(person.phone),
             message=f"Formulier van {person.name}",
             ip_hash="0" * 64,
         )

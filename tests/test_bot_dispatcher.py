@@ -292,6 +292,10 @@ async def test_callback_for_someone_elses_ticket_is_refused(desk: Desk) -> None:
         ({"location": {"latitude": 52.37, "longitude": 4.89}}, "[location: 52.37000, 4.89000]"),
         ({"contact": {"phone_number": "+31201234567", "first_name": "Jan"}},
          "[contact: Jan, +31201234567]"),
+        # Telegram's own notation has no "+": the note keeps the number in E.164.
+        ({"contact": {"phone_number": "31 6 1234 5678", "first_name": "Jan"}},
+         "[contact: Jan, +31612345678]"),
+        ({"contact": {"phone_number": "1234", "first_name": "Jan"}}, "[contact: Jan, 1234]"),
         ({"poll": {"id": "p", "question": "Werkt het?", "options": [
             {"text": "ja", "voter_count": 0, "persistent_id": "a"},
             {"text": "nee", "voter_count": 0, "persistent_id": "b"}],

@@ -101,7 +101,8 @@ async def test_submission_opens_web_form_ticket_and_keeps_record(world: World) -
     [
         ("name", "", "Dit veld is verplicht."),
         ("email", "els-at-bol", "Dit is geen geldig e-mailadres."),
-        ("phone", "call me maybe", "Gebruik cijfers"),
+        ("phone", "call me maybe", "Dit is geen telefoonnummer"),
+        ("phone", "06 12", "Dit is geen telefoonnummer"),  # digits, but too few
         ("message", "x" * 5001, "Dit veld is te lang."),
         ("company", "y" * 201, "Dit veld is te lang."),
     ],

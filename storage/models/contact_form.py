@@ -13,6 +13,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, BigIntPK
+from storage.phones import E164_LENGTH
 
 
 class ContactFormSubmission(Base):
@@ -30,7 +31,8 @@ class ContactFormSubmission(Base):
     company: Mapped[str] = mapped_column(String(200), default="")
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")  # as typed
+    phone_e164: Mapped[str | None] = mapped_column(String(E164_LENGTH), index=True)
     customer_number: Mapped[str] = mapped_column(String(32), default="")
     message: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="nl")

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, BigIntPK, str_enum
+from storage.phones import E164_LENGTH
 
 
 class ServiceStatus(enum.StrEnum):
@@ -112,7 +113,9 @@ class ContactPerson(Base):
     )
     name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32))  # as typed, for display
+    # The same number in E.164 (storage/phones.py): what every search compares.
+    phone_e164: Mapped[str | None] = mapped_column(String(E164_LENGTH), index=True)
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_username: Mapped[str | None] = mapped_column(String(64))

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, BigIntPK, str_enum
+from storage.phones import E164_LENGTH
 
 
 class HoldKind(enum.StrEnum):
@@ -39,6 +40,10 @@ class Recording(Base):
     caller: Mapped[str | None] = mapped_column(String(64))
     caller_withheld: Mapped[bool] = mapped_column(Boolean, default=False)
     callee: Mapped[str | None] = mapped_column(String(64))
+    # caller and callee as the PBX wrote them; these in E.164 (storage/phones.py), NULL when
+    # the field is no phone number (withheld, an extension).
+    caller_e164: Mapped[str | None] = mapped_column(String(E164_LENGTH), index=True)
+    callee_e164: Mapped[str | None] = mapped_column(String(E164_LENGTH), index=True)
     agent: Mapped[str | None] = mapped_column(String(200))
     ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"), index=True

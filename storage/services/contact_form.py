@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import Clock
 from storage.models import ContactFormSubmission, Ticket, TicketChannel
+from storage.phones import normalise_phone
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.customers import clean_email, clean_phone
@@ -86,13 +87,16 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
         elif len(value) > limit:
             errors[name] = "field_too_long"
         cleaned[name] = value
-    checks = (("email", clean_email, "field_email"), ("phone", clean_phone, "field_phone"))
-    for name, check, key in checks:
-        if name not in errors and cleaned[name]:
-            try:
-                cleaned[name] = check(cleaned[name]) or ""
-            except InvalidInput:
-                errors[name] = key
+    if "email" not in errors and cleaned["email"]:
+        try:
+            cleaned["email"] = clean_email(cleaned["email"]) or ""
+        except InvalidInput:
+            errors["email"] = "field_email"
+    if "phone" not in errors and cleaned["phone"]:
+        try:
+            clean_phone(cleaned["phone"])  # kept as typed; submit stores its E.164 form
+        except InvalidInput:
+            errors["phone"] = "field_phone"
     if errors:
         raise FormInvalid(
             errors,
@@ -138,7 +142,12 @@ class ContactFormService:
             subject=subject,
         )
         submission = ContactFormSubmission(
-            created_at=now, ticket_id=ticket.id, language=language, ip_hash=sender, **fields
+            created_at=now,
+            ticket_id=ticket.id,
+            language=language,
+            ip_hash=sender,
+            phone_e164=normalise_phone(fields["phone"]),
+            **fields,
         )
         session.add(submission)
         await session.flush()

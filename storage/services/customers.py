@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.clock import Clock
 from storage.models import ContactPerson, Organisation, ServiceStatus
+from storage.phones import normalise_phone
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
@@ -23,7 +24,6 @@ from storage.services.text import escape_like
 
 PAGE = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9 ()-]{6,31}$")
 _CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LANGUAGES = ("nl", "en")
 # Field names in the Dutch text of a refusal, as the Dutch form labels them.
@@ -64,13 +64,18 @@ def clean_email(value: str) -> str | None:
     return value.lower() or None
 
 
-def clean_phone(value: str) -> str | None:
-    if value and not _PHONE.match(value):
+def clean_phone(value: str) -> tuple[str | None, str | None]:
+    """A number a person gives us: (as typed, E.164), or a clear refusal when it is no
+    phone number. Empty is (None, None)."""
+    if not value:
+        return None, None
+    e164 = normalise_phone(value)
+    if e164 is None:
         raise InvalidInput(
-            "phone: use digits, spaces, '+', '-' or brackets (6-31 characters)",
-            nl="telefoon: gebruik cijfers, spaties, '+', '-' of haakjes (6-31 tekens)",
+            "phone: not a phone number (for example 06 1234 5678 or +32 475 12 34 56)",
+            nl="telefoon: geen telefoonnummer (bijvoorbeeld 06 1234 5678 of +32 475 12 34 56)",
         )
-    return value or None
+    return value, e164
 
 
 def _contains(column: Any, query: str) -> Any:
@@ -265,7 +270,7 @@ class CustomerService:
                 or_(
                     _contains(ContactPerson.name, query),
                     _contains(ContactPerson.email, query),
-                    ContactPerson.phone == query,
+                    ContactPerson.phone_e164 == normalise_phone(query),
                 )
             )
         if organisation_id is not None:
@@ -283,7 +288,7 @@ class CustomerService:
         if creating or "email" in data:
             fields["email"] = clean_email(_text(data, "email", 320))
         if creating or "phone" in data:
-            fields["phone"] = clean_phone(_text(data, "phone", 32))
+            fields["phone"], fields["phone_e164"] = clean_phone(_text(data, "phone", 32))
         if creating or "language" in data:
             language = _text(data, "language", 8) or "nl"
             if language not in LANGUAGES:

@@ -474,23 +474,21 @@ class PrivacyService:
 
 
 async def excluded_callers(session: AsyncSession) -> set[str]:
-    """Caller numbers (every written form) of contacts whose data must not be used for
-    training: processing restricted, consent withdrawn or an objection recorded. Training is
-    the only consent-based use; replies to their own tickets (contract) stop on restriction
-    alone (bot/delivery.py)."""
-    from storage.services.privacy_export import phone_variants
-
+    """E.164 numbers of contacts whose data must not be used for training: processing
+    restricted, consent withdrawn or an objection recorded; compared with a recording's
+    caller_e164 and callee_e164. Training is the only consent-based use; replies to their
+    own tickets (contract) stop on restriction alone (bot/delivery.py)."""
     rows = await session.scalars(
-        select(ContactPerson.phone)
+        select(ContactPerson.phone_e164)
         .join(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
         .where(
-            ContactPerson.phone.is_not(None),
+            ContactPerson.phone_e164.is_not(None),
             ContactPrivacy.restricted_at.is_not(None)
             | ContactPrivacy.consent_withdrawn_at.is_not(None)
             | ContactPrivacy.objected_at.is_not(None),
         )
     )
-    return {variant for phone in rows for variant in phone_variants(phone)}
+    return set(rows)
 
 
 async def deliverable_export(session: AsyncSession, contact_id: int) -> PrivacyDocument | None:

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -84,8 +84,8 @@ FILES: dict[str, tuple[str, str]] = {
     "message_edits": ("wijzigingen van die berichten", "edits of those messages"),
     "attachments": ("gegevens van de bijlagen (de bestanden zelf in attachments/)",
                     "metadata of the attachments (the files themselves in attachments/)"),
-    "recordings": ("gespreksopnames waarin u de beller bent (gegevens, zonder audio)",
-                   "call recordings where you are the caller (metadata, no audio)"),
+    "recordings": ("gespreksopnames met uw nummer als beller of gebelde (zonder audio)",
+                   "call recordings with your number calling or called (no audio)"),
     "contact_form": ("berichten via het contactformulier van de website",
                      "messages sent through the website's contact form"),
     "held_messages": ("berichten die nog op een ticketkeuze wachten",
@@ -134,47 +134,6 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-# Separators people type in phone numbers: removed on both sides before comparing.
-_PHONE_SEPARATORS = " -.()"
-_PHONE_STRIP = re.compile(r"[\s.()-]")
-
-
-def phone_variants(phone: str | None) -> list[str]:
-    """The ways one number shows up in caller ids and forms: as typed, and without
-    separators in its 0, +31 and 0031 forms (also with the "(0)" of "+31 (0)6 ...")."""
-    if not phone:
-        return []
-    bare = _PHONE_STRIP.sub("", phone)
-    if not any(c.isdigit() for c in bare):
-        return [phone]
-    variants = {phone, bare}
-    national = None
-    if bare.startswith("+31"):
-        national = bare[3:]
-    elif bare.startswith("0031"):
-        national = bare[4:]
-    elif bare.startswith("00"):
-        variants.add("+" + bare[2:])
-    elif bare.startswith("0"):
-        national = bare[1:]
-    elif bare.startswith("+"):
-        variants.add("00" + bare[1:])
-    if national is not None:
-        national = national.removeprefix("0")  # the "(0)" of "+31 (0)6 ..."
-        if national.isdigit():
-            variants |= {"0" + national, "+31" + national, "0031" + national}
-            variants |= {"+310" + national, "00310" + national}
-    return sorted(variants)
-
-
-def bare_phone_sql(column: Any) -> Any:
-    """`column` without the separators of _PHONE_SEPARATORS, in portable SQL (replace() on
-    SQLite and PostgreSQL), to compare with phone_variants whatever way it was typed."""
-    for separator in _PHONE_SEPARATORS:
-        column = func.replace(column, separator, "")
-    return column
-
-
 async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
     """Every row about the contact, by kind (also used by the erasure to know its scope)."""
     contact = await session.get(ContactPerson, contact_id, populate_existing=True)
@@ -182,12 +141,11 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
         raise NotFound(
             f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
         )
-    emails = [contact.email] if contact.email else []
-    phones = phone_variants(contact.phone)
-    form_match = [ContactFormSubmission.email.in_(emails)] if emails else []
-    if phones:
-        # A form's phone is kept as typed ("06-1111 2222"): compare both sides bare.
-        form_match.append(bare_phone_sql(ContactFormSubmission.phone).in_(phones))
+    # By identity: the e-mail address and the number in E.164, however either was typed.
+    phone = contact.phone_e164
+    form_match = [ContactFormSubmission.email == contact.email] if contact.email else []
+    if phone:
+        form_match.append(ContactFormSubmission.phone_e164 == phone)
     forms = (
         list(
             await session.scalars(
@@ -256,10 +214,12 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
         ),
         "recordings": list(
             await session.scalars(
-                select(Recording).where(Recording.caller.in_(phones)).order_by(Recording.id)
+                select(Recording)
+                .where(or_(Recording.caller_e164 == phone, Recording.callee_e164 == phone))
+                .order_by(Recording.id)
             )
         )
-        if phones
+        if phone
         else [],
         "contact_form": forms,
         "held_messages": list(
