@@ -3,9 +3,11 @@ migrated schema matches the models' metadata."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -122,16 +124,55 @@ async def test_ids_of_deleted_rows_are_never_reused(session_factory) -> None:
     assert await add("C-2") > first
 
 
+# The recordings table as revisions 0016/0017 had it: data tests insert through this, not
+# the model, which has columns a later revision adds.
+def _old_table(name: str, *columns: str) -> sa.TableClause:
+    """Some columns of a table, typed as the models type them (UTC datetimes)."""
+    model = Base.metadata.tables[name]
+    return sa.table(name, *(sa.column(c, model.c[c].type) for c in columns))
+
+
+_RECORDINGS = _old_table(
+    "recordings",
+    "id", "object_key", "sha256_original", "sha256_archive", "duration_seconds",
+    "original_format", "sample_rate", "channels", "original_size", "archive_size",
+    "original_filename", "call_started_at", "caller", "caller_withheld", "callee",
+    "created_at", "expires_at",
+)  # fmt: skip
+
+
+def _old_recording(n: int, now: datetime, **values: Any) -> dict[str, Any]:
+    return {
+        "object_key": f"recordings/{n}.ogg",
+        "sha256_original": f"{n}" * 64,
+        "sha256_archive": f"{n}" * 64,
+        "duration_seconds": 1.0,
+        "original_format": "wav",
+        "sample_rate": 8000,
+        "channels": 1,
+        "original_size": 1,
+        "archive_size": 1,
+        "original_filename": "",
+        "call_started_at": now,
+        "caller": None,
+        "caller_withheld": False,
+        "callee": None,
+        "created_at": now,
+        "expires_at": now + timedelta(days=90),
+        **values,
+    }
+
+
 async def test_0017_merges_tags_written_before_normalising(database_url: str) -> None:
     """Older rows had "Escalation" and "escalation" side by side; after 0017 the filter and
     the autocomplete see one normalised tag per recording, none lost."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     from sqlalchemy import select
 
     from recordings.queries import RecordingFilter, all_tags, list_recordings
     from storage.db import create_sessionmaker
-    from storage.models import Recording, RecordingTag
+    from storage.models import RecordingTag
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
     engine = create_engine(database_url)
@@ -139,25 +180,12 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
         await migrate.upgrade(engine, "0016")
         sessions = create_sessionmaker(engine)
         async with sessions() as session:
-            ids = []
-            for n in range(2):
-                row = Recording(
-                    object_key=f"recordings/{n}.ogg",
-                    sha256_original=f"{n}" * 64,
-                    sha256_archive=f"{n}" * 64,
-                    duration_seconds=1.0,
-                    original_format="wav",
-                    sample_rate=8000,
-                    channels=1,
-                    original_size=1,
-                    archive_size=1,
-                    call_started_at=now,
-                    created_at=now,
-                    expires_at=now + timedelta(days=90),
-                )
-                session.add(row)
-                await session.flush()
-                ids.append(row.id)
+            # Rows of that revision's shape (the model has grown columns since).
+            ids = [1, 2]
+            await session.execute(
+                _RECORDINGS.insert(),
+                [_old_recording(n, now, id=recording_id) for n, recording_id in enumerate(ids)],
+            )
             first, second = ids
             for recording_id, tag in [
                 (first, "Escalation"),
@@ -179,6 +207,8 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
                 (first, "escalation"),
                 (second, "vip"),
             ]
+        await migrate.upgrade(engine)  # the models' queries read the head schema
+        async with sessions() as session:
             assert await all_tags(session) == ["billing dispute", "escalation", "vip"]
             page = await list_recordings(session, RecordingFilter(tag="Escalation"), now=now)
             assert [r.id for r in page.items] == [first]
@@ -187,3 +217,103 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
             assert [r.id for r in page.items] == [first]
     finally:
         await engine.dispose()
+
+
+async def test_0018_fills_e164_from_numbers_typed_before(database_url: str) -> None:
+    """Rows typed before 0018 ("06-5555 6666", "(06) 55556666") get their E.164 form, so the
+    filters and the privacy desk find them by the number itself; text that is no number
+    (a withheld caller, an extension) stays without. More rows than one batch (500)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from recordings.queries import RecordingFilter, list_recordings, number_filter
+    from storage.db import create_sessionmaker
+    from storage.models import ContactFormSubmission, ContactPerson, Recording
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    contacts = _old_table(
+        "contact_persons", "name", "phone", "language", "created_at", "updated_at"
+    )
+    forms = _old_table(
+        "contact_form_submissions",
+        *("created_at", "company", "name", "email", "phone", "customer_number", "message"),
+        *("language", "ip_hash"),
+    )
+    calls = [("06-5555 6666", "201"), ("anonymous", "(06) 55556666"), ("0031 20 765 4321", None)]
+    engine = create_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0017")
+        async with engine.begin() as conn:
+            await conn.execute(
+                contacts.insert(),
+                [
+                    {"name": f"c{n}", "phone": f"06-1000 {n:04d}", "language": "nl",
+                     "created_at": now, "updated_at": now}
+                    for n in range(620)
+                ]
+                + [{"name": "geen", "phone": None, "language": "nl", "created_at": now,
+                    "updated_at": now},
+                   {"name": "tekst", "phone": "bel me", "language": "nl", "created_at": now,
+                    "updated_at": now}],
+            )  # fmt: skip
+            await conn.execute(
+                forms.insert(),
+                [
+                    {"created_at": now, "company": "", "name": "f", "email": "f@x.example",
+                     "phone": phone, "customer_number": "", "message": "?", "language": "nl",
+                     "ip_hash": "0" * 64}
+                    for phone in ("+31 6 5555 6666", "")
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                _RECORDINGS.insert(),
+                [
+                    _old_recording(n, now, caller=caller, callee=callee)
+                    for n, (caller, callee) in enumerate(calls)
+                ],
+            )
+
+        await migrate.upgrade(engine, "0018")
+
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            pairs = sa.select(ContactPerson.name, ContactPerson.phone_e164)
+            numbers = {name: e164 for name, e164 in await session.execute(pairs)}
+            assert len(numbers) == 622
+            assert numbers["c0"] == "+31610000000" and numbers["c619"] == "+31610000619"
+            assert numbers["geen"] is None and numbers["tekst"] is None
+            form_numbers = list(
+                await session.scalars(
+                    sa.select(ContactFormSubmission.phone_e164).order_by(ContactFormSubmission.id)
+                )
+            )
+            assert form_numbers == ["+31655556666", None]
+            rows = (
+                await session.execute(
+                    sa.select(
+                        Recording.caller, Recording.caller_e164, Recording.callee_e164
+                    ).order_by(Recording.id)
+                )
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                ("06-5555 6666", "+31655556666", None),
+                ("anonymous", None, "+31655556666"),
+                ("0031 20 765 4321", "+31207654321", None),
+            ]
+            page = await list_recordings(
+                session, RecordingFilter(number=number_filter("0655556666")), now=now
+            )
+            assert [r.caller for r in page.items] == ["anonymous", "06-5555 6666"]
+        triggers = sa.text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+        sqlite = engine.dialect.name == "sqlite"
+        async with engine.connect() as conn:
+            before = await conn.scalar(triggers) if sqlite else None
+        await migrate.downgrade(engine, "0017")
+        async with engine.connect() as conn:
+            # No table copy on the way down: 0012/0014's search triggers stay.
+            assert (await conn.scalar(triggers) if sqlite else None) == before
+        await migrate.upgrade(engine, "0018")
+    finally:
+        await engine.dispose()
+
