@@ -408,7 +408,7 @@ async def test_number_filter_matches_the_number_in_any_notation(
     for number in ("+31207654321", "0207654321", "020 7654321"):
         assert await found(number) == {landline["id"]}, number
     # By identity, not by text: a piece of a number or a wildcard is no number to look for.
-    for number in ("612345", "%", "_", "0%", "anonymous"):
+    for number in ("5555", "%", "_", "0%", "anonymous"):
         query = f"/api/v1/recordings?number={quote(number)}"
         refused = await vault.client.get(query, headers=vault.tokens[AGENT])
         assert refused.status == 422, number
