@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import func, insert, select
 
+from recordings.service import RecordingService
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import create_engine, create_sessionmaker
@@ -134,7 +135,9 @@ async def main(tickets: int, due_share: float, batch: int) -> None:
         )
 
         def sweeper() -> Sweeper:
-            return Sweeper(sessions, store, FrozenClock(NOW), schedule(), batch=batch)
+            clock = FrozenClock(NOW)
+            vault = RecordingService(clock, store)
+            return Sweeper(sessions, store, clock, schedule(), batch=batch, recordings=vault)
 
         # A running serve has swept before: warm the pool, statement cache and page cache.
         await sweeper().run(now=NOW - timedelta(days=2 * 365))

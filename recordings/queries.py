@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Exists, Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -14,6 +14,7 @@ from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, Recor
 from storage.phones import normalise_phone
 from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
+from storage.services.recording_port import active_hold
 
 PAGE = 50
 
@@ -56,15 +57,6 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 def normal_tag(raw: str) -> str:
     """A tag as stored: lower-cased, single spaces ("Billing  Dispute" is "billing dispute")."""
     return " ".join(str(raw).split()).lower()
-
-
-def active_hold(*criteria: ColumnElement[bool]) -> Exists:
-    """EXISTS an unreleased hold on `Recording`: the one definition of "held" for every
-    query (lists, the retention sweep, the vault's due query). `criteria` narrow it (a
-    hold kind, a join to the ticket)."""
-    return exists().where(
-        RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None), *criteria
-    )
 
 
 def number_filter(text: str) -> str:

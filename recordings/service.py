@@ -4,6 +4,8 @@ Called by the API, the admin and the CLI alike. The caller owns the AsyncSession
 commits; every change flushes and writes its audit event into the same transaction.
 `delete_recording` is the single delete path (admin, API, sweeper, erasure requests):
 it refuses while any hold is active, and the object store refuses too (legal hold).
+The service implements storage's recording ports (storage/services/recording_port.py),
+through which the sweeper and erasure requests reach it; RecordingHeld is defined there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
-from recordings.queries import active_hold, normal_tag
+from recordings.queries import normal_tag
 from recordings.waveform import waveform_path
 from storage.clock import Clock
 from storage.models import (
@@ -39,6 +41,7 @@ from storage.phones import normalise_phone
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.services.recording_port import RecordingHeld, active_hold
 from storage.tempdirs import temporary_directory
 
 RETENTION_TAG = "retention"
@@ -55,16 +58,6 @@ SUBJECT = "recording"
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
 HOLD_NL = {HoldKind.TRAINING: "trainingsblokkade", HoldKind.EVIDENCE: "bewijsblokkade"}
-
-
-class RecordingHeld(Conflict):
-    """A delete was refused because the recording is under at least one active hold."""
-
-    code = "recording_held"
-
-    def __init__(self, message: str, holds: list[RecordingHold], *, nl: str | None = None) -> None:
-        super().__init__(message, nl=nl)
-        self.holds = holds
 
 
 class RecordingDeleted(Conflict):

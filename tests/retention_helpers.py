@@ -39,7 +39,8 @@ def sweeper(
     batch: int = 2,
     **periods: int,
 ) -> Sweeper:
-    return Sweeper(sessions, store, clock, schedule(periods), batch=batch)
+    recordings = RecordingService(clock, store)
+    return Sweeper(sessions, store, clock, schedule(periods), batch=batch, recordings=recordings)
 
 
 async def count(session: AsyncSession, model: type, *where: object) -> int:

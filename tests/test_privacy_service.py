@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from recordings.service import RecordingService
 from storage.models import (
     AuditEvent,
     ContactFormSubmission,
@@ -96,7 +97,14 @@ async def test_retention_rules_remove_id_copies_and_exports_after_7_days(
     """The sweeper over every rule, one second before and one second after 7 days."""
     keys = {r.key: r for r in schedule()}
     assert keys["privacy_id_copies"].days == 7 and keys["privacy_exports"].days == 7
-    sweeper = Sweeper(pworld.sessions, pworld.store, pworld.clock, schedule(), batch=1)
+    sweeper = Sweeper(
+        pworld.sessions,
+        pworld.store,
+        pworld.clock,
+        schedule(),
+        batch=1,
+        recordings=pworld.recordings,
+    )
     async with pworld.sessions() as s:
         await export_contact(pworld.privacy, s, SUBJECT.contact_id, actor=STAFF)
         await s.commit()
@@ -141,14 +149,19 @@ async def test_a_file_the_store_cannot_delete_is_reported_and_retried(
     the row stays live (no false proof of deletion) and the next sweep finishes it."""
     rules = tuple(r for r in schedule() if r.key == "privacy_id_copies")
     pworld.clock.current += timedelta(days=7) + SECOND
-    broken = Sweeper(pworld.sessions, RefusesDeletes(pworld.store), pworld.clock, rules)  # type: ignore[arg-type]
+    refuses = RefusesDeletes(pworld.store)
+    vault = RecordingService(pworld.clock, refuses)  # type: ignore[arg-type]
+    broken = Sweeper(pworld.sessions, refuses, pworld.clock, rules, recordings=vault)  # type: ignore[arg-type]
     failed = (await broken.run()).rules["privacy_id_copies"]
     assert failed.deleted == 0 and len(failed.failed) == 1
     async with pworld.sessions() as s:
         copy = await s.scalar(select(PrivacyDocument))
         assert copy is not None and copy.deleted_at is None
     assert await pworld.store.exists(copy.object_key)
-    done = (await Sweeper(pworld.sessions, pworld.store, pworld.clock, rules).run()).rules
+    fixed = Sweeper(
+        pworld.sessions, pworld.store, pworld.clock, rules, recordings=pworld.recordings
+    )
+    done = (await fixed.run()).rules
     assert done["privacy_id_copies"].deleted == 1 and done["privacy_id_copies"].failed == []
     assert not await pworld.store.exists(copy.object_key)
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recordings.archive import configure_lifecycle
+from recordings.reconcile import reconcile
 from storage.clock import FrozenClock
 from storage.db import is_postgres
 from storage.models import (
@@ -27,7 +28,6 @@ from storage.models import (
     Ticket,
 )
 from storage.objectstore import S3ObjectStore
-from storage.retention.reconcile import reconcile
 from storage.retention.sweeper import LEASE, STALE_AFTER
 
 pytestmark = pytest.mark.storage

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from recordings.cli import _parse_moment, _settings
 from recordings.policy import policy_from_settings
+from recordings.reconcile import ReconcileReport
+from recordings.reconcile import reconcile as run_reconcile
 from recordings.service import RecordingService
 from storage import migrate as migrations
 from storage.clock import SystemClock
@@ -24,8 +26,6 @@ from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import ObjectStore, create_object_store
 from storage.retention import jobs
 from storage.retention.holds import due_for_review, render_summary
-from storage.retention.reconcile import ReconcileReport
-from storage.retention.reconcile import reconcile as run_reconcile
 from storage.retention.rules import Rule, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper, SweepResult
 

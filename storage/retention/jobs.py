@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings.queries import active_hold
-from recordings.service import RecordingHeld, RecordingService
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -43,6 +41,7 @@ from storage.objectstore.base import ObjectStore
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.privacy import OPEN as OPEN_REQUEST
+from storage.services.recording_port import RecordingHeld, RecordingRetention, active_hold
 
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
@@ -58,7 +57,7 @@ class Job:
     rule: str
     session: AsyncSession
     store: ObjectStore
-    recordings: RecordingService
+    recordings: RecordingRetention  # the vault, injected by the composition root
     actor: Actor
     now: datetime
     cutoff: datetime

@@ -20,7 +20,6 @@ from sqlalchemy import and_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recordings.service import RecordingService
 from storage.clock import Clock
 from storage.db import is_postgres
 from storage.models import RetentionLease, RetentionRun
@@ -28,6 +27,7 @@ from storage.objectstore.base import ObjectStore
 from storage.retention.jobs import Job
 from storage.retention.rules import Rule
 from storage.services.audit import Actor
+from storage.services.recording_port import RecordingRetention
 
 log = logging.getLogger(__name__)
 LEASE = "retention-sweep"
@@ -75,6 +75,9 @@ class SweepResult:
 
 
 class Sweeper:
+    """`recordings`: the vault the recordings rule deletes through (its hold check
+    included); the composition root passes recordings.service.RecordingService."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -82,8 +85,8 @@ class Sweeper:
         clock: Clock,
         rules: tuple[Rule, ...],
         *,
+        recordings: RecordingRetention,
         batch: int = 500,
-        recordings: RecordingService | None = None,
         lease_ttl: timedelta = timedelta(minutes=10),
         stale_after: timedelta = STALE_AFTER,
     ) -> None:
@@ -92,7 +95,7 @@ class Sweeper:
         self.clock = clock
         self.rules = rules
         self.batch = batch
-        self.recordings = recordings or RecordingService(clock, store)
+        self.recordings = recordings
         self.lease_ttl = lease_ttl
         self.stale_after = stale_after
         self.holder = uuid.uuid4().hex

@@ -5,10 +5,11 @@ kept and listed with its ground.
 Per data kind: tickets are anonymised (personal fields blanked, texts replaced, so the
 statistics survive) or deleted (SUPPORTDESK_PRIVACY_ERASURE_TICKETS); attachments, exports,
 ID copies, contact-form messages and non-held recordings are deleted (objects first, then
-rows; recordings through RecordingService.delete_recording and its hold check). Audit
-events about the subject are stripped of personal data. Held messages go with the contact
-(ON DELETE CASCADE). On SQLite the search indexes are compacted afterwards and freed pages
-are zeroed (secure_delete, storage/db.py), so nothing erased lingers in the file.
+rows; recordings through the injected RecordingDeleter: the vault's delete path and its
+hold check). Audit events about the subject are stripped of personal data. Held messages
+go with the contact (ON DELETE CASCADE). On SQLite the search indexes are compacted
+afterwards and freed pages are zeroed (secure_delete, storage/db.py), so nothing erased
+lingers in the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from recordings.service import RecordingHeld, RecordingService
 from storage.models import (
     Attachment,
     BotUpdate,
@@ -39,6 +39,7 @@ from storage.services.audit import Actor
 from storage.services.errors import Conflict
 from storage.services.privacy import PrivacyService
 from storage.services.privacy_export import gather
+from storage.services.recording_port import RecordingDeleter, RecordingHeld
 
 ERASED_TEXT = "[verwijderd op verzoek van de betrokkene / erased at the data subject's request]"
 TICKET_MODES = ("anonymise", "delete")
@@ -85,7 +86,7 @@ async def _held_grounds(session: AsyncSession, recording_ids: list[int]) -> dict
 
 async def _recordings(
     session: AsyncSession,
-    recordings: RecordingService,
+    recordings: RecordingDeleter,
     ids: list[int],
     actor: Actor,
     result: ErasureResult,
@@ -147,7 +148,7 @@ async def _anonymise_tickets(
 
 async def erase_contact(
     service: PrivacyService,
-    recordings: RecordingService,
+    recordings: RecordingDeleter,
     session: AsyncSession,
     contact_id: int,
     *,

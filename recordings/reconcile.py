@@ -5,6 +5,8 @@ without an object (e.g. a crash after the object delete, before the row delete).
 `fix`: orphan objects older than `min_age` are removed unless held (legal hold or the
 retention=held tag); rows without an object go through the normal delete path (a held
 recording's row is only reported: a person must look at it).
+
+Here, not in storage, because it needs the vault: its hold tags and its delete path.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recordings.service import RETENTION_HELD, RETENTION_TAG, RecordingHeld, RecordingService
+from recordings.service import RETENTION_HELD, RETENTION_TAG, RecordingService
 from storage.clock import Clock
 from storage.models import Attachment, Recording
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
+from storage.services.recording_port import RecordingHeld
 
 # Key prefix -> the column that owns objects under it. Other prefixes are left alone.
 OWNED: dict[str, Any] = {

@@ -1,0 +1,80 @@
+"""What storage needs from the recording vault, without importing it (storage is the lowest
+layer): the ports the retention sweeper and the erasure request call, the refusal they
+catch, and the one definition of "held" in SQL.
+
+The vault (recordings.service.RecordingService) implements the ports and raises
+RecordingHeld; the composition root (admin app factory, CLI) injects it. Its
+`delete_recording` is the single delete path, so every delete through these ports goes
+through the hold check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import ColumnElement, Exists, exists
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Recording, RecordingHold
+from storage.services.audit import Actor
+from storage.services.errors import Conflict
+
+
+class RecordingHeld(Conflict):
+    """A delete was refused because the recording is under at least one active hold."""
+
+    code = "recording_held"
+
+    def __init__(self, message: str, holds: list[RecordingHold], *, nl: str | None = None) -> None:
+        super().__init__(message, nl=nl)
+        self.holds = holds
+
+
+def active_hold(*criteria: ColumnElement[bool]) -> Exists:
+    """EXISTS an unreleased hold on `Recording`: the one definition of "held" for every
+    query (lists, the retention sweep, the vault's due query). `criteria` narrow it (a
+    hold kind, a join to the ticket)."""
+    return exists().where(
+        RecordingHold.recording_id == Recording.id, RecordingHold.released_at.is_(None), *criteria
+    )
+
+
+class RecordingDeleter(Protocol):
+    async def delete_recording(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        *,
+        actor: Actor,
+        reason: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        """Delete the object, then the row (in the caller's transaction); raise
+        RecordingHeld while a hold is active."""
+        ...
+
+
+class RetentionPeriod(Protocol):
+    @property
+    def retention(self) -> timedelta:
+        """A recording's `expires_at` is its call start plus this."""
+        ...
+
+
+class RecordingRetention(RecordingDeleter, Protocol):
+    @property
+    def policy(self) -> RetentionPeriod: ...
+
+    async def due_for_deletion(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        *,
+        limit: int | None = None,
+        skip_locked: bool = False,
+        exclude: Iterable[int] = (),
+    ) -> list[int]:
+        """Ids with `expires_at` at or before `now` and no active hold, oldest first."""
+        ...
