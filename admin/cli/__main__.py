@@ -2,4 +2,5 @@
 
 from admin.cli import main
 
-main()
+if __name__ == "__main__":  # not when a tool imports every module (e.g. the error-text walk)
+    main()
