@@ -1,4 +1,5 @@
-"""`supportdesk backup-check`: is what we rely on for backups and retention in place?
+"""Is what we rely on for backups and retention in place? (`supportdesk backup-check`,
+admin/cli/ops.py, prints these checks.)
 
 Checks the bucket (exists, versioning on, object lock on, the 90-day lifecycle rules) and
 the database (reachable, schema at the newest migration). Prints one line per check and
@@ -8,18 +9,15 @@ exits 1 when any check fails, so cron or CI can alert on it.
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass
 
-import click
 from minio.error import S3Error
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from recordings.archive import CLEANUP_RULE_ID, RETENTION_RULE_ID, retention_days
+from recordings.archive import CLEANUP_RULE_ID, RETENTION_RULE_ID
 from recordings.service import RETENTION_STANDARD, RETENTION_TAG
 from storage import migrate
-from storage.config import ConfigError, Settings, load_settings
-from storage.db import create_engine
-from storage.objectstore import S3ObjectStore, create_object_store
+from storage.objectstore import ObjectStore, S3ObjectStore
 
 
 @dataclass(frozen=True)
@@ -29,14 +27,11 @@ class Check:
     detail: str
 
 
-async def check_database(settings: Settings) -> list[Check]:
-    engine = create_engine(settings.effective_database_url)
+async def check_database(engine: AsyncEngine) -> list[Check]:
     try:
         revision = await migrate.current_revision(engine)
     except Exception as exc:
         return [Check("database", False, f"unreachable ({type(exc).__name__})")]
-    finally:
-        await engine.dispose()
     head = migrate.head_revision()
     if revision == head:
         return [Check("database migrations", True, f"at head {head}")]
@@ -122,43 +117,21 @@ def check_bucket(store: S3ObjectStore, days: int) -> list[Check]:
     return checks + _lifecycle_checks(client, bucket, days)
 
 
-async def run_checks(settings: Settings) -> list[Check]:
-    checks = await check_database(settings)
-    store = create_object_store(settings)
-    try:
-        if isinstance(store, S3ObjectStore):
-            try:
-                checks += await asyncio.to_thread(check_bucket, store, retention_days(settings))
-            except Exception as exc:
-                checks.append(Check("object store", False, f"unreachable ({type(exc).__name__})"))
-        else:
-            checks.append(
-                Check(
-                    "object store",
-                    False,
-                    "local directory: no versioning, object lock or lifecycle; "
-                    "use S3/MinIO in production (back up DATA_DIR/objects meanwhile)",
-                )
+async def run_checks(engine: AsyncEngine, store: ObjectStore, days: int) -> list[Check]:
+    """The database's migration level, then the bucket's settings for a `days` retention."""
+    checks = await check_database(engine)
+    if isinstance(store, S3ObjectStore):
+        try:
+            checks += await asyncio.to_thread(check_bucket, store, days)
+        except Exception as exc:
+            checks.append(Check("object store", False, f"unreachable ({type(exc).__name__})"))
+    else:
+        checks.append(
+            Check(
+                "object store",
+                False,
+                "local directory: no versioning, object lock or lifecycle; "
+                "use S3/MinIO in production (back up DATA_DIR/objects meanwhile)",
             )
-    finally:
-        await store.close()
+        )
     return checks
-
-
-@click.command("backup-check")
-def backup_check() -> None:
-    """Verify the bucket's versioning, object lock and 90-day lifecycle and the database's
-    migration level; exit 1 when something is not in place."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    checks = asyncio.run(run_checks(settings))
-    width = max(len(check.name) for check in checks)
-    for check in checks:
-        mark = "ok     " if check.ok else "PROBLEM"
-        click.echo(f"[{mark}] {check.name.ljust(width)}  {check.detail}")
-    problems = sum(not check.ok for check in checks)
-    click.echo(f"{problems} problem(s)" if problems else "all checks passed")
-    sys.exit(1 if problems else 0)

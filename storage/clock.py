@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 
@@ -30,3 +30,19 @@ class FrozenClock:
 
     def set(self, moment: datetime) -> None:
         self.current = moment
+
+
+def parse_moment(text: str, zone: tzinfo) -> datetime:
+    """An ISO 8601 date or date/time as UTC; without an offset it is read in `zone`.
+
+    Raises ValueError when the text is no ISO moment or lies out of range."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO date/time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"out of range: {text!r}") from None

@@ -1,28 +1,22 @@
-"""`supportdesk ingest` and `supportdesk sweep` as an operator runs them (a subprocess)."""
+"""`supportdesk ingest` and `supportdesk sweep` as an operator runs them (in-process)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from recording_audio_helpers import make_audio
+
+from tests.cli_fixtures import cli_env, invoke
 
 pytestmark = pytest.mark.storage
 
-CLI = [sys.executable, "-m", "admin.cli"]
 
-
-def _run(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env["SUPPORTDESK_DATA_DIR"] = str(tmp_path / "var")
-    env["SUPPORTDESK_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+def _run(tmp_path: Path, database_url: str, *args: str) -> Result:
+    return invoke(cli_env(tmp_path / "var", database_url), *args)
 
 
 def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
@@ -42,7 +36,7 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
 
     args = ["ingest", str(export), "--started-at", "2026-01-10T10:00:00", "--agent", "bob", "-q"]
     first = _run(tmp_path, database_url, *args)
-    assert first.returncode == 1, first.stderr
+    assert first.exit_code == 1, first.stderr
     not_taken = "4 not audio we take"
     assert (
         f"imported 5, skipped 4 (0 already stored, 0 deleted before, {not_taken}), failed 1"
@@ -56,15 +50,15 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
     )
 
     bad_time = _run(tmp_path, database_url, "sweep", "--now", "yesterday")
-    assert bad_time.returncode == 2 and "ISO" in bad_time.stderr
+    assert bad_time.exit_code == 2 and "ISO" in bad_time.stderr
     # 2026-01-10T10:00 Europe/Amsterdam = 09:00 UTC; 90 days later is 2026-04-10T09:00Z.
     early = _run(tmp_path, database_url, "sweep", "--now", "2026-04-10T08:59:59Z")
-    assert early.returncode == 0, early.stderr
+    assert early.exit_code == 0, early.stderr
     assert "deleted 0" in early.stdout
     dry = _run(tmp_path, database_url, "sweep", "--now", "2026-04-10T09:00:01Z", "--dry-run")
     assert "would delete 5" in dry.stdout
     late = _run(tmp_path, database_url, "sweep", "--now", "2026-04-10T09:00:01Z")
-    assert late.returncode == 0, late.stderr
+    assert late.exit_code == 0, late.stderr
     assert "deleted 5" in late.stdout
     objects = [p for p in (tmp_path / "var" / "objects" / "data").rglob("*") if p.is_file()]
     assert objects == []
@@ -80,12 +74,27 @@ def test_ingest_folder_is_idempotent_and_sweep_deletes_after_90_days(
 def test_ingest_refuses_a_future_call_start(tmp_path: Path, database_url: str) -> None:
     audio = make_audio(tmp_path, "wav_pcm")
     future = _run(tmp_path, database_url, "ingest", str(audio), "--started-at", "2099-01-01", "-q")
-    assert future.returncode == 2 and "in the future" in future.stderr
+    assert future.exit_code == 2 and "in the future" in future.stderr
     # A file modified "in the future" (PBX clock ahead) counts as made now: 90 days from now.
     far = datetime(2099, 1, 1, tzinfo=UTC).timestamp()
     os.utime(audio, (far, far))
     done = _run(tmp_path, database_url, "ingest", str(audio), "-q")
-    assert done.returncode == 0 and "imported 1" in done.stdout, done.stderr
+    assert done.exit_code == 0 and "imported 1" in done.stdout, done.stderr
     after = (datetime.now(UTC) + timedelta(days=90, minutes=10)).isoformat()
     dry = _run(tmp_path, database_url, "sweep", "--now", after, "--dry-run")
     assert "recordings: would delete 1," in dry.stdout, dry.stdout
+
+
+def test_ingest_shows_progress_unless_quiet_and_takes_a_file_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    first = make_audio(tmp_path, "wav_pcm", frequency=300)
+    second = make_audio(tmp_path, "mp3", frequency=900)
+    loud = _run(tmp_path, database_url, "ingest", str(first), "--caller-withheld")
+    assert loud.exit_code == 0 and "imported 1," in loud.stdout, loud.stderr
+    assert "ingesting" in loud.stderr, "the progress bar goes to stderr"
+    quiet = _run(tmp_path, database_url, "ingest", str(second), str(second), "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert "imported 1, skipped 0" in quiet.stdout, "a file named twice is taken once"
+    missing = _run(tmp_path, database_url, "ingest", str(tmp_path / "nope.wav"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr

@@ -5,9 +5,6 @@ hold-checked delete, the periodic sweep in `serve`, `supportdesk sweep` and
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.models import Recording, RetentionRun, StaffRole
 from storage.objectstore import LocalObjectStore
+from tests.cli_fixtures import ainvoke, cli_env
 
 pytestmark = pytest.mark.storage
 LATE = T0.replace(year=T0.year + 3) + timedelta(seconds=1)  # past every retention period
@@ -114,20 +112,6 @@ async def test_periodic_sweep_in_serve_removes_the_cached_waveform(
     assert not picture.exists() and other.is_file()
 
 
-def _cli(data_dir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env["SUPPORTDESK_DATA_DIR"] = str(data_dir)
-    env["SUPPORTDESK_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "admin.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_cli_sweep_and_reconcile_remove_the_cached_waveform(
     tmp_path: Path, database_url: str, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -143,11 +127,12 @@ async def test_cli_sweep_and_reconcile_remove_the_cached_waveform(
         row.expires_at = LATE + timedelta(days=1)  # and the sweep leaves it to reconcile
         await s.commit()
 
-    done = _cli(data_dir, database_url, "sweep", "--now", LATE.isoformat())
-    assert done.returncode == 0, done.stderr
+    env = cli_env(data_dir, database_url)
+    done = await ainvoke(env, "sweep", "--now", LATE.isoformat())
+    assert done.exit_code == 0, done.stderr
     assert not swept_picture.exists() and lost_picture.is_file()
-    fixed = _cli(data_dir, database_url, "reconcile", "--fix")
-    assert fixed.returncode == 0, fixed.stderr
+    fixed = await ainvoke(env, "reconcile", "--fix")
+    assert fixed.exit_code == 0, fixed.stderr
     async with session_factory() as s:
         assert await s.get(Recording, swept) is None and await s.get(Recording, lost) is None
     assert not lost_picture.exists() and other.is_file()

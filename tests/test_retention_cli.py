@@ -1,10 +1,7 @@
-"""`supportdesk sweep`, `reconcile` and `hold-review` as an operator runs them."""
+"""`supportdesk sweep`, `reconcile` and `hold-review` as an operator runs them (in-process)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,18 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import FrozenClock
 from storage.objectstore import LocalObjectStore
+from tests.cli_fixtures import ainvoke, cli_env
 
 pytestmark = pytest.mark.storage
-CLI = [sys.executable, "-m", "admin.cli"]
-
-
-def _run(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env["SUPPORTDESK_DATA_DIR"] = str(tmp_path / "var")
-    env["SUPPORTDESK_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
 
 
 async def test_sweep_reconcile_and_hold_review(
@@ -43,30 +31,56 @@ async def test_sweep_reconcile_and_hold_review(
         await hold(s, store, clock, held_id)
         await s.commit()
     await store.put("attachments/999/1/lost", b"no row")
+    env = cli_env(tmp_path / "var", database_url)
 
     late = (T0.replace(year=T0.year + 3) + timedelta(seconds=1)).isoformat()  # calendar years
-    bad = _run(tmp_path, database_url, "sweep", "--batch", "0")
-    assert bad.returncode == 2
-    dry = _run(tmp_path, database_url, "sweep", "--dry-run", "--now", late)
-    assert dry.returncode == 0, dry.stderr
+    bad = await ainvoke(env, "sweep", "--batch", "0")
+    assert bad.exit_code == 2
+    dry = await ainvoke(env, "sweep", "--dry-run", "--now", late)
+    assert dry.exit_code == 0, dry.stderr
     assert "support_information: would delete 3, kept under hold 0" in dry.stdout
     assert "recordings: would delete 0, kept under hold 1" in dry.stdout
-    done = _run(tmp_path, database_url, "sweep", "--now", late, "--batch", "2")
-    assert done.returncode == 0, done.stderr
+    done = await ainvoke(env, "sweep", "--now", late, "--batch", "2")
+    assert done.exit_code == 0, done.stderr
     assert "support_information: deleted 3, kept under hold 0, failed 0" in done.stdout
-    again = _run(tmp_path, database_url, "sweep", "--now", late)
+    again = await ainvoke(env, "sweep", "--now", late)
     assert "support_information: deleted 0" in again.stdout  # idempotent
 
-    report = _run(tmp_path, database_url, "reconcile")
-    assert report.returncode == 0, report.stderr
+    report = await ainvoke(env, "reconcile")
+    assert report.exit_code == 0, report.stderr
     assert "objects without a row: 1 (removed 0, kept 0)" in report.stdout
     assert "orphan object attachments/999/1/lost" in report.stdout
-    fixed = _run(tmp_path, database_url, "reconcile", "--fix")
+    fixed = await ainvoke(env, "reconcile", "--fix")
     # Just uploaded: younger than an hour, so an upload may still be in flight.
     assert "objects without a row: 1 (removed 0, kept 1)" in fixed.stdout
 
-    review = _run(tmp_path, database_url, "hold-review", "--now", late)
-    assert review.returncode == 0, review.stderr
+    review = await ainvoke(env, "hold-review", "--now", late)
+    assert review.exit_code == 0, review.stderr
     assert "Blokkades ter beoordeling" in review.stdout.splitlines()[0]
     assert f"recording {held_id}: evidence hold" in review.stdout
     assert "geschil" not in review.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "moment", "why"),
+    [
+        ("sweep", "yesterday", "not an ISO date/time"),
+        ("hold-review", "2026-13-01", "not an ISO date/time"),
+        ("sweep", "0001-01-01T00:30:00+01:00", "out of range"),
+    ],
+)
+async def test_a_bad_now_is_refused_before_anything_runs(
+    tmp_path: Path, database_url: str, command: str, moment: str, why: str
+) -> None:
+    result = await ainvoke(cli_env(tmp_path / "var", database_url), command, "--now", moment)
+    assert result.exit_code == 2 and why in result.stderr and "--now" in result.stderr
+    assert not (tmp_path / "var" / "objects").exists(), "no store opened for a bad option"
+
+
+async def test_an_unknown_retention_rule_is_a_configuration_error(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = cli_env(tmp_path / "var", database_url, SUPPORTDESK_RETENTION_PERIODS='{"nope": 3}')
+    result = await ainvoke(env, "sweep", "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("configuration error: SUPPORTDESK_RETENTION_PERIODS:")

@@ -46,7 +46,7 @@ from storage.services.recording_port import RecordingHeld, RecordingRetention, a
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
 # Why an item went (Outcome.deleted_by) or was kept back (Outcome.kept); labels for these
-# keys live in storage/retention/cli.py and admin/retention.py.
+# keys live in admin/cli/retention.py and admin/retention.py.
 CLOSED = "closed"  # support information: period counted from closing
 INACTIVE = "inactive"  # support information: never closed, counted from the last activity
 OPEN_PRIVACY_REQUEST = "open_privacy_request"  # contact kept until its request is closed

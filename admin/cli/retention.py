@@ -1,64 +1,23 @@
-"""`supportdesk sweep`, `supportdesk reconcile` and `supportdesk hold-review`.
-
-Registered on the main group in admin/cli.py; `sweep` replaces the recordings-only sweep.
-"""
+"""Retention on the command line: `supportdesk sweep` (every rule, recordings included),
+`supportdesk reconcile` (objects without rows, rows without objects) and
+`supportdesk hold-review`."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recordings.cli import _parse_moment, _settings
-from recordings.policy import policy_from_settings
+from admin.cli.runtime import CONFIG_ERROR, cli_runtime, cli_settings, fail, moment_option, run
 from recordings.reconcile import ReconcileReport
 from recordings.reconcile import reconcile as run_reconcile
-from recordings.service import RecordingService
-from storage import migrate as migrations
 from storage.clock import SystemClock
 from storage.config import Settings
-from storage.db import create_engine, create_sessionmaker
-from storage.objectstore import ObjectStore, create_object_store
 from storage.retention import jobs
 from storage.retention.holds import due_for_review, render_summary
 from storage.retention.rules import Rule, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper, SweepResult
-
-T = TypeVar("T")
-
-
-def _rules(settings: Settings) -> tuple[Rule, ...]:
-    try:
-        return schedule(settings.retention_period_days)
-    except UnknownRule as exc:
-        click.echo(f"configuration error: SUPPORTDESK_RETENTION_PERIODS: {exc}", err=True)
-        sys.exit(2)
-
-
-def _recordings(settings: Settings, store: ObjectStore) -> RecordingService:
-    """The service with the settings' policy: its deletes also clear cached waveforms."""
-    return RecordingService(SystemClock(), store, policy_from_settings(settings))
-
-
-async def _with_db(
-    settings: Settings,
-    work: Callable[[async_sessionmaker[AsyncSession], ObjectStore], Awaitable[T]],
-) -> T:
-    engine = create_engine(settings.effective_database_url)
-    store = create_object_store(settings)
-    try:
-        await migrations.upgrade(engine)
-        await store.ensure_bucket()
-        return await work(create_sessionmaker(engine), store)
-    finally:
-        await store.close()
-        await engine.dispose()
-
 
 # Why items went or were kept back (the keys of jobs.Outcome.deleted_by / .kept).
 WHY = {
@@ -66,6 +25,13 @@ WHY = {
     jobs.INACTIVE: "never closed, period counted from the last activity",
     jobs.OPEN_PRIVACY_REQUEST: "open privacy request: kept until it is closed",
 }
+
+
+def _rules(settings: Settings) -> tuple[Rule, ...]:
+    try:
+        return schedule(settings.retention_period_days)
+    except UnknownRule as exc:
+        fail(f"configuration error: SUPPORTDESK_RETENTION_PERIODS: {exc}", CONFIG_ERROR)
 
 
 def print_sweep(result: SweepResult) -> None:
@@ -96,42 +62,38 @@ def sweep(now_text: str | None, dry_run: bool, batch: int | None) -> None:
 
     Safe to kill and re-run, and to run next to `serve` or another sweep.
     """
-    settings = _settings()
+    settings = cli_settings()
     rules = _rules(settings)
-    now: datetime | None = _parse_moment(now_text, settings, "--now")
-
-    async def work(sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> SweepResult:
-        sweeper = Sweeper(
-            sessions,
-            store,
-            SystemClock(),
-            rules,
-            batch=batch or settings.retention_batch_size,
-            recordings=_recordings(settings, store),
-        )
-        return await sweeper.run(now=now, dry_run=dry_run, trigger="cli")
-
-    result = asyncio.run(_with_db(settings, work))
+    now = moment_option(now_text, settings, "--now")
+    result = run(_sweep(settings, rules, now, dry_run, batch or settings.retention_batch_size))
     print_sweep(result)
     if result.failed:
         sys.exit(1)
+
+
+async def _sweep(
+    settings: Settings, rules: tuple[Rule, ...], now: datetime | None, dry_run: bool, batch: int
+) -> SweepResult:
+    async with cli_runtime(settings, bucket=True) as rt:
+        sweeper = Sweeper(
+            rt.sessions, rt.store, rt.clock, rules, batch=batch, recordings=rt.recordings()
+        )
+        return await sweeper.run(now=now, dry_run=dry_run, trigger="cli")
 
 
 @click.command("reconcile")
 @click.option("--fix", is_flag=True, help="Remove orphan objects (>1 h, not held), clean rows.")
 def reconcile(fix: bool) -> None:
     """Find objects without rows and rows without objects (e.g. after a crash)."""
-    settings = _settings()
-
-    async def work(
-        sessions: async_sessionmaker[AsyncSession], store: ObjectStore
-    ) -> ReconcileReport:
-        recordings = _recordings(settings, store)
-        return await run_reconcile(sessions, store, SystemClock(), fix=fix, recordings=recordings)
-
-    report = asyncio.run(_with_db(settings, work))
-    for line in report.lines():
+    for line in run(_reconcile(cli_settings(), fix)).lines():
         click.echo(line)
+
+
+async def _reconcile(settings: Settings, fix: bool) -> ReconcileReport:
+    async with cli_runtime(settings, bucket=True) as rt:
+        return await run_reconcile(
+            rt.sessions, rt.store, rt.clock, fix=fix, recordings=rt.recordings()
+        )
 
 
 @click.command("hold-review")
@@ -141,11 +103,11 @@ def hold_review(now_text: str | None) -> None:
 
     Nothing is released automatically.
     """
-    settings = _settings()
-    now = _parse_moment(now_text, settings, "--now") or SystemClock().now()
+    settings = cli_settings()
+    now = moment_option(now_text, settings, "--now") or SystemClock().now()
+    click.echo(run(_hold_review(settings, now)))
 
-    async def work(sessions: async_sessionmaker[AsyncSession], _store: ObjectStore) -> str:
-        async with sessions() as session:
-            return render_summary(await due_for_review(session, now), now, settings.zone)
 
-    click.echo(asyncio.run(_with_db(settings, work)))
+async def _hold_review(settings: Settings, now: datetime) -> str:
+    async with cli_runtime(settings) as rt, rt.sessions() as session:
+        return render_summary(await due_for_review(session, now), now, settings.zone)

@@ -1,0 +1,69 @@
+"""`supportdesk create-user` and `supportdesk create-token`: staff accounts and their
+personal API tokens."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from admin.cli.runtime import cli_runtime, cli_settings, run
+from storage.config import Settings
+from storage.models import StaffRole, StaffUser
+from storage.services.access import create_api_token
+from storage.services.audit import Actor
+from storage.services.staff import create_user as create_staff_user
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in StaffRole]),
+    required=True,
+    help="agent, trainer, privacy_officer or admin.",
+)
+@click.option("--name", "display_name", default="", help="Display name.")
+def create_user(username: str, role: str, display_name: str) -> None:
+    """Create a staff user. The password comes from SUPPORTDESK_PASSWORD or a prompt."""
+    settings = cli_settings()
+    password = os.environ.get("SUPPORTDESK_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    user = run(_create_user(settings, username, StaffRole(role), password, display_name))
+    click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+
+
+async def _create_user(
+    settings: Settings, username: str, role: StaffRole, password: str, display_name: str
+) -> StaffUser:
+    async with cli_runtime(settings) as rt:
+        return await rt.in_session(
+            lambda session: create_staff_user(
+                session,
+                rt.clock,
+                username=username,
+                password=password,
+                role=role,
+                actor=Actor.system("cli"),
+                display_name=display_name,
+            )
+        )
+
+
+@click.command("create-token")
+@click.argument("username")
+@click.option("--name", default="", help="A label for the token (e.g. the script using it).")
+def create_token(username: str, name: str) -> None:
+    """Create a personal API token for USERNAME and print it (it is stored hashed only)."""
+    click.echo(run(_create_token(cli_settings(), username, name)))
+
+
+async def _create_token(settings: Settings, username: str, name: str) -> str:
+    async with cli_runtime(settings) as rt:
+        _, token = await rt.in_session(
+            lambda session: create_api_token(
+                session, rt.clock, username=username, name=name, actor=Actor.system("cli")
+            )
+        )
+        return token
