@@ -23,8 +23,17 @@ from admin import (
 )
 from admin import privacy as privacy_admin
 from admin import retention as retention_admin
-from admin.auth import public
-from admin.keys import CLOCK, ENGINE, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
+from admin.auth import csrf_exempt, public
+from admin.keys import (
+    BOT_PROBE,
+    BOT_TRANSPORT,
+    CLOCK,
+    ENGINE,
+    OBJECT_STORE,
+    SESSIONMAKER,
+    SETTINGS,
+    TICKETS,
+)
 from admin.middleware import (
     access_middleware,
     db_middleware,
@@ -32,6 +41,9 @@ from admin.middleware import (
     security_headers,
 )
 from admin.recordings_web import recordings_ctx
+from bot.runtime import BotRuntime
+from bot.transport import BotTransport
+from bot.webhook import webhook_handler, webhook_path
 from recordings.archive import configure_lifecycle, retention_days
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
@@ -71,11 +83,9 @@ def create_app(
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
     retention_admin.install(app)  # /retention pages + periodic sweep (needs db and store)
     if settings.telegram_token.get_secret_value():
-        from bot.runtime import bot_cleanup_ctx
-        from bot.webhook import add_webhook_route
-
-        add_webhook_route(app, settings)  # webhook mode only; ConfigError without a secret
-        app.cleanup_ctx.append(bot_cleanup_ctx)
+        if settings.webhook_url:  # ConfigError without a secret or a path
+            app.router.add_post(webhook_path(settings), telegram_webhook)
+        app.cleanup_ctx.append(_bot_runtime)  # needs the database and store opened above
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(views.routes)
     app.router.add_routes(recordings_views.routes)
@@ -118,6 +128,30 @@ def _object_store(given: ObjectStore | None):
             await store.close()
 
     return ctx
+
+
+async def _bot_runtime(app: web.Application) -> AsyncIterator[None]:
+    runtime = BotRuntime(
+        settings=app[SETTINGS],
+        sessionmaker=app[SESSIONMAKER],
+        clock=app[CLOCK],
+        ticket_service=app[TICKETS],
+        object_store=app[OBJECT_STORE],
+        probe=app[BOT_PROBE],
+    )
+    app[BOT_TRANSPORT] = await runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()
+
+
+def _running_bot(request: web.Request) -> BotTransport | None:
+    return request.config_dict.get(BOT_TRANSPORT)
+
+
+# Telegram proves itself with the webhook secret token, not a staff login or CSRF token.
+telegram_webhook = public(csrf_exempt(webhook_handler(_running_bot)))
 
 
 @public

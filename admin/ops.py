@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 from sqlalchemy import inspect
 
 from admin.auth import public
-from admin.botprobe import CHECK_TIMEOUT, BotProbe
 from admin.keys import (
     BOT_PROBE,
     DB,
@@ -31,6 +30,8 @@ from admin.keys import (
     USER,
 )
 from admin.metrics import Metrics
+from bot.dispatcher import create_bot
+from bot.probe import CHECK_TIMEOUT, BotProbe
 from storage import migrate
 from storage.logs import fields
 
@@ -42,8 +43,6 @@ async def _bot_probe(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     bot = None
     if settings.telegram_token.get_secret_value():
-        from bot.dispatcher import create_bot
-
         bot = create_bot(settings)
     app[BOT_PROBE] = BotProbe(bot)
     if settings.redis_url:
