@@ -25,8 +25,8 @@ from storage.models import (
 )
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
-from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
+from storage.services.message_edits import history as edit_history
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100

@@ -17,7 +17,7 @@ from admin import (
     customers,
     display,
     ops,
-    recordings_views,
+    recordings_pages,
     ticket_desk,
     views,
 )
@@ -40,7 +40,7 @@ from admin.middleware import (
     errors_middleware,
     security_headers,
 )
-from admin.recordings_web import recordings_ctx
+from admin.recordings_http import recordings_ctx
 from bot.runtime import BotRuntime
 from bot.transport import BotTransport
 from bot.webhook import webhook_handler, webhook_path
@@ -88,7 +88,7 @@ def create_app(
         app.cleanup_ctx.append(_bot_runtime)  # needs the database and store opened above
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(views.routes)
-    app.router.add_routes(recordings_views.routes)
+    app.router.add_routes(recordings_pages.routes)
     app.router.add_routes(customers.routes)
     app.router.add_routes(contact_form.routes)
     app.router.add_routes(ticket_desk.routes)

@@ -12,13 +12,13 @@ from aiohttp import web
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.parsing import json_body, path_id
-from admin.recordings_views import _day, page_filter
-from admin.recordings_web import (
+from admin.recordings_http import (
     hold_json,
     ingest_upload,
     recording_json,
     serve_audio,
 )
+from admin.recordings_query import list_filter, parse_day
 from recordings.queries import list_recordings
 from recordings.service import (
     RecordingHeld,
@@ -61,7 +61,7 @@ async def list_all(request: web.Request) -> web.Response:
     page = await list_recordings(
         request[DB],
         # The admin list's filters: tag, held, from, until, number, ticket, expiring.
-        page_filter(query, request[USER].role, request.config_dict[SETTINGS].zone),
+        list_filter(query, request[USER].role, request.config_dict[SETTINGS].zone),
         now=request.config_dict[CLOCK].now(),
         cursor=query.get("cursor") or None,
         limit=int(limit) if limit.isdigit() else 50,
@@ -102,7 +102,7 @@ def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
     if raw is None:
         return None
     if isinstance(raw, str) and _DATE.fullmatch(raw.strip()):
-        return _day(raw.strip(), "review_at", zone)
+        return parse_day(raw.strip(), "review_at", zone)
     try:
         moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:

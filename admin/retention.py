@@ -15,9 +15,10 @@ from sqlalchemy import select
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
 from admin.middleware import render
+from storage.config import ConfigError
 from storage.models import RetentionRun
 from storage.retention.holds import due_for_review
-from storage.retention.rules import schedule
+from storage.retention.rules import UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -220,9 +221,6 @@ async def _sweep_forever(app: web.Application, interval: int) -> None:
 def install(app: web.Application) -> None:
     """Routes plus the periodic sweep; call after the database and store contexts.
     A bad SUPPORTDESK_RETENTION_PERIODS stops start-up with one line naming it."""
-    from storage.config import ConfigError
-    from storage.retention.rules import UnknownRule
-
     try:
         schedule(app[SETTINGS].retention_period_days)
     except UnknownRule as exc:

@@ -19,8 +19,8 @@ from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
-from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
+from storage.services.message_edits import history as edit_history
 
 routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"

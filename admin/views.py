@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import ticket_desk
-from admin.auth import Permission, authenticated, public, requires
+from admin.auth import Permission, authenticated, has_permission, public, requires
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
@@ -45,8 +45,6 @@ routes = web.RouteTableDef()
 
 
 def _home_for(user: StaffUser) -> str:
-    from admin.auth import has_permission
-
     return "/" if has_permission(user, Permission.TICKETS_VIEW) else "/account"
 
 

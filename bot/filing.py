@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup, Message
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.attachments import MediaFile
 from bot.callbacks import category_keyboard, pick_keyboard
 from bot.office_hours import describe_moment, next_opening
 from bot.texts import t
@@ -27,9 +28,6 @@ from storage.models import (
 )
 from storage.services.audit import Actor
 from storage.services.tickets import MAX_TEXT, TicketService
-
-if TYPE_CHECKING:  # bot.media files its notes through this module
-    from bot.media import MediaFile
 
 REFERENCE = re.compile(r"\bT-\d{4}-\d{6,}\b")
 EMPTY = "[empty message]"

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import delivery_loop
+from bot.delivery_worker import delivery_loop
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.inbox import prune_handled
 from bot.polling import polling_loop

@@ -1,5 +1,6 @@
 """The running bot as the admin app sees it (returned by BotRuntime.start, in webhook and
 polling mode): the webhook route and the privacy notices use it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

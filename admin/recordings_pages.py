@@ -3,19 +3,15 @@ Thin: parse the form, call RecordingService, render or redirect."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from admin.auth import Permission, csrf_exempt, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
-from admin.parsing import parse_id, path_id
-from admin.recordings_web import ingest_upload, parse_bool, serve_audio, waveform_svg
+from admin.parsing import path_id
+from admin.recordings_http import ingest_upload, serve_audio, waveform_svg
+from admin.recordings_query import list_filter, parse_day
 from recordings.queries import (
-    RecordingFilter,
     all_tags,
     audit_trail,
     list_recordings,
@@ -23,7 +19,6 @@ from recordings.queries import (
 )
 from recordings.queries import training_library as training_recordings
 from recordings.service import (
-    SEE_WITHHELD_ROLES,
     active_holds,
     caller_for,
     filename_for,
@@ -36,85 +31,11 @@ from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
 routes = web.RouteTableDef()
-# The fields' names in a Dutch refusal, as the Dutch page labels them.
-_NAMES_NL = {
-    "from": "vanaf",
-    "until": "tot",
-    "review date": "herbeoordelingsdatum",
-    "ticket": "ticket",
-    "expiring": "verloopt binnen",
-}
-
-
-def _name_nl(name: str) -> str:
-    return _NAMES_NL.get(name, name)
-
-
-def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
-    """A YYYY-MM-DD field as the start of that day in the office zone (or of the next day)."""
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise InvalidInput(
-            f"{name}: use a date like 2026-01-31",
-            nl=f"{_name_nl(name)}: gebruik een datum zoals 2026-01-31",
-        ) from None
-    try:
-        start = datetime.combine(day, time.min, tzinfo=zone)
-        return (start + timedelta(days=1) if end else start).astimezone(UTC)
-    except OverflowError:  # 0001-01-01 / 9999-12-31 fall off the calendar in UTC
-        raise InvalidInput(
-            f"{name}: {value} is out of range; use a date between 0002-01-01 and 9998-12-31",
-            nl=(
-                f"{_name_nl(name)}: {value} valt buiten het bereik; gebruik een datum tussen "
-                "0002-01-01 en 9998-12-31"
-            ),
-        ) from None
-
-
 def _size(limit: int) -> str:
     """An upload limit for people: KB under 1 MB, otherwise MB with one decimal."""
     if limit < 1024 * 1024:
         return f"{max(1, round(limit / 1024))} KB"
     return f"{limit / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
-
-
-def _int(value: str, name: str) -> int | None:
-    if not value:
-        return None
-    number = parse_id(value)
-    if number is None:
-        raise InvalidInput(f"{name} must be a number", nl=f"{_name_nl(name)}: moet een getal zijn")
-    return number
-
-
-MAX_EXPIRING_DAYS = 36_500  # a century: beyond it a date overflows, and means "all" anyway
-
-
-def _expiring(value: str) -> int | None:
-    days = _int(value, "expiring")
-    if days is not None and days > MAX_EXPIRING_DAYS:
-        raise InvalidInput(
-            f"expiring must be at most {MAX_EXPIRING_DAYS} days",
-            nl=f"'verloopt binnen' mag hoogstens {MAX_EXPIRING_DAYS} dagen zijn",
-        )
-    return days
-
-
-def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
-    return RecordingFilter(
-        tag=query.get("tag", "").strip(),
-        # A clear 422 for anything but true/false, on the page as on the API.
-        held=parse_bool(query.get("held", ""), "held"),
-        since=_day(query.get("from", ""), "from", zone),
-        until=_day(query.get("until", ""), "until", zone, end=True),
-        number=query.get("number", "").strip(),
-        ticket_id=_int(query.get("ticket", ""), "ticket"),
-        expiring_days=_expiring(query.get("expiring", "")),
-        see_withheld=role in SEE_WITHHELD_ROLES,
-    )
 
 
 @routes.get("/recordings")
@@ -123,7 +44,7 @@ async def recordings_page(request: web.Request) -> web.Response:
     user = request[USER]
     page = await list_recordings(
         request[DB],
-        page_filter(request.query, user.role, request.config_dict[SETTINGS].zone),
+        list_filter(request.query, user.role, request.config_dict[SETTINGS].zone),
         now=request.config_dict[CLOCK].now(),
         cursor=request.query.get("cursor") or None,
     )
@@ -240,7 +161,8 @@ async def hold(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(
             "choose training or evidence", nl="kies training of bewijs van een afspraak"
         ) from None
-    review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
+    zone = request.config_dict[SETTINGS].zone
+    review = parse_day(str(form.get("review_at", "")), "review date", zone)
     ident = path_id(request)
     await request.config_dict[RECORDINGS].place_hold(
         request[DB],

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.filing import clean
 from bot.media import describe
 from storage.models import ContactPerson, HeldMessage
-from storage.services.edits import MessageEditService
+from storage.services.message_edits import MessageEditService
 
 
 def create_router() -> Router:
