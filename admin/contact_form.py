@@ -20,7 +20,6 @@ from storage.services.contact_form import (
     ip_hash,
 )
 
-routes = web.RouteTableDef()
 HONEYPOT = "website"
 REFERENCE = re.compile(r"T-\d{4}-\d{6,}")
 
@@ -57,13 +56,11 @@ def _page(
     return response
 
 
-@routes.get("/contact")
 @public
 async def contact_form(request: web.Request) -> web.Response:
     return _page(request)
 
 
-@routes.post("/contact")
 @public
 async def submit_contact_form(request: web.Request) -> web.Response:
     form = await request.post()
@@ -88,7 +85,6 @@ async def submit_contact_form(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/contact/sent?reference={receipt.reference}")
 
 
-@routes.get("/contact/sent")
 @public
 async def contact_form_sent(request: web.Request) -> web.Response:
     reference = request.query.get("reference", "")

@@ -18,7 +18,6 @@ from storage.services.errors import ServiceError
 from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketFilter
 
-routes = web.RouteTableDef()
 ORG_FIELDS = ("name", "customer_number")
 CONTACT_FIELDS = ("name", "email", "phone", "language", "organisation_id")
 
@@ -56,13 +55,11 @@ async def _organisations(
     return render("organisations.html", request, context, status=status)
 
 
-@routes.get("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisations(request: web.Request) -> web.Response:
     return await _organisations(request)
 
 
-@routes.post("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_organisation(request: web.Request) -> web.StreamResponse:
     data = await _form(request, ORG_FIELDS)
@@ -97,7 +94,6 @@ async def _organisation(
     return render("organisation.html", request, context, status=status)
 
 
-@routes.get("/organisations/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisation(request: web.Request) -> web.Response:
     return await _organisation(request)
@@ -117,13 +113,11 @@ async def _update_organisation(request: web.Request, data: dict[str, Any]) -> we
     raise web.HTTPSeeOther(f"/organisations/{org_id}")
 
 
-@routes.post("/organisations/{id}/edit")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def edit_organisation(request: web.Request) -> web.StreamResponse:
     return await _update_organisation(request, await _form(request, ORG_FIELDS))
 
 
-@routes.post("/organisations/{id}/service")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisation_service(request: web.Request) -> web.StreamResponse:
     return await _update_organisation(
@@ -153,13 +147,11 @@ async def _contacts(
     return render("contacts.html", request, context, status=status)
 
 
-@routes.get("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def contacts(request: web.Request) -> web.Response:
     return await _contacts(request)
 
 
-@routes.post("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_contact(request: web.Request) -> web.StreamResponse:
     data = await _form(request, CONTACT_FIELDS)
@@ -200,13 +192,11 @@ async def _contact(
     return render("contact_person.html", request, context, status=status)
 
 
-@routes.get("/contacts/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def contact(request: web.Request) -> web.Response:
     return await _contact(request)
 
 
-@routes.post("/contacts/{id}/edit")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def edit_contact(request: web.Request) -> web.StreamResponse:
     contact_id = path_id(request)
@@ -222,7 +212,6 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/contacts/{contact_id}")
 
 
-@routes.post("/contacts/{id}/link-code")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def make_link_code(request: web.Request) -> web.Response:
     """Show the code once: only its hash is stored, a reload shows nothing."""

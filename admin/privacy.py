@@ -35,8 +35,6 @@ from storage.services.privacy import (
 from storage.services.privacy_erasure import erase_contact
 from storage.services.privacy_export import export_contact
 
-routes = web.RouteTableDef()
-
 
 def _service(request: web.Request) -> PrivacyService:
     return PrivacyService(request.config_dict[CLOCK], request.config_dict[OBJECT_STORE])
@@ -66,7 +64,6 @@ def _back(request_id: int, notice: str = "") -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
 
 
-@routes.get("/privacy")
 @requires(Permission.PRIVACY_MANAGE)
 async def privacy_list(request: web.Request) -> web.Response:
     now = request.config_dict[CLOCK].now()
@@ -100,13 +97,11 @@ async def _new_form(
     return render("privacy_new.html", request, context)
 
 
-@routes.get("/privacy/new")
 @requires(Permission.PRIVACY_RECORD)
 async def new_request_form(request: web.Request) -> web.Response:
     return await _new_form(request)
 
 
-@routes.post("/privacy/new")
 @requires(Permission.PRIVACY_RECORD)
 async def new_request(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -183,7 +178,6 @@ async def _page(
     return render("privacy_request.html", request, context, status=status)
 
 
-@routes.get("/privacy/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def request_page(request: web.Request) -> web.Response:
     return await _page(request, path_id(request))
@@ -207,7 +201,6 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
     raise _back(request_id, notice=notice)
 
 
-@routes.post("/privacy/{id}/verify")
 @requires(Permission.PRIVACY_MANAGE)
 async def verify(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -227,7 +220,6 @@ async def _export_after_verify(request: web.Request, db, item) -> str:  # type: 
     return "" if notice == "export_waits" else notice
 
 
-@routes.post("/privacy/{id}/close")
 @requires(Permission.PRIVACY_MANAGE)
 async def close(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -241,7 +233,6 @@ async def close(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/privacy/{id}/flag")
 @requires(Permission.PRIVACY_MANAGE)
 async def flag(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -252,7 +243,6 @@ async def flag(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/privacy/{id}/export")
 @requires(Permission.PRIVACY_MANAGE)
 async def export(request: web.Request) -> web.StreamResponse:
     async def work(rid: int) -> None:
@@ -269,7 +259,6 @@ async def export(request: web.Request) -> web.StreamResponse:
     return await _act(request, work, tell=tell_export_ready)
 
 
-@routes.post("/privacy/{id}/erase")
 @requires(Permission.PRIVACY_MANAGE)
 async def erase(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -299,7 +288,6 @@ async def erase(request: web.Request) -> web.StreamResponse:
     return await _act(request, work)
 
 
-@routes.post("/privacy/{id}/id-copy")
 @requires(Permission.PRIVACY_MANAGE)
 @csrf_exempt  # checked in-stream: the token part must precede the file
 async def id_copy(request: web.Request) -> web.StreamResponse:
@@ -322,7 +310,6 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
     raise _back(request_id)
 
 
-@routes.get("/privacy/documents/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def download(request: web.Request) -> web.StreamResponse:
     document = await _service(request).document(request[DB], path_id(request))

@@ -30,7 +30,7 @@ from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
-routes = web.RouteTableDef()
+
 def _size(limit: int) -> str:
     """An upload limit for people: KB under 1 MB, otherwise MB with one decimal."""
     if limit < 1024 * 1024:
@@ -38,7 +38,6 @@ def _size(limit: int) -> str:
     return f"{limit / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
-@routes.get("/recordings")
 @requires(Permission.RECORDINGS_VIEW)
 async def recordings_page(request: web.Request) -> web.Response:
     user = request[USER]
@@ -62,7 +61,6 @@ async def recordings_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/recordings/upload")
 @requires(Permission.RECORDINGS_INGEST)
 async def upload_form(request: web.Request) -> web.Response:
     return render(
@@ -72,7 +70,6 @@ async def upload_form(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/recordings/upload")
 @requires(Permission.RECORDINGS_INGEST)
 @csrf_exempt  # checked in-stream: the token part must precede the file (ingest_upload)
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -84,7 +81,6 @@ async def _recording(request: web.Request) -> Recording:
     return await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
 
 
-@routes.get("/recordings/{id}")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_page(request: web.Request) -> web.Response:
     user = request[USER]
@@ -106,13 +102,11 @@ async def recording_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/recordings/{id}/audio")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _recording(request), via="admin")
 
 
-@routes.get("/recordings/{id}/waveform.svg")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_waveform(request: web.Request) -> web.Response:
     return await waveform_svg(request, await _recording(request))
@@ -122,7 +116,6 @@ def _back(ident: int) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/recordings/{ident}")
 
 
-@routes.post("/recordings/{id}/tags")
 @requires(Permission.RECORDINGS_TAG)
 async def tags(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -137,7 +130,6 @@ async def tags(request: web.Request) -> web.StreamResponse:
     raise _back(ident)
 
 
-@routes.post("/recordings/{id}/tag")
 @requires(Permission.RECORDINGS_TAG)
 async def add_tag(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -151,7 +143,6 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
     raise _back(ident)
 
 
-@routes.post("/recordings/{id}/holds")
 @requires(Permission.RECORDINGS_HOLD)
 async def hold(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -175,7 +166,6 @@ async def hold(request: web.Request) -> web.StreamResponse:
     raise _back(ident)
 
 
-@routes.post("/recording-holds/{id}/release")
 @requires(Permission.RECORDINGS_HOLD)
 async def release(request: web.Request) -> web.StreamResponse:
     """One path parameter (the hold's id) keeps the route simple to walk and to link."""
@@ -193,7 +183,6 @@ async def release(request: web.Request) -> web.StreamResponse:
     raise _back(ident)
 
 
-@routes.post("/recordings/{id}/delete")
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -209,7 +198,6 @@ async def delete(request: web.Request) -> web.StreamResponse:
 # --- trainer library -----------------------------------------------------------------------
 
 
-@routes.get("/training")
 @requires(Permission.TRAINING_LISTEN)
 async def training_page(request: web.Request) -> web.Response:
     recordings = await training_recordings(request[DB])
@@ -239,13 +227,11 @@ async def _training_recording(request: web.Request) -> Recording:
     return recording
 
 
-@routes.get("/training/{id}/audio")
 @requires(Permission.TRAINING_LISTEN)
 async def training_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _training_recording(request), via="training")
 
 
-@routes.get("/training/{id}/waveform.svg")
 @requires(Permission.TRAINING_LISTEN)
 async def training_waveform(request: web.Request) -> web.Response:
     return await waveform_svg(request, await _training_recording(request))

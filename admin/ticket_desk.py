@@ -22,7 +22,6 @@ from storage.services.desk import PresenceService, link_recording, recordings_of
 from storage.services.errors import InvalidInput
 from storage.services.message_edits import history as edit_history
 
-routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"
 # Shown inline only for raster types a browser cannot run script from (never SVG/HTML).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -54,7 +53,6 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
     }
 
 
-@routes.get("/static/presence.js")
 @public
 async def presence_script(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
@@ -62,7 +60,6 @@ async def presence_script(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/tickets/{id}/presence")
 @requires(Permission.TICKETS_VIEW)
 async def heartbeat(request: web.Request) -> web.Response:
     ticket_id = path_id(request)
@@ -75,7 +72,6 @@ async def heartbeat(request: web.Request) -> web.Response:
     return web.json_response({"others": others, "thread_version": version})
 
 
-@routes.post("/tickets/{id}/link-recording")
 @requires(Permission.TICKETS_WRITE)
 async def link_recording_view(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -133,13 +129,11 @@ async def send_attachment(request: web.Request, *, inline: bool) -> web.StreamRe
     return response
 
 
-@routes.get("/attachments/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     return await send_attachment(request, inline=False)
 
 
-@routes.get("/attachments/{id}/preview")
 @requires(Permission.TICKETS_VIEW)
 async def preview_attachment(request: web.Request) -> web.StreamResponse:
     return await send_attachment(request, inline=True)

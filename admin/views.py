@@ -41,7 +41,6 @@ from storage.services.text import csv_cell
 from storage.services.tickets import TicketFilter
 
 STATIC_DIR = Path(__file__).parent / "static"
-routes = web.RouteTableDef()
 
 
 def _home_for(user: StaffUser) -> str:
@@ -67,7 +66,6 @@ def _safe_next(value: str) -> str:
 # --- public --------------------------------------------------------------------------------
 
 
-@routes.get("/static/admin.css")
 @public
 async def stylesheet(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
@@ -75,7 +73,6 @@ async def stylesheet(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get("/lang/{code}")
 @public
 async def set_language(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
@@ -107,7 +104,6 @@ def _login_page(
     return response
 
 
-@routes.get("/login")
 @public
 async def login_form(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
@@ -116,7 +112,6 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return _login_page(request)
 
 
-@routes.post("/login")
 @public
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -149,7 +144,6 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@routes.post("/logout")
 @authenticated
 async def logout(request: web.Request) -> web.StreamResponse:
     record = request.get(STAFF_SESSION)
@@ -160,7 +154,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@routes.get("/account")
 @authenticated
 async def account(request: web.Request) -> web.Response:
     return await _render_account(request, {})
@@ -177,7 +170,6 @@ async def _render_account(
     return render("account.html", request, {"tokens": list(tokens), **context}, status=status)
 
 
-@routes.post("/account/tokens")
 @authenticated
 async def create_token(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -192,7 +184,6 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     return await _render_account(request, {"new_token": token})
 
 
-@routes.post("/account/tokens/{id}/revoke")
 @authenticated
 async def revoke_token(request: web.Request) -> web.StreamResponse:
     token_id = parse_id(request.match_info["id"])
@@ -205,7 +196,6 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/account")
 
 
-@routes.post("/account/password")
 @authenticated
 async def change_password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -226,7 +216,6 @@ async def change_password(request: web.Request) -> web.StreamResponse:
 # --- users (admins) ------------------------------------------------------------------------
 
 
-@routes.get("/users")
 @requires(Permission.USERS_MANAGE)
 async def users_page(request: web.Request) -> web.Response:
     return await _render_users(request)
@@ -244,7 +233,6 @@ async def _render_users(
     )
 
 
-@routes.post("/users")
 @requires(Permission.USERS_MANAGE)
 async def create_user(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -267,7 +255,6 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/users")
 
 
-@routes.post("/users/{id}/active")
 @requires(Permission.USERS_MANAGE)
 async def set_user_active(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -284,7 +271,6 @@ async def set_user_active(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/users")
 
 
-@routes.post("/users/{id}/role")
 @requires(Permission.USERS_MANAGE)
 async def set_user_role(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -340,7 +326,6 @@ INBOX_COUNT_CAP = 1000
 INBOX_SEARCH_COUNT_CAP = 100
 
 
-@routes.get("/")
 @requires(Permission.TICKETS_VIEW)
 async def inbox(request: web.Request) -> web.Response:
     filters = inbox_filter(request.query, request[USER])
@@ -383,7 +368,6 @@ async def _render_ticket(
     )
 
 
-@routes.get("/tickets/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     return await _render_ticket(request)
@@ -393,7 +377,6 @@ def _back(ticket_id: int) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(f"/tickets/{ticket_id}")
 
 
-@routes.post("/tickets/{id}/reply")
 @requires(Permission.TICKETS_WRITE)
 async def reply(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -417,7 +400,6 @@ async def reply(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/replies/{reply_id}/edit")
 @requires(Permission.TICKETS_WRITE)
 async def edit_reply(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -432,7 +414,6 @@ async def edit_reply(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/note")
 @requires(Permission.TICKETS_WRITE)
 async def note(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -443,7 +424,6 @@ async def note(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/assign")
 @requires(Permission.TICKETS_WRITE)
 async def assign(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -457,7 +437,6 @@ async def assign(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/close")
 @requires(Permission.TICKETS_WRITE)
 async def close(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -467,7 +446,6 @@ async def close(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/reopen")
 @requires(Permission.TICKETS_WRITE)
 async def reopen(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -477,7 +455,6 @@ async def reopen(request: web.Request) -> web.StreamResponse:
     raise _back(ticket_id)
 
 
-@routes.post("/tickets/{id}/meta")
 @requires(Permission.TICKETS_WRITE)
 async def change_meta(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -525,7 +502,6 @@ def _audit_query(request: web.Request) -> Select[tuple[AuditEvent]]:
     return stmt
 
 
-@routes.get("/audit")
 @requires(Permission.AUDIT_VIEW)
 async def audit_page(request: web.Request) -> web.Response:
     stmt = _audit_query(request)
@@ -543,7 +519,6 @@ async def audit_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/audit.csv")
 @requires(Permission.AUDIT_VIEW)
 async def audit_csv(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
