@@ -11,6 +11,7 @@ from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, LANG, SETTINGS, TICKETS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import ServiceStatus
 from storage.services.audit import Actor
 from storage.services.customers import CustomerService
@@ -71,7 +72,7 @@ async def create_organisation(request: web.Request) -> web.StreamResponse:
         return await _organisations(
             request, error=exc.text(request[LANG]), values=data, status=exc.status
         )
-    raise web.HTTPSeeOther(f"/organisations/{org.id}")
+    raise web.HTTPSeeOther(url_for(request, "organisation", id=org.id))
 
 
 async def _organisation(
@@ -110,7 +111,7 @@ async def _update_organisation(request: web.Request, data: dict[str, Any]) -> we
             raise
         # Validation runs before any field is set: nothing to roll back.
         return await _organisation(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther(f"/organisations/{org_id}")
+    raise web.HTTPSeeOther(url_for(request, "organisation", id=org_id))
 
 
 @requires(Permission.CUSTOMERS_MANAGE)
@@ -163,7 +164,7 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
         return await _contacts(
             request, error=exc.text(request[LANG]), values=data, status=exc.status
         )
-    raise web.HTTPSeeOther(f"/contacts/{contact.id}")
+    raise web.HTTPSeeOther(url_for(request, "contact", id=contact.id))
 
 
 async def _contact(
@@ -209,7 +210,7 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         if exc.status == 404:
             raise
         return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther(f"/contacts/{contact_id}")
+    raise web.HTTPSeeOther(url_for(request, "contact", id=contact_id))
 
 
 @requires(Permission.CUSTOMERS_MANAGE)

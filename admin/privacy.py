@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from admin.parsing import parse_id, path_id
 from admin.privacy_labels import LABELS
 from admin.privacy_notify import tell_export_ready, tell_outcome
 from admin.uploads import csrf_check_for, receive_upload
+from admin.urls import url_for
 from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.objectstore import ObjectNotFound
 from storage.services.audit import Actor
@@ -56,12 +56,12 @@ def _actor(request: web.Request) -> Actor:
     return Actor.staff(request[USER])
 
 
-def _back(request_id: int, notice: str = "") -> web.HTTPSeeOther:
+def _back(request: web.Request, request_id: int, notice: str = "") -> web.HTTPSeeOther:
     """Post/redirect/get after a done action; `notice` says what became of telling the
     customer (a code, looked up in the labels: the URL cannot put text on the page). A
     refusal is shown at once instead, with its status."""
-    suffix = f"?notice={quote(notice)}" if notice else ""
-    return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
+    page = url_for(request, "privacy_request", id=request_id)
+    return web.HTTPSeeOther(page.with_query(notice=notice) if notice else page)
 
 
 @requires(Permission.PRIVACY_MANAGE)
@@ -144,8 +144,9 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     except ServiceError as exc:
         return await _new_form(request, error=exc.text(request[LANG]), values=values)
     if has_permission(request[USER], Permission.PRIVACY_MANAGE):
-        raise _back(created.id)
-    raise web.HTTPSeeOther(f"/privacy/new?recorded={created.id}")
+        raise _back(request, created.id)
+    form = url_for(request, "privacy_new")
+    raise web.HTTPSeeOther(form.with_query(recorded=created.id))
 
 
 async def _page(
@@ -195,10 +196,10 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
     except ServiceError as exc:  # the savepoint is gone: nothing of the action is kept
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     if tell is None:
-        raise _back(request_id)
+        raise _back(request, request_id)
     await db.commit()
     notice = await tell(request, db, await _service(request).get(db, request_id))
-    raise _back(request_id, notice=notice)
+    raise _back(request, request_id, notice=notice)
 
 
 @requires(Permission.PRIVACY_MANAGE)
@@ -307,7 +308,7 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
-    raise _back(request_id)
+    raise _back(request, request_id)
 
 
 @requires(Permission.PRIVACY_MANAGE)

@@ -11,6 +11,7 @@ from admin.middleware import render
 from admin.parsing import path_id
 from admin.recordings_http import ingest_upload, serve_audio, waveform_svg
 from admin.recordings_query import list_filter, parse_day
+from admin.urls import url_for
 from recordings.queries import (
     all_tags,
     audit_trail,
@@ -74,7 +75,7 @@ async def upload_form(request: web.Request) -> web.Response:
 @csrf_exempt  # checked in-stream: the token part must precede the file (ingest_upload)
 async def upload(request: web.Request) -> web.StreamResponse:
     result = await ingest_upload(request, csrf=True)
-    raise web.HTTPSeeOther(f"/recordings/{result.recording.id}")
+    raise web.HTTPSeeOther(url_for(request, "recording", id=result.recording.id))
 
 
 async def _recording(request: web.Request) -> Recording:
@@ -112,8 +113,8 @@ async def recording_waveform(request: web.Request) -> web.Response:
     return await waveform_svg(request, await _recording(request))
 
 
-def _back(ident: int) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/recordings/{ident}")
+def _back(request: web.Request, ident: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(url_for(request, "recording", id=ident))
 
 
 @requires(Permission.RECORDINGS_TAG)
@@ -127,7 +128,7 @@ async def tags(request: web.Request) -> web.StreamResponse:
         str(raw).split(",") if raw else [],
         actor=Actor.staff(request[USER]),
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
 @requires(Permission.RECORDINGS_TAG)
@@ -140,7 +141,7 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
     await service.set_tags(
         request[DB], ident, [*current, str(form.get("tag", ""))], actor=Actor.staff(request[USER])
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
 @requires(Permission.RECORDINGS_HOLD)
@@ -163,7 +164,7 @@ async def hold(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         review_at=review,
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
 @requires(Permission.RECORDINGS_HOLD)
@@ -180,7 +181,7 @@ async def release(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         role=request[USER].role,
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
 @requires(Permission.RECORDINGS_DELETE)
@@ -192,7 +193,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         reason=str(form.get("reason", "")),
     )
-    raise web.HTTPSeeOther("/recordings")
+    raise web.HTTPSeeOther(url_for(request, "recordings"))
 
 
 # --- trainer library -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from admin.auth import ROLE_PERMISSIONS, Permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import Attachment, StaffUser, Ticket
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
@@ -89,7 +90,7 @@ async def link_recording_view(request: web.Request) -> web.StreamResponse:
         recording_id,
         actor=Actor.staff(request[USER]),
     )
-    raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+    raise web.HTTPSeeOther(url_for(request, "ticket", id=ticket_id))
 
 
 async def send_attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:

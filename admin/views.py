@@ -19,6 +19,7 @@ from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -43,8 +44,9 @@ from storage.services.tickets import TicketFilter
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _home_for(user: StaffUser) -> str:
-    return "/" if has_permission(user, Permission.TICKETS_VIEW) else "/account"
+def _home_for(request: web.Request, user: StaffUser) -> str:
+    home = "inbox" if has_permission(user, Permission.TICKETS_VIEW) else "account"
+    return str(url_for(request, home))
 
 
 def _safe_next(value: str) -> str:
@@ -78,7 +80,8 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     if code not in LANGUAGES:
         raise web.HTTPNotFound()
-    response = web.HTTPSeeOther(_safe_next(request.query.get("next", "")) or "/login")
+    back = _safe_next(request.query.get("next", "")) or url_for(request, "login")
+    response = web.HTTPSeeOther(back)
     response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
     raise response
 
@@ -108,7 +111,7 @@ def _login_page(
 async def login_form(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
     if user is not None:
-        raise web.HTTPFound(_home_for(user))
+        raise web.HTTPFound(_home_for(request, user))
     return _login_page(request)
 
 
@@ -130,7 +133,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     new = await access.start_session(
         db, clock, user, ip=ip, user_agent=request.headers.get("User-Agent", "")
     )
-    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or _home_for(user))
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or _home_for(request, user))
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
@@ -149,7 +152,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     record = request.get(STAFF_SESSION)
     if record is not None:
         await access.end_session(request[DB], request.config_dict[CLOCK], record)
-    response = web.HTTPSeeOther("/login")
+    response = web.HTTPSeeOther(url_for(request, "login"))
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
 
@@ -193,7 +196,7 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
     await access.revoke_api_token(
         request[DB], request.config_dict[CLOCK], record.id, Actor.staff(request[USER])
     )
-    raise web.HTTPSeeOther("/account")
+    raise web.HTTPSeeOther(url_for(request, "account"))
 
 
 @authenticated
@@ -252,7 +255,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
         )
     except ServiceError as exc:  # raised before anything is written
         return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
 @requires(Permission.USERS_MANAGE)
@@ -268,7 +271,7 @@ async def set_user_active(request: web.Request) -> web.StreamResponse:
         active=form.get("active") == "1",
         actor=Actor.staff(request[USER]),
     )
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
 @requires(Permission.USERS_MANAGE)
@@ -287,7 +290,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
         )
     except ServiceError as exc:  # raised before anything is written
         return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -373,8 +376,8 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     return await _render_ticket(request)
 
 
-def _back(ticket_id: int) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/tickets/{ticket_id}")
+def _back(request: web.Request, ticket_id: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(url_for(request, "ticket", id=ticket_id))
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -397,7 +400,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
         return await _render_ticket(request, warning="closed_ticket", draft=text, status=409)
     except ContactRestricted:  # the page's restriction notice says why
         return await _render_ticket(request, draft=text, status=409)
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -411,7 +414,7 @@ async def edit_reply(request: web.Request) -> web.StreamResponse:
         text=str(form.get("text", "")),
         ticket_id=ticket_id,
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -421,7 +424,7 @@ async def note(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].add_internal_note(
         request[DB], ticket_id, staff=request[USER], text=str(form.get("text", ""))
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -434,7 +437,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].assign(
         request[DB], ticket_id, actor=Actor.staff(user), assignee_id=assignee_id
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -443,7 +446,7 @@ async def close(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].close(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -452,7 +455,7 @@ async def reopen(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].reopen(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
@@ -467,7 +470,7 @@ async def change_meta(request: web.Request) -> web.StreamResponse:
         await tickets.set_category(db, ticket_id, actor=actor, category=category)  # type: ignore[arg-type]
     if priority is not None and priority != ticket.priority:
         await tickets.set_priority(db, ticket_id, actor=actor, priority=priority)  # type: ignore[arg-type]
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 # --- audit ---------------------------------------------------------------------------------
