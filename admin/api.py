@@ -25,12 +25,11 @@ from storage.models import (
 )
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
-from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
+from storage.services.message_edits import history as edit_history
 
 PREFIX = "/api/v1"
 AUDIT_PAGE = 100
-routes = web.RouteTableDef()
 
 
 def ticket_json(ticket: Ticket, *, with_org: bool = True) -> dict[str, Any]:
@@ -105,7 +104,6 @@ def _thread_author(message: TicketMessage, ticket: Ticket, submitter: str | None
     return None
 
 
-@routes.get("/tickets")
 @requires(Permission.TICKETS_VIEW)
 async def list_tickets(request: web.Request) -> web.Response:
     filters = inbox_filter(request.query, request[USER])
@@ -121,7 +119,6 @@ async def list_tickets(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/tickets/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def get_ticket(request: web.Request) -> web.Response:
     ticket = await request.config_dict[TICKETS].get_thread(request[DB], path_id(request))
@@ -147,7 +144,6 @@ def _text(data: dict[str, Any]) -> str:
     return text
 
 
-@routes.post("/tickets/{id}/replies")
 @requires(Permission.TICKETS_WRITE)
 async def post_reply(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -163,7 +159,6 @@ async def post_reply(request: web.Request) -> web.Response:
     return web.json_response(message_json(message, author, attachments=False), status=201)
 
 
-@routes.patch("/tickets/{id}/replies/{reply_id}")
 @requires(Permission.TICKETS_WRITE)
 async def edit_reply(request: web.Request) -> web.Response:
     """Change a reply's text; one already in the customer's chat is edited there too."""
@@ -179,7 +174,6 @@ async def edit_reply(request: web.Request) -> web.Response:
     return web.json_response(message_json(message, author, attachments=False))
 
 
-@routes.post("/tickets/{id}/notes")
 @requires(Permission.TICKETS_WRITE)
 async def post_note(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -190,7 +184,6 @@ async def post_note(request: web.Request) -> web.Response:
     return web.json_response(message_json(message, author, attachments=False), status=201)
 
 
-@routes.post("/tickets/{id}/assign")
 @requires(Permission.TICKETS_WRITE)
 async def post_assign(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -202,7 +195,6 @@ async def post_assign(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, with_org=False))
 
 
-@routes.post("/tickets/{id}/close")
 @requires(Permission.TICKETS_WRITE)
 async def post_close(request: web.Request) -> web.Response:
     ticket = await request.config_dict[TICKETS].close(
@@ -211,7 +203,6 @@ async def post_close(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, with_org=False))
 
 
-@routes.post("/tickets/{id}/reopen")
 @requires(Permission.TICKETS_WRITE)
 async def post_reopen(request: web.Request) -> web.Response:
     ticket = await request.config_dict[TICKETS].reopen(
@@ -220,7 +211,6 @@ async def post_reopen(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket, with_org=False))
 
 
-@routes.get("/attachments/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     return await send_attachment(request, inline=False)
@@ -238,7 +228,6 @@ def _audit_cursor(raw: str) -> int | None:
     return ident
 
 
-@routes.get("/audit")
 @requires(Permission.AUDIT_VIEW)
 async def list_audit(request: web.Request) -> web.Response:
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)
@@ -425,15 +414,6 @@ OPENAPI: dict[str, Any] = {
 }
 
 
-@routes.get("/openapi.json")
 @public
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
-
-
-def create_api_app() -> web.Application:
-    api = web.Application()
-    api.add_routes(routes)
-    api.add_routes(recordings_api.routes)
-    api.add_routes(customers_api.routes)
-    return api

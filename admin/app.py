@@ -8,30 +8,32 @@ from collections.abc import AsyncIterator
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin import (
-    api,
-    contact_form,
-    customers,
     display,
     ops,
-    recordings_views,
-    ticket_desk,
-    views,
 )
-from admin import privacy as privacy_admin
 from admin import retention as retention_admin
-from admin.auth import public
-from admin.keys import CLOCK, ENGINE, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
+from admin.keys import (
+    BOT_PROBE,
+    BOT_TRANSPORT,
+    CLOCK,
+    ENGINE,
+    OBJECT_STORE,
+    SESSIONMAKER,
+    SETTINGS,
+    TICKETS,
+)
 from admin.middleware import (
     access_middleware,
     db_middleware,
     errors_middleware,
     security_headers,
 )
-from admin.recordings_web import recordings_ctx
+from admin.recordings_http import recordings_ctx
+from admin.routes import add_routes
+from bot.runtime import BotRuntime
 from recordings.archive import configure_lifecycle, retention_days
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
@@ -69,21 +71,10 @@ def create_app(
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
-    retention_admin.install(app)  # /retention pages + periodic sweep (needs db and store)
+    retention_admin.install(app)  # periodic sweep (needs db and store)
     if settings.telegram_token.get_secret_value():
-        from bot.runtime import bot_cleanup_ctx
-        from bot.webhook import add_webhook_route
-
-        add_webhook_route(app, settings)  # webhook mode only; ConfigError without a secret
-        app.cleanup_ctx.append(bot_cleanup_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_routes(views.routes)
-    app.router.add_routes(recordings_views.routes)
-    app.router.add_routes(customers.routes)
-    app.router.add_routes(contact_form.routes)
-    app.router.add_routes(ticket_desk.routes)
-    app.router.add_routes(privacy_admin.routes)
-    app.add_subapp("/api/v1", api.create_api_app())
+        app.cleanup_ctx.append(_bot_runtime)  # needs the database and store opened above
+    add_routes(app, settings)  # every route, the webhook's too (ConfigError without a secret)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("admin", "templates"),
@@ -120,27 +111,19 @@ def _object_store(given: ObjectStore | None):
     return ctx
 
 
-@public
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness plus a one-line state of the database and object store."""
-    app = request.app
-    body: dict[str, object] = {"status": "ok"}
+async def _bot_runtime(app: web.Application) -> AsyncIterator[None]:
+    runtime = BotRuntime(
+        settings=app[SETTINGS],
+        sessionmaker=app[SESSIONMAKER],
+        clock=app[CLOCK],
+        ticket_service=app[TICKETS],
+        object_store=app[OBJECT_STORE],
+        probe=app[BOT_PROBE],
+    )
+    app[BOT_TRANSPORT] = await runtime.start()
     try:
-        async with app[ENGINE].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        body["database"] = {"ok": True, "dialect": app[ENGINE].dialect.name}
-    except Exception as exc:
-        log.warning("healthz: database check failed: %s", type(exc).__name__)
-        body["database"] = {"ok": False, "error": type(exc).__name__}
-        body["status"] = "degraded"
-    try:
-        body["object_store"] = {"ok": True, **(await app[OBJECT_STORE].check())}
-    except Exception as exc:
-        log.warning("healthz: object store check failed: %s", type(exc).__name__)
-        body["object_store"] = {
-            "ok": False,
-            "kind": app[OBJECT_STORE].kind,
-            "error": type(exc).__name__,
-        }
-        body["status"] = "degraded"
-    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+        yield
+    finally:
+        await runtime.stop()
+
+

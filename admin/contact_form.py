@@ -12,6 +12,7 @@ from aiohttp import web
 from admin.auth import public
 from admin.keys import CLOCK, DB, LANG, SETTINGS, STAFF_SESSION, TICKETS
 from admin.middleware import LOGIN_CSRF_COOKIE, https, render
+from admin.urls import url_for
 from storage.services.contact_form import (
     LIMITS,
     ContactFormService,
@@ -20,7 +21,6 @@ from storage.services.contact_form import (
     ip_hash,
 )
 
-routes = web.RouteTableDef()
 HONEYPOT = "website"
 REFERENCE = re.compile(r"T-\d{4}-\d{6,}")
 
@@ -57,20 +57,18 @@ def _page(
     return response
 
 
-@routes.get("/contact")
 @public
 async def contact_form(request: web.Request) -> web.Response:
     return _page(request)
 
 
-@routes.post("/contact")
 @public
 async def submit_contact_form(request: web.Request) -> web.Response:
     form = await request.post()
     values = {name: str(form.get(name, "")) for name in LIMITS}
     if form.get(HONEYPOT):
         # A bot filled the invisible field: thank it and keep nothing.
-        raise web.HTTPSeeOther("/contact/sent")
+        raise web.HTTPSeeOther(url_for(request, "contact_form_sent"))
     settings = request.config_dict[SETTINGS]
     service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
     try:
@@ -85,10 +83,10 @@ async def submit_contact_form(request: web.Request) -> web.Response:
     except RateLimited:
         return _page(request, values=values, notice="form_rate_limited", status=429)
     # Post/redirect/get: reloading the confirmation must not send the form again.
-    raise web.HTTPSeeOther(f"/contact/sent?reference={receipt.reference}")
+    sent = url_for(request, "contact_form_sent")
+    raise web.HTTPSeeOther(sent.with_query(reference=receipt.reference))
 
 
-@routes.get("/contact/sent")
 @public
 async def contact_form_sent(request: web.Request) -> web.Response:
     reference = request.query.get("reference", "")

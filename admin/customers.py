@@ -11,6 +11,7 @@ from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, LANG, SETTINGS, TICKETS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import ServiceStatus
 from storage.services.audit import Actor
 from storage.services.customers import CustomerService
@@ -18,7 +19,6 @@ from storage.services.errors import ServiceError
 from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketFilter
 
-routes = web.RouteTableDef()
 ORG_FIELDS = ("name", "customer_number")
 CONTACT_FIELDS = ("name", "email", "phone", "language", "organisation_id")
 
@@ -56,13 +56,11 @@ async def _organisations(
     return render("organisations.html", request, context, status=status)
 
 
-@routes.get("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisations(request: web.Request) -> web.Response:
     return await _organisations(request)
 
 
-@routes.post("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_organisation(request: web.Request) -> web.StreamResponse:
     data = await _form(request, ORG_FIELDS)
@@ -74,7 +72,7 @@ async def create_organisation(request: web.Request) -> web.StreamResponse:
         return await _organisations(
             request, error=exc.text(request[LANG]), values=data, status=exc.status
         )
-    raise web.HTTPSeeOther(f"/organisations/{org.id}")
+    raise web.HTTPSeeOther(url_for(request, "organisation", id=org.id))
 
 
 async def _organisation(
@@ -97,7 +95,6 @@ async def _organisation(
     return render("organisation.html", request, context, status=status)
 
 
-@routes.get("/organisations/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisation(request: web.Request) -> web.Response:
     return await _organisation(request)
@@ -114,16 +111,14 @@ async def _update_organisation(request: web.Request, data: dict[str, Any]) -> we
             raise
         # Validation runs before any field is set: nothing to roll back.
         return await _organisation(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther(f"/organisations/{org_id}")
+    raise web.HTTPSeeOther(url_for(request, "organisation", id=org_id))
 
 
-@routes.post("/organisations/{id}/edit")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def edit_organisation(request: web.Request) -> web.StreamResponse:
     return await _update_organisation(request, await _form(request, ORG_FIELDS))
 
 
-@routes.post("/organisations/{id}/service")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def organisation_service(request: web.Request) -> web.StreamResponse:
     return await _update_organisation(
@@ -153,13 +148,11 @@ async def _contacts(
     return render("contacts.html", request, context, status=status)
 
 
-@routes.get("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def contacts(request: web.Request) -> web.Response:
     return await _contacts(request)
 
 
-@routes.post("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_contact(request: web.Request) -> web.StreamResponse:
     data = await _form(request, CONTACT_FIELDS)
@@ -171,7 +164,7 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
         return await _contacts(
             request, error=exc.text(request[LANG]), values=data, status=exc.status
         )
-    raise web.HTTPSeeOther(f"/contacts/{contact.id}")
+    raise web.HTTPSeeOther(url_for(request, "contact", id=contact.id))
 
 
 async def _contact(
@@ -200,13 +193,11 @@ async def _contact(
     return render("contact_person.html", request, context, status=status)
 
 
-@routes.get("/contacts/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def contact(request: web.Request) -> web.Response:
     return await _contact(request)
 
 
-@routes.post("/contacts/{id}/edit")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def edit_contact(request: web.Request) -> web.StreamResponse:
     contact_id = path_id(request)
@@ -219,10 +210,9 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         if exc.status == 404:
             raise
         return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther(f"/contacts/{contact_id}")
+    raise web.HTTPSeeOther(url_for(request, "contact", id=contact_id))
 
 
-@routes.post("/contacts/{id}/link-code")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def make_link_code(request: web.Request) -> web.Response:
     """Show the code once: only its hash is stored, a reload shows nothing."""

@@ -17,8 +17,6 @@ from storage.services.audit import Actor
 from storage.services.customers import PAGE, CustomerService
 from storage.services.errors import InvalidInput
 
-routes = web.RouteTableDef()
-
 
 def organisation_json(org: Organisation) -> dict[str, Any]:
     return {
@@ -65,7 +63,6 @@ def _page(items: list[Any], render: Any) -> web.Response:
     return web.json_response({"items": [render(i) for i in items], "next_cursor": next_cursor})
 
 
-@routes.get("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def list_organisations(request: web.Request) -> web.Response:
     rows = await _service(request).list_organisations(
@@ -74,7 +71,6 @@ async def list_organisations(request: web.Request) -> web.Response:
     return _page(rows, organisation_json)
 
 
-@routes.post("/organisations")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_organisation(request: web.Request) -> web.Response:
     org = await _service(request).create_organisation(
@@ -83,14 +79,12 @@ async def create_organisation(request: web.Request) -> web.Response:
     return web.json_response(organisation_json(org), status=201)
 
 
-@routes.get("/organisations/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def get_organisation(request: web.Request) -> web.Response:
     org = await _service(request).get_organisation(request[DB], path_id(request))
     return web.json_response(organisation_json(org))
 
 
-@routes.patch("/organisations/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def update_organisation(request: web.Request) -> web.Response:
     org = await _service(request).update_organisation(
@@ -99,7 +93,6 @@ async def update_organisation(request: web.Request) -> web.Response:
     return web.json_response(organisation_json(org))
 
 
-@routes.get("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def list_contacts(request: web.Request) -> web.Response:
     raw_org = request.query.get("organisation_id", "")
@@ -112,7 +105,6 @@ async def list_contacts(request: web.Request) -> web.Response:
     return _page(rows, contact_json)
 
 
-@routes.post("/contacts")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def create_contact(request: web.Request) -> web.Response:
     contact = await _service(request).create_contact(
@@ -121,14 +113,12 @@ async def create_contact(request: web.Request) -> web.Response:
     return web.json_response(contact_json(contact), status=201)
 
 
-@routes.get("/contacts/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def get_contact(request: web.Request) -> web.Response:
     contact = await _service(request).get_contact(request[DB], path_id(request))
     return web.json_response(contact_json(contact))
 
 
-@routes.patch("/contacts/{id}")
 @requires(Permission.CUSTOMERS_MANAGE)
 async def update_contact(request: web.Request) -> web.Response:
     contact = await _service(request).update_contact(

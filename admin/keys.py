@@ -6,8 +6,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from admin.botprobe import BotProbe
 from admin.metrics import Metrics
+from bot.probe import BotProbe
 from bot.transport import BotTransport
 from recordings.service import RecordingService
 from recordings.waveform import Waveforms

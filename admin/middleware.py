@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from admin.auth import Access, has_permission, is_csrf_exempt, requirement_of
 from admin.i18n import pick_language, translate
 from admin.keys import CLOCK, DB, LANG, SESSIONMAKER, SETTINGS, STAFF_SESSION, USER
+from admin.urls import url_for
 from storage.models import StaffUser
 from storage.services import access
 from storage.services.errors import ServiceError
@@ -144,8 +145,10 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
                     "a valid bearer token is required",
                     **{"WWW-Authenticate": "Bearer"},
                 )
-            target = request.path_qs if request.method in SAFE_METHODS else "/"
-            raise web.HTTPFound("/login?next=" + quote(target, safe=""))
+            home = str(url_for(request, "inbox"))
+            target = request.path_qs if request.method in SAFE_METHODS else home
+            login = str(url_for(request, "login"))
+            raise web.HTTPFound(login + "?next=" + quote(target, safe=""))
         raise web.HTTPForbidden()
     exempt = is_csrf_exempt(match_info.handler)
     if request.method not in SAFE_METHODS and not is_api(request) and not exempt:

@@ -15,10 +15,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from admin.auth import public
-from admin.botprobe import CHECK_TIMEOUT, BotProbe
 from admin.keys import (
     BOT_PROBE,
     DB,
@@ -31,6 +30,8 @@ from admin.keys import (
     USER,
 )
 from admin.metrics import Metrics
+from bot.dispatcher import create_bot
+from bot.probe import CHECK_TIMEOUT, BotProbe
 from storage import migrate
 from storage.logs import fields
 
@@ -42,8 +43,6 @@ async def _bot_probe(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     bot = None
     if settings.telegram_token.get_secret_value():
-        from bot.dispatcher import create_bot
-
         bot = create_bot(settings)
     app[BOT_PROBE] = BotProbe(bot)
     if settings.redis_url:
@@ -82,6 +81,32 @@ async def _guarded(name: str, check: Awaitable[dict[str, object]]) -> dict[str, 
     except Exception as exc:
         log.warning("readyz: %s check failed: %s", name, type(exc).__name__)
         return {"ok": False, "error": type(exc).__name__}
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness plus a one-line state of the database and object store."""
+    app = request.app
+    body: dict[str, object] = {"status": "ok"}
+    try:
+        async with app[ENGINE].connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        body["database"] = {"ok": True, "dialect": app[ENGINE].dialect.name}
+    except Exception as exc:
+        log.warning("healthz: database check failed: %s", type(exc).__name__)
+        body["database"] = {"ok": False, "error": type(exc).__name__}
+        body["status"] = "degraded"
+    try:
+        body["object_store"] = {"ok": True, **(await app[OBJECT_STORE].check())}
+    except Exception as exc:
+        log.warning("healthz: object store check failed: %s", type(exc).__name__)
+        body["object_store"] = {
+            "ok": False,
+            "kind": app[OBJECT_STORE].kind,
+            "error": type(exc).__name__,
+        }
+        body["status"] = "degraded"
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
 @public
@@ -187,9 +212,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def install(app: web.Application) -> None:
-    """Metrics registry, outermost middleware, probe context and the two routes."""
+    """Metrics registry, outermost middleware and the probe context (routes: admin.routes)."""
     app[METRICS] = Metrics()
     app.middlewares.insert(0, observe_middleware)
     app.cleanup_ctx.append(_bot_probe)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_view)

@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from admin.parsing import parse_id, path_id
 from admin.privacy_labels import LABELS
 from admin.privacy_notify import tell_export_ready, tell_outcome
 from admin.uploads import csrf_check_for, receive_upload
+from admin.urls import url_for
 from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.objectstore import ObjectNotFound
 from storage.services.audit import Actor
@@ -34,8 +34,6 @@ from storage.services.privacy import (
 )
 from storage.services.privacy_erasure import erase_contact
 from storage.services.privacy_export import export_contact
-
-routes = web.RouteTableDef()
 
 
 def _service(request: web.Request) -> PrivacyService:
@@ -58,15 +56,14 @@ def _actor(request: web.Request) -> Actor:
     return Actor.staff(request[USER])
 
 
-def _back(request_id: int, notice: str = "") -> web.HTTPSeeOther:
+def _back(request: web.Request, request_id: int, notice: str = "") -> web.HTTPSeeOther:
     """Post/redirect/get after a done action; `notice` says what became of telling the
     customer (a code, looked up in the labels: the URL cannot put text on the page). A
     refusal is shown at once instead, with its status."""
-    suffix = f"?notice={quote(notice)}" if notice else ""
-    return web.HTTPSeeOther(f"/privacy/{request_id}{suffix}")
+    page = url_for(request, "privacy_request", id=request_id)
+    return web.HTTPSeeOther(page.with_query(notice=notice) if notice else page)
 
 
-@routes.get("/privacy")
 @requires(Permission.PRIVACY_MANAGE)
 async def privacy_list(request: web.Request) -> web.Response:
     now = request.config_dict[CLOCK].now()
@@ -100,13 +97,11 @@ async def _new_form(
     return render("privacy_new.html", request, context)
 
 
-@routes.get("/privacy/new")
 @requires(Permission.PRIVACY_RECORD)
 async def new_request_form(request: web.Request) -> web.Response:
     return await _new_form(request)
 
 
-@routes.post("/privacy/new")
 @requires(Permission.PRIVACY_RECORD)
 async def new_request(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -149,8 +144,9 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     except ServiceError as exc:
         return await _new_form(request, error=exc.text(request[LANG]), values=values)
     if has_permission(request[USER], Permission.PRIVACY_MANAGE):
-        raise _back(created.id)
-    raise web.HTTPSeeOther(f"/privacy/new?recorded={created.id}")
+        raise _back(request, created.id)
+    form = url_for(request, "privacy_new")
+    raise web.HTTPSeeOther(form.with_query(recorded=created.id))
 
 
 async def _page(
@@ -183,7 +179,6 @@ async def _page(
     return render("privacy_request.html", request, context, status=status)
 
 
-@routes.get("/privacy/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def request_page(request: web.Request) -> web.Response:
     return await _page(request, path_id(request))
@@ -201,13 +196,12 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
     except ServiceError as exc:  # the savepoint is gone: nothing of the action is kept
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     if tell is None:
-        raise _back(request_id)
+        raise _back(request, request_id)
     await db.commit()
     notice = await tell(request, db, await _service(request).get(db, request_id))
-    raise _back(request_id, notice=notice)
+    raise _back(request, request_id, notice=notice)
 
 
-@routes.post("/privacy/{id}/verify")
 @requires(Permission.PRIVACY_MANAGE)
 async def verify(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -227,7 +221,6 @@ async def _export_after_verify(request: web.Request, db, item) -> str:  # type: 
     return "" if notice == "export_waits" else notice
 
 
-@routes.post("/privacy/{id}/close")
 @requires(Permission.PRIVACY_MANAGE)
 async def close(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -241,7 +234,6 @@ async def close(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/privacy/{id}/flag")
 @requires(Permission.PRIVACY_MANAGE)
 async def flag(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -252,7 +244,6 @@ async def flag(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/privacy/{id}/export")
 @requires(Permission.PRIVACY_MANAGE)
 async def export(request: web.Request) -> web.StreamResponse:
     async def work(rid: int) -> None:
@@ -269,7 +260,6 @@ async def export(request: web.Request) -> web.StreamResponse:
     return await _act(request, work, tell=tell_export_ready)
 
 
-@routes.post("/privacy/{id}/erase")
 @requires(Permission.PRIVACY_MANAGE)
 async def erase(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -299,7 +289,6 @@ async def erase(request: web.Request) -> web.StreamResponse:
     return await _act(request, work)
 
 
-@routes.post("/privacy/{id}/id-copy")
 @requires(Permission.PRIVACY_MANAGE)
 @csrf_exempt  # checked in-stream: the token part must precede the file
 async def id_copy(request: web.Request) -> web.StreamResponse:
@@ -319,10 +308,9 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
-    raise _back(request_id)
+    raise _back(request, request_id)
 
 
-@routes.get("/privacy/documents/{id}")
 @requires(Permission.PRIVACY_MANAGE)
 async def download(request: web.Request) -> web.StreamResponse:
     document = await _service(request).document(request[DB], path_id(request))

@@ -12,13 +12,13 @@ from aiohttp import web
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.parsing import json_body, path_id
-from admin.recordings_views import _day, page_filter
-from admin.recordings_web import (
+from admin.recordings_http import (
     hold_json,
     ingest_upload,
     recording_json,
     serve_audio,
 )
+from admin.recordings_query import list_filter, parse_day
 from recordings.queries import list_recordings
 from recordings.service import (
     RecordingHeld,
@@ -28,7 +28,6 @@ from storage.models import HoldKind
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput
 
-routes = web.RouteTableDef()
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -42,7 +41,6 @@ def _reason(data: dict[str, Any]) -> str:
     return reason
 
 
-@routes.post("/recordings")
 @requires(Permission.RECORDINGS_INGEST)
 async def create_recording(request: web.Request) -> web.Response:
     result = await ingest_upload(request, csrf=False)
@@ -53,7 +51,6 @@ async def create_recording(request: web.Request) -> web.Response:
     return web.json_response(body, status=201 if result.created else 200)
 
 
-@routes.get("/recordings")
 @requires(Permission.RECORDINGS_VIEW)
 async def list_all(request: web.Request) -> web.Response:
     query = request.query
@@ -61,7 +58,7 @@ async def list_all(request: web.Request) -> web.Response:
     page = await list_recordings(
         request[DB],
         # The admin list's filters: tag, held, from, until, number, ticket, expiring.
-        page_filter(query, request[USER].role, request.config_dict[SETTINGS].zone),
+        list_filter(query, request[USER].role, request.config_dict[SETTINGS].zone),
         now=request.config_dict[CLOCK].now(),
         cursor=query.get("cursor") or None,
         limit=int(limit) if limit.isdigit() else 50,
@@ -72,14 +69,12 @@ async def list_all(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/recordings/{id}")
 @requires(Permission.RECORDINGS_VIEW)
 async def get_one(request: web.Request) -> web.Response:
     recording = await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
     return web.json_response(recording_json(recording, request[USER]))
 
 
-@routes.put("/recordings/{id}/tags")
 @requires(Permission.RECORDINGS_TAG)
 async def put_tags(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -102,7 +97,7 @@ def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
     if raw is None:
         return None
     if isinstance(raw, str) and _DATE.fullmatch(raw.strip()):
-        return _day(raw.strip(), "review_at", zone)
+        return parse_day(raw.strip(), "review_at", zone)
     try:
         moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
@@ -115,7 +110,6 @@ def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
     return moment
 
 
-@routes.post("/recordings/{id}/holds")
 @requires(Permission.RECORDINGS_HOLD)
 async def place_hold(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -138,7 +132,6 @@ async def place_hold(request: web.Request) -> web.Response:
     return web.json_response(hold_json(hold), status=201)
 
 
-@routes.post("/recordings/{id}/holds/{hold_id}/release")
 @requires(Permission.RECORDINGS_HOLD)
 async def release_hold(request: web.Request) -> web.Response:
     data = await json_body(request)
@@ -154,7 +147,6 @@ async def release_hold(request: web.Request) -> web.Response:
     return web.json_response(hold_json(released))
 
 
-@routes.delete("/recordings/{id}")
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.Response:
     if not may_delete_recording(request[USER].role):
@@ -184,7 +176,6 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.get("/recordings/{id}/audio")
 @requires(Permission.RECORDINGS_VIEW)
 async def audio(request: web.Request) -> web.StreamResponse:
     recording = await request.config_dict[RECORDINGS].get(request[DB], path_id(request))

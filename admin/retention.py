@@ -15,13 +15,13 @@ from sqlalchemy import select
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
 from admin.middleware import render
+from storage.config import ConfigError
 from storage.models import RetentionRun
 from storage.retention.holds import due_for_review
-from storage.retention.rules import schedule
+from storage.retention.rules import UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 RUNS_SHOWN = 50
 FIRST_SWEEP_DELAY = 300  # seconds
 
@@ -148,7 +148,6 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
-@routes.get("/retention")
 @requires(Permission.RETENTION_VIEW)
 async def retention_page(request: web.Request) -> web.Response:
     lang = request[LANG]
@@ -165,7 +164,6 @@ async def retention_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/retention/holds")
 @requires(Permission.RETENTION_VIEW)
 async def holds_page(request: web.Request) -> web.Response:
     lang = request[LANG]
@@ -218,14 +216,10 @@ async def _sweep_forever(app: web.Application, interval: int) -> None:
 
 
 def install(app: web.Application) -> None:
-    """Routes plus the periodic sweep; call after the database and store contexts.
+    """The periodic sweep; call after the database and store contexts.
     A bad SUPPORTDESK_RETENTION_PERIODS stops start-up with one line naming it."""
-    from storage.config import ConfigError
-    from storage.retention.rules import UnknownRule
-
     try:
         schedule(app[SETTINGS].retention_period_days)
     except UnknownRule as exc:
         raise ConfigError(f"configuration error: SUPPORTDESK_RETENTION_PERIODS: {exc}") from None
-    app.router.add_routes(routes)
     app.cleanup_ctx.append(sweep_ctx)

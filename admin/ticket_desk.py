@@ -14,15 +14,15 @@ from sqlalchemy import select
 from admin.auth import ROLE_PERMISSIONS, Permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import Attachment, StaffUser, Ticket
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
-from storage.services.edits import history as edit_history
 from storage.services.errors import InvalidInput
+from storage.services.message_edits import history as edit_history
 
-routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"
 # Shown inline only for raster types a browser cannot run script from (never SVG/HTML).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -54,7 +54,6 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
     }
 
 
-@routes.get("/static/presence.js")
 @public
 async def presence_script(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
@@ -62,7 +61,6 @@ async def presence_script(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.post("/tickets/{id}/presence")
 @requires(Permission.TICKETS_VIEW)
 async def heartbeat(request: web.Request) -> web.Response:
     ticket_id = path_id(request)
@@ -75,7 +73,6 @@ async def heartbeat(request: web.Request) -> web.Response:
     return web.json_response({"others": others, "thread_version": version})
 
 
-@routes.post("/tickets/{id}/link-recording")
 @requires(Permission.TICKETS_WRITE)
 async def link_recording_view(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -93,7 +90,7 @@ async def link_recording_view(request: web.Request) -> web.StreamResponse:
         recording_id,
         actor=Actor.staff(request[USER]),
     )
-    raise web.HTTPSeeOther(f"/tickets/{ticket_id}")
+    raise web.HTTPSeeOther(url_for(request, "ticket", id=ticket_id))
 
 
 async def send_attachment(request: web.Request, *, inline: bool) -> web.StreamResponse:
@@ -133,13 +130,11 @@ async def send_attachment(request: web.Request, *, inline: bool) -> web.StreamRe
     return response
 
 
-@routes.get("/attachments/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     return await send_attachment(request, inline=False)
 
 
-@routes.get("/attachments/{id}/preview")
 @requires(Permission.TICKETS_VIEW)
 async def preview_attachment(request: web.Request) -> web.StreamResponse:
     return await send_attachment(request, inline=True)

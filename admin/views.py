@@ -14,11 +14,12 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import ticket_desk
-from admin.auth import Permission, authenticated, public, requires
+from admin.auth import Permission, authenticated, has_permission, public, requires
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_id, path_id
+from admin.urls import url_for
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -41,13 +42,11 @@ from storage.services.text import csv_cell
 from storage.services.tickets import TicketFilter
 
 STATIC_DIR = Path(__file__).parent / "static"
-routes = web.RouteTableDef()
 
 
-def _home_for(user: StaffUser) -> str:
-    from admin.auth import has_permission
-
-    return "/" if has_permission(user, Permission.TICKETS_VIEW) else "/account"
+def _home_for(request: web.Request, user: StaffUser) -> str:
+    home = "inbox" if has_permission(user, Permission.TICKETS_VIEW) else "account"
+    return str(url_for(request, home))
 
 
 def _safe_next(value: str) -> str:
@@ -69,7 +68,6 @@ def _safe_next(value: str) -> str:
 # --- public --------------------------------------------------------------------------------
 
 
-@routes.get("/static/admin.css")
 @public
 async def stylesheet(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
@@ -77,13 +75,13 @@ async def stylesheet(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get("/lang/{code}")
 @public
 async def set_language(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     if code not in LANGUAGES:
         raise web.HTTPNotFound()
-    response = web.HTTPSeeOther(_safe_next(request.query.get("next", "")) or "/login")
+    back = _safe_next(request.query.get("next", "")) or url_for(request, "login")
+    response = web.HTTPSeeOther(back)
     response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
     raise response
 
@@ -109,16 +107,14 @@ def _login_page(
     return response
 
 
-@routes.get("/login")
 @public
 async def login_form(request: web.Request) -> web.StreamResponse:
     user = request.get(USER)
     if user is not None:
-        raise web.HTTPFound(_home_for(user))
+        raise web.HTTPFound(_home_for(request, user))
     return _login_page(request)
 
 
-@routes.post("/login")
 @public
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -137,7 +133,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     new = await access.start_session(
         db, clock, user, ip=ip, user_agent=request.headers.get("User-Agent", "")
     )
-    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or _home_for(user))
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or _home_for(request, user))
     response.set_cookie(
         SESSION_COOKIE,
         new.token,
@@ -151,18 +147,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@routes.post("/logout")
 @authenticated
 async def logout(request: web.Request) -> web.StreamResponse:
     record = request.get(STAFF_SESSION)
     if record is not None:
         await access.end_session(request[DB], request.config_dict[CLOCK], record)
-    response = web.HTTPSeeOther("/login")
+    response = web.HTTPSeeOther(url_for(request, "login"))
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
 
 
-@routes.get("/account")
 @authenticated
 async def account(request: web.Request) -> web.Response:
     return await _render_account(request, {})
@@ -179,7 +173,6 @@ async def _render_account(
     return render("account.html", request, {"tokens": list(tokens), **context}, status=status)
 
 
-@routes.post("/account/tokens")
 @authenticated
 async def create_token(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -194,7 +187,6 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     return await _render_account(request, {"new_token": token})
 
 
-@routes.post("/account/tokens/{id}/revoke")
 @authenticated
 async def revoke_token(request: web.Request) -> web.StreamResponse:
     token_id = parse_id(request.match_info["id"])
@@ -204,10 +196,9 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
     await access.revoke_api_token(
         request[DB], request.config_dict[CLOCK], record.id, Actor.staff(request[USER])
     )
-    raise web.HTTPSeeOther("/account")
+    raise web.HTTPSeeOther(url_for(request, "account"))
 
 
-@routes.post("/account/password")
 @authenticated
 async def change_password(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -228,7 +219,6 @@ async def change_password(request: web.Request) -> web.StreamResponse:
 # --- users (admins) ------------------------------------------------------------------------
 
 
-@routes.get("/users")
 @requires(Permission.USERS_MANAGE)
 async def users_page(request: web.Request) -> web.Response:
     return await _render_users(request)
@@ -246,7 +236,6 @@ async def _render_users(
     )
 
 
-@routes.post("/users")
 @requires(Permission.USERS_MANAGE)
 async def create_user(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -266,10 +255,9 @@ async def create_user(request: web.Request) -> web.StreamResponse:
         )
     except ServiceError as exc:  # raised before anything is written
         return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
-@routes.post("/users/{id}/active")
 @requires(Permission.USERS_MANAGE)
 async def set_user_active(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -283,10 +271,9 @@ async def set_user_active(request: web.Request) -> web.StreamResponse:
         active=form.get("active") == "1",
         actor=Actor.staff(request[USER]),
     )
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
-@routes.post("/users/{id}/role")
 @requires(Permission.USERS_MANAGE)
 async def set_user_role(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -303,7 +290,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
         )
     except ServiceError as exc:  # raised before anything is written
         return await _render_users(request, error=exc.text(request[LANG]), status=exc.status)
-    raise web.HTTPSeeOther("/users")
+    raise web.HTTPSeeOther(url_for(request, "users"))
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -342,7 +329,6 @@ INBOX_COUNT_CAP = 1000
 INBOX_SEARCH_COUNT_CAP = 100
 
 
-@routes.get("/")
 @requires(Permission.TICKETS_VIEW)
 async def inbox(request: web.Request) -> web.Response:
     filters = inbox_filter(request.query, request[USER])
@@ -385,17 +371,15 @@ async def _render_ticket(
     )
 
 
-@routes.get("/tickets/{id}")
 @requires(Permission.TICKETS_VIEW)
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     return await _render_ticket(request)
 
 
-def _back(ticket_id: int) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/tickets/{ticket_id}")
+def _back(request: web.Request, ticket_id: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(url_for(request, "ticket", id=ticket_id))
 
 
-@routes.post("/tickets/{id}/reply")
 @requires(Permission.TICKETS_WRITE)
 async def reply(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -416,10 +400,9 @@ async def reply(request: web.Request) -> web.StreamResponse:
         return await _render_ticket(request, warning="closed_ticket", draft=text, status=409)
     except ContactRestricted:  # the page's restriction notice says why
         return await _render_ticket(request, draft=text, status=409)
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/replies/{reply_id}/edit")
 @requires(Permission.TICKETS_WRITE)
 async def edit_reply(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -431,10 +414,9 @@ async def edit_reply(request: web.Request) -> web.StreamResponse:
         text=str(form.get("text", "")),
         ticket_id=ticket_id,
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/note")
 @requires(Permission.TICKETS_WRITE)
 async def note(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -442,10 +424,9 @@ async def note(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].add_internal_note(
         request[DB], ticket_id, staff=request[USER], text=str(form.get("text", ""))
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/assign")
 @requires(Permission.TICKETS_WRITE)
 async def assign(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -456,30 +437,27 @@ async def assign(request: web.Request) -> web.StreamResponse:
     await request.config_dict[TICKETS].assign(
         request[DB], ticket_id, actor=Actor.staff(user), assignee_id=assignee_id
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/close")
 @requires(Permission.TICKETS_WRITE)
 async def close(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
     await request.config_dict[TICKETS].close(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/reopen")
 @requires(Permission.TICKETS_WRITE)
 async def reopen(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
     await request.config_dict[TICKETS].reopen(
         request[DB], ticket_id, actor=Actor.staff(request[USER])
     )
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
-@routes.post("/tickets/{id}/meta")
 @requires(Permission.TICKETS_WRITE)
 async def change_meta(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
@@ -492,7 +470,7 @@ async def change_meta(request: web.Request) -> web.StreamResponse:
         await tickets.set_category(db, ticket_id, actor=actor, category=category)  # type: ignore[arg-type]
     if priority is not None and priority != ticket.priority:
         await tickets.set_priority(db, ticket_id, actor=actor, priority=priority)  # type: ignore[arg-type]
-    raise _back(ticket_id)
+    raise _back(request, ticket_id)
 
 
 # --- audit ---------------------------------------------------------------------------------
@@ -527,7 +505,6 @@ def _audit_query(request: web.Request) -> Select[tuple[AuditEvent]]:
     return stmt
 
 
-@routes.get("/audit")
 @requires(Permission.AUDIT_VIEW)
 async def audit_page(request: web.Request) -> web.Response:
     stmt = _audit_query(request)
@@ -545,7 +522,6 @@ async def audit_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/audit.csv")
 @requires(Permission.AUDIT_VIEW)
 async def audit_csv(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(

@@ -45,7 +45,7 @@ _queue: ContextVar[list[TelegramMethod[Any]] | None] = ContextVar("bot_answers",
 
 
 class DeferAnswers(BaseRequestMiddleware):
-    """Queues the DEFERRED calls made while `held()` is active in this task."""
+    """Queues the DEFERRED calls made while `deferred()` is active in this task."""
 
     async def __call__(
         self,
@@ -67,7 +67,7 @@ def install(bot: Bot) -> None:
 
 
 @contextlib.contextmanager
-def held() -> Iterator[list[TelegramMethod[Any]]]:
+def deferred() -> Iterator[list[TelegramMethod[Any]]]:
     """Queue the answers made inside the block; the caller sends them with `send`."""
     queue: list[TelegramMethod[Any]] = []
     token = _queue.set(queue)

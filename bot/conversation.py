@@ -14,7 +14,7 @@ from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
-from storage.models import ContactPerson, HeldMessage, Ticket
+from storage.models import ContactPerson, Ticket, UnfiledMessage
 from storage.objectstore import ObjectStore
 from storage.services.audit import Actor
 from storage.services.errors import NotFound
@@ -48,7 +48,7 @@ def create_router() -> Router:
         on_rollback: list[RollbackHook],
     ) -> None:
         lang = contact.language
-        held = await session.get(HeldMessage, callback_data.held_id)
+        held = await session.get(UnfiledMessage, callback_data.held_id)
         if held is None or held.contact_id != contact.id:
             await query.answer(t(lang, "held_gone"), show_alert=True)
             return

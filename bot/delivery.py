@@ -3,7 +3,6 @@ outbox) to the customer's Telegram chat. Only this worker talks to Telegram for 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     return chunks
 
 
-def _undeliverable(exc: Exception) -> bool:
+def undeliverable(exc: Exception) -> bool:
     if isinstance(exc, TelegramForbiddenError | TelegramNotFound):
         return True
     if isinstance(exc, TelegramBadRequest):
@@ -194,7 +193,7 @@ async def deliver_one(
         error = f"{type(exc).__name__}: {exc}"[:500]
         log.warning("delivery of message %s failed: %s", message_id, error)
         retry_at: datetime | None = None
-        if _undeliverable(exc):
+        if undeliverable(exc):
             final_state: DeliveryState | None = DeliveryState.UNDELIVERABLE
         elif attempt >= MAX_ATTEMPTS:
             final_state = DeliveryState.FAILED
@@ -238,28 +237,3 @@ async def deliver_pending(
         if await deliver_one(bot, sessionmaker, clock, message_id) is not None:
             handled += 1
     return handled
-
-
-async def delivery_loop(
-    bot: Bot,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    *,
-    interval: float = 1.0,
-    limit: int = 20,
-) -> None:
-    """Run until cancelled: deliver due rows, idle `interval` seconds when there are none."""
-    while True:
-        try:
-            handled = await deliver_pending(bot, sessionmaker, clock, limit)
-            # Edits of sent replies (issue 3); imported here as that module builds on this one.
-            from bot.reply_edits import deliver_pending_edits
-
-            handled += await deliver_pending_edits(bot, sessionmaker, clock, limit)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delivery round failed")
-            handled = 0
-        if handled < limit:
-            await asyncio.sleep(interval)

@@ -10,7 +10,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import conversation, edits, errors, media, new_ticket, retry, start, tickets
+from bot import conversation, customer_edits, errors, media, new_ticket, retry, start, tickets
 from bot import privacy as privacy_router
 from bot.i18n import ContactI18nMiddleware
 from bot.local_files import LocalBotApiFiles
@@ -22,8 +22,8 @@ from bot.texts import create_i18n
 from storage.clock import Clock
 from storage.config import Settings
 from storage.objectstore import ObjectStore
-from storage.services.edits import MessageEditService
 from storage.services.linking import LinkCodeService
+from storage.services.message_edits import MessageEditService
 from storage.services.tickets import TicketService
 
 
@@ -63,7 +63,7 @@ def create_dispatcher(
         privacy_router.create_router(),  # before the routers that file any text
         new_ticket.create_router(),
         conversation.create_router(),
-        edits.create_router(),
+        customer_edits.create_router(),
         tickets.create_router(),
         media.create_router(max_media_bytes or settings.bot_media_max_bytes),
     )

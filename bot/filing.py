@@ -5,31 +5,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiogram import Bot
 from aiogram.types import InlineKeyboardMarkup, Message
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.attachments import MediaFile
 from bot.callbacks import category_keyboard, pick_keyboard
 from bot.office_hours import describe_moment, next_opening
 from bot.texts import t
 from storage.config import Settings
 from storage.models import (
     ContactPerson,
-    HeldMessage,
     ReplyChunk,
     Ticket,
     TicketCategory,
     TicketChannel,
     TicketMessage,
+    UnfiledMessage,
 )
 from storage.services.audit import Actor
 from storage.services.tickets import MAX_TEXT, TicketService
-
-if TYPE_CHECKING:  # bot.media files its notes through this module
-    from bot.media import MediaFile
 
 REFERENCE = re.compile(r"\bT-\d{4}-\d{6,}\b")
 EMPTY = "[empty message]"
@@ -165,7 +163,7 @@ async def file_customer_message(
     return target, stored
 
 
-async def hold_if_ambiguous(
+async def ask_ticket_if_ambiguous(
     message: Message,
     note: str,
     media: MediaFile | dict[str, Any] | None,
@@ -177,16 +175,16 @@ async def hold_if_ambiguous(
 ) -> bool:
     """With several open tickets and no reply-to, keep a file message (only Telegram's
     reference to the file, or a dict saying why it will not be stored) and ask which ticket;
-    True if it was held."""
+    True if it was kept unfiled."""
     open_tickets = await ticket_service.open_tickets_of(session, contact.id)
     if len(open_tickets) < 2 or await replied_ticket(message, bot, session, open_tickets):
         return False
     ref = media if media is None or isinstance(media, dict) else asdict(media)
-    await _hold(message, note, ref, session, contact, ticket_service, open_tickets)
+    await _keep_unfiled(message, note, ref, session, contact, ticket_service, open_tickets)
     return True
 
 
-async def _hold(
+async def _keep_unfiled(
     message: Message,
     text: str,
     media: dict[str, Any] | None,
@@ -195,7 +193,7 @@ async def _hold(
     ticket_service: TicketService,
     open_tickets: list[Ticket],
 ) -> None:
-    held = HeldMessage(
+    unfiled = UnfiledMessage(
         contact_id=contact.id,
         text=clean(text),
         telegram_chat_id=message.chat.id,
@@ -203,11 +201,11 @@ async def _hold(
         media=media,
         created_at=ticket_service.clock.now(),
     )
-    session.add(held)
+    session.add(unfiled)
     await session.flush()
     lang = contact.language
     await message.answer(
-        t(lang, "which_ticket"), reply_markup=pick_keyboard(lang, held.id, open_tickets)
+        t(lang, "which_ticket"), reply_markup=pick_keyboard(lang, unfiled.id, open_tickets)
     )
 
 
@@ -243,7 +241,7 @@ async def file_text(
         await append(message, clean(text), chosen, contact, session, ticket_service)
         await message.answer(t(lang, "added_to", reference=chosen.reference))
         return
-    await _hold(message, text, None, session, contact, ticket_service, open_tickets)
+    await _keep_unfiled(message, text, None, session, contact, ticket_service, open_tickets)
 
 
 async def append(

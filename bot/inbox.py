@@ -82,12 +82,12 @@ async def store_updates(
     items: Sequence[tuple[int, str, int | None]],
     *,
     lease: timedelta = LEASE,
-    hold_attempts: int = 3,
+    block_attempts: int = 3,
 ) -> Stored:
     """Store and commit raw updates (id, payload, Telegram user) in one transaction (a
     group commit). Known ids are skipped by the key (ON CONFLICT DO NOTHING), no lookup.
     Also says, per user of the batch, which earlier update of theirs failed (fewer than
-    `hold_attempts` times) and waits for its retry, whichever instance it failed on."""
+    `block_attempts` times) and waits for its retry, whichever instance it failed on."""
     now = clock.now()
     rows: dict[int, dict[str, object]] = {}
     for update_id, payload, user_id in items:
@@ -118,13 +118,13 @@ async def store_updates(
         for start in range(0, len(values), INSERT_CHUNK):
             result = await session.execute(stmt, values[start : start + INSERT_CHUNK])
             stored.update(result.scalars())
-        failed = await _failed_first(session, users, hold_attempts) if users else {}
+        failed = await _failed_first(session, users, block_attempts) if users else {}
         await session.commit()
     return Stored(stored, failed)
 
 
 async def _failed_first(
-    session: AsyncSession, users: Collection[int], hold_attempts: int
+    session: AsyncSession, users: Collection[int], block_attempts: int
 ) -> dict[int, Failed]:
     rows = await session.execute(
         select(BotUpdate.user_id, BotUpdate.update_id, BotUpdate.attempts, BotUpdate.received_at)
@@ -132,7 +132,7 @@ async def _failed_first(
             BotUpdate.user_id.in_(sorted(users)),
             BotUpdate.processed_at.is_(None),
             BotUpdate.attempts > 0,
-            BotUpdate.attempts < hold_attempts,
+            BotUpdate.attempts < block_attempts,
         )
         .order_by(BotUpdate.update_id.desc())  # the earliest comes last and stays
     )

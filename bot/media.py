@@ -19,7 +19,7 @@ from bot.attachments import (
     not_stored_note,
     refusal_text,
 )
-from bot.filing import file_customer_message, file_text, hold_if_ambiguous
+from bot.filing import ask_ticket_if_ambiguous, file_customer_message, file_text
 from bot.middlewares import RollbackHook
 from storage.clock import Clock
 from storage.config import Settings
@@ -121,7 +121,7 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         # Several open tickets: keep the file reference until the customer picks (issue 3);
         # a file already known to be too large keeps why, so the pick can tell the customer.
         held_ref = {"not_stored": over.reason, "limit": max_media_bytes} if too_large else None
-        if await hold_if_ambiguous(
+        if await ask_ticket_if_ambiguous(
             message,
             note,
             held_ref or media,

@@ -48,7 +48,7 @@ class DbSessionMiddleware(BaseMiddleware):
                 if update_id is not None:
                     clock: Clock = data["clock"]
                     await mark_handled(session, update_id, clock.now())
-                with answers.held() as said:
+                with answers.deferred() as said:
                     result = await handler(event, data)
                 await session.commit()
             except AlreadyHandled:

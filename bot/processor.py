@@ -1,13 +1,13 @@
 """Handles stored updates: one ordered lane per Telegram user behind a per-user rate limit
 (queued, never dropped), failed updates retried from the inbox with backoff.
 
-A failed update holds its user's later updates back until its retry succeeds, so the ticket
-thread keeps the chat's order: they wait stored and leased (`holds`), and arrive behind it.
-A poison update cannot silence a customer: after HOLD_ATTEMPTS failed attempts or HOLD_FOR
-since its first failure it holds nothing back any more and keeps retrying on its own. An instance
-that stores a later update of a user whose earlier one failed elsewhere holds it the same way
+A failed update blocks its user's later updates until its retry succeeds, so the ticket
+thread keeps the chat's order: they wait stored and leased (`blocked_lanes`), and arrive behind it.
+A poison update cannot silence a customer: after BLOCK_ATTEMPTS failed attempts or BLOCK_FOR
+since its first failure it blocks nothing any more and keeps retrying on its own. An instance
+that stores a later update of a user whose earlier one failed elsewhere blocks it the same way
 (the inbox knows each update's user); whichever instance handles the retry, the next scan
-sees it handled and lets the held updates go.
+sees it handled and lets the blocked updates go.
 
 Updates arriving together (concurrent webhook calls, a getUpdates batch) are stored in one
 transaction (`receive`), which is what the store-then-200 contract costs per update. On SQLite
@@ -39,14 +39,14 @@ from storage.clock import Clock
 
 log = logging.getLogger(__name__)
 
-HOLD_ATTEMPTS = 3  # with inbox.backoff: retried after ~2 s and ~4 s (at the next scan)
-HOLD_FOR = timedelta(minutes=2)
+BLOCK_ATTEMPTS = 3  # with inbox.backoff: retried after ~2 s and ~4 s (at the next scan)
+BLOCK_FOR = timedelta(minutes=2)
 
 Queued = tuple[int, Update, int]  # update_id, update, failed attempts so far
 
 
 @dataclass
-class Hold:
+class BlockedLane:
     """A user's updates waiting behind `blocker`, a failed update due for a retry."""
 
     blocker: int
@@ -193,8 +193,8 @@ class UpdateProcessor:
         self.scan_interval = scan_interval
         self.inflight: set[int] = set()
         self.lanes: dict[int | None, deque[Queued]] = {}
-        self.holds: dict[int, Hold] = {}  # by user
-        self.hold_until: dict[int, datetime] = {}  # by failed update: first failure + HOLD_FOR
+        self.blocked_lanes: dict[int, BlockedLane] = {}  # by user
+        self.block_until: dict[int, datetime] = {}  # by failed update: first failure + BLOCK_FOR
         self.tasks: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
         bind = sessionmaker.kw.get("bind")
@@ -231,7 +231,7 @@ class UpdateProcessor:
             try:
                 async with self._turn():
                     stored = await inbox.store_updates(
-                        self.sessionmaker, self.clock, items, hold_attempts=HOLD_ATTEMPTS
+                        self.sessionmaker, self.clock, items, block_attempts=BLOCK_ATTEMPTS
                     )
             except Exception as exc:  # every caller of this batch hears it (webhook: 500)
                 for *_, future in batch:
@@ -268,28 +268,28 @@ class UpdateProcessor:
             key is None
             or blocker is None
             or blocker.update_id >= update_id
-            or key in self.holds  # ours: submit queues it behind
+            or key in self.blocked_lanes  # ours: submit queues it behind
             or blocker.update_id in self.inflight  # queued in our lane, ahead of this one
         ):
             return
-        until = blocker.received_at + HOLD_FOR  # its first attempt came right after receipt
+        until = blocker.received_at + BLOCK_FOR  # its first attempt came right after receipt
         if self.clock.now() < until:
-            self.hold_until.setdefault(blocker.update_id, until)
-            self.holds[key] = Hold(blocker.update_id)
+            self.block_until.setdefault(blocker.update_id, until)
+            self.blocked_lanes[key] = BlockedLane(blocker.update_id)
 
     def submit(self, update_id: int, update: Update, *, attempts: int = 0) -> None:
         """Queue a stored update on its user's lane; `attempts` is how often it failed."""
         if update_id in self.inflight:
             return
-        self.inflight.add(update_id)  # held updates stay in: their lease is renewed
+        self.inflight.add(update_id)  # blocked updates stay in: their lease is renewed
         key = user_of(update)
-        hold = self.holds.get(key) if key is not None else None
-        if hold is not None:
-            if update_id != hold.blocker:  # behind the failed one
-                hold.waiting.append((update_id, update, attempts))
+        blocked = self.blocked_lanes.get(key) if key is not None else None
+        if blocked is not None:
+            if update_id != blocked.blocker:  # behind the failed one
+                blocked.waiting.append((update_id, update, attempts))
                 return
-            del self.holds[key]  # its retry: first, then what waited behind it
-            self._lane(key).extend([(update_id, update, attempts), *hold.waiting])
+            del self.blocked_lanes[key]  # its retry: first, then what waited behind it
+            self._lane(key).extend([(update_id, update, attempts), *blocked.waiting])
             return
         self._lane(key).append((update_id, update, attempts))
 
@@ -315,23 +315,23 @@ class UpdateProcessor:
                 finally:
                     self.inflight.discard(update_id)  # a failed one: the scan claims its retry
                 if handled:
-                    self.hold_until.pop(update_id, None)
-                elif key is not None and self._may_hold(update_id, attempts + 1):
+                    self.block_until.pop(update_id, None)
+                elif key is not None and self._may_block(update_id, attempts + 1):
                     # Nothing behind it has run: all of it waits in the hold; the lane ends.
-                    self.holds[key] = Hold(update_id, deque(lane))
+                    self.blocked_lanes[key] = BlockedLane(update_id, deque(lane))
                     lane.clear()
         finally:
             if self.lanes.get(key) is lane:
                 del self.lanes[key]
 
-    def _may_hold(self, update_id: int, failed: int) -> bool:
+    def _may_block(self, update_id: int, failed: int) -> bool:
         """May this failed update keep its user's later updates waiting (bounded)?"""
-        if len(self.hold_until) > 10_000:
-            self.hold_until.clear()
-        until = self.hold_until.setdefault(update_id, self.clock.now() + HOLD_FOR)
-        if failed < HOLD_ATTEMPTS and self.clock.now() < until:
+        if len(self.block_until) > 10_000:
+            self.block_until.clear()
+        until = self.block_until.setdefault(update_id, self.clock.now() + BLOCK_FOR)
+        if failed < BLOCK_ATTEMPTS and self.clock.now() < until:
             return True
-        if failed <= HOLD_ATTEMPTS:  # once (or twice) per update, not at every later retry
+        if failed <= BLOCK_ATTEMPTS:  # once (or twice) per update, not at every later retry
             log.warning(
                 "bot update %s failed %d times; its user's later updates go ahead of it",
                 update_id,
@@ -339,26 +339,26 @@ class UpdateProcessor:
             )
         return False
 
-    async def _review_holds(self) -> None:
-        """Let held updates go once their blocker was handled (here or by another instance)
+    async def _review_blocked_lanes(self) -> None:
+        """Let blocked updates go once their blocker was handled (here or by another instance)
         or has used up its bound; it then retries on its own."""
         now = self.clock.now()
         pending = await inbox.pending_attempts(
-            self.sessionmaker, [hold.blocker for hold in self.holds.values()]
+            self.sessionmaker, [lane.blocker for lane in self.blocked_lanes.values()]
         )
-        for key, hold in list(self.holds.items()):
-            failed = pending.get(hold.blocker)
+        for key, lane in list(self.blocked_lanes.items()):
+            failed = pending.get(lane.blocker)
             if failed is None:  # handled (elsewhere): the order is kept
-                self.hold_until.pop(hold.blocker, None)
-            elif failed < HOLD_ATTEMPTS and now < self.hold_until.get(hold.blocker, now):
+                self.block_until.pop(lane.blocker, None)
+            elif failed < BLOCK_ATTEMPTS and now < self.block_until.get(lane.blocker, now):
                 continue
             else:
                 log.warning(
                     "bot update %s still failing; its user's later updates go ahead of it",
-                    hold.blocker,
+                    lane.blocker,
                 )
-            del self.holds[key]
-            self._lane(key).extend(hold.waiting)
+            del self.blocked_lanes[key]
+            self._lane(key).extend(lane.waiting)
 
     async def handle(self, update_id: int, update: Update, *, attempts: int = 0) -> bool:
         """One attempt. Already handled (elsewhere, or before a restart) is found by the
@@ -423,8 +423,8 @@ class UpdateProcessor:
                     await session.commit()
                 continue
             self.submit(due.update_id, update, attempts=due.attempts)
-        if self.holds:
-            await self._review_holds()
+        if self.blocked_lanes:
+            await self._review_blocked_lanes()
 
     async def run(self) -> None:
         """Retry loop: pending updates at start-up and every `scan_interval` (or kick)."""

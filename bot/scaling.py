@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+
 from storage.config import Settings
 
 STATE_TTL = timedelta(days=1)
@@ -18,8 +20,6 @@ def fsm_backends(settings: Settings) -> dict[str, Any]:
     aiogram closes both on shutdown (Dispatcher.shutdown -> fsm.close)."""
     if not settings.redis_url:
         return {}
-    from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
-
     storage = RedisStorage.from_url(
         settings.redis_url,
         # The bot id in the key keeps two bots sharing one Redis apart.

@@ -1,4 +1,4 @@
-"""The running bot as the admin app sees it (set by bot.runtime at start-up, in webhook and
+"""The running bot as the admin app sees it (returned by BotRuntime.start, in webhook and
 polling mode): the webhook route and the privacy notices use it."""
 
 from __future__ import annotations

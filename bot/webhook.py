@@ -25,10 +25,9 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiohttp import web
 
-from admin.auth import csrf_exempt, public
-from admin.botprobe import BotProbe
-from admin.keys import BOT_TRANSPORT
+from bot.probe import BotProbe
 from bot.processor import readable_update
+from bot.transport import BotTransport
 from storage.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +40,9 @@ REFUSED_RETRY = 300.0  # a 400 refusal rarely fixes itself within seconds
 NOT_REGISTERED = "webhook_not_registered"
 
 Sleep = Callable[[float], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+# How the handler finds the running bot; None while it is not started (yet).
+TransportLookup = Callable[[web.Request], BotTransport | None]
 
 
 def webhook_path(settings: Settings) -> str:
@@ -62,35 +64,37 @@ def webhook_path(settings: Settings) -> str:
     return path
 
 
-def add_webhook_route(app: web.Application, settings: Settings) -> None:
-    if settings.webhook_url:
-        app.router.add_post(webhook_path(settings), telegram_webhook)
+def webhook_handler(transport_of: TransportLookup) -> Handler:
+    """The webhook view. The caller (the admin app) declares its access: Telegram proves
+    itself with the secret token header, not a staff login or CSRF token."""
 
+    async def telegram_webhook(request: web.Request) -> web.Response:
+        transport = transport_of(request)
+        if transport is None:  # not started (yet): Telegram retries later
+            return web.Response(status=503)
+        given = request.headers.get(SECRET_HEADER, "")
+        secret = transport.secret
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning(
+                "telegram webhook: request from %s without the right secret", request.remote
+            )
+            return web.Response(status=401)
+        body = await request.read()
+        try:
+            raw = json.loads(body)
+        except ValueError:  # not JSON (or not UTF-8)
+            raw = None
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            log.warning("telegram webhook: body is not a Telegram update; refused")
+            return web.Response(status=400)
+        # A shape this aiogram cannot read is stored all the same and filed as a placeholder.
+        update = readable_update(raw, transport.bot)
+        # Committed (with whatever else arrived meanwhile) before the 200; queued if new.
+        await transport.processor.receive(update_id, update, body.decode())
+        return web.Response(status=200)
 
-@public
-@csrf_exempt
-async def telegram_webhook(request: web.Request) -> web.Response:
-    transport = request.config_dict.get(BOT_TRANSPORT)
-    if transport is None:  # not started (yet): Telegram retries later
-        return web.Response(status=503)
-    given = request.headers.get(SECRET_HEADER, "")
-    if not transport.secret or not hmac.compare_digest(given.encode(), transport.secret.encode()):
-        log.warning("telegram webhook: request from %s without the right secret", request.remote)
-        return web.Response(status=401)
-    body = await request.read()
-    try:
-        raw = json.loads(body)
-    except ValueError:  # not JSON (or not UTF-8)
-        raw = None
-    update_id = raw.get("update_id") if isinstance(raw, dict) else None
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
-        log.warning("telegram webhook: body is not a Telegram update; refused")
-        return web.Response(status=400)
-    # A shape this aiogram cannot read is stored all the same and filed as a placeholder.
-    update = readable_update(raw, transport.bot)
-    # Committed (with whatever else arrived meanwhile) before the 200; queued if new.
-    await transport.processor.receive(update_id, update, body.decode())
-    return web.Response(status=200)
+    return telegram_webhook
 
 
 async def register_webhook(

@@ -25,13 +25,13 @@ from storage.models import (
     BotUpdate,
     ContactFormSubmission,
     ContactPerson,
-    HeldMessage,
     HoldKind,
     MessageEdit,
     Organisation,
     StaffRole,
     StaffUser,
     TicketChannel,
+    UnfiledMessage,
 )
 from storage.objectstore import S3ObjectStore
 from storage.phones import normalise_phone
@@ -157,7 +157,7 @@ async def _person(
     )
     person.attachment_keys.append(key)
     session.add(
-        HeldMessage(
+        UnfiledMessage(
             contact_id=contact.id,
             text=f"nog een vraag van {person.name}",
             telegram_chat_id=person.telegram_id,

@@ -20,7 +20,6 @@ from storage.models import (
     Attachment,
     ContactPerson,
     DeliveryState,
-    HeldMessage,
     MessageDirection,
     ReplyChunk,
     Ticket,
@@ -28,6 +27,7 @@ from storage.models import (
     TicketChannel,
     TicketMessage,
     TicketStatus,
+    UnfiledMessage,
 )
 from storage.objectstore.local import LocalObjectStore
 from storage.services.audit import Actor
@@ -118,9 +118,9 @@ async def test_several_open_reply_to_picks_the_ticket(desk: Desk) -> None:
     assert first.reference in answer
 
 
-async def _held(desk: Desk) -> list[HeldMessage]:
+async def _held(desk: Desk) -> list[UnfiledMessage]:
     async with desk.sessionmaker() as s:
-        return list(await s.scalars(select(HeldMessage).order_by(HeldMessage.id)))
+        return list(await s.scalars(select(UnfiledMessage).order_by(UnfiledMessage.id)))
 
 
 async def test_several_open_without_reply_keeps_the_message_and_asks(desk: Desk) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import inbox
 from bot.dispatcher import create_dispatcher
-from bot.processor import HOLD_FOR, RateLimiter, UpdateProcessor, user_of
+from bot.processor import BLOCK_FOR, RateLimiter, UpdateProcessor, user_of
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
@@ -358,7 +358,7 @@ async def test_a_hold_ends_after_two_minutes_whatever_the_attempts(
     first, _ = await _photo_then_text(desk, 7820)
     # No scan ran for two minutes (e.g. the database was away): the second attempt fails
     # and the text no longer waits.
-    await _retry(desk, clock, HOLD_FOR)
+    await _retry(desk, clock, BLOCK_FOR)
     assert await _attempts(desk.sessionmaker, first.update_id) == 2
     assert await _texts(desk.sessionmaker) == ["nu is alles uit"]
 

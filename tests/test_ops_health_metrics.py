@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from admin.app import create_app
-from admin.botprobe import BotProbe
 from bot.dispatcher import create_bot
+from bot.probe import BotProbe
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.config import Settings

@@ -228,7 +228,7 @@ def test_waveform_follows_the_audio(tmp_path: Path) -> None:
 
 
 def test_upload_limit_is_shown_in_a_sensible_unit() -> None:
-    from admin.recordings_views import _size
+    from admin.recordings_pages import _size
 
     assert _size(512 * 1024) == "512 KB"  # was "0 MB"
     assert _size(1000) == "1 KB"

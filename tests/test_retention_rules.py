@@ -33,7 +33,6 @@ from storage.models import (
     AuditEvent,
     ContactFormSubmission,
     ContactPerson,
-    HeldMessage,
     LoginFailure,
     Organisation,
     PrivacyRequest,
@@ -46,6 +45,7 @@ from storage.models import (
     TicketMessage,
     TicketPresence,
     TicketStatus,
+    UnfiledMessage,
 )
 from storage.objectstore import S3ObjectStore
 from storage.retention.jobs import CLOSED, INACTIVE, OPEN_PRIVACY_REQUEST
@@ -559,17 +559,17 @@ async def test_unanswered_held_messages_go_after_30_days(
         s.add(contact)
         await s.flush()
         for moment in (T0, T0 + timedelta(days=1)):
-            s.add(HeldMessage(contact_id=contact.id, text="welk ticket?", created_at=moment))
+            s.add(UnfiledMessage(contact_id=contact.id, text="welk ticket?", created_at=moment))
         await s.commit()
     keys = {rule.key: rule for rule in RULES}
     assert keys["held_messages"].days == 30
     await _sweep(session_factory, store, clock, T0 + timedelta(days=30) - SECOND)
     async with session_factory() as s:
-        assert await count(s, HeldMessage) == 2
+        assert await count(s, UnfiledMessage) == 2
     result = await _sweep(session_factory, store, clock, T0 + timedelta(days=30) + SECOND)
     assert result.rules["held_messages"].deleted == 1
     async with session_factory() as s:
-        left = list(await s.scalars(select(HeldMessage.created_at)))
+        left = list(await s.scalars(select(UnfiledMessage.created_at)))
         assert left == [T0 + timedelta(days=1)]
         assert await count(s, ContactPerson) == 1  # the contact follows its own rule
 

@@ -24,7 +24,7 @@ from storage.services import tickets as tickets_module
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.customers import CustomerService
-from storage.services.edits import MessageEditService
+from storage.services.message_edits import MessageEditService
 from storage.services.tickets import TicketFilter, TicketService
 
 pytestmark = pytest.mark.storage

@@ -24,7 +24,7 @@ from storage.models.core import (
     TicketPriority,
     TicketStatus,
 )
-from storage.models.linking import HeldMessage, LinkCode, MessageEdit, ReplyChunk
+from storage.models.linking import LinkCode, MessageEdit, ReplyChunk, UnfiledMessage
 from storage.models.presence import TicketPresence
 from storage.models.privacy import (
     ContactPrivacy,
@@ -50,7 +50,6 @@ __all__ = [
     "ContactPrivacy",
     "DeliveryState",
     "DocumentKind",
-    "HeldMessage",
     "HoldKind",
     "LinkCode",
     "LoginFailure",
@@ -81,5 +80,6 @@ __all__ = [
     "TicketPresence",
     "TicketPriority",
     "TicketStatus",
+    "UnfiledMessage",
     "utcnow",
 ]

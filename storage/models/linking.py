@@ -31,8 +31,10 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None]
 
 
-class HeldMessage(Base):
-    """A customer text kept while the bot asks which of several open tickets it is for."""
+class UnfiledMessage(Base):
+    """A customer text kept while the bot asks which of several open tickets it is for
+    (not filed on a ticket yet). The table keeps its first name: retention rule and export
+    keys say held_messages."""
 
     __tablename__ = "held_messages"
 

@@ -25,7 +25,6 @@ from storage.models import (
     AuditEvent,
     ContactFormSubmission,
     ContactPerson,
-    HeldMessage,
     LoginFailure,
     Organisation,
     PrivacyRequest,
@@ -36,6 +35,7 @@ from storage.models import (
     Ticket,
     TicketPresence,
     TicketStatus,
+    UnfiledMessage,
 )
 from storage.objectstore.base import ObjectStore
 from storage.services import audit, purge
@@ -219,7 +219,7 @@ async def held_messages(job: Job) -> Outcome:
     """Bot messages still waiting for the customer to pick a ticket. An answered one has
     already become a ticket message (and left this table), so what is here went unanswered.
     The table only holds those pending messages: scanning it is cheap without an index."""
-    return await _bulk(job, HeldMessage, HeldMessage.created_at, "held_message")
+    return await _bulk(job, UnfiledMessage, UnfiledMessage.created_at, "held_message")
 
 
 async def contact_form_submissions(job: Job) -> Outcome:

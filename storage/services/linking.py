@@ -14,13 +14,13 @@ from storage.clock import Clock
 from storage.models import (
     ContactPerson,
     ContactPrivacy,
-    HeldMessage,
     LinkCode,
     MessageEdit,
     PrivacyDocument,
     PrivacyRequest,
     Ticket,
     TicketMessage,
+    UnfiledMessage,
 )
 from storage.services import audit
 from storage.services.audit import Actor
@@ -152,8 +152,8 @@ class LinkCodeService:
                     .values(author_contact_id=target.id)
                 )
                 await session.execute(
-                    update(HeldMessage)
-                    .where(HeldMessage.contact_id == previous.id)
+                    update(UnfiledMessage)
+                    .where(UnfiledMessage.contact_id == previous.id)
                     .values(contact_id=target.id)
                 )
                 await session.execute(
@@ -202,7 +202,7 @@ async def _referenced(session: AsyncSession, contact_id: int) -> bool:
     checks = [
         select(Ticket.id).where(Ticket.contact_id == contact_id),
         select(TicketMessage.id).where(TicketMessage.author_contact_id == contact_id),
-        select(HeldMessage.id).where(HeldMessage.contact_id == contact_id),
+        select(UnfiledMessage.id).where(UnfiledMessage.contact_id == contact_id),
         select(MessageEdit.id).where(MessageEdit.editor_contact_id == contact_id),
         select(PrivacyRequest.id).where(PrivacyRequest.contact_id == contact_id),
         select(PrivacyDocument.id).where(PrivacyDocument.contact_id == contact_id),

@@ -30,7 +30,6 @@ from storage.models import (
     ContactPerson,
     ContactPrivacy,
     DocumentKind,
-    HeldMessage,
     MessageEdit,
     Organisation,
     PrivacyDocument,
@@ -39,6 +38,7 @@ from storage.models import (
     Recording,
     Ticket,
     TicketMessage,
+    UnfiledMessage,
 )
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
@@ -224,9 +224,9 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
         "contact_form": forms,
         "held_messages": list(
             await session.scalars(
-                select(HeldMessage)
-                .where(HeldMessage.contact_id == contact_id)
-                .order_by(HeldMessage.id)
+                select(UnfiledMessage)
+                .where(UnfiledMessage.contact_id == contact_id)
+                .order_by(UnfiledMessage.id)
             )
         ),
         "privacy_requests": requests,

@@ -470,7 +470,7 @@ class TicketService:
         ticket_id: int | None = None,
     ) -> TicketMessage:
         """Edit an agent's reply; the customer's chat is updated by the delivery worker."""
-        from storage.services.edits import MessageEditService
+        from storage.services.message_edits import MessageEditService
 
         return await MessageEditService(self.clock).edit_reply(
             session, message_id, staff=staff, text=text, ticket_id=ticket_id

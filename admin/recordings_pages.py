@@ -3,28 +3,23 @@ Thin: parse the form, call RecordingService, render or redirect."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from admin.auth import Permission, csrf_exempt, requires
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
-from admin.parsing import parse_id, path_id
-from admin.recordings_web import ingest_upload, parse_bool, serve_audio, waveform_svg
+from admin.parsing import path_id
+from admin.recordings_http import ingest_upload, serve_audio, waveform_svg
+from admin.recordings_query import list_filter, parse_day
+from admin.urls import url_for
 from recordings.queries import (
-    RecordingFilter,
     all_tags,
     audit_trail,
     list_recordings,
-    number_filter,
     recording_of_hold,
 )
 from recordings.queries import training_library as training_recordings
 from recordings.service import (
-    SEE_WITHHELD_ROLES,
     active_holds,
     caller_for,
     filename_for,
@@ -36,44 +31,6 @@ from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
-routes = web.RouteTableDef()
-# The fields' names in a Dutch refusal, as the Dutch page labels them.
-_NAMES_NL = {
-    "from": "vanaf",
-    "until": "tot",
-    "review date": "herbeoordelingsdatum",
-    "ticket": "ticket",
-    "expiring": "verloopt binnen",
-}
-
-
-def _name_nl(name: str) -> str:
-    return _NAMES_NL.get(name, name)
-
-
-def _day(value: str, name: str, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
-    """A YYYY-MM-DD field as the start of that day in the office zone (or of the next day)."""
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise InvalidInput(
-            f"{name}: use a date like 2026-01-31",
-            nl=f"{_name_nl(name)}: gebruik een datum zoals 2026-01-31",
-        ) from None
-    try:
-        start = datetime.combine(day, time.min, tzinfo=zone)
-        return (start + timedelta(days=1) if end else start).astimezone(UTC)
-    except OverflowError:  # 0001-01-01 / 9999-12-31 fall off the calendar in UTC
-        raise InvalidInput(
-            f"{name}: {value} is out of range; use a date between 0002-01-01 and 9998-12-31",
-            nl=(
-                f"{_name_nl(name)}: {value} valt buiten het bereik; gebruik een datum tussen "
-                "0002-01-01 en 9998-12-31"
-            ),
-        ) from None
-
 
 def _size(limit: int) -> str:
     """An upload limit for people: KB under 1 MB, otherwise MB with one decimal."""
@@ -82,49 +39,12 @@ def _size(limit: int) -> str:
     return f"{limit / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
 
 
-def _int(value: str, name: str) -> int | None:
-    if not value:
-        return None
-    number = parse_id(value)
-    if number is None:
-        raise InvalidInput(f"{name} must be a number", nl=f"{_name_nl(name)}: moet een getal zijn")
-    return number
-
-
-MAX_EXPIRING_DAYS = 36_500  # a century: beyond it a date overflows, and means "all" anyway
-
-
-def _expiring(value: str) -> int | None:
-    days = _int(value, "expiring")
-    if days is not None and days > MAX_EXPIRING_DAYS:
-        raise InvalidInput(
-            f"expiring must be at most {MAX_EXPIRING_DAYS} days",
-            nl=f"'verloopt binnen' mag hoogstens {MAX_EXPIRING_DAYS} dagen zijn",
-        )
-    return days
-
-
-def page_filter(query: MultiDictProxy[str], role: object, zone: ZoneInfo) -> RecordingFilter:
-    return RecordingFilter(
-        tag=query.get("tag", "").strip(),
-        # A clear 422 for anything but true/false, on the page as on the API.
-        held=parse_bool(query.get("held", ""), "held"),
-        since=_day(query.get("from", ""), "from", zone),
-        until=_day(query.get("until", ""), "until", zone, end=True),
-        number=number_filter(query.get("number", "")),
-        ticket_id=_int(query.get("ticket", ""), "ticket"),
-        expiring_days=_expiring(query.get("expiring", "")),
-        see_withheld=role in SEE_WITHHELD_ROLES,
-    )
-
-
-@routes.get("/recordings")
 @requires(Permission.RECORDINGS_VIEW)
 async def recordings_page(request: web.Request) -> web.Response:
     user = request[USER]
     page = await list_recordings(
         request[DB],
-        page_filter(request.query, user.role, request.config_dict[SETTINGS].zone),
+        list_filter(request.query, user.role, request.config_dict[SETTINGS].zone),
         now=request.config_dict[CLOCK].now(),
         cursor=request.query.get("cursor") or None,
     )
@@ -142,7 +62,6 @@ async def recordings_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/recordings/upload")
 @requires(Permission.RECORDINGS_INGEST)
 async def upload_form(request: web.Request) -> web.Response:
     return render(
@@ -152,19 +71,17 @@ async def upload_form(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/recordings/upload")
 @requires(Permission.RECORDINGS_INGEST)
 @csrf_exempt  # checked in-stream: the token part must precede the file (ingest_upload)
 async def upload(request: web.Request) -> web.StreamResponse:
     result = await ingest_upload(request, csrf=True)
-    raise web.HTTPSeeOther(f"/recordings/{result.recording.id}")
+    raise web.HTTPSeeOther(url_for(request, "recording", id=result.recording.id))
 
 
 async def _recording(request: web.Request) -> Recording:
     return await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
 
 
-@routes.get("/recordings/{id}")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_page(request: web.Request) -> web.Response:
     user = request[USER]
@@ -186,23 +103,20 @@ async def recording_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/recordings/{id}/audio")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _recording(request), via="admin")
 
 
-@routes.get("/recordings/{id}/waveform.svg")
 @requires(Permission.RECORDINGS_VIEW)
 async def recording_waveform(request: web.Request) -> web.Response:
     return await waveform_svg(request, await _recording(request))
 
 
-def _back(ident: int) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/recordings/{ident}")
+def _back(request: web.Request, ident: int) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(url_for(request, "recording", id=ident))
 
 
-@routes.post("/recordings/{id}/tags")
 @requires(Permission.RECORDINGS_TAG)
 async def tags(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -214,10 +128,9 @@ async def tags(request: web.Request) -> web.StreamResponse:
         str(raw).split(",") if raw else [],
         actor=Actor.staff(request[USER]),
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
-@routes.post("/recordings/{id}/tag")
 @requires(Permission.RECORDINGS_TAG)
 async def add_tag(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -228,10 +141,9 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
     await service.set_tags(
         request[DB], ident, [*current, str(form.get("tag", ""))], actor=Actor.staff(request[USER])
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
-@routes.post("/recordings/{id}/holds")
 @requires(Permission.RECORDINGS_HOLD)
 async def hold(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -241,7 +153,8 @@ async def hold(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(
             "choose training or evidence", nl="kies training of bewijs van een afspraak"
         ) from None
-    review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
+    zone = request.config_dict[SETTINGS].zone
+    review = parse_day(str(form.get("review_at", "")), "review date", zone)
     ident = path_id(request)
     await request.config_dict[RECORDINGS].place_hold(
         request[DB],
@@ -251,10 +164,9 @@ async def hold(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         review_at=review,
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
-@routes.post("/recording-holds/{id}/release")
 @requires(Permission.RECORDINGS_HOLD)
 async def release(request: web.Request) -> web.StreamResponse:
     """One path parameter (the hold's id) keeps the route simple to walk and to link."""
@@ -269,10 +181,9 @@ async def release(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         role=request[USER].role,
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
-@routes.post("/recordings/{id}/delete")
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -282,13 +193,12 @@ async def delete(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         reason=str(form.get("reason", "")),
     )
-    raise web.HTTPSeeOther("/recordings")
+    raise web.HTTPSeeOther(url_for(request, "recordings"))
 
 
 # --- trainer library -----------------------------------------------------------------------
 
 
-@routes.get("/training")
 @requires(Permission.TRAINING_LISTEN)
 async def training_page(request: web.Request) -> web.Response:
     recordings = await training_recordings(request[DB])
@@ -319,13 +229,11 @@ async def _training_recording(request: web.Request) -> Recording:
     return recording
 
 
-@routes.get("/training/{id}/audio")
 @requires(Permission.TRAINING_LISTEN)
 async def training_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _training_recording(request), via="training")
 
 
-@routes.get("/training/{id}/waveform.svg")
 @requires(Permission.TRAINING_LISTEN)
 async def training_waveform(request: web.Request) -> web.Response:
     return await waveform_svg(request, await _training_recording(request))

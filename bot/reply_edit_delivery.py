@@ -24,8 +24,8 @@ from bot.delivery import (
     BACKOFF_MAX,
     CLAIM_LEASE,
     MAX_ATTEMPTS,
-    _undeliverable,
     split_text,
+    undeliverable,
 )
 from storage.clock import Clock
 from storage.models import (
@@ -212,7 +212,7 @@ async def deliver_edit(
         log.warning("edit %s of a reply failed: %s", edit_id, error)
         state: DeliveryState | None = None
         retry_in: timedelta | None = None
-        if _undeliverable(exc) or isinstance(exc, TelegramBadRequest):
+        if undeliverable(exc) or isinstance(exc, TelegramBadRequest):
             state = DeliveryState.UNDELIVERABLE
         elif attempt >= MAX_ATTEMPTS:
             state = DeliveryState.FAILED

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filing import clean
 from bot.media import describe
-from storage.models import ContactPerson, HeldMessage
-from storage.services.edits import MessageEditService
+from storage.models import ContactPerson, UnfiledMessage
+from storage.services.message_edits import MessageEditService
 
 
 def create_router() -> Router:
@@ -28,10 +28,10 @@ def create_router() -> Router:
     ) -> None:
         text = clean(message.text if message.text is not None else describe(message))
         held = await session.scalar(
-            select(HeldMessage).where(
-                HeldMessage.contact_id == contact.id,
-                HeldMessage.telegram_chat_id == message.chat.id,
-                HeldMessage.telegram_message_id == message.message_id,
+            select(UnfiledMessage).where(
+                UnfiledMessage.contact_id == contact.id,
+                UnfiledMessage.telegram_chat_id == message.chat.id,
+                UnfiledMessage.telegram_message_id == message.message_id,
             )
         )
         if held is not None:
