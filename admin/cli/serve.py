@@ -9,6 +9,7 @@ import signal
 import click
 from aiohttp import web
 
+from admin.app import create_app
 from admin.cli.runtime import cli_runtime, cli_settings, run
 from storage.config import Settings
 from storage.logs import configure_logging
@@ -31,10 +32,6 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
-    # Imported here, not at the top: the app pulls in aiogram, whose types take seconds to
-    # import, and no other command (nor `--help`) needs them.
-    from admin.app import create_app
-
     # The app first: its wiring checks settings (webhook, retention periods) before a
     # fresh database is migrated.
     app = create_app(settings)

@@ -62,6 +62,7 @@ from storage.services.errors import (
     StaleThread,
     TicketClosed,
 )
+from storage.services.message_edits import MessageEditService
 from storage.services.text import MAX_TEXT as MAX_TEXT  # re-exported (bot/filing.py)
 from storage.services.text import clean_text as _clean_text
 from storage.services.text import escape_like as _escape_like
@@ -470,8 +471,6 @@ class TicketService:
         ticket_id: int | None = None,
     ) -> TicketMessage:
         """Edit an agent's reply; the customer's chat is updated by the delivery worker."""
-        from storage.services.message_edits import MessageEditService
-
         return await MessageEditService(self.clock).edit_reply(
             session, message_id, staff=staff, text=text, ticket_id=ticket_id
         )
