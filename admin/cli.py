@@ -175,20 +175,39 @@ def create_user(ctx: click.Context, username: str, role: str, display_name: str)
 @main.command("create-token")
 @click.argument("username")
 @click.option("--name", default="", help="A label for the token (e.g. the script using it).")
+@click.option(
+    "--expires-in",
+    default="",
+    help="Refuse the token after this long: 12h, 90d or 4w (default: valid until revoked).",
+)
 @click.pass_context
-def create_token(ctx: click.Context, username: str, name: str) -> None:
+def create_token(ctx: click.Context, username: str, name: str, expires_in: str) -> None:
     """Create a personal API token for USERNAME and print it (it is stored hashed only)."""
+    from admin.parsing import parse_duration
     from storage.services.access import create_api_token
 
+    try:
+        lifetime = parse_duration(expires_in) if expires_in else None
+    except ServiceError as exc:
+        raise click.BadParameter(exc.message, param_hint="--expires-in") from None
     settings = _settings(ctx)
+    clock = SystemClock()
+    expires_at = clock.now() + lifetime if lifetime else None
 
-    _, token = _run_in_session(
+    record, token = _run_in_session(
         settings,
         lambda session: create_api_token(
-            session, SystemClock(), username=username, name=name, actor=Actor.system("cli")
+            session,
+            clock,
+            username=username,
+            name=name,
+            actor=Actor.system("cli"),
+            expires_at=expires_at,
         ),
     )
     click.echo(token)
+    if record.expires_at is not None:
+        click.echo(f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC", err=True)
 
 
 @main.command("link-code")
