@@ -313,6 +313,10 @@ async def user_for_token(session: AsyncSession, clock: Clock, token: str) -> Sta
         return None
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
         record.last_used_at = now
+        # Written now, so the token's row is always the first a request locks: parallel
+        # requests that lock another row (a listening session) before their commit would
+        # otherwise wait on each other (a deadlock on PostgreSQL).
+        await session.flush()
     return user
 
 
