@@ -20,6 +20,7 @@ from admin.keys import (
     BOT_TRANSPORT,
     CLOCK,
     ENGINE,
+    LOGIN_LIMITS,
     OBJECT_STORE,
     SESSIONMAKER,
     SETTINGS,
@@ -31,6 +32,7 @@ from admin.middleware import (
     errors_middleware,
     security_headers,
 )
+from admin.proxies import TrustedProxies
 from admin.recordings_http import recordings_ctx
 from admin.routes import add_routes
 from bot.runtime import BotRuntime
@@ -39,6 +41,7 @@ from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import ObjectStore, create_object_store
+from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,13 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[TICKETS] = TicketService(app[CLOCK])
+    app[LOGIN_LIMITS] = LoginLimits(
+        per_username=settings.login_failures_per_username,
+        per_address=settings.login_failures_per_address,
+    )
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
+    # Outside even that: everything below sees the client, not the reverse proxy.
+    app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above

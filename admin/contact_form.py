@@ -12,6 +12,7 @@ from aiohttp import web
 from admin.auth import public
 from admin.keys import CLOCK, DB, LANG, SETTINGS, STAFF_SESSION, TICKETS
 from admin.middleware import LOGIN_CSRF_COOKIE, https, render
+from admin.proxies import client_address
 from admin.urls import url_for
 from storage.services.contact_form import (
     LIMITS,
@@ -75,7 +76,7 @@ async def submit_contact_form(request: web.Request) -> web.Response:
         receipt = await service.submit(
             request[DB],
             values,
-            sender=ip_hash(settings.effective_secret_key(), request.remote or ""),
+            sender=ip_hash(settings.effective_secret_key(), client_address(request)),
             language=request[LANG],
         )
     except FormInvalid as exc:

@@ -15,6 +15,7 @@ from storage.clock import Clock
 from storage.config import Settings
 from storage.models import StaffSession, StaffUser
 from storage.objectstore import ObjectStore
+from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,6 +24,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 OBJECT_STORE = web.AppKey("object_store", ObjectStore)
 TICKETS = web.AppKey("tickets", TicketService)
+LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)
 RECORDINGS = web.AppKey("recordings", RecordingService)
 WAVEFORMS = web.AppKey("waveforms", Waveforms)
 BOT_TRANSPORT = web.AppKey("bot_transport", BotTransport)

@@ -7,7 +7,7 @@ import secrets
 from urllib.parse import quote
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from admin.auth import Access, has_permission, is_csrf_exempt, requirement_of
@@ -176,8 +176,12 @@ async def _check_csrf(request: web.Request, requirement: object) -> None:
         raise web.HTTPForbidden(reason="CSRF token missing or invalid")
 
 
+SERVER = "supportdesk"  # no versions: aiohttp's default names Python's and its own
+
+
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
+    headers[hdrs.SERVER] = SERVER
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")

@@ -7,11 +7,17 @@ a path id that cannot name a row is a plain 404.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from storage.services.errors import InvalidInput
+
+_DURATION = re.compile(r"([0-9]{1,6})([hdw])")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+LONGEST_DURATION = timedelta(days=3660)  # ten years: longer is "no expiry" in disguise
 
 # Ids are signed 64-bit columns on both databases; a bigger number cannot name a row (and
 # SQLite's driver raises OverflowError on it, which would surface as a 500).
@@ -65,3 +71,16 @@ async def json_body(request: web.Request) -> dict[str, Any]:
             nl="de body van het verzoek moet een JSON-object zijn",
         )
     return data
+
+
+def parse_duration(raw: str) -> timedelta:
+    """A span written as a number and a unit: "12h", "90d", "4w" (hours, days, weeks);
+    InvalidInput for anything else, for 0 and for more than ten years."""
+    match = _DURATION.fullmatch(raw.strip().lower())
+    span = int(match.group(1)) * _UNITS[match.group(2)] if match else None
+    if span is None or not timedelta(0) < span <= LONGEST_DURATION:
+        raise InvalidInput(
+            f"{raw!r} is not a duration such as 12h, 90d or 4w (at most ten years)",
+            nl=f"{raw!r} is geen duur zoals 12h, 90d of 4w (hoogstens tien jaar)",
+        )
+    return span

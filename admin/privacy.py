@@ -301,8 +301,7 @@ async def id_copy(request: web.Request) -> web.StreamResponse:
         assert upload.path is not None
         async with request[DB].begin_nested():
             await _service(request).upload_id_copy(
-                request[DB], request_id, upload.path, content_type=upload.content_type,
-                size=upload.size, actor=_actor(request),
+                request[DB], request_id, upload.path, size=upload.size, actor=_actor(request),
             )  # fmt: skip
     except ServiceError as exc:
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)

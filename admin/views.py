@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,10 @@ from sqlalchemy import Select, select
 from admin import ticket_desk
 from admin.auth import Permission, authenticated, has_permission, public, requires
 from admin.i18n import LANGUAGES
-from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
+from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
-from admin.parsing import parse_id, path_id
+from admin.parsing import parse_duration, parse_id, path_id
+from admin.proxies import client_address
 from admin.urls import url_for
 from storage.models import (
     ApiToken,
@@ -87,7 +89,12 @@ async def set_language(request: web.Request) -> web.StreamResponse:
 
 
 def _login_page(
-    request: web.Request, *, error: str = "", status: int = 200, username: str = ""
+    request: web.Request,
+    *,
+    error: str = "",
+    status: int = 200,
+    username: str = "",
+    retry_after: int = 0,
 ) -> web.Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = render(
@@ -97,10 +104,13 @@ def _login_page(
             "login_csrf": token,
             "error": error,
             "username": username,
+            "retry_after": retry_after,
             "next": _safe_next(request.query.get("next", "")),
         },
         status=status,
     )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=https(request)
     )
@@ -120,11 +130,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username = str(form.get("username", ""))[:64]
     password = str(form.get("password", ""))[:1024]
-    ip = request.remote or ""
+    ip = client_address(request)
     db, clock = request[DB], request.config_dict[CLOCK]
-    if await access.is_throttled(db, clock, username, ip):
-        return _login_page(request, error="login_throttled", status=429, username=username)
-    user = await access.authenticate(db, clock, username=username, password=password, ip=ip)
+    attempt = await access.record_attempt(db, clock, username=username, ip=ip)
+    # Committed before the count: parallel tries see each other, so no burst slips through.
+    await db.commit()
+    wait = await access.login_wait(db, clock, attempt, request.config_dict[LOGIN_LIMITS])
+    if wait is not None:
+        await access.withdraw_attempt(db, attempt)
+        return _login_page(
+            request,
+            error="login_throttled",
+            status=429,
+            username=username,
+            retry_after=math.ceil(wait.total_seconds()),
+        )
+    user = await access.authenticate(db, clock, attempt, password)
     if user is None:
         return _login_page(request, error="login_failed", status=401, username=username)
     old = request.get(STAFF_SESSION)
@@ -170,19 +191,22 @@ async def _render_account(
         .where(ApiToken.user_id == request[USER].id, ApiToken.revoked_at.is_(None))
         .order_by(ApiToken.id)
     )
-    return render("account.html", request, {"tokens": list(tokens), **context}, status=status)
+    context = {"tokens": list(tokens), "now": request.config_dict[CLOCK].now(), **context}
+    return render("account.html", request, context, status=status)
 
 
 @authenticated
 async def create_token(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    user = request[USER]
+    user, clock = request[USER], request.config_dict[CLOCK]
+    expires_in = str(form.get("expires_in", ""))
     _, token = await access.create_api_token(
         request[DB],
-        request.config_dict[CLOCK],
+        clock,
         username=user.username,
         name=str(form.get("name", ""))[:100],
         actor=Actor.staff(user),
+        expires_at=clock.now() + parse_duration(expires_in) if expires_in else None,
     )
     return await _render_account(request, {"new_token": token})
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from storage.objectstore.base import ByteRange, ObjectStore, ObjectStream, RangeNotSatisfiable
+from storage.objectstore.base import ByteRange, ObjectStore, RangeNotSatisfiable
 
 log = logging.getLogger(__name__)
 # Store chunks queued per stream (2 MiB each from S3) while one is sent and one is read:
@@ -88,8 +88,8 @@ async def stream_object(
     before_body: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Serve the object (200/206/416, 304/412 on If-None-Match/If-Match, HEAD).
-    `before_body` (the caller's audit and commit) runs while the store opens the object
-    and always completes before anything is sent."""
+    `before_body` (the caller's audit and commit) runs only when a body will really be
+    served (200/206), after the store has opened the object and before anything is sent."""
     precondition = precondition_status(request, etag)
     if precondition is not None:
         # No body, so no play or download to audit: answered before `before_body`.
@@ -103,25 +103,22 @@ async def stream_object(
     if etag:
         headers[hdrs.ETAG] = etag
     if request.method == "HEAD":
-        if before_body is not None:
-            await before_body()
         info = await store.stat(key, version_id=version_id)
         return web.Response(headers={**headers, hdrs.CONTENT_LENGTH: str(info.size)})
-    # The store's round trip to the first byte and the caller's database work overlap.
-    opening = asyncio.ensure_future(store.get(key, version_id=version_id, byte_range=byte_range))
     try:
-        if before_body is not None:
-            await before_body()
-    except BaseException:
-        await _discard(opening)
-        raise
-    try:
-        stream = await opening
+        stream = await store.get(key, version_id=version_id, byte_range=byte_range)
     except RangeNotSatisfiable as exc:
+        # Nothing is played or downloaded: no audit.
         return web.Response(
             status=416,
             headers={hdrs.ACCEPT_RANGES: "bytes", hdrs.CONTENT_RANGE: f"bytes */{exc.size}"},
         )
+    try:
+        if before_body is not None:
+            await before_body()
+    except BaseException:
+        await stream.aclose()
+        raise
     # aclosing: the prefetcher stops (and so stops reading) before the stream is closed.
     async with stream, contextlib.aclosing(_prefetch(stream)) as chunks:
         response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
@@ -144,16 +141,6 @@ async def stream_object(
             if request.transport is not None:
                 request.transport.close()
     return response
-
-
-async def _discard(opening: asyncio.Future[ObjectStream]) -> None:
-    """The SDK call goes on in its thread whatever happens here: wait for it and close
-    what it opened, or its connection would not return to the pool."""
-    try:
-        stream = await opening
-    except Exception:
-        return
-    await stream.aclose()
 
 
 async def _prefetch(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 from datetime import date
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,6 +106,23 @@ class Settings(BaseSettings):
     admin_port: int = Field(8080, ge=0, le=65535, description="Port of the admin web server.")
     public_url: str = Field(
         "", description="External URL of the admin (https:// turns on Secure cookies and HSTS)."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / "
+        "Forwarded header names the client; empty means trust none and use the peer address.",
+    )
+    login_failures_per_username: int = Field(
+        5,
+        ge=1,
+        description="Failed logins per account (any spelling) in 15 minutes before every "
+        "further try waits 30 s, doubling up to 15 min.",
+    )
+    login_failures_per_address: int = Field(
+        10,
+        ge=1,
+        description="Failed logins from one client address (any accounts) in 15 minutes "
+        "before every further try waits 30 s, doubling up to 15 min.",
     )
 
     s3_endpoint: str = Field(
@@ -218,6 +236,23 @@ class Settings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must be an absolute path (e.g. /var/lib/telegram-bot-api)")
         return value.rstrip("/") or value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        networks = []
+        for item in value.replace(";", ",").split(","):
+            if not item.strip():
+                continue
+            try:
+                networks.append(str(ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an IP address or CIDR network") from None
+        return ",".join(networks)
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(item) for item in self.trusted_proxies.split(",") if item]
 
     @field_validator("log_level")
     @classmethod

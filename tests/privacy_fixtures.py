@@ -264,8 +264,7 @@ async def pworld(
         await world.privacy.upload_id_copy(
             session,
             request.id,
-            f"paspoort {SUBJECT.name}".encode(),
-            content_type="application/pdf",
+            b"%PDF-1.7\n" + f"paspoort {SUBJECT.name}".encode(),
             size=100,
             actor=STAFF,
         )

@@ -273,6 +273,27 @@ async def test_cookie_flags_and_security_headers(world: World) -> None:
     assert "Strict-Transport-Security" not in headers
 
 
+async def test_server_header_names_no_versions_on_any_response(world: World) -> None:
+    """Pages, redirects, static files, errors (404, 405, 403 CSRF, API 401) and HEAD all
+    say only "supportdesk": no Python or aiohttp version to look up exploits for."""
+    client = world.client
+    answers = [
+        await client.get("/login"),
+        await client.get("/", allow_redirects=False),
+        await client.get("/static/admin.css"),
+        await client.get("/no/such/page"),
+        await client.put("/login"),
+        await client.post("/login", data={"username": "agent", "password": "x"}),
+        await client.get(f"{PREFIX}/tickets"),
+        await client.get(f"{PREFIX}/no-such-thing"),
+        await client.head("/login"),
+        await client.get("/healthz"),
+    ]
+    statuses = {response.status for response in answers}
+    assert {200, 302, 401, 403, 404, 405} <= statuses
+    assert [r.headers.get("Server") for r in answers] == ["supportdesk"] * len(answers)
+
+
 async def test_https_turns_on_secure_cookie_and_hsts(
     aiohttp_client, engine, tmp_path, world: World
 ) -> None:
@@ -326,7 +347,7 @@ async def test_idle_and_absolute_timeouts(world: World) -> None:
     assert (await client.get("/", allow_redirects=False)).status == 302
 
 
-async def test_login_throttle(world: World) -> None:
+async def test_login_throttle_waits_then_lets_the_right_password_in(world: World) -> None:
     client = world.client
     page = await client.get("/login")
     token = CSRF_RE.search(await page.text()).group(1)
@@ -339,8 +360,9 @@ async def test_login_throttle(world: World) -> None:
         "/login", data={"username": "agent", "password": PASSWORD, "csrf_token": token}
     )
     assert response.status == 429
-    assert "15" in await response.text()
-    world.clock.advance(timedelta(minutes=16))
+    assert response.headers["Retry-After"] == "30"
+    assert "30" in await response.text()
+    world.clock.advance(timedelta(seconds=31))
     response = await client.post(
         "/login",
         data={"username": "agent", "password": PASSWORD, "csrf_token": token},

@@ -196,6 +196,43 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
     assert (await client.get(f"/privacy/documents/{export.id}")).status == 404
 
 
+async def test_id_copy_is_judged_by_its_bytes_not_its_content_type(desk: Desk) -> None:
+    """A text file sent as image/png is refused with a clear error and nothing is kept;
+    a real PNG sent as application/octet-stream is kept as image/png."""
+    client, world = desk.client, desk.world
+    rid = world.request_id
+    csrf = await login(client, "privacy-officer")
+
+    async def documents() -> tuple[int, int]:
+        async with world.sessions() as s:
+            rows = len(list(await s.scalars(select(PrivacyDocument))))
+        return rows, len(await world.store.list("privacy/"))
+
+    before = await documents()
+    for body, claimed in (
+        (b"hello, this is text", "image/png"),
+        (b"<html><script>alert(1)</script>", "application/pdf"),
+        (b"GIF89a....", "image/jpeg"),
+    ):
+        form = FormData()
+        form.add_field("csrf_token", csrf)
+        form.add_field("file", body, filename="id.png", content_type=claimed)
+        refused = await client.post(f"/privacy/{rid}/id-copy", data=form)
+        assert refused.status == 422, claimed
+        assert "geen JPEG, PNG of PDF" in await refused.text()
+    assert await documents() == before
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    form = FormData()
+    form.add_field("csrf_token", csrf)
+    form.add_field("file", png, filename="id.bin", content_type="application/octet-stream")
+    assert (await client.post(f"/privacy/{rid}/id-copy", data=form)).status == 200
+    async with world.sessions() as s:
+        newest = await s.scalar(select(PrivacyDocument).order_by(PrivacyDocument.id.desc()))
+        assert newest is not None
+    download = await client.get(f"/privacy/documents/{newest.id}")
+    assert download.headers["Content-Type"] == "image/png" and await download.read() == png
+
+
 async def test_a_document_whose_object_is_gone_is_a_clear_404(desk: Desk) -> None:
     client, world = desk.client, desk.world
     csrf = await login(client, "privacy-officer")

@@ -87,7 +87,7 @@ async def test_id_copy_is_deleted_at_verification_and_audited(pworld: PrivacyWor
         assert stored is not None and "at the latest after 7 days" in stored.details["retention"]
         with pytest.raises(Conflict):  # no new ID copies once verified
             await pworld.privacy.upload_id_copy(
-                s, pworld.request_id, b"x", content_type="image/png", size=1, actor=STAFF
+                s, pworld.request_id, b"\x89PNG\r\n\x1a\n", size=8, actor=STAFF
             )
 
 

@@ -3,6 +3,7 @@ recording page (player, waveform, tags, holds, audit, delete) and the trainer li
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pytest
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import Vault
+from sqlalchemy import select
 
 from recordings.waveform import peaks_sync, svg
-from storage.models import Recording, RecordingHold, RecordingListen, StaffRole
+from storage.models import AuditEvent, Recording, RecordingHold, RecordingListen, StaffRole
 
 pytestmark = pytest.mark.storage
 AGENT, PO, TRAINER, ADMIN = (
@@ -75,6 +77,33 @@ async def test_upload_form_needs_csrf_and_stores_the_recording(
         assert far.status == 422 and "valt buiten het bereik" in await far.text(), query
     await vault.login(TRAINER)
     assert (await client.get("/recordings/upload")).status == 403
+
+
+async def test_upload_and_opening_the_page_log_an_ingest_and_no_play(
+    vault: Vault, tmp_path: Path
+) -> None:
+    """Only a listener pressing play may log `recording.play`: the page's player does not
+    fetch audio on open (preload="none"), and the upload itself logs only the ingest."""
+    client = vault.client
+    csrf = await vault.login(AGENT)
+    audio = make_audio(tmp_path, "m4a_aac", seconds=2)
+    done = await client.post("/recordings/upload", data=_form(audio, csrf), allow_redirects=False)
+    assert done.status == 303, await done.text()
+    page = await client.get(done.headers["Location"])
+    html = await page.text()
+    assert page.status == 200
+    players = re.findall(r"<audio[^>]*>", html)
+    assert players and all('preload="none"' in tag for tag in players), players
+    async with vault.sessions() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.subject_type == "recording")
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert actions == ["recording.ingest"]
+    assert await vault.count(RecordingListen) == 0
 
 
 async def test_recording_page_tags_holds_delete_and_shielded_caller(

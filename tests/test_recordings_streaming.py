@@ -147,6 +147,26 @@ async def test_one_play_per_listening_session_and_downloads_apart(vault: Vault, 
     assert await vault.count(RecordingListen) == 2  # one row per listener and recording
 
 
+async def test_only_a_served_range_is_a_play(vault: Vault, route: str) -> None:
+    """416, HEAD, 304 and 412 send no audio: none of them is audited as a play or a
+    download; the first 200/206 is."""
+    ident, body = await _stored_recording(vault, 4096)
+    headers = await _auth(vault, route)
+    url, client = _url(route, ident), vault.client
+    for query in ("", "?download=1"):
+        refused = await client.get(url + query, headers={**headers, "Range": "bytes=5000-"})
+        assert refused.status == 416
+        assert (await client.head(url + query, headers=headers)).status == 200
+    etag = f'"{_sha256(body)}"'
+    assert (await client.get(url, headers={**headers, "If-None-Match": etag})).status == 304
+    assert (await client.get(url, headers={**headers, "If-Match": '"x"'})).status == 412
+    assert await _events(vault, ident) == []
+    assert await vault.count(RecordingListen) == 0
+    played = await client.get(url, headers={**headers, "Range": "bytes=4000-"})
+    assert played.status == 206 and await played.read() == body[4000:]
+    assert await _events(vault, ident) == ["recording.play"]
+
+
 async def _events(vault: Vault, ident: int) -> list[str]:
     async with vault.sessions() as session:
         rows = await session.scalars(
@@ -237,8 +257,8 @@ async def test_streams_closed_unread_give_their_connection_back(vault: Vault) ->
 
 
 async def test_failed_audit_closes_the_object_opened_meanwhile(vault: Vault) -> None:
-    """The store opens the object while the caller audits; when the audit fails nothing is
-    sent and the opened response is closed."""
+    """The caller audits once the store has opened the object; when the audit fails nothing
+    is sent and the opened response is closed."""
     ident, _ = await _stored_recording(vault, 100)
     async with vault.sessions() as session:
         recording = await session.get(Recording, ident)

@@ -465,9 +465,10 @@ async def test_login_failures_go_after_30_days_and_presence_once_stale(
     for moment in (T0, T0 + timedelta(days=1)):
         clock.set(moment)
         async with session_factory() as s:
-            wrong = await access.authenticate(
-                s, clock, username="Geheim123!", password="alice", ip="192.0.2.7"
+            attempt = await access.record_attempt(
+                s, clock, username="Geheim123!", ip="192.0.2.7"
             )
+            wrong = await access.authenticate(s, clock, attempt, "alice")
             await PresenceService(clock).beat(s, ticket_id, agent.id)
             other = await staff_user(s, f"bob{moment.day}")
             await PresenceService(clock).beat(s, ticket_id, other.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,12 +16,17 @@ from storage.models import ApiToken, LoginFailure, StaffRole, StaffSession, Staf
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput, NotFound
-from storage.services.staff import check_password_strength, hash_password, verify_password
+from storage.services.staff import (
+    USERNAME_MAX,
+    check_password_strength,
+    find_user,
+    hash_password,
+    normal_username,
+    verify_password,
+)
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
-THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_FAILURES = 5
 TOKEN_PREFIX = "sdt_"
 # Verified against when the username is unknown, so timing does not reveal which exist.
 _DUMMY_HASH = (
@@ -40,39 +45,81 @@ class NewSession:
     record: StaffSession
 
 
-async def failures(session: AsyncSession, clock: Clock, username: str, ip: str) -> int:
-    since = clock.now() - THROTTLE_WINDOW
-    count = await session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(
-            LoginFailure.username == username.lower()[:64],
-            LoginFailure.ip == ip[:64],
-            LoginFailure.occurred_at > since,
-        )
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed per account and per client address within `window` before
+    each further try must wait; the wait doubles with every failure, up to `longest_wait`.
+    No lock: once the wait has passed, the right password gets in."""
+
+    per_username: int = 5
+    per_address: int = 10  # password spraying: many accounts, one address
+    window: timedelta = timedelta(minutes=15)
+    first_wait: timedelta = timedelta(seconds=30)
+    longest_wait: timedelta = timedelta(minutes=15)
+
+    def wait_after(self, failures: int, free: int) -> timedelta:
+        if failures < free:
+            return timedelta(0)
+        return min(self.first_wait * 2 ** min(failures - free, 20), self.longest_wait)
+
+
+async def record_attempt(
+    session: AsyncSession, clock: Clock, *, username: str, ip: str
+) -> LoginFailure:
+    """Count a login as failed before its password is checked; a success withdraws it.
+    The caller commits right away, so parallel tries see each other before they wait."""
+    attempt = LoginFailure(
+        username=normal_username(username)[:USERNAME_MAX], ip=ip[:64], occurred_at=clock.now()
     )
-    return int(count or 0)
+    session.add(attempt)
+    await session.flush()
+    return attempt
 
 
-async def is_throttled(session: AsyncSession, clock: Clock, username: str, ip: str) -> bool:
-    return await failures(session, clock, username, ip) >= THROTTLE_FAILURES
+async def login_wait(
+    session: AsyncSession, clock: Clock, attempt: LoginFailure, limits: LoginLimits
+) -> timedelta | None:
+    """How long this attempt must still wait (by account and by address, the longer);
+    None when its password may be checked. Only earlier failures count, not this one."""
+    now = clock.now()
+    waits = [timedelta(0)]
+    for column, value, free in (
+        (LoginFailure.username, attempt.username, limits.per_username),
+        (LoginFailure.ip, attempt.ip, limits.per_address),
+    ):
+        failures, last = (
+            await session.execute(
+                select(func.count(), func.max(LoginFailure.occurred_at)).where(
+                    column == value,
+                    LoginFailure.id != attempt.id,
+                    LoginFailure.occurred_at > now - limits.window,
+                )
+            )
+        ).one()
+        if last is not None:
+            waits.append(last + limits.wait_after(int(failures), free) - now)
+    wait = max(waits)
+    return wait if wait > timedelta(0) else None
+
+
+async def withdraw_attempt(session: AsyncSession, attempt: LoginFailure) -> None:
+    """A try refused for waiting never reached the password check: it does not count."""
+    await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt.id))
 
 
 async def authenticate(
-    session: AsyncSession, clock: Clock, *, username: str, password: str, ip: str
+    session: AsyncSession, clock: Clock, attempt: LoginFailure, password: str
 ) -> StaffUser | None:
-    """The active user with this password, or None (and a failure is recorded)."""
-    user = await session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+    """The active user the attempt names, with this password; or None (and the attempt
+    stays a failure)."""
+    user = await find_user(session, attempt.username)
     ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if not ok or user is None or not user.is_active:
-        session.add(
-            LoginFailure(username=username.lower()[:64], ip=ip[:64], occurred_at=clock.now())
-        )
-        await session.flush()
         return None
+    # The account's own typos from this address are forgiven; others' are not.
     await session.execute(
         delete(LoginFailure).where(
-            LoginFailure.username == username.lower()[:64], LoginFailure.ip == ip[:64]
+            LoginFailure.username == attempt.username, LoginFailure.ip == attempt.ip
         )
     )
     user.last_login_at = clock.now()
@@ -182,9 +229,16 @@ async def set_active(
 
 
 async def create_api_token(
-    session: AsyncSession, clock: Clock, *, username: str, name: str, actor: Actor
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    username: str,
+    name: str,
+    actor: Actor,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    user = await session.scalar(select(StaffUser).where(StaffUser.username == username))
+    """A new token for the user, valid until revoked or, when given, until `expires_at`."""
+    user = await find_user(session, username)
     if user is None or not user.is_active:
         raise NotFound(
             f"no active staff user {username!r}", nl=f"geen actieve gebruiker {username!r}"
@@ -193,9 +247,20 @@ async def create_api_token(
         raise InvalidInput(
             "token name is longer than 100 characters", nl="de tokennaam is langer dan 100 tekens"
         )
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = clock.now()
-    record = ApiToken(user_id=user.id, name=name, token_hash=token_hash(token), created_at=now)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput(
+            "the token's expiry must lie in the future",
+            nl="de vervaldatum van het token moet in de toekomst liggen",
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=token_hash(token),
+        created_at=now,
+        expires_at=expires_at,
+    )
     session.add(record)
     await session.flush()
     audit.record(
@@ -205,7 +270,11 @@ async def create_api_token(
         subject_type="staff_user",
         subject_id=user.id,
         at=now,
-        details={"token_id": record.id, "name": name},
+        details={
+            "token_id": record.id,
+            "name": name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return record, token
 
@@ -236,14 +305,18 @@ async def user_for_token(session: AsyncSession, clock: Clock, token: str) -> Sta
             ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None)
         )
     )
-    if record is None:
+    now = clock.now()
+    if record is None or record.expired(now):
         return None
     user = await session.get(StaffUser, record.user_id)
     if user is None or not user.is_active:
         return None
-    now = clock.now()
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
         record.last_used_at = now
+        # Written now, so the token's row is always the first a request locks: parallel
+        # requests that lock another row (a listening session) before their commit would
+        # otherwise wait on each other (a deadlock on PostgreSQL).
+        await session.flush()
     return user
 
 

@@ -8,6 +8,7 @@ request's own log, never commit. Audit details never hold names, numbers or text
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import uuid
 from dataclasses import dataclass
@@ -40,7 +41,12 @@ TEMP_FILE_DAYS = 7  # ID copies (at most) and exports live this long in the obje
 WARN_BEFORE = timedelta(days=7)
 CHANNELS = ("telegram", "letter", "email", "phone", "admin")
 ID_COPY_MAX_BYTES = 10 * 1024 * 1024
-ID_COPY_TYPES = ("image/jpeg", "image/png", "application/pdf")
+# What an ID copy may be, told by its first bytes (the client's Content-Type is not trusted).
+ID_COPY_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"%PDF-", "application/pdf"),
+)
 OPEN = (RequestStatus.RECEIVED, RequestStatus.VERIFIED)
 
 
@@ -304,14 +310,14 @@ class PrivacyService:
         request_id: int,
         source: bytes | Path | BinaryIO,
         *,
-        content_type: str,
         size: int,
         actor: Actor,
     ) -> PrivacyDocument:
-        if content_type not in ID_COPY_TYPES:
+        content_type = await _id_copy_type(source)
+        if content_type is None:
             raise InvalidInput(
-                "ID copy: upload a JPEG, PNG or PDF",
-                nl="kopie identiteitsbewijs: upload een JPEG, PNG of PDF",
+                "ID copy: the file is not a JPEG, PNG or PDF",
+                nl="kopie identiteitsbewijs: het bestand is geen JPEG, PNG of PDF",
             )
         if size <= 0 or size > ID_COPY_MAX_BYTES:
             raise InvalidInput(
@@ -507,3 +513,24 @@ async def deliverable_export(session: AsyncSession, contact_id: int) -> PrivacyD
         .order_by(PrivacyDocument.id.desc())
         .limit(1)
     )
+
+
+async def _id_copy_type(source: bytes | Path | BinaryIO) -> str | None:
+    """The ID copy's type by its magic bytes, or None when it is none we accept."""
+    longest = max(len(magic) for magic, _ in ID_COPY_SIGNATURES)
+    if isinstance(source, bytes):
+        head = source[:longest]
+    else:
+        head = await asyncio.to_thread(_read_head, source, longest)
+    return next((kind for magic, kind in ID_COPY_SIGNATURES if head.startswith(magic)), None)
+
+
+def _read_head(source: Path | BinaryIO, size: int) -> bytes:
+    """The first bytes of a file or stream; a stream is left where it was."""
+    if isinstance(source, Path):
+        with source.open("rb") as file:
+            return file.read(size)
+    position = source.tell()
+    head = source.read(size)
+    source.seek(position)
+    return head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +17,40 @@ from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput
 
 MIN_PASSWORD_LENGTH = 12
+USERNAME_MAX = 64
 _hasher = PasswordHasher()
+
+
+def normal_username(username: str) -> str:
+    """The one spelling of a username used to store, find and throttle it: NFKC (a
+    full-width "ｂｅｒｔ" is "bert"), no whitespace or invisible format characters at either
+    end, case-folded. Every spelling of one account then shares one lookup and one
+    throttle."""
+    name = unicodedata.normalize("NFKC", username)
+    start, end = 0, len(name)
+    while start < end and _blank(name[start]):
+        start += 1
+    while end > start and _blank(name[end - 1]):
+        end -= 1
+    return name[start:end].casefold()
+
+
+def _blank(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+
+
+async def find_user(session: AsyncSession, username: str) -> StaffUser | None:
+    """The account this spelling names. Names are stored normalised; accounts made before
+    that may carry capitals, so the stored name is compared lower-cased as well."""
+    key = normal_username(username)
+    if not key or len(key) > USERNAME_MAX:
+        return None
+    user = await session.scalar(select(StaffUser).where(StaffUser.username == key))
+    if user is None:
+        user = await session.scalar(
+            select(StaffUser).where(func.lower(StaffUser.username) == key).limit(1)
+        )
+    return user
 
 
 async def hash_password(password: str) -> str:
@@ -51,10 +85,10 @@ async def create_user(
     actor: Actor,
     display_name: str = "",
 ) -> StaffUser:
-    username = username.strip()
+    given, username = username.strip(), normal_username(username)
     if (
         not username
-        or len(username) > 64
+        or len(username) > USERNAME_MAX
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
         raise InvalidInput(
@@ -62,15 +96,17 @@ async def create_user(
             nl="de gebruikersnaam moet uit 1-64 letters, cijfers, '.', '-' of '_' bestaan",
         )
     check_password_strength(password)
-    # Case-insensitively: "Alice" next to "alice" would be two accounts that look alike
-    # and share one login throttle.
-    taken = select(StaffUser.username).where(func.lower(StaffUser.username) == username.lower())
-    if existing := await session.scalar(taken.limit(1)):
-        raise Conflict(f"user {existing!r} already exists", nl=f"gebruiker {existing!r} bestaat al")
+    # Also against accounts stored before names were normalised ("Alice" next to "alice"
+    # would be two accounts that look alike and share one login throttle).
+    if existing := await find_user(session, username):
+        raise Conflict(
+            f"user {existing.username!r} already exists",
+            nl=f"gebruiker {existing.username!r} bestaat al",
+        )
     now = clock.now()
     user = StaffUser(
         username=username,
-        display_name=display_name or username,
+        display_name=display_name or given,  # the spelling as typed
         password_hash=await hash_password(password),
         role=role,
         is_active=True,
