@@ -4,23 +4,24 @@ expiry on /account, set from the account page and from `supportdesk create-token
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import CSRF_RE, World, login
+from cli_fixtures import cli_env, invoke
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from admin.api import PREFIX
+from admin.cli import main
 from admin.parsing import parse_duration
 from storage.db import create_engine, create_sessionmaker
 from storage.models import ApiToken
 from storage.services import access
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput
-from tests.test_cli import CLI, _env
 
 pytestmark = pytest.mark.storage
 
@@ -107,25 +108,13 @@ async def test_account_page_sets_and_shows_the_expiry(world: World) -> None:
 
 
 def test_cli_creates_a_token_that_expires(tmp_path: Path, database_url: str) -> None:
-    env = _env(tmp_path, database_url, SUPPORTDESK_PASSWORD="a-long-enough-secret")
-    subprocess.run(
-        [*CLI, "create-user", "Bert", "--role", "agent"], env=env, check=True, capture_output=True
-    )
-    bad = subprocess.run(
-        [*CLI, "create-token", "bert", "--expires-in", "90x"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and "--expires-in" in bad.stderr and "90x" in bad.stderr
+    env = cli_env(tmp_path / "var", database_url, SUPPORTDESK_PASSWORD="a-long-enough-secret")
+    assert invoke(env, "create-user", "Bert", "--role", "agent").exit_code == 0
+    bad = CliRunner().invoke(main, ["create-token", "bert", "--expires-in", "90x"], env=env)
+    assert bad.exit_code == 2 and "--expires-in" in bad.stderr and "90x" in bad.stderr
     before = datetime.now(UTC)
-    made = subprocess.run(
-        [*CLI, "create-token", " BERT", "--expires-in", "90d", "--name", "nightly"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    made = invoke(env, "create-token", " BERT", "--expires-in", "90d", "--name", "nightly")
+    assert made.exit_code == 0, made.stderr
     after = datetime.now(UTC)
     assert made.stdout.strip().startswith(access.TOKEN_PREFIX)
     assert "expires" in made.stderr
