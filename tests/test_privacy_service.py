@@ -284,7 +284,9 @@ async def test_erasure_leaves_nothing_but_held_evidence(pworld: PrivacyWorld, mo
         assert request is not None and request.contact_id is None
         assert request.status == RequestStatus.VERIFIED  # closing stays the officer's call
         erasure = await s.scalar(select(AuditEvent).where(AuditEvent.action == "privacy.erasure"))
-        assert erasure is not None and erasure.details["kept"][0]["id"] == held.id
+        assert erasure is not None and erasure.details["status"] == "waiting"
+        kept = [i for i in erasure.details["items"] if i["outcome"] == "kept"]
+        assert [(i["type"], i["id"]) for i in kept] == [("recording", held.id)]
 
 
 async def test_ticket_of_held_evidence_is_kept_with_its_ground(pworld: PrivacyWorld) -> None:

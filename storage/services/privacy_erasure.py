@@ -112,7 +112,7 @@ class ErasureResult:
     def summary(self) -> str:
         lines = [f"{kind}: {n}" for kind, n in sorted(self.counts.items())]
         if self.kept:
-            lines.append("Bewaard of wachtend / kept or waiting:")
+            lines.append("Bewaard / kept (of wachtend / or waiting):")
             lines += [f"- {k.type} {k.id} ({k.outcome}): {k.ground}" for k in self.kept]
         return "\n".join(lines)
 
@@ -357,10 +357,16 @@ async def _erase(
 
 
 def _remaining(identity: SubjectIdentity, result: ErasureResult) -> SubjectIdentity:
+    """Only what finishing needs: the ids left, and the E.164 numbers only while a
+    recording (found by number) is among them; no e-mail, no Telegram id."""
     kept = result.kept
-    return identity.with_items(
-        tickets=[i.id for i in kept if i.type == "ticket"],
-        recordings=[i.id for i in kept if i.type == "recording"],
+    recordings = [i.id for i in kept if i.type == "recording"]
+    return SubjectIdentity(
+        contact_id=identity.contact_id,
+        phones=identity.phones if recordings else frozenset(),
+        ticket_ids=frozenset(i.id for i in kept if i.type == "ticket"),
+        recording_ids=frozenset(recordings),
+        request_ids=identity.request_ids,
     )
 
 
@@ -421,12 +427,6 @@ async def erase(
             await identity_of_contact(session, request.contact_id),
             request_ids=frozenset([request_id]),
         )
-        run = ErasureRun(
-            request_id=request_id, status=WAITING, subject=identity.to_json(),
-            started_at=now, updated_at=now,
-        )  # fmt: skip
-        session.add(run)
-        await session.flush()
     else:
         identity = SubjectIdentity.from_json(run.subject)
     result = await _erase(
@@ -435,8 +435,12 @@ async def erase(
     )  # fmt: skip
     await session.execute(delete(ErasureItem).where(ErasureItem.request_id == request_id))
     if result.status == WAITING:
+        if run is None:  # written only now: the full identity never reaches the table
+            run = ErasureRun(request_id=request_id, started_at=now, subject={})
+            session.add(run)
         run.status, run.updated_at = WAITING, now
         run.subject = _remaining(identity, result).to_json()
+        await session.flush()
         session.add_all(
             ErasureItem(
                 request_id=request_id,
@@ -450,7 +454,8 @@ async def erase(
         )
         service._log(session, request_id, actor, "erasure_waiting", result.summary())
     else:
-        await session.delete(run)  # the identity snapshot goes with it
+        if run is not None:
+            await session.delete(run)  # the identity snapshot goes with it
         request.status = RequestStatus.DONE
         request.outcome = result.summary() or "niets gevonden / nothing found"
         request.closed_at = now
