@@ -24,6 +24,7 @@ from admin.uploads import csrf_check_for, receive_upload
 from admin.urls import url_for
 from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.objectstore import ObjectNotFound
+from storage.services import privacy_erasure
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput, NotFound, ServiceError
 from storage.services.privacy import (
@@ -32,7 +33,6 @@ from storage.services.privacy import (
     PrivacyService,
     deadline_state,
 )
-from storage.services.privacy_erasure import erase_contact
 from storage.services.privacy_export import export_contact
 
 
@@ -270,23 +270,22 @@ async def erase(request: web.Request) -> web.StreamResponse:
                 "tick the confirmation: erasure cannot be undone",
                 nl="vink de bevestiging aan: wissen kan niet ongedaan worden gemaakt",
             )
-        item = await _service(request).get(request[DB], rid)
-        if item.contact_id is None:
-            raise InvalidInput(
-                "the subject of this request no longer exists",
-                nl="de betrokkene van dit verzoek bestaat niet meer",
-            )
-        await erase_contact(
+        # By the request: a waiting erasure finishes even after the contact row is gone.
+        await privacy_erasure.erase(
             _service(request),
             request.config_dict[RECORDINGS],
             request[DB],
-            item.contact_id,
+            rid,
             actor=_actor(request),
-            request_id=rid,
             ticket_mode=request.config_dict[SETTINGS].privacy_erasure_tickets,
         )
 
-    return await _act(request, work)
+    return await _act(request, work, tell=_tell_if_closed)
+
+
+async def _tell_if_closed(request: web.Request, db, item) -> str:  # type: ignore[no-untyped-def]
+    """A completed erasure closes the request itself: tell the requester then."""
+    return await tell_outcome(request, db, item) if item.status.value == "done" else ""
 
 
 @requires(Permission.PRIVACY_MANAGE)

@@ -180,7 +180,7 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
     async with world.sessions() as s:
         flags = await s.get(ContactPrivacy, SUBJECT.contact_id)
         assert flags is not None and flags.restricted_at == NOW
-    # Erase, then close with the outcome.
+    # Erase: the held evidence keeps the erasure waiting, so the request stays open.
     unconfirmed = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
     assert "Vink de bevestiging aan" in await unconfirmed.text()
     await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
@@ -188,11 +188,13 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
         assert await s.get(ContactPerson, SUBJECT.contact_id) is None
     page = await (await client.get(f"/privacy/{rid}")).text()
     assert "erased" in page and "17(3)(e)" in page
-    await client.post(f"/privacy/{rid}/close", data={"csrf_token": csrf, "outcome": "Gewist."})
+    refused = await client.post(
+        f"/privacy/{rid}/close", data={"csrf_token": csrf, "outcome": "Gewist."}
+    )
+    assert refused.status == 409 and "wacht nog" in await refused.text()
     async with world.sessions() as s:
         request = await s.get(PrivacyRequest, rid)
-        assert request is not None and request.status == RequestStatus.DONE
-        assert request.outcome == "Gewist."
+        assert request is not None and request.status == RequestStatus.VERIFIED
     assert (await client.get(f"/privacy/documents/{export.id}")).status == 404
 
 

@@ -24,6 +24,7 @@ from storage.models.core import (
     TicketPriority,
     TicketStatus,
 )
+from storage.models.erasure import ErasureItem, ErasureRun
 from storage.models.linking import LinkCode, MessageEdit, ReplyChunk, UnfiledMessage
 from storage.models.presence import TicketPresence
 from storage.models.privacy import (
@@ -50,6 +51,8 @@ __all__ = [
     "ContactPrivacy",
     "DeliveryState",
     "DocumentKind",
+    "ErasureItem",
+    "ErasureRun",
     "HoldKind",
     "LinkCode",
     "LoginFailure",

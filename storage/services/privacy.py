@@ -25,6 +25,7 @@ from storage.models import (
     ContactPerson,
     ContactPrivacy,
     DocumentKind,
+    ErasureRun,
     PrivacyDocument,
     PrivacyRequest,
     PrivacyRequestEvent,
@@ -261,6 +262,16 @@ class PrivacyService:
                 "outcome: at most 8000 characters", nl="uitkomst: maximaal 8000 tekens"
             )
         request = await self._open(session, request_id)
+        run = await session.get(ErasureRun, request_id)
+        if run is not None:
+            if not rejected:
+                raise Conflict(
+                    "the erasure is still waiting (kept or pending items): erase again once "
+                    "they are free; it closes the request itself",
+                    nl="het wissen wacht nog (bewaarde of openstaande onderdelen): wis opnieuw "
+                    "zodra die vrij zijn; het verzoek sluit dan vanzelf",
+                )
+            await session.delete(run)  # the identity snapshot goes with the request
         request.status = RequestStatus.REJECTED if rejected else RequestStatus.DONE
         request.outcome = outcome
         request.closed_at = self.clock.now()

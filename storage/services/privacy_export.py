@@ -20,31 +20,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
-    Attachment,
-    AuditEvent,
-    ContactFormSubmission,
-    ContactPerson,
-    ContactPrivacy,
     DocumentKind,
-    MessageEdit,
-    Organisation,
     PrivacyDocument,
-    PrivacyRequest,
-    PrivacyRequestEvent,
-    Recording,
-    Ticket,
-    TicketMessage,
-    UnfiledMessage,
 )
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import NotFound
 from storage.services.privacy import PrivacyService
+from storage.services.redaction import REDACTED, Redactor, redactor
+from storage.services.subject import index_of_contact
 from storage.services.text import csv_cell
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -57,9 +44,11 @@ Dit archief bevat alle persoonsgegevens die de supportdesk over u bewaart (AVG a
 en 20). Elk bestand staat er als JSON (voor programma's) en als CSV (voor spreadsheets).
 
 {files_nl}
-Bijlagen staan als oorspronkelijk bestand in de map attachments/. Audio van
-gespreksopnames zit er niet in; vraag ernaar als u die wilt ontvangen.
+Bijlagen staan als oorspronkelijk bestand in de map attachments/, de audio van
+gespreksopnames in de map recordings/ (met hun blokkadegeschiedenis in recording_holds).
 Interne notities van medewerkers staan in messages met direction "note".
+Namen, telefoonnummers en e-mailadressen van andere personen in vrije tekst zijn
+vervangen door "{marker}": hun gegevens horen niet bij uw inzage (AVG art. 15 lid 4).
 
 Your data at Dynamic Telecom BV (export of {day})
 ==============================================
@@ -68,9 +57,11 @@ This archive holds all personal data the support desk keeps about you (GDPR art.
 20). Each file is given as JSON (for programs) and as CSV (for spreadsheets).
 
 {files_en}
-Attachments are in the attachments/ folder as their original files. Call recording audio
-is not included; ask for it if you want to receive it.
+Attachments are in the attachments/ folder as their original files, call recording audio
+in the recordings/ folder (their hold history in recording_holds).
 Internal staff notes are in messages with direction "note".
+Names, phone numbers and e-mail addresses of other people in free text are replaced by
+"{marker}": their data is not part of your copy (GDPR art. 15(4)).
 """
 
 # name: (Dutch, English)
@@ -84,8 +75,12 @@ FILES: dict[str, tuple[str, str]] = {
     "message_edits": ("wijzigingen van die berichten", "edits of those messages"),
     "attachments": ("gegevens van de bijlagen (de bestanden zelf in attachments/)",
                     "metadata of the attachments (the files themselves in attachments/)"),
-    "recordings": ("gespreksopnames met uw nummer als beller of gebelde (zonder audio)",
-                   "call recordings with your number calling or called (no audio)"),
+    "recordings": ("gespreksopnames met uw nummer of over uw tickets (audio in recordings/)",
+                   "call recordings with your number or about your tickets (audio in recordings/)"),
+    "recording_holds": ("blokkades op die opnames (training, bewijs) en hun opheffing",
+                        "holds on those recordings (training, evidence) and their release"),
+    "link_codes": ("koppelcodes voor Telegram (zonder de code zelf)",
+                   "Telegram link codes (without the code itself)"),
     "contact_form": ("berichten via het contactformulier van de website",
                      "messages sent through the website's contact form"),
     "held_messages": ("berichten die nog op een ticketkeuze wachten",
@@ -135,113 +130,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
-    """Every row about the contact, by kind (also used by the erasure to know its scope)."""
-    contact = await session.get(ContactPerson, contact_id, populate_existing=True)
-    if contact is None:
-        raise NotFound(
-            f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-        )
-    # By identity: the e-mail address and the number in E.164, however either was typed.
-    phone = contact.phone_e164
-    form_match = [ContactFormSubmission.email == contact.email] if contact.email else []
-    if phone:
-        form_match.append(ContactFormSubmission.phone_e164 == phone)
-    forms = (
-        list(
-            await session.scalars(
-                select(ContactFormSubmission)
-                .where(or_(*form_match))
-                .order_by(ContactFormSubmission.id)
-            )
-        )
-        if form_match
-        else []
-    )
-    # Their tickets, and tickets their contact-form messages opened without a contact link.
-    form_tickets = [f.ticket_id for f in forms if f.ticket_id is not None]
-    tickets = list(
-        await session.scalars(
-            select(Ticket)
-            .where(or_(Ticket.contact_id == contact_id, Ticket.id.in_(form_tickets)))
-            .order_by(Ticket.id)
-        )
-    )
-    ticket_ids = [t.id for t in tickets]
-    messages = list(
-        await session.scalars(
-            select(TicketMessage)
-            .where(TicketMessage.ticket_id.in_(ticket_ids))
-            .order_by(TicketMessage.id)
-        )
-    )
-    message_ids = [m.id for m in messages]
-    requests = list(
-        await session.scalars(
-            select(PrivacyRequest)
-            .where(PrivacyRequest.contact_id == contact_id)
-            .order_by(PrivacyRequest.id)
-        )
-    )
-    request_ids = [r.id for r in requests]
-    subjects = or_(
-        (AuditEvent.subject_type == "contact") & (AuditEvent.subject_id == str(contact_id)),
-        (AuditEvent.actor_type == "customer") & (AuditEvent.actor_id == str(contact_id)),
-        (AuditEvent.subject_type == "ticket")
-        & AuditEvent.subject_id.in_([str(i) for i in ticket_ids]),
-        (AuditEvent.subject_type == "privacy_request")
-        & AuditEvent.subject_id.in_([str(i) for i in request_ids]),
-    )
-    return {
-        "contact": [contact],
-        "organisation": [await session.get(Organisation, contact.organisation_id)]
-        if contact.organisation_id
-        else [],
-        "tickets": tickets,
-        "messages": messages,
-        "message_edits": list(
-            await session.scalars(
-                select(MessageEdit)
-                .where(MessageEdit.message_id.in_(message_ids))
-                .order_by(MessageEdit.id)
-            )
-        ),
-        "attachments": list(
-            await session.scalars(
-                select(Attachment)
-                .where(Attachment.ticket_id.in_(ticket_ids))
-                .order_by(Attachment.id)
-            )
-        ),
-        "recordings": list(
-            await session.scalars(
-                select(Recording)
-                .where(or_(Recording.caller_e164 == phone, Recording.callee_e164 == phone))
-                .order_by(Recording.id)
-            )
-        )
-        if phone
-        else [],
-        "contact_form": forms,
-        "held_messages": list(
-            await session.scalars(
-                select(UnfiledMessage)
-                .where(UnfiledMessage.contact_id == contact_id)
-                .order_by(UnfiledMessage.id)
-            )
-        ),
-        "privacy_requests": requests,
-        "privacy_request_events": list(
-            await session.scalars(
-                select(PrivacyRequestEvent)
-                .where(PrivacyRequestEvent.request_id.in_(request_ids))
-                .order_by(PrivacyRequestEvent.id)
-            )
-        ),
-        "privacy_flags": [f for f in [await session.get(ContactPrivacy, contact_id)] if f],
-        "audit": list(
-            await session.scalars(select(AuditEvent).where(subjects).order_by(AuditEvent.id))
-        ),
-    }
+    """Every row about the contact, by kind: the subject index (storage/services/subject.py)."""
+    return (await index_of_contact(session, contact_id)).as_dict()
 
 
 # Columns that are ours, not theirs: storage internals left out of the export.
@@ -249,16 +139,35 @@ _HIDDEN = {
     "contact_form": ("ip_hash",),
     "attachments": ("object_key", "version_id"),
     "recordings": ("object_key", "version_id"),
+    "link_codes": ("code_hash",),
+}
+# Free-text columns that can name other people: redacted (GDPR art. 15(4)). Identity
+# columns (the subject's own name, number, e-mail) are theirs and stay.
+_FREE_TEXT = {
+    "tickets": ("subject",),
+    "messages": ("text", "delivery_error"),
+    "message_edits": ("previous_text", "new_text"),
+    "attachments": ("filename",),
+    "recordings": ("caller", "callee", "original_filename"),
+    "recording_holds": ("reason", "release_reason"),
+    "contact_form": ("message",),
+    "held_messages": ("text",),
+    "privacy_requests": ("details", "outcome"),
+    "audit": ("details",),
 }
 
 
-def _tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def _tables(data: dict[str, Any], redact: Redactor) -> dict[str, list[dict[str, Any]]]:
     tables: dict[str, list[dict[str, Any]]] = {}
     for name in FILES:
         rows = _rows(data[name])
         hidden = _HIDDEN.get(name, ())
-        tables[name] = [{k: v for k, v in row.items() if k not in hidden} for row in rows]
-    events = _rows(data["privacy_request_events"])
+        free = _FREE_TEXT.get(name, ())
+        tables[name] = [
+            {k: redact.value(v) if k in free else v for k, v in row.items() if k not in hidden}
+            for row in rows
+        ]
+    events = [{**e, "note": redact.value(e["note"])} for e in _rows(data["privacy_request_events"])]
     for row in tables["privacy_requests"]:
         row["events"] = [e for e in events if e["request_id"] == row["id"]]
     return tables
@@ -270,7 +179,8 @@ def _write_zip(
     files_nl = "".join(f"- {n}.json / {n}.csv: {FILES[n][0]}\n" for n in FILES)
     files_en = "".join(f"- {n}.json / {n}.csv: {FILES[n][1]}\n" for n in FILES)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("README.txt", README.format(day=day, files_nl=files_nl, files_en=files_en))
+        readme = README.format(day=day, files_nl=files_nl, files_en=files_en, marker=REDACTED)
+        zf.writestr("README.txt", readme)
         for name, rows in tables.items():
             zf.writestr(f"{name}.json", json.dumps(rows, indent=2, ensure_ascii=False))
             zf.writestr(f"{name}.csv", _csv(rows))
@@ -278,9 +188,11 @@ def _write_zip(
             zf.write(source, arcname)
 
 
-async def download_object(store: ObjectStore, key: str, target: Path) -> None:
+async def download_object(
+    store: ObjectStore, key: str, target: Path, *, version_id: str | None = None
+) -> None:
     """Stream one object to disk without holding it in memory."""
-    stream = await store.get(key)
+    stream = await store.get(key, version_id=version_id)
     fh = await asyncio.to_thread(target.open, "wb")
     try:
         async with stream:
@@ -301,8 +213,9 @@ async def export_contact(
 ) -> PrivacyDocument:
     """Build the ZIP, store it as a temporary object (7 days) and, with `out`, also write
     it to that path (the CLI)."""
-    data = await gather(session, contact_id)
-    tables = _tables(data)
+    found = await index_of_contact(session, contact_id)
+    data = found.as_dict()
+    tables = _tables(data, await redactor(session, found))
     now = service.clock.now()
     workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="sd-export-"))
     try:
@@ -312,6 +225,12 @@ async def export_contact(
             target = workdir / f"a{attachment.id}"
             await download_object(service.store, attachment.object_key, target)
             files.append((f"attachments/{attachment.id}_{name}", target))
+        for recording in data["recordings"]:
+            target = workdir / f"r{recording.id}"
+            await download_object(
+                service.store, recording.object_key, target, version_id=recording.version_id
+            )
+            files.append((f"recordings/{recording.id}.ogg", target))
         zip_path = workdir / "export.zip"
         await asyncio.to_thread(_write_zip, zip_path, tables, files, f"{now:%Y-%m-%d}")
         document = await service.store_document(

@@ -9,13 +9,16 @@ event itself, who/what/when, stays). Services flush, never commit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, event, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.models import Attachment, AuditEvent, ContactPerson, Ticket
@@ -158,34 +161,82 @@ async def compact_search_index(session: AsyncSession) -> None:
         await session.execute(text(f"INSERT INTO {table}({table}) VALUES ('optimize')"))
 
 
+# A reader holding an old snapshot blocks the TRUNCATE checkpoint; retried with backoff,
+# bounded (about three minutes in all), then left to SQLite's own checkpoints (logged).
+CHECKPOINT_ATTEMPTS = 10
+CHECKPOINT_FIRST_DELAY = 0.05
+CHECKPOINT_MAX_DELAY = 30.0
+_checkpoints: set[asyncio.Task[bool]] = set()  # retries in flight, referenced until done
+
+
+def _checkpoint_now(engine: Engine) -> bool:
+    """One TRUNCATE checkpoint on a pooled connection outside any transaction; True when
+    the WAL was copied and emptied. Runs in the caller's greenlet (driver calls awaited)."""
+    raw = engine.raw_connection()
+    try:
+        return _checkpoint_on(raw)
+    finally:
+        raw.close()
+
+
+def _checkpoint_on(raw: Any) -> bool:
+    cursor = raw.cursor()
+    cursor.execute("PRAGMA busy_timeout=1000")  # don't hold the request long
+    try:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = cursor.fetchone()[0]
+    finally:
+        cursor.execute("PRAGMA busy_timeout=30000")  # as storage.db sets it
+        cursor.close()
+    return not busy
+
+
+async def checkpoint_wal(
+    engine: AsyncEngine,
+    *,
+    attempts: int = CHECKPOINT_ATTEMPTS,
+    first_delay: float = CHECKPOINT_FIRST_DELAY,
+) -> bool:
+    """SQLite: TRUNCATE checkpoint, retried with exponential backoff until no reader
+    blocks it (bounded by `attempts`). True on success."""
+    delay = first_delay
+    for attempt in range(attempts):
+        async with engine.connect() as connection:
+            done = await connection.run_sync(lambda c: _checkpoint_on(c.connection))
+        if done:
+            if attempt:
+                log.info("WAL checkpoint after erasure done after %d retries", attempt)
+            return True
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, CHECKPOINT_MAX_DELAY)
+    log.error("WAL checkpoint after erasure still blocked after %d attempts", attempts)
+    return False
+
+
+async def wait_for_wal_checkpoints() -> list[bool]:
+    """Wait for the checkpoint retries still running (tests, shutdown)."""
+    return list(await asyncio.gather(*_checkpoints))
+
+
 def checkpoint_wal_after_commit(session: AsyncSession) -> None:
     """SQLite: once this session's transaction has committed, copy the WAL into the
     database file and truncate it, so that the erased texts (still in the WAL's frames
     until a checkpoint) leave the disk now. A checkpoint cannot run inside the
-    transaction, hence the hook; best-effort: a busy reader only delays it to SQLite's own
-    next checkpoint."""
-    engine = session.get_bind()
-    if engine.dialect.name != "sqlite":
+    transaction, hence the hook. A reader can block it: then it is retried in the
+    background with backoff (checkpoint_wal) until it succeeds."""
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite":
         return
 
     def _checkpoint(_session: Session) -> None:
-        # Runs inside AsyncSession.commit's greenlet: the driver's calls are awaited there.
         try:
-            raw = engine.raw_connection()  # another pooled connection, outside any transaction
-            try:
-                cursor = raw.cursor()
-                cursor.execute("PRAGMA busy_timeout=2000")  # don't hold the request long
-                try:
-                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    busy = cursor.fetchone()[0]
-                finally:
-                    cursor.execute("PRAGMA busy_timeout=30000")  # as storage.db sets it
-                    cursor.close()
-            finally:
-                raw.close()
-            if busy:
-                log.warning("WAL checkpoint after erasure was blocked by a reader")
+            if _checkpoint_now(engine.sync_engine):
+                return
+            log.warning("WAL checkpoint after erasure was blocked by a reader: retrying")
         except Exception:
-            log.exception("WAL checkpoint after erasure failed")
+            log.exception("WAL checkpoint after erasure failed: retrying")
+        task = asyncio.get_running_loop().create_task(checkpoint_wal(engine))
+        _checkpoints.add(task)
+        task.add_done_callback(_checkpoints.discard)
 
     event.listen(session.sync_session, "after_commit", _checkpoint, once=True)

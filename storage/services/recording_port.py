@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Exists, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Recording, RecordingHold
+from storage.models import Recording, RecordingHold, StaffRole
 from storage.services.audit import Actor
 from storage.services.errors import Conflict
 
@@ -78,3 +78,19 @@ class RecordingRetention(RecordingDeleter, Protocol):
     ) -> list[int]:
         """Ids with `expires_at` at or before `now` and no active hold, oldest first."""
         ...
+
+
+class RecordingEraser(RecordingDeleter, Protocol):
+    """What an erasure request needs: the hold-checked delete, and releasing a training
+    hold (training yields to erasure; evidence does not) with a documented reason."""
+
+    async def release_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        reason: str,
+        actor: Actor,
+        role: StaffRole,
+    ) -> RecordingHold: ...
