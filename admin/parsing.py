@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 # Ids are signed 64-bit columns on both databases; a bigger number cannot name a row (and
 # SQLite's driver raises OverflowError on it, which would surface as a 500).
@@ -42,10 +42,7 @@ def json_id(data: dict[str, Any], key: str, default: int | None = None) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise InvalidInput(
-            f"'{key}' must be an id (a positive integer) or null",
-            nl=f"'{key}' moet een id (een positief geheel getal) of null zijn",
-        )
+        raise InvalidInput(N_("'{key}' must be an id (a positive integer) or null"), key=key)
     return value
 
 
@@ -56,12 +53,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError:
-        raise InvalidInput(
-            "request body is not valid JSON", nl="de body van het verzoek is geen geldige JSON"
-        ) from None
+        raise InvalidInput(N_("request body is not valid JSON")) from None
     if not isinstance(data, dict):
-        raise InvalidInput(
-            "request body must be a JSON object",
-            nl="de body van het verzoek moet een JSON-object zijn",
-        )
+        raise InvalidInput(N_("request body must be a JSON object"))
     return data

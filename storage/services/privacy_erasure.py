@@ -36,7 +36,7 @@ from storage.models import (
 )
 from storage.services import audit, purge
 from storage.services.audit import Actor
-from storage.services.errors import Conflict
+from storage.services.errors import N_, Conflict
 from storage.services.privacy import PrivacyService
 from storage.services.privacy_export import gather
 from storage.services.recording_port import RecordingDeleter, RecordingHeld
@@ -161,10 +161,7 @@ async def erase_contact(
     if request_id is not None:
         request = await service.get(session, request_id)
         if request.verified_at is None:
-            raise Conflict(
-                "verify the requester's identity before erasing",
-                nl="controleer eerst de identiteit van de aanvrager voordat je wist",
-            )
+            raise Conflict(N_("verify the requester's identity before erasing"))
     data = await gather(session, contact_id)  # NotFound when already gone
     contact = data["contact"][0]
     telegram_id = contact.telegram_user_id

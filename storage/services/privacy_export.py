@@ -43,7 +43,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import NotFound
+from storage.services.errors import N_, NotFound
 from storage.services.privacy import PrivacyService
 from storage.services.text import csv_cell
 
@@ -138,9 +138,7 @@ async def gather(session: AsyncSession, contact_id: int) -> dict[str, Any]:
     """Every row about the contact, by kind (also used by the erasure to know its scope)."""
     contact = await session.get(ContactPerson, contact_id, populate_existing=True)
     if contact is None:
-        raise NotFound(
-            f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-        )
+        raise NotFound(N_("contact {contact_id} not found"), contact_id=contact_id)
     # By identity: the e-mail address and the number in E.164, however either was typed.
     phone = contact.phone_e164
     form_match = [ContactFormSubmission.email == contact.email] if contact.email else []

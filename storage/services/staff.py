@@ -13,7 +13,7 @@ from storage.clock import Clock
 from storage.models import StaffRole, StaffUser
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput
+from storage.services.errors import N_, Conflict, InvalidInput
 
 MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
@@ -36,8 +36,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters",
-            nl=f"het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens hebben",
+            N_("password must be at least {min_length} characters"),
+            min_length=MIN_PASSWORD_LENGTH,
         )
 
 
@@ -57,16 +57,13 @@ async def create_user(
         or len(username) > 64
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
-        raise InvalidInput(
-            "username must be 1-64 letters, digits, '.', '-' or '_'",
-            nl="de gebruikersnaam moet uit 1-64 letters, cijfers, '.', '-' of '_' bestaan",
-        )
+        raise InvalidInput(N_("username must be 1-64 letters, digits, '.', '-' or '_'"))
     check_password_strength(password)
     # Case-insensitively: "Alice" next to "alice" would be two accounts that look alike
     # and share one login throttle.
     taken = select(StaffUser.username).where(func.lower(StaffUser.username) == username.lower())
     if existing := await session.scalar(taken.limit(1)):
-        raise Conflict(f"user {existing!r} already exists", nl=f"gebruiker {existing!r} bestaat al")
+        raise Conflict(N_("user {existing!r} already exists"), existing=existing)
     now = clock.now()
     user = StaffUser(
         username=username,
