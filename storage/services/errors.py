@@ -20,8 +20,9 @@ keyed by it and tests/test_service_error_texts.py checks every raise against the
 
 After adding or changing a template, from the repository root:
 
-    pybabel extract -F babel.cfg -k N_ --no-location -o storage/locales/errors.pot \
-        storage recordings admin
+    pybabel extract -F babel.cfg --no-default-keywords -k N_ --no-location --sort-output \
+        --project supportdesk --version 0.1.0 --copyright-holder supportdesk \
+        -o storage/locales/errors.pot storage recordings admin
     pybabel update -D errors -i storage/locales/errors.pot -d storage/locales
     (write the Dutch msgstr in storage/locales/nl/LC_MESSAGES/errors.po; en stays empty)
     pybabel compile -D errors -d storage/locales
