@@ -25,7 +25,7 @@ from storage.models import (
 )
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 from storage.services.message_edits import history as edit_history
 
 PREFIX = "/api/v1"
@@ -140,7 +140,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 def _text(data: dict[str, Any]) -> str:
     text = data.get("text")
     if not isinstance(text, str):
-        raise InvalidInput("'text' (a string) is required", nl="'text' (een tekst) is verplicht")
+        raise InvalidInput(N_("'text' (a string) is required"))
     return text
 
 
@@ -224,7 +224,7 @@ def _audit_cursor(raw: str) -> int | None:
     except ValueError:
         ident = None
     if ident is None:
-        raise InvalidInput("invalid cursor", nl="ongeldige cursor")
+        raise InvalidInput(N_("invalid cursor"))
     return ident
 
 

@@ -15,7 +15,7 @@ from admin.parsing import json_body, parse_id, path_id
 from storage.models import ContactPerson, Organisation
 from storage.services.audit import Actor
 from storage.services.customers import PAGE, CustomerService
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 
 def organisation_json(org: Organisation) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def _after(request: web.Request) -> int | None:
     raw = request.query.get("cursor", "")
     after = parse_id(raw)
     if raw and after is None:
-        raise InvalidInput("invalid cursor", nl="ongeldige cursor")
+        raise InvalidInput(N_("invalid cursor"))
     return after
 
 

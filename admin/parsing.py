@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 _DURATION = re.compile(r"([0-9]{1,6})([hdw])")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -48,10 +48,7 @@ def json_id(data: dict[str, Any], key: str, default: int | None = None) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise InvalidInput(
-            f"'{key}' must be an id (a positive integer) or null",
-            nl=f"'{key}' moet een id (een positief geheel getal) of null zijn",
-        )
+        raise InvalidInput(N_("'{key}' must be an id (a positive integer) or null"), key=key)
     return value
 
 
@@ -62,14 +59,9 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError:
-        raise InvalidInput(
-            "request body is not valid JSON", nl="de body van het verzoek is geen geldige JSON"
-        ) from None
+        raise InvalidInput(N_("request body is not valid JSON")) from None
     if not isinstance(data, dict):
-        raise InvalidInput(
-            "request body must be a JSON object",
-            nl="de body van het verzoek moet een JSON-object zijn",
-        )
+        raise InvalidInput(N_("request body must be a JSON object"))
     return data
 
 
@@ -80,7 +72,6 @@ def parse_duration(raw: str) -> timedelta:
     span = int(match.group(1)) * _UNITS[match.group(2)] if match else None
     if span is None or not timedelta(0) < span <= LONGEST_DURATION:
         raise InvalidInput(
-            f"{raw!r} is not a duration such as 12h, 90d or 4w (at most ten years)",
-            nl=f"{raw!r} is geen duur zoals 12h, 90d of 4w (hoogstens tien jaar)",
+            N_("{raw!r} is not a duration such as 12h, 90d or 4w (at most ten years)"), raw=raw
         )
     return span

@@ -26,7 +26,7 @@ from storage.models import ContactPerson, PrivacyDocument, RequestType
 from storage.objectstore import ObjectNotFound
 from storage.services import privacy_erasure
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound, ServiceError
+from storage.services.errors import N_, InvalidInput, NotFound, ServiceError
 from storage.services.privacy import (
     CHANNELS,
     ID_COPY_MAX_BYTES,
@@ -111,27 +111,19 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     try:
         contact_id = parse_id(values["contact_id"])
         if contact_id is None:
-            raise InvalidInput(
-                "contact: give the contact person's number",
-                nl="contactpersoon: geef het nummer van de contactpersoon",
-            )
+            raise InvalidInput(N_("contact: give the contact person's number"))
         received = None
         if values["received"]:
             try:
                 day = datetime.strptime(values["received"], "%Y-%m-%d")
             except ValueError:
-                raise InvalidInput(
-                    "received: use YYYY-MM-DD", nl="ontvangen op: gebruik JJJJ-MM-DD"
-                ) from None
+                raise InvalidInput(N_("received: use YYYY-MM-DD")) from None
             # The start of that day where the desk is: the earliest the request can have
             # arrived, so its deadline is never later than the law allows.
             received = day.replace(tzinfo=request.config_dict[SETTINGS].zone)
             now = request.config_dict[CLOCK].now()
             if received > now:
-                raise InvalidInput(
-                    "received: that day has not begun yet",
-                    nl="ontvangen op: die dag is nog niet begonnen",
-                )
+                raise InvalidInput(N_("received: that day has not begun yet"))
         created = await _service(request).create_request(
             request[DB],
             type=values["type"],
@@ -249,10 +241,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     async def work(rid: int) -> None:
         item = await _service(request).get(request[DB], rid)
         if item.contact_id is None:
-            raise InvalidInput(
-                "the subject of this request no longer exists",
-                nl="de betrokkene van dit verzoek bestaat niet meer",
-            )
+            raise InvalidInput(N_("the subject of this request no longer exists"))
         await export_contact(
             _service(request), request[DB], item.contact_id, actor=_actor(request), request_id=rid
         )
@@ -266,10 +255,7 @@ async def erase(request: web.Request) -> web.StreamResponse:
 
     async def work(rid: int) -> None:
         if form.get("confirm") != "1":
-            raise InvalidInput(
-                "tick the confirmation: erasure cannot be undone",
-                nl="vink de bevestiging aan: wissen kan niet ongedaan worden gemaakt",
-            )
+            raise InvalidInput(N_("tick the confirmation: erasure cannot be undone"))
         # By the request: a waiting erasure finishes even after the contact row is gone.
         await privacy_erasure.erase(
             _service(request),
@@ -317,9 +303,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     try:
         stream = await request.config_dict[OBJECT_STORE].get(document.object_key)
     except ObjectNotFound:
-        raise NotFound(
-            "the file is no longer stored", nl="het bestand is niet meer opgeslagen"
-        ) from None
+        raise NotFound(N_("the file is no longer stored")) from None
     name = f"{document.kind.value}-{document.id}" + (
         ".zip" if document.kind.value == "export" else ""
     )

@@ -26,7 +26,7 @@ from recordings.service import (
 )
 from storage.models import HoldKind
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -34,10 +34,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def _reason(data: dict[str, Any]) -> str:
     reason = data.get("reason")
     if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput(
-            "'reason' (a non-empty string) is required",
-            nl="'reason' (een niet-lege tekst) is verplicht",
-        )
+        raise InvalidInput(N_("'reason' (a non-empty string) is required"))
     return reason
 
 
@@ -80,9 +77,7 @@ async def put_tags(request: web.Request) -> web.Response:
     data = await json_body(request)
     tags = data.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise InvalidInput(
-            "'tags' must be a list of strings", nl="'tags' moet een lijst van teksten zijn"
-        )
+        raise InvalidInput(N_("'tags' must be a list of strings"))
     service = request.config_dict[RECORDINGS]
     ident = path_id(request)
     await service.set_tags(request[DB], ident, tags, actor=Actor.staff(request[USER]))
@@ -97,15 +92,14 @@ def _review_at(data: dict[str, Any], zone: ZoneInfo) -> datetime | None:
     if raw is None:
         return None
     if isinstance(raw, str) and _DATE.fullmatch(raw.strip()):
-        return parse_day(raw.strip(), "review_at", zone)
+        return parse_day(raw.strip(), N_("review_at"), zone)
     try:
         moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise InvalidInput(
-            "'review_at' must be a date (YYYY-MM-DD) or an ISO date/time with a time zone",
-            nl="'review_at' moet een datum (JJJJ-MM-DD) zijn of een ISO-datum/tijd met tijdzone",
+            N_("'review_at' must be a date (YYYY-MM-DD) or an ISO date/time with a time zone"),
         )
     return moment
 
@@ -116,10 +110,7 @@ async def place_hold(request: web.Request) -> web.Response:
     try:
         kind = HoldKind(data.get("kind"))
     except ValueError:
-        raise InvalidInput(
-            "'kind' must be 'training' or 'evidence'",
-            nl="'kind' moet 'training' of 'evidence' zijn",
-        ) from None
+        raise InvalidInput(N_("'kind' must be 'training' or 'evidence'")) from None
     service = request.config_dict[RECORDINGS]
     hold = await service.place_hold(
         request[DB],

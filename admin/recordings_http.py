@@ -22,7 +22,7 @@ from recordings.waveform import Waveforms, cache_dir
 from storage.models import Recording, RecordingHold, StaffUser
 from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import N_, InvalidInput, NotFound
 from storage.tempdirs import temporary_directory
 
 
@@ -164,8 +164,8 @@ async def serve_audio(
         )
     except ObjectNotFound:
         raise NotFound(
-            f"the audio of recording {ident} is missing from the archive",
-            nl=f"de audio van opname {ident} ontbreekt in het archief",
+            N_("the audio of recording {ident} is missing from the archive"),
+            ident=ident,
         ) from None
 
 
@@ -181,8 +181,8 @@ async def waveform_svg(request: web.Request, recording: Recording) -> web.Respon
         )
     except ObjectNotFound:
         raise NotFound(
-            f"the audio of recording {recording.id} is missing",
-            nl=f"de audio van opname {recording.id} ontbreekt",
+            N_("the audio of recording {recording_id} is missing"),
+            recording_id=recording.id,
         ) from None
     return web.Response(body=body, content_type="image/svg+xml")
 
@@ -194,4 +194,4 @@ def parse_bool(value: str, name: str) -> bool | None:
         return True
     if value.lower() in ("0", "false", "no"):
         return False
-    raise InvalidInput(f"{name!r} must be true or false", nl=f"{name!r} moet true of false zijn")
+    raise InvalidInput(N_("{name!r} must be true or false"), name=name)

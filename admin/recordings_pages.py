@@ -28,7 +28,7 @@ from recordings.service import (
 )
 from storage.models import HoldKind, Recording
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import N_, InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 
 
@@ -150,11 +150,9 @@ async def hold(request: web.Request) -> web.StreamResponse:
     try:
         kind = HoldKind(str(form.get("kind", "")))
     except ValueError:
-        raise InvalidInput(
-            "choose training or evidence", nl="kies training of bewijs van een afspraak"
-        ) from None
+        raise InvalidInput(N_("choose training or evidence")) from None
     zone = request.config_dict[SETTINGS].zone
-    review = parse_day(str(form.get("review_at", "")), "review date", zone)
+    review = parse_day(str(form.get("review_at", "")), N_("review date"), zone)
     ident = path_id(request)
     await request.config_dict[RECORDINGS].place_hold(
         request[DB],
@@ -216,16 +214,10 @@ async def _training_recording(request: web.Request) -> Recording:
     """Trainers reach only recordings under an active training hold."""
     recording = await _recording(request)
     if not any(h.kind == HoldKind.TRAINING for h in active_holds(recording)):
-        raise NotFound(
-            "recording not in the training library",
-            nl="de opname staat niet in de trainingsbibliotheek",
-        )
+        raise NotFound(N_("recording not in the training library"))
     numbers = {recording.caller_e164, recording.callee_e164} - {None}
     if numbers & await excluded_callers(request[DB]):
-        raise NotFound(
-            "recording not in the training library",
-            nl="de opname staat niet in de trainingsbibliotheek",
-        )  # restricted / objection
+        raise NotFound(N_("recording not in the training library"))  # restricted / objection
     return recording
 
 

@@ -20,7 +20,7 @@ from storage.objectstore.base import ObjectNotFound
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 from storage.services.message_edits import history as edit_history
 
 STATIC = Path(__file__).parent / "static"
@@ -79,10 +79,7 @@ async def link_recording_view(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     recording_id = parse_id(str(form.get("recording_id", "")).strip().lstrip("#"))
     if recording_id is None:
-        raise InvalidInput(
-            "recording_id: give the number of the recording",
-            nl="opnamenummer: geef het nummer van de opname",
-        )
+        raise InvalidInput(N_("recording_id: give the number of the recording"))
     await link_recording(
         request[DB],
         request.config_dict[CLOCK],

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from aiohttp import BodyPartReader, web
 
 from admin.keys import STAFF_SESSION
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
@@ -69,10 +69,7 @@ async def refuse_non_multipart(request: web.Request, csrf_check: CsrfCheck | Non
         form = await request.post()  # not an upload, so small (client_max_size caps it)
         token = form.get("csrf_token", "")
         csrf_check(token if isinstance(token, str) else "")
-    raise InvalidInput(
-        "send multipart/form-data with a 'file' part",
-        nl="stuur multipart/form-data met een 'file'-deel",
-    )
+    raise InvalidInput(N_("send multipart/form-data with a 'file' part"))
 
 
 def safe_filename(filename: str) -> str:
@@ -91,15 +88,14 @@ async def _read_field(part: BodyPartReader, name: str) -> str:
         data.extend(chunk)
         if len(data) > MAX_FIELD:
             raise InvalidInput(
-                f"field {name!r} is longer than {MAX_FIELD} bytes",
-                nl=f"veld {name!r} is langer dan {MAX_FIELD} bytes",
+                N_("field {name!r} is longer than {limit} bytes"),
+                name=name,
+                limit=MAX_FIELD,
             )
     try:
         return data.decode()
     except UnicodeDecodeError:
-        raise InvalidInput(
-            f"field {name!r} is not UTF-8 text", nl=f"veld {name!r} is geen UTF-8-tekst"
-        ) from None
+        raise InvalidInput(N_("field {name!r} is not UTF-8 text"), name=name) from None
 
 
 async def _write_file(part: BodyPartReader, target: Path, max_bytes: int, upload: Upload) -> None:
@@ -111,8 +107,8 @@ async def _write_file(part: BodyPartReader, target: Path, max_bytes: int, upload
             upload.size += len(chunk)
             if upload.size > max_bytes:
                 raise UploadTooLarge(
-                    f"the file is larger than the limit of {max_bytes} bytes",
-                    nl=f"het bestand is groter dan de limiet van {max_bytes} bytes",
+                    N_("the file is larger than the limit of {max_bytes} bytes"),
+                    max_bytes=max_bytes,
                 )
             await asyncio.to_thread(fh.write, chunk)
     finally:
@@ -136,8 +132,8 @@ async def receive_upload(
     await refuse_non_multipart(request, csrf_check)
     if request.content_length is not None and request.content_length > max_bytes + 64 * 1024:
         raise UploadTooLarge(
-            f"the upload is larger than the limit of {max_bytes} bytes",
-            nl=f"de upload is groter dan de limiet van {max_bytes} bytes",
+            N_("the upload is larger than the limit of {max_bytes} bytes"),
+            max_bytes=max_bytes,
         )
     upload = Upload()
     try:
@@ -147,10 +143,7 @@ async def receive_upload(
         log.info("upload aborted by the client after %d bytes of the file", upload.size)
         raise ClientGone() from None
     if upload.path is None:
-        raise InvalidInput(
-            "choose a file: the 'file' part is missing",
-            nl="kies een bestand: het 'file'-deel ontbreekt",
-        )
+        raise InvalidInput(N_("choose a file: the 'file' part is missing"))
     return upload
 
 
@@ -166,16 +159,13 @@ async def _receive_parts(
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
-            raise InvalidInput(
-                "nested multipart bodies are not accepted",
-                nl="geneste multipart-bodies worden niet geaccepteerd",
-            )
+            raise InvalidInput(N_("nested multipart bodies are not accepted"))
         name = part.name or ""
         if name == "file":
             if not checked and csrf_check is not None:
                 csrf_check("")
             if upload.path is not None:
-                raise InvalidInput("send exactly one 'file'", nl="stuur precies één 'file'")
+                raise InvalidInput(N_("send exactly one 'file'"))
             upload.filename = Path(part.filename or "upload").name[:255]
             upload.content_type = part.headers.get("Content-Type", "")
             # Named after the client's file (made safe), so that an error about the file

@@ -34,6 +34,7 @@ from storage.models import (
 from storage.services import access, staff
 from storage.services.audit import Actor
 from storage.services.errors import (
+    N_,
     ContactRestricted,
     InvalidInput,
     ServiceError,
@@ -267,7 +268,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     try:
         role = _enum_or_none(StaffRole, str(form.get("role", "")))
         if role is None:
-            raise InvalidInput("choose a role", nl="kies een rol")
+            raise InvalidInput(N_("choose a role"))
         await staff.create_user(
             db,
             request.config_dict[CLOCK],
@@ -287,7 +288,7 @@ async def set_user_active(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     user_id = path_id(request)
     if user_id == request[USER].id:
-        raise InvalidInput("you cannot disable yourself", nl="je kunt jezelf niet uitschakelen")
+        raise InvalidInput(N_("you cannot disable yourself"))
     await access.set_active(
         request[DB],
         request.config_dict[CLOCK],
@@ -303,7 +304,7 @@ async def set_user_role(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     role = _enum_or_none(StaffRole, str(form.get("role", "")))
     if role is None:
-        raise InvalidInput("choose a role", nl="kies een rol")
+        raise InvalidInput(N_("choose a role"))
     try:
         await access.change_role(
             request[DB],
@@ -326,7 +327,7 @@ def _enum_or_none(enum_cls: type, value: str) -> object:
     try:
         return enum_cls(value)
     except ValueError:
-        raise InvalidInput(f"unknown value {value!r}", nl=f"onbekende waarde {value!r}") from None
+        raise InvalidInput(N_("unknown value {value!r}"), value=value) from None
 
 
 def inbox_filter(query: dict[str, str] | object, user: StaffUser) -> TicketFilter:
@@ -513,17 +514,17 @@ def _audit_query(request: web.Request) -> Select[tuple[AuditEvent]]:
         stmt = stmt.where(AuditEvent.subject_type == q["subject_type"][:32])
     if q.get("subject_id"):
         stmt = stmt.where(AuditEvent.subject_id == q["subject_id"][:64])
-    for name, name_nl, op in (
-        ("since", "vanaf", AuditEvent.occurred_at.__ge__),
-        ("until", "tot", AuditEvent.occurred_at.__lt__),
+    for name, op in (
+        (N_("since"), AuditEvent.occurred_at.__ge__),
+        (N_("until"), AuditEvent.occurred_at.__lt__),
     ):
         if q.get(name):
             try:
                 moment = datetime.fromisoformat(q[name])
             except ValueError:
                 raise InvalidInput(
-                    f"{name}: use YYYY-MM-DD or an ISO timestamp",
-                    nl=f"{name_nl}: gebruik JJJJ-MM-DD of een ISO-tijdstip",
+                    N_("{field}: use YYYY-MM-DD or an ISO timestamp"),
+                    field=name,
                 ) from None
             stmt = stmt.where(op(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
     return stmt

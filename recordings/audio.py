@@ -22,7 +22,7 @@ from typing import Any
 
 from pydub.utils import get_encoder_name, get_prober_name
 
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 CHUNK = 1024 * 1024
 ARCHIVE_CONTENT_TYPE = "audio/ogg"
@@ -154,40 +154,30 @@ def probe_sync(path: Path) -> ProbeResult:
     ]
     proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
     if proc.returncode != 0:
-        raise AudioError(
-            f"{path.name}: not a readable audio file", nl=f"{path.name}: geen leesbaar audiobestand"
-        )
+        raise AudioError(N_("{name}: not a readable audio file"), name=path.name)
     try:
         info = json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError:
-        raise AudioError(
-            f"{path.name}: not a readable audio file", nl=f"{path.name}: geen leesbaar audiobestand"
-        ) from None
+        raise AudioError(N_("{name}: not a readable audio file"), name=path.name) from None
     streams = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
     if not streams:
-        raise AudioError(
-            f"{path.name}: no audio stream found", nl=f"{path.name}: geen audiostream gevonden"
-        )
+        raise AudioError(N_("{name}: no audio stream found"), name=path.name)
     stream = streams[0]
     codec = str(stream.get("codec_name", ""))
     if codec not in ACCEPTED_CODECS:
         raise AudioError(
-            f"{path.name}: unsupported audio codec {codec or 'unknown'!r}",
-            nl=f"{path.name}: niet-ondersteunde audiocodec {codec or 'onbekend'!r}",
+            N_("{name}: unsupported audio codec {codec!r}"),
+            name=path.name,
+            codec=codec or N_("unknown"),
         )
     fmt = info.get("format", {})
     duration_raw = fmt.get("duration") or stream.get("duration")
     try:
         duration = float(duration_raw)
     except (TypeError, ValueError):
-        raise AudioError(
-            f"{path.name}: cannot determine the duration",
-            nl=f"{path.name}: de duur is niet te bepalen",
-        ) from None
+        raise AudioError(N_("{name}: cannot determine the duration"), name=path.name) from None
     if duration <= 0:
-        raise AudioError(
-            f"{path.name}: the recording is empty", nl=f"{path.name}: de opname is leeg"
-        )
+        raise AudioError(N_("{name}: the recording is empty"), name=path.name)
     bits = int(stream.get("bits_per_sample") or stream.get("bits_per_raw_sample") or 0)
     return ProbeResult(
         format_name=str(fmt.get("format_name", "")).split(",")[0],
@@ -204,9 +194,7 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise AudioError(
-            f"{name}: decoding took too long", nl=f"{name}: het decoderen duurde te lang"
-        ) from None
+        raise AudioError(N_("{name}: decoding took too long"), name=name) from None
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else "decoder failed"
@@ -214,8 +202,7 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
             if os.sep in arg:
                 reason = reason.replace(f"{arg}: ", "").replace(arg, Path(arg).name)
         raise AudioError(
-            f"{name}: damaged or truncated audio ({reason[:200]})",
-            nl=f"{name}: beschadigde of afgebroken audio ({reason[:200]})",
+            N_("{name}: damaged or truncated audio ({reason})"), name=name, reason=reason[:200]
         )
 
 
@@ -241,9 +228,7 @@ def _decoded_seconds(archive_path: Path, name: str) -> float:
     except ValueError:
         duration = 0.0
     if duration <= 0:
-        raise AudioError(
-            f"{name}: no audio could be decoded", nl=f"{name}: er kon geen audio worden gedecodeerd"
-        )
+        raise AudioError(N_("{name}: no audio could be decoded"), name=name)
     return duration
 
 
@@ -251,18 +236,15 @@ def _check_size(path: Path, limits: AudioLimits) -> int:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise AudioError(
-            f"{path.name}: file not found", nl=f"{path.name}: bestand niet gevonden"
-        ) from None
+        raise AudioError(N_("{name}: file not found"), name=path.name) from None
     if size == 0:
-        raise AudioError(
-            f"{path.name}: the file is empty (0 bytes)",
-            nl=f"{path.name}: het bestand is leeg (0 bytes)",
-        )
+        raise AudioError(N_("{name}: the file is empty (0 bytes)"), name=path.name)
     if size > limits.max_bytes:
         raise AudioError(
-            f"{path.name}: {size} bytes is over the limit of {limits.max_bytes} bytes",
-            nl=f"{path.name}: {size} bytes is meer dan de limiet van {limits.max_bytes} bytes",
+            N_("{name}: {size} bytes is over the limit of {max_bytes} bytes"),
+            name=path.name,
+            size=size,
+            max_bytes=limits.max_bytes,
         )
     return size
 
@@ -283,10 +265,10 @@ def normalise_sync(
     probe = probe_sync(source)
     if probe.duration > limits.max_seconds:
         raise AudioError(
-            f"{source.name}: {probe.duration:.0f} s is over the limit of "
-            f"{limits.max_seconds:.0f} s",
-            nl=f"{source.name}: {probe.duration:.0f} s is langer dan de limiet van "
-            f"{limits.max_seconds:.0f} s",
+            N_("{name}: {duration:.0f} s is over the limit of {max_seconds:.0f} s"),
+            name=source.name,
+            duration=probe.duration,
+            max_seconds=limits.max_seconds,
         )
     sha_original, size_original = original or file_sha256(source)
     try:
@@ -322,21 +304,23 @@ def normalise_sync(
         )
         sha_archive, size_archive = file_sha256(archive_path)
         if size_archive == 0:
-            raise AudioError(
-                f"{source.name}: no audio could be decoded",
-                nl=f"{source.name}: er kon geen audio worden gedecodeerd",
-            )
+            raise AudioError(N_("{name}: no audio could be decoded"), name=source.name)
         # The stored duration is what was decoded, not what the input's header claims.
         duration = _decoded_seconds(archive_path, source.name)
         if duration > limits.max_seconds:
             # Decoding stopped a second past the limit: the rest was never read.
-            over = duration >= limits.max_seconds + 0.5
-            cut, cut_nl = (" or more", " of meer") if over else ("", "")
+            if duration >= limits.max_seconds + 0.5:
+                raise AudioError(
+                    N_("{name}: {duration:.0f} s or more is over the limit of {max_seconds:.0f} s"),
+                    name=source.name,
+                    duration=duration,
+                    max_seconds=limits.max_seconds,
+                )
             raise AudioError(
-                f"{source.name}: {duration:.0f} s{cut} is over the limit of "
-                f"{limits.max_seconds:.0f} s",
-                nl=f"{source.name}: {duration:.0f} s{cut_nl} is langer dan de limiet van "
-                f"{limits.max_seconds:.0f} s",
+                N_("{name}: {duration:.0f} s is over the limit of {max_seconds:.0f} s"),
+                name=source.name,
+                duration=duration,
+                max_seconds=limits.max_seconds,
             )
     except BaseException:
         archive_path.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, RecordingTag
 from storage.phones import normalise_phone
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import N_, InvalidInput, NotFound
 from storage.services.privacy import excluded_callers
 from storage.services.recording_port import active_hold
 
@@ -51,7 +51,7 @@ def _decode(cursor: str) -> tuple[datetime, int]:
             raise ValueError
         return started, int(ident)
     except ValueError:
-        raise InvalidInput("invalid cursor", nl="ongeldige cursor") from None
+        raise InvalidInput(N_("invalid cursor")) from None
 
 
 def normal_tag(raw: str) -> str:
@@ -67,8 +67,7 @@ def number_filter(text: str) -> str:
     e164 = normalise_phone(text)
     if e164 is None:
         raise InvalidInput(
-            "number: not a phone number (for example 06 1234 5678 or +31 20 765 4321)",
-            nl="nummer: geen telefoonnummer (bijvoorbeeld 06 1234 5678 of +31 20 765 4321)",
+            N_("number: not a phone number (for example 06 1234 5678 or +31 20 765 4321)"),
         )
     return e164
 
@@ -176,5 +175,5 @@ async def recording_of_hold(session: AsyncSession, hold_id: int) -> int:
         select(RecordingHold.recording_id).where(RecordingHold.id == hold_id)
     )
     if recording_id is None:
-        raise NotFound(f"hold {hold_id} not found", nl=f"blokkade {hold_id} niet gevonden")
+        raise NotFound(N_("hold {hold_id} not found"), hold_id=hold_id)
     return recording_id

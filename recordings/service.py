@@ -40,7 +40,15 @@ from storage.objectstore.base import ObjectHeld, ObjectStore
 from storage.phones import normalise_phone
 from storage.services import audit, purge
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from storage.services.errors import (
+    N_,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    Joined,
+    Message,
+    NotFound,
+)
 from storage.services.recording_port import RecordingHeld, active_hold
 from storage.tempdirs import temporary_directory
 
@@ -57,7 +65,12 @@ SUBJECT = "recording"
 # would push the 90-day expiry out.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
-HOLD_NL = {HoldKind.TRAINING: "trainingsblokkade", HoldKind.EVIDENCE: "bewijsblokkade"}
+# A hold as a refusal names it; translated with the refusal (storage/locales, "errors").
+HOLD_NAMES = {HoldKind.TRAINING: N_("a training hold"), HoldKind.EVIDENCE: N_("an evidence hold")}
+HOLD_ITEMS = {
+    HoldKind.TRAINING: N_("training hold {hold_id} ({reason})"),
+    HoldKind.EVIDENCE: N_("evidence hold {hold_id} ({reason})"),
+}
 
 
 class RecordingDeleted(Conflict):
@@ -156,15 +169,12 @@ def normalise_tags(tags: Iterable[str]) -> list[str]:
             continue
         if len(tag) > MAX_TAG:
             raise InvalidInput(
-                f"tag {tag[:20]!r}… is longer than {MAX_TAG} characters",
-                nl=f"label {tag[:20]!r}… is langer dan {MAX_TAG} tekens",
+                N_("tag {tag!r}… is longer than {limit} characters"), tag=tag[:20], limit=MAX_TAG
             )
         if tag not in result:
             result.append(tag)
     if len(result) > MAX_TAGS:
-        raise InvalidInput(
-            f"at most {MAX_TAGS} tags per recording", nl=f"hoogstens {MAX_TAGS} labels per opname"
-        )
+        raise InvalidInput(N_("at most {max_tags} tags per recording"), max_tags=MAX_TAGS)
     return sorted(result)
 
 
@@ -175,8 +185,8 @@ def _actor_label(actor: Actor) -> str:
 def _require_aware(moment: datetime, name: str) -> datetime:
     if moment.tzinfo is None:
         raise InvalidInput(
-            f"{name} needs a time zone (e.g. 2026-01-31T10:00:00+01:00)",
-            nl=f"{name} heeft een tijdzone nodig (bijv. 2026-01-31T10:00:00+01:00)",
+            N_("{name} needs a time zone (e.g. 2026-01-31T10:00:00+01:00)"),
+            name=name,
         )
     return moment
 
@@ -208,9 +218,7 @@ class RecordingService:
             .execution_options(populate_existing=True)
         )
         if recording is None:
-            raise NotFound(
-                f"recording {recording_id} not found", nl=f"opname {recording_id} niet gevonden"
-            )
+            raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
         return recording
 
     async def _lock(
@@ -231,9 +239,7 @@ class RecordingService:
             .execution_options(populate_existing=True)
         )
         if recording is None:
-            raise NotFound(
-                f"recording {recording_id} not found", nl=f"opname {recording_id} niet gevonden"
-            )
+            raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
         return recording
 
     async def _sync_retention(self, recording: Recording) -> None:
@@ -261,11 +267,12 @@ class RecordingService:
         )
         if tombstone is not None:
             raise RecordingDeleted(
-                f"this audio was stored before as recording {tombstone.recording_id} and "
-                f"deleted on {tombstone.deleted_at:%Y-%m-%d}; it is not imported again",
-                nl=f"deze audio is eerder opgeslagen als opname {tombstone.recording_id} en "
-                f"verwijderd op {tombstone.deleted_at:%Y-%m-%d}; hij wordt niet opnieuw "
-                "geïmporteerd",
+                N_(
+                    "this audio was stored before as recording {recording_id} and deleted on "
+                    "{deleted_at:%Y-%m-%d}; it is not imported again"
+                ),
+                recording_id=tombstone.recording_id,
+                deleted_at=tombstone.deleted_at,
             )
 
     # --- ingest ---------------------------------------------------------------------
@@ -284,11 +291,12 @@ class RecordingService:
         started_at = _require_aware(meta.started_at or now, "started_at")
         if started_at > now + MAX_CLOCK_SKEW:
             raise InvalidInput(
-                f"started_at {started_at.isoformat()} is in the future; a call start can be "
-                f"at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minutes ahead of our clock",
-                nl=f"started_at {started_at.isoformat()} ligt in de toekomst; het begin van een "
-                "gesprek mag onze klok hoogstens "
-                f"{MAX_CLOCK_SKEW.total_seconds() / 60:.0f} minuten voor zijn",
+                N_(
+                    "started_at {started_at} is in the future; a call start can be at most "
+                    "{minutes:.0f} minutes ahead of our clock"
+                ),
+                started_at=started_at.isoformat(),
+                minutes=MAX_CLOCK_SKEW.total_seconds() / 60,
             )
         original = await asyncio.to_thread(_sha256_if_file, source)
         if original is not None:
@@ -301,8 +309,8 @@ class RecordingService:
             ticket = await session.get(Ticket, meta.ticket_id)
             if ticket is None:
                 raise InvalidInput(
-                    f"ticket {meta.ticket_id} does not exist",
-                    nl=f"ticket {meta.ticket_id} bestaat niet",
+                    N_("ticket {ticket_id} does not exist"),
+                    ticket_id=meta.ticket_id,
                 )
             organisation_id = organisation_id or ticket.organisation_id
 
@@ -371,10 +379,7 @@ class RecordingService:
                 existing = await self.find_by_sha256(session, audio.sha256_original)
                 if existing is not None:
                     return IngestResult(existing, created=False)
-                raise Conflict(
-                    "the recording could not be stored (conflicting row)",
-                    nl="de opname kon niet worden opgeslagen (conflicterende rij)",
-                ) from exc
+                raise Conflict(N_("the recording could not be stored (conflicting row)")) from exc
             raise
         return IngestResult(recording, created=True)
 
@@ -392,20 +397,14 @@ class RecordingService:
     ) -> RecordingHold:
         reason = reason.strip()
         if not reason:
-            raise InvalidInput("a hold needs a reason", nl="een blokkade heeft een reden nodig")
+            raise InvalidInput(N_("a hold needs a reason"))
         if len(reason) > MAX_REASON:
-            raise InvalidInput(
-                f"the reason is longer than {MAX_REASON} characters",
-                nl=f"de reden is langer dan {MAX_REASON} tekens",
-            )
+            raise InvalidInput(N_("the reason is longer than {limit} characters"), limit=MAX_REASON)
         now = self.clock.now()
         if review_at is not None:
             _require_aware(review_at, "review_at")
             if review_at <= now:
-                raise InvalidInput(
-                    "the review date must be in the future",
-                    nl="de herbeoordelingsdatum moet in de toekomst liggen",
-                )
+                raise InvalidInput(N_("the review date must be in the future"))
         recording = await self._lock(session, recording_id)
         hold = RecordingHold(
             recording_id=recording.id,
@@ -451,31 +450,24 @@ class RecordingService:
         recording = await self._lock(session, recording_id)
         hold = next((h for h in recording.holds if h.id == hold_id), None)
         if hold is not None and not may_release_hold(hold.kind, role):
-            article = "an" if hold.kind.value[0] in "aeiou" else "a"
             raise Forbidden(
-                f"{article} {hold.kind.value} hold may not be released by the {role.value} role",
-                nl=f"een {HOLD_NL[hold.kind]} mag niet worden opgeheven door de rol {role.value}",
+                N_("{hold} may not be released by the {role} role"),
+                hold=HOLD_NAMES[hold.kind],
+                role=role.value,
             )
         reason = reason.strip()
         if not reason:
-            raise InvalidInput(
-                "releasing a hold needs a reason",
-                nl="het opheffen van een blokkade heeft een reden nodig",
-            )
+            raise InvalidInput(N_("releasing a hold needs a reason"))
         if len(reason) > MAX_REASON:
-            raise InvalidInput(
-                f"the reason is longer than {MAX_REASON} characters",
-                nl=f"de reden is langer dan {MAX_REASON} tekens",
-            )
+            raise InvalidInput(N_("the reason is longer than {limit} characters"), limit=MAX_REASON)
         if hold is None:
             raise NotFound(
-                f"hold {hold_id} not found on recording {recording_id}",
-                nl=f"blokkade {hold_id} niet gevonden bij opname {recording_id}",
+                N_("hold {hold_id} not found on recording {recording_id}"),
+                hold_id=hold_id,
+                recording_id=recording_id,
             )
         if hold.released_at is not None:
-            raise Conflict(
-                f"hold {hold_id} was already released", nl=f"blokkade {hold_id} is al opgeheven"
-            )
+            raise Conflict(N_("hold {hold_id} was already released"), hold_id=hold_id)
         now = self.clock.now()
         hold.released_at = now
         hold.released_by = _actor_label(actor)
@@ -546,21 +538,21 @@ class RecordingService:
         recording = await self._lock(session, recording_id, deleting=True)
         held = active_holds(recording)
         if held:
-            names = ", ".join(f"{h.kind.value} hold {h.id} ({h.reason})" for h in held)
-            names_nl = ", ".join(f"{HOLD_NL[h.kind]} {h.id} ({h.reason})" for h in held)
             raise RecordingHeld(
-                f"recording {recording.id} is held and cannot be deleted: {names}",
+                N_("recording {recording_id} is held and cannot be deleted: {holds}"),
                 held,
-                nl=f"opname {recording.id} wordt vastgehouden en kan niet worden verwijderd: "
-                f"{names_nl}",
+                recording_id=recording.id,
+                holds=Joined(
+                    Message(HOLD_ITEMS[h.kind], hold_id=h.id, reason=h.reason) for h in held
+                ),
             )
         try:
             await self.store.delete(recording.object_key, version_id=recording.version_id)
         except ObjectHeld as exc:
             raise RecordingHeld(
-                f"recording {recording.id}: the object store refuses the delete (legal hold)",
+                N_("recording {recording_id}: the object store refuses the delete (legal hold)"),
                 [],
-                nl=f"opname {recording.id}: de objectopslag weigert het verwijderen (legal hold)",
+                recording_id=recording.id,
             ) from exc
         if self.policy.waveform_dir is not None:
             picture = waveform_path(self.policy.waveform_dir, recording.sha256_archive)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from recordings.service import IngestMetadata
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 FIELDS = frozenset(
     {"caller", "caller_withheld", "callee", "agent", "started_at", "ticket_id", "csrf_token"}
@@ -26,8 +26,8 @@ def _flag(fields: dict[str, str], name: str) -> bool:
     if value in _FALSE:
         return False
     raise InvalidInput(
-        f"{name!r} must be true or false (1/0, yes/no, on/off, ja/nee)",
-        nl=f"{name!r} moet waar of onwaar zijn (1/0, yes/no, on/off, ja/nee)",
+        N_("{name!r} must be true or false (1/0, yes/no, on/off, ja/nee)"),
+        name=name,
     )
 
 
@@ -36,7 +36,7 @@ def _number(fields: dict[str, str], name: str) -> str | None:
     if not value:
         return None
     if not _NUMBER.match(value):
-        raise InvalidInput(f"{name!r} is not a phone number", nl=f"{name!r} is geen telefoonnummer")
+        raise InvalidInput(N_("{name!r} is not a phone number"), name=name)
     return value
 
 
@@ -47,8 +47,7 @@ def _moment(value: str, zone: ZoneInfo) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
-            f"'started_at' is not an ISO date/time: {value[:40]!r}",
-            nl=f"'started_at' is geen ISO-datum/tijd: {value[:40]!r}",
+            N_("'started_at' is not an ISO date/time: {value!r}"), value=value[:40]
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
@@ -56,8 +55,7 @@ def _moment(value: str, zone: ZoneInfo) -> datetime | None:
         return moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the calendar starts in UTC
         raise InvalidInput(
-            f"'started_at' is out of range: {value[:40]!r}",
-            nl=f"'started_at' valt buiten het bereik: {value[:40]!r}",
+            N_("'started_at' is out of range: {value!r}"), value=value[:40]
         ) from None
 
 
@@ -66,15 +64,10 @@ def metadata(fields: dict[str, str], filename: str, zone: ZoneInfo) -> IngestMet
     ticket = fields.get("ticket_id", "")
     # Past signed 64 bits no ticket has the id (and SQLite's driver would overflow).
     if ticket and not (ticket.isascii() and ticket.isdigit() and int(ticket) < 2**63):
-        raise InvalidInput(
-            "'ticket_id' must be the number of a ticket",
-            nl="'ticket_id' moet het nummer van een ticket zijn",
-        )
+        raise InvalidInput(N_("'ticket_id' must be the number of a ticket"))
     agent = fields.get("agent", "")
     if len(agent) > 200:
-        raise InvalidInput(
-            "'agent' is longer than 200 characters", nl="'agent' is langer dan 200 tekens"
-        )
+        raise InvalidInput(N_("'agent' is longer than 200 characters"))
     return IngestMetadata(
         caller=_number(fields, "caller"),
         caller_withheld=_flag(fields, "caller_withheld"),

@@ -14,6 +14,7 @@ from pydub.utils import get_encoder_name
 
 from recordings.audio import AudioError
 from storage.objectstore.base import ObjectStore
+from storage.services.errors import N_
 from storage.tempdirs import temporary_directory
 
 WIDTH = 600
@@ -63,8 +64,8 @@ def peaks_sync(archive: Path, duration: float, width: int = WIDTH) -> list[int]:
             peaks[column] = max(max(samples), -min(samples), 0)
         if proc.wait() != 0:
             raise AudioError(
-                f"{archive.name}: the archived audio could not be decoded",
-                nl=f"{archive.name}: de gearchiveerde audio kon niet worden gedecodeerd",
+                N_("{name}: the archived audio could not be decoded"),
+                name=archive.name,
             )
     return [min(p, 32767) for p in peaks]
 

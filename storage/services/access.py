@@ -15,7 +15,7 @@ from storage.clock import Clock
 from storage.models import ApiToken, LoginFailure, StaffRole, StaffSession, StaffUser
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.errors import N_, Conflict, InvalidInput, NotFound
 from storage.services.staff import (
     USERNAME_MAX,
     check_password_strength,
@@ -203,7 +203,7 @@ async def set_active(
     """Enable or disable a user; disabling revokes every session and API token at once."""
     user = await session.get(StaffUser, user_id)
     if user is None:
-        raise NotFound(f"staff user {user_id} not found", nl=f"gebruiker {user_id} niet gevonden")
+        raise NotFound(N_("staff user {user_id} not found"), user_id=user_id)
     if not active:
         await _keep_an_admin(session, user)
     now = clock.now()
@@ -240,19 +240,12 @@ async def create_api_token(
     """A new token for the user, valid until revoked or, when given, until `expires_at`."""
     user = await find_user(session, username)
     if user is None or not user.is_active:
-        raise NotFound(
-            f"no active staff user {username!r}", nl=f"geen actieve gebruiker {username!r}"
-        )
+        raise NotFound(N_("no active staff user {username!r}"), username=username)
     if len(name) > 100:
-        raise InvalidInput(
-            "token name is longer than 100 characters", nl="de tokennaam is langer dan 100 tekens"
-        )
+        raise InvalidInput(N_("token name is longer than 100 characters"))
     now = clock.now()
     if expires_at is not None and expires_at <= now:
-        raise InvalidInput(
-            "the token's expiry must lie in the future",
-            nl="de vervaldatum van het token moet in de toekomst liggen",
-        )
+        raise InvalidInput(N_("the token's expiry must lie in the future"))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
         user_id=user.id,
@@ -284,7 +277,7 @@ async def revoke_api_token(
 ) -> None:
     record = await session.get(ApiToken, token_id)
     if record is None:
-        raise NotFound(f"api token {token_id} not found", nl=f"API-token {token_id} niet gevonden")
+        raise NotFound(N_("api token {token_id} not found"), token_id=token_id)
     record.revoked_at = record.revoked_at or clock.now()
     audit.record(
         session,
@@ -336,9 +329,8 @@ async def _keep_an_admin(session: AsyncSession, user: StaffUser) -> None:
     )
     if not others:
         raise Conflict(
-            f"{user.username!r} is the last active admin; make another admin first",
-            nl=f"{user.username!r} is de laatste actieve admin; maak eerst een andere "
-            "gebruiker admin",
+            N_("{username!r} is the last active admin; make another admin first"),
+            username=user.username,
         )
 
 
@@ -347,7 +339,7 @@ async def change_role(
 ) -> StaffUser:
     user = await session.get(StaffUser, user_id)
     if user is None:
-        raise NotFound(f"staff user {user_id} not found", nl=f"gebruiker {user_id} niet gevonden")
+        raise NotFound(N_("staff user {user_id} not found"), user_id=user_id)
     if role != StaffRole.ADMIN:
         await _keep_an_admin(session, user)
     previous = user.role
@@ -377,7 +369,7 @@ async def change_password(
 ) -> None:
     """Change one's own password; every other session of the user is revoked."""
     if not await verify_password(user.password_hash, current):
-        raise InvalidInput("the current password is wrong", nl="het huidige wachtwoord is onjuist")
+        raise InvalidInput(N_("the current password is wrong"))
     check_password_strength(new)
     user.password_hash = await hash_password(new)
     user.updated_at = clock.now()

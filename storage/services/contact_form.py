@@ -20,42 +20,34 @@ from storage.phones import normalise_phone
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.customers import clean_email, clean_phone
-from storage.services.errors import InvalidInput, ServiceError
+from storage.services.errors import N_, InvalidInput, Joined, Message, Msgid, ServiceError
 from storage.services.tickets import TicketService
 
+# The field names are N_ words: a Dutch refusal names them as the Dutch form labels them.
 LIMITS = {
-    "company": 200,
-    "name": 200,
-    "email": 320,
-    "phone": 32,
-    "customer_number": 32,
-    "message": 5000,
+    N_("company"): 200,
+    N_("name"): 200,
+    N_("email"): 320,
+    N_("phone"): 32,
+    N_("customer_number"): 32,
+    N_("message"): 5000,
 }
 REQUIRED = ("name", "email", "message")
 RATE_WINDOW = timedelta(hours=1)
 RATE_MAX = 5
-# FormInvalid's Dutch text: the fields and error keys as the form's Dutch labels name them.
-_FIELDS_NL = {
-    "company": "bedrijf",
-    "name": "naam",
-    "email": "e-mail",
-    "phone": "telefoon",
-    "customer_number": "klantnummer",
-    "message": "bericht",
-}
-_ERRORS_NL = {
-    "field_required": "verplicht",
-    "field_too_long": "te lang",
-    "field_email": "geen geldig e-mailadres",
-    "field_phone": "geen geldig telefoonnummer",
-}
 
 
 class FormInvalid(InvalidInput):
-    """Every bad field at once: {field: message key}."""
+    """Every bad field at once: {field: problem key}, both N_ words ("field_required" ...).
+    The message reads "name: field_required; ..." (the API's words); text(lang) puts both in
+    the page's language, as the form labels them."""
 
-    def __init__(self, errors: dict[str, str], *, nl: str | None = None) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), nl=nl)
+    def __init__(self, errors: dict[str, str]) -> None:
+        problems = (
+            Message(N_("{field}: {problem}"), field=Msgid(field), problem=Msgid(problem))
+            for field, problem in errors.items()
+        )
+        super().__init__(N_("{problems}"), problems=Joined(problems, "; "))
         self.errors = errors
 
 
@@ -83,27 +75,22 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
     for name, limit in LIMITS.items():
         value = str(data.get(name) or "").strip()
         if name in REQUIRED and not value:
-            errors[name] = "field_required"
+            errors[name] = N_("field_required")
         elif len(value) > limit:
-            errors[name] = "field_too_long"
+            errors[name] = N_("field_too_long")
         cleaned[name] = value
     if "email" not in errors and cleaned["email"]:
         try:
             cleaned["email"] = clean_email(cleaned["email"]) or ""
         except InvalidInput:
-            errors["email"] = "field_email"
+            errors["email"] = N_("field_email")
     if "phone" not in errors and cleaned["phone"]:
         try:
             clean_phone(cleaned["phone"])  # kept as typed; submit stores its E.164 form
         except InvalidInput:
-            errors["phone"] = "field_phone"
+            errors["phone"] = N_("field_phone")
     if errors:
-        raise FormInvalid(
-            errors,
-            nl="; ".join(
-                f"{_FIELDS_NL.get(k, k)}: {_ERRORS_NL.get(v, v)}" for k, v in errors.items()
-            ),
-        )
+        raise FormInvalid(errors)
     return cleaned
 
 
@@ -126,10 +113,7 @@ class ContactFormService:
             )
         )
         if (recent or 0) >= RATE_MAX:
-            raise RateLimited(
-                "too many submissions from this address; try again later",
-                nl="te veel inzendingen vanaf dit adres; probeer het later opnieuw",
-            )
+            raise RateLimited(N_("too many submissions from this address; try again later"))
         # The person's details stay in the submission (kept one year), not in the ticket.
         subject = (
             f"Contactformulier: {fields['company']}" if fields["company"] else "Contactformulier"

@@ -19,48 +19,34 @@ from storage.models import ContactPerson, Organisation, ServiceStatus
 from storage.phones import normalise_phone
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.errors import N_, Conflict, InvalidInput, Msgid, NotFound
 from storage.services.text import escape_like
 
 PAGE = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LANGUAGES = ("nl", "en")
-# Field names in the Dutch text of a refusal, as the Dutch form labels them.
-_FIELDS_NL = {
-    "name": "naam",
-    "customer_number": "klantnummer",
-    "email": "e-mail",
-    "phone": "telefoon",
-    "language": "taal",
-}
 
 
-def _field_nl(name: str) -> str:
-    return _FIELDS_NL.get(name, name)
-
-
-def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
+def _text(data: dict[str, Any], name: Msgid, limit: int, *, required: bool = False) -> str:
+    """The field `name` as clean text; `name` is an N_ word: a Dutch refusal names the field
+    as the Dutch form labels it."""
     value = data.get(name, "")
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise InvalidInput(f"{name}: must be text", nl=f"{_field_nl(name)}: moet tekst zijn")
+        raise InvalidInput(N_("{field}: must be text"), field=name)
     value = value.strip()
     if required and not value:
-        raise InvalidInput(f"{name}: required", nl=f"{_field_nl(name)}: verplicht")
+        raise InvalidInput(N_("{field}: required"), field=name)
     if len(value) > limit:
-        raise InvalidInput(
-            f"{name}: at most {limit} characters", nl=f"{_field_nl(name)}: maximaal {limit} tekens"
-        )
+        raise InvalidInput(N_("{field}: at most {limit} characters"), field=name, limit=limit)
     return value
 
 
 def clean_email(value: str) -> str | None:
     if value and not _EMAIL.match(value):
-        raise InvalidInput(
-            "email: not a valid e-mail address", nl="e-mail: geen geldig e-mailadres"
-        )
+        raise InvalidInput(N_("email: not a valid e-mail address"))
     return value.lower() or None
 
 
@@ -72,8 +58,7 @@ def clean_phone(value: str) -> tuple[str | None, str | None]:
     e164 = normalise_phone(value)
     if e164 is None:
         raise InvalidInput(
-            "phone: not a phone number (for example 06 1234 5678 or +32 475 12 34 56)",
-            nl="telefoon: geen telefoonnummer (bijvoorbeeld 06 1234 5678 of +32 475 12 34 56)",
+            N_("phone: not a phone number (for example 06 1234 5678 or +32 475 12 34 56)"),
         )
     return value, e164
 
@@ -91,9 +76,7 @@ class CustomerService:
     async def get_organisation(self, session: AsyncSession, org_id: int) -> Organisation:
         org = await session.get(Organisation, org_id, populate_existing=True)
         if org is None:
-            raise NotFound(
-                f"organisation {org_id} not found", nl=f"organisatie {org_id} niet gevonden"
-            )
+            raise NotFound(N_("organisation {org_id} not found"), org_id=org_id)
         return org
 
     async def list_organisations(
@@ -119,21 +102,15 @@ class CustomerService:
             select(Organisation.id).where(Organisation.customer_number == number)
         )
         if taken is not None and taken != own_id:
-            raise Conflict(
-                f"customer_number: {number} is already in use",
-                nl=f"klantnummer: {number} is al in gebruik",
-            )
+            raise Conflict(N_("customer_number: {number} is already in use"), number=number)
 
     async def create_organisation(
         self, session: AsyncSession, data: dict[str, Any], *, actor: Actor
     ) -> Organisation:
-        name = _text(data, "name", 200, required=True)
-        number = _text(data, "customer_number", 32, required=True).upper()
+        name = _text(data, N_("name"), 200, required=True)
+        number = _text(data, N_("customer_number"), 32, required=True).upper()
         if not _CUSTOMER_NUMBER.match(number):
-            raise InvalidInput(
-                "customer_number: letters, digits and '-' only",
-                nl="klantnummer: alleen letters, cijfers en '-'",
-            )
+            raise InvalidInput(N_("customer_number: letters, digits and '-' only"))
         await self._check_number_free(session, number)
         now = self.clock.now()
         org = Organisation(
@@ -162,14 +139,11 @@ class CustomerService:
         org = await self.get_organisation(session, org_id)
         changes: dict[str, Any] = {}
         if "name" in data:
-            changes["name"] = _text(data, "name", 200, required=True)
+            changes["name"] = _text(data, N_("name"), 200, required=True)
         if "customer_number" in data:
-            number = _text(data, "customer_number", 32, required=True).upper()
+            number = _text(data, N_("customer_number"), 32, required=True).upper()
             if not _CUSTOMER_NUMBER.match(number):
-                raise InvalidInput(
-                    "customer_number: letters, digits and '-' only",
-                    nl="klantnummer: alleen letters, cijfers en '-'",
-                )
+                raise InvalidInput(N_("customer_number: letters, digits and '-' only"))
             await self._check_number_free(session, number, org.id)
             changes["customer_number"] = number
         if "service_status" in data or "service_end_date" in data:
@@ -183,25 +157,16 @@ class CustomerService:
         try:
             status = ServiceStatus(raw_status)
         except ValueError:
-            raise InvalidInput(
-                "service_status: 'active' or 'ended'",
-                nl="dienstverlening: 'active' (actief) of 'ended' (beëindigd)",
-            ) from None
+            raise InvalidInput(N_("service_status: 'active' or 'ended'")) from None
         raw_end = data.get("service_end_date", None)
         end: date | None = None
         if raw_end:
             try:
                 end = date.fromisoformat(str(raw_end))
             except ValueError:
-                raise InvalidInput(
-                    "service_end_date: use YYYY-MM-DD",
-                    nl="einddatum dienstverlening: gebruik JJJJ-MM-DD",
-                ) from None
+                raise InvalidInput(N_("service_end_date: use YYYY-MM-DD")) from None
         if status == ServiceStatus.ENDED and end is None:
-            raise InvalidInput(
-                "service_end_date: required when the service has ended",
-                nl="einddatum dienstverlening: verplicht als de dienstverlening is beëindigd",
-            )
+            raise InvalidInput(N_("service_end_date: required when the service has ended"))
         if status == ServiceStatus.ACTIVE:
             end = None
         return status, end
@@ -246,9 +211,7 @@ class CustomerService:
     async def get_contact(self, session: AsyncSession, contact_id: int) -> ContactPerson:
         contact = await session.get(ContactPerson, contact_id, populate_existing=True)
         if contact is None:
-            raise NotFound(
-                f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-            )
+            raise NotFound(N_("contact {contact_id} not found"), contact_id=contact_id)
         return contact
 
     async def list_contacts(
@@ -284,15 +247,15 @@ class CustomerService:
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if creating or "name" in data:
-            fields["name"] = _text(data, "name", 200, required=True)
+            fields["name"] = _text(data, N_("name"), 200, required=True)
         if creating or "email" in data:
-            fields["email"] = clean_email(_text(data, "email", 320))
+            fields["email"] = clean_email(_text(data, N_("email"), 320))
         if creating or "phone" in data:
-            fields["phone"], fields["phone_e164"] = clean_phone(_text(data, "phone", 32))
+            fields["phone"], fields["phone_e164"] = clean_phone(_text(data, N_("phone"), 32))
         if creating or "language" in data:
-            language = _text(data, "language", 8) or "nl"
+            language = _text(data, N_("language"), 8) or "nl"
             if language not in LANGUAGES:
-                raise InvalidInput("language: 'nl' or 'en'", nl="taal: 'nl' of 'en'")
+                raise InvalidInput(N_("language: 'nl' or 'en'"))
             fields["language"] = language
         if creating or "organisation_id" in data:
             raw = data.get("organisation_id")
@@ -301,14 +264,9 @@ class CustomerService:
                 text = str(raw)
                 # Beyond signed 64 bits no row can match (and SQLite's driver would overflow).
                 if isinstance(raw, bool) or not (text.isascii() and text.isdigit()):
-                    raise InvalidInput(
-                        "organisation_id: must be a number", nl="organisatie: moet een nummer zijn"
-                    )
+                    raise InvalidInput(N_("organisation_id: must be a number"))
                 if int(text) >= 2**63:
-                    raise InvalidInput(
-                        "organisation_id: no such organisation",
-                        nl="organisatie: deze organisatie bestaat niet",
-                    )
+                    raise InvalidInput(N_("organisation_id: no such organisation"))
                 org_id = (await self.get_organisation(session, int(text))).id
             fields["organisation_id"] = org_id
         return fields

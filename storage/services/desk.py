@@ -12,7 +12,7 @@ from storage.clock import Clock
 from storage.models import Recording, StaffUser, Ticket, TicketPresence
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import InvalidInput, NotFound
+from storage.services.errors import N_, InvalidInput, NotFound
 
 # The page beats every 20 s; a viewer missing two beats has left.
 PRESENCE_TTL = timedelta(seconds=45)
@@ -66,12 +66,10 @@ async def link_recording(
     """Tie a recording to a ticket (and to its organisation when the recording has none)."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
-        raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
+        raise NotFound(N_("ticket {ticket_id} not found"), ticket_id=ticket_id)
     recording = await session.get(Recording, recording_id, populate_existing=True)
     if recording is None:
-        raise InvalidInput(
-            f"recording {recording_id} does not exist", nl=f"opname {recording_id} bestaat niet"
-        )
+        raise InvalidInput(N_("recording {recording_id} does not exist"), recording_id=recording_id)
     previous = recording.ticket_id
     recording.ticket_id = ticket_id
     if recording.organisation_id is None:

@@ -24,12 +24,11 @@ from storage.models import (
 )
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.errors import N_, Conflict, InvalidInput, NotFound
 
 VALIDITY = timedelta(hours=24)
 # One answer for every failure, so a guesser learns nothing about contacts or organisations.
-INVALID_CODE = "This code is invalid or has expired."
-INVALID_CODE_NL = "Deze code is ongeldig of verlopen."
+INVALID_CODE = N_("This code is invalid or has expired.")
 # Telegram deep-link parameters allow up to 64 characters of [A-Za-z0-9_-].
 _CODE_BYTES = 16
 
@@ -50,25 +49,24 @@ class LinkCodeService:
         `relink` (they changed account): a code by mistake would hand their tickets over."""
         contact = await session.get(ContactPerson, contact_id)
         if contact is None:
-            raise NotFound(
-                f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-            )
+            raise NotFound(N_("contact {contact_id} not found"), contact_id=contact_id)
         if contact.organisation_id is None:
             raise InvalidInput(
-                f"contact {contact_id} belongs to no organisation: a link code ties a Telegram "
-                "account to a business customer's contact person, so set the organisation first",
-                nl=f"contactpersoon {contact_id} hoort bij geen organisatie: een koppelcode "
-                "verbindt een Telegram-account met een contactpersoon van een zakelijke klant, dus "
-                "stel eerst de organisatie in",
+                N_(
+                    "contact {contact_id} belongs to no organisation: a link code ties a Telegram "
+                    "account to a business customer's contact person, so set the organisation "
+                    "first"
+                ),
+                contact_id=contact_id,
             )
         if contact.telegram_user_id is not None and not relink:
             raise Conflict(
-                f"contact {contact_id} is already linked to a Telegram account; a new code moves "
-                "the contact (and its tickets) to whoever redeems it: only do that when they "
-                "changed account (relink)",
-                nl=f"contactpersoon {contact_id} is al gekoppeld aan een Telegram-account; een "
-                "nieuwe code verhuist de contactpersoon (en de tickets) naar wie de code gebruikt: "
-                "doe dat alleen als de klant een ander account heeft (opnieuw koppelen)",
+                N_(
+                    "contact {contact_id} is already linked to a Telegram account; a new code "
+                    "moves the contact (and its tickets) to whoever redeems it: only do that when "
+                    "they changed account (relink)"
+                ),
+                contact_id=contact_id,
             )
         now = self.clock.now()
         code = secrets.token_urlsafe(_CODE_BYTES)
@@ -106,7 +104,7 @@ class LinkCodeService:
         nothing refers to it any more."""
         now = self.clock.now()
         if not code or len(code) > 64:
-            raise InvalidInput(INVALID_CODE, nl=INVALID_CODE_NL)
+            raise InvalidInput(INVALID_CODE)
         # Claim in one UPDATE: two concurrent redeems of one code cannot both win.
         claimed = await session.execute(
             update(LinkCode)
@@ -120,11 +118,11 @@ class LinkCodeService:
         )
         row = claimed.one_or_none()
         if row is None:
-            raise InvalidInput(INVALID_CODE, nl=INVALID_CODE_NL)
+            raise InvalidInput(INVALID_CODE)
         code_id, contact_id = row
         target = await session.get(ContactPerson, contact_id, populate_existing=True)
         if target is None:  # pragma: no cover - the FK cascades codes away with the contact
-            raise InvalidInput(INVALID_CODE, nl=INVALID_CODE_NL)
+            raise InvalidInput(INVALID_CODE)
         previous = await session.scalar(
             select(ContactPerson).where(ContactPerson.telegram_user_id == telegram_user_id)
         )

@@ -20,7 +20,7 @@ from storage.models import (
 )
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Forbidden, NotFound
+from storage.services.errors import N_, Forbidden, NotFound
 from storage.services.text import clean_text
 
 
@@ -98,14 +98,9 @@ class MessageEditService:
             or message.direction != MessageDirection.OUT
             or ticket_id not in (None, message.ticket_id)
         ):
-            raise NotFound(
-                f"reply {message_id} not found", nl=f"antwoord {message_id} niet gevonden"
-            )
+            raise NotFound(N_("reply {message_id} not found"), message_id=message_id)
         if message.author_staff_id != staff.id and staff.role != StaffRole.ADMIN:
-            raise Forbidden(
-                "only the reply's author (or an admin) can edit it",
-                nl="alleen de schrijver van het antwoord (of een admin) mag het bewerken",
-            )
+            raise Forbidden(N_("only the reply's author (or an admin) can edit it"))
         body = clean_text(text)
         if body == message.text:
             return message

@@ -35,7 +35,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput, NotFound
+from storage.services.errors import N_, Conflict, InvalidInput, NotFound
 
 SUBJECT = "privacy_request"
 TEMP_FILE_DAYS = 7  # ID copies (at most) and exports live this long in the object store
@@ -125,31 +125,18 @@ class PrivacyService:
         try:
             kind = RequestType(type)
         except ValueError:
-            raise InvalidInput(
-                f"type: unknown request type {type!r}",
-                nl=f"soort: onbekende soort verzoek {type!r}",
-            ) from None
+            raise InvalidInput(N_("type: unknown request type {type!r}"), type=type) from None
         if channel not in CHANNELS:
-            raise InvalidInput(
-                f"channel: one of {', '.join(CHANNELS)}",
-                nl=f"kanaal: kies uit {', '.join(CHANNELS)}",
-            )
+            raise InvalidInput(N_("channel: one of {channels}"), channels=", ".join(CHANNELS))
         if len(details) > 4000:
-            raise InvalidInput(
-                "details: at most 4000 characters", nl="toelichting: maximaal 4000 tekens"
-            )
+            raise InvalidInput(N_("details: at most 4000 characters"))
         contact = await session.get(ContactPerson, contact_id)
         if contact is None:
-            raise NotFound(
-                f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-            )
+            raise NotFound(N_("contact {contact_id} not found"), contact_id=contact_id)
         now = self.clock.now()
         received = received_at or now
         if received.tzinfo is None or received > now:
-            raise InvalidInput(
-                "received_at: a moment in the past, with a time zone",
-                nl="ontvangen op: een moment in het verleden, met een tijdzone",
-            )
+            raise InvalidInput(N_("received_at: a moment in the past, with a time zone"))
         deadline = add_month(received)
         request = PrivacyRequest(
             type=kind,
@@ -193,10 +180,7 @@ class PrivacyService:
             .execution_options(populate_existing=True)
         )
         if request is None:
-            raise NotFound(
-                f"privacy request {request_id} not found",
-                nl=f"privacyverzoek {request_id} niet gevonden",
-            )
+            raise NotFound(N_("privacy request {request_id} not found"), request_id=request_id)
         return request
 
     async def list_requests(
@@ -212,8 +196,8 @@ class PrivacyService:
         request = await self.get(session, request_id)
         if request.status not in OPEN:
             raise Conflict(
-                f"privacy request {request_id} is already closed",
-                nl=f"privacyverzoek {request_id} is al afgehandeld",
+                N_("privacy request {request_id} is already closed"),
+                request_id=request_id,
             )
         return request
 
@@ -223,7 +207,7 @@ class PrivacyService:
         """Identity checked: the ID copies have served their purpose and go now."""
         request = await self._open(session, request_id)
         if request.verified_at is not None:
-            raise Conflict("identity already verified", nl="de identiteit is al gecontroleerd")
+            raise Conflict(N_("identity already verified"))
         request.verified_at = self.clock.now()
         request.status = RequestStatus.VERIFIED
         removed = await self.delete_documents(
@@ -253,23 +237,18 @@ class PrivacyService:
     ) -> PrivacyRequest:
         outcome = outcome.strip()
         if not outcome:
-            raise InvalidInput(
-                "outcome: describe what was done (or why not)",
-                nl="uitkomst: beschrijf wat er is gedaan (of waarom niet)",
-            )
+            raise InvalidInput(N_("outcome: describe what was done (or why not)"))
         if len(outcome) > 8000:
-            raise InvalidInput(
-                "outcome: at most 8000 characters", nl="uitkomst: maximaal 8000 tekens"
-            )
+            raise InvalidInput(N_("outcome: at most 8000 characters"))
         request = await self._open(session, request_id)
         run = await session.get(ErasureRun, request_id)
         if run is not None:
             if not rejected:
                 raise Conflict(
-                    "the erasure is still waiting (kept or pending items): erase again once "
-                    "they are free; it closes the request itself",
-                    nl="het wissen wacht nog (bewaarde of openstaande onderdelen): wis opnieuw "
-                    "zodra die vrij zijn; het verzoek sluit dan vanzelf",
+                    N_(
+                        "the erasure is still waiting (kept or pending items): erase again once "
+                        "they are free; it closes the request itself"
+                    )
                 )
             await session.delete(run)  # the identity snapshot goes with the request
         request.status = RequestStatus.REJECTED if rejected else RequestStatus.DONE
@@ -326,22 +305,14 @@ class PrivacyService:
     ) -> PrivacyDocument:
         content_type = await _id_copy_type(source)
         if content_type is None:
-            raise InvalidInput(
-                "ID copy: the file is not a JPEG, PNG or PDF",
-                nl="kopie identiteitsbewijs: het bestand is geen JPEG, PNG of PDF",
-            )
+            raise InvalidInput(N_("ID copy: the file is not a JPEG, PNG or PDF"))
         if size <= 0 or size > ID_COPY_MAX_BYTES:
             raise InvalidInput(
-                f"ID copy: 1 byte to {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
-                nl=f"kopie identiteitsbewijs: 1 byte tot {ID_COPY_MAX_BYTES // (1024 * 1024)} MB",
+                N_("ID copy: 1 byte to {max_mb} MB"), max_mb=ID_COPY_MAX_BYTES // (1024 * 1024)
             )
         request = await self._open(session, request_id)
         if request.verified_at is not None:
-            raise Conflict(
-                "identity already verified: no ID copy is kept",
-                nl="de identiteit is al gecontroleerd: er wordt geen kopie identiteitsbewijs "
-                "bewaard",
-            )
+            raise Conflict(N_("identity already verified: no ID copy is kept"))
         document = await self.store_document(
             session,
             kind=DocumentKind.ID_COPY,
@@ -439,11 +410,7 @@ class PrivacyService:
     async def document(self, session: AsyncSession, document_id: int) -> PrivacyDocument:
         document = await session.get(PrivacyDocument, document_id)
         if document is None or document.deleted_at is not None:
-            raise NotFound(
-                "file not found (exports and ID copies are kept 7 days at most)",
-                nl="bestand niet gevonden (exports en kopieën van identiteitsbewijzen worden "
-                "hooguit 7 dagen bewaard)",
-            )
+            raise NotFound(N_("file not found (exports and ID copies are kept 7 days at most)"))
         return document
 
     # --- effects on the contact ---------------------------------------------------------
@@ -469,13 +436,10 @@ class PrivacyService:
     ) -> Flags:
         """restricted / consent_withdrawn / objected, recorded on the request."""
         if flag not in ("restricted", "consent_withdrawn", "objected"):
-            raise InvalidInput(f"unknown flag {flag!r}", nl=f"onbekend gevolg {flag!r}")
+            raise InvalidInput(N_("unknown flag {flag!r}"), flag=flag)
         request = await self.get(session, request_id)
         if request.contact_id is None:
-            raise Conflict(
-                "the subject of this request no longer exists",
-                nl="de betrokkene van dit verzoek bestaat niet meer",
-            )
+            raise Conflict(N_("the subject of this request no longer exists"))
         contact_id = request.contact_id
         row = await session.get(ContactPrivacy, contact_id)
         if row is None:

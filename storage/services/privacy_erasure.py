@@ -54,7 +54,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectStoreError
 from storage.services import audit, purge
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput
+from storage.services.errors import N_, Conflict, InvalidInput
 from storage.services.privacy import OPEN, PrivacyService
 from storage.services.recording_port import RecordingEraser, RecordingHeld
 from storage.services.subject import SubjectIdentity, SubjectIndex, identity_of_contact, index
@@ -406,23 +406,14 @@ async def erase(
     with the item list as its outcome. Waiting: it stays open with what is left."""
     request = await service.get(session, request_id)
     if request.status not in OPEN:
-        raise Conflict(
-            f"privacy request {request_id} is already closed",
-            nl=f"privacyverzoek {request_id} is al afgehandeld",
-        )
+        raise Conflict(N_("privacy request {request_id} is already closed"), request_id=request_id)
     if request.verified_at is None:
-        raise Conflict(
-            "verify the requester's identity before erasing",
-            nl="controleer eerst de identiteit van de aanvrager voordat je wist",
-        )
+        raise Conflict(N_("verify the requester's identity before erasing"))
     now = service.clock.now()
     run = await session.get(ErasureRun, request_id, populate_existing=True)
     if run is None:
         if request.contact_id is None:
-            raise InvalidInput(
-                "the subject of this request no longer exists",
-                nl="de betrokkene van dit verzoek bestaat niet meer",
-            )
+            raise InvalidInput(N_("the subject of this request no longer exists"))
         identity = replace(
             await identity_of_contact(session, request.contact_id),
             request_ids=frozenset([request_id]),
@@ -483,10 +474,7 @@ async def erase_contact(
     if request_id is not None:
         request = await service.get(session, request_id)
         if request.contact_id not in (contact_id, None):
-            raise InvalidInput(
-                "the request is about another contact",
-                nl="het verzoek gaat over een andere contactpersoon",
-            )
+            raise InvalidInput(N_("the request is about another contact"))
         return await erase(
             service, recordings, session, request_id, actor=actor, ticket_mode=ticket_mode
         )

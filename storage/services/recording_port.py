@@ -27,8 +27,8 @@ class RecordingHeld(Conflict):
 
     code = "recording_held"
 
-    def __init__(self, message: str, holds: list[RecordingHold], *, nl: str | None = None) -> None:
-        super().__init__(message, nl=nl)
+    def __init__(self, template: str, holds: list[RecordingHold], /, **params: object) -> None:
+        super().__init__(template, **params)
         self.holds = holds
 
 

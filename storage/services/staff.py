@@ -14,7 +14,7 @@ from storage.clock import Clock
 from storage.models import StaffRole, StaffUser
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.errors import Conflict, InvalidInput
+from storage.services.errors import N_, Conflict, InvalidInput
 
 MIN_PASSWORD_LENGTH = 12
 USERNAME_MAX = 64
@@ -70,8 +70,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters",
-            nl=f"het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens hebben",
+            N_("password must be at least {min_length} characters"),
+            min_length=MIN_PASSWORD_LENGTH,
         )
 
 
@@ -91,18 +91,12 @@ async def create_user(
         or len(username) > USERNAME_MAX
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
-        raise InvalidInput(
-            "username must be 1-64 letters, digits, '.', '-' or '_'",
-            nl="de gebruikersnaam moet uit 1-64 letters, cijfers, '.', '-' of '_' bestaan",
-        )
+        raise InvalidInput(N_("username must be 1-64 letters, digits, '.', '-' or '_'"))
     check_password_strength(password)
     # Also against accounts stored before names were normalised ("Alice" next to "alice"
     # would be two accounts that look alike and share one login throttle).
     if existing := await find_user(session, username):
-        raise Conflict(
-            f"user {existing.username!r} already exists",
-            nl=f"gebruiker {existing.username!r} bestaat al",
-        )
+        raise Conflict(N_("user {username!r} already exists"), username=existing.username)
     now = clock.now()
     user = StaffUser(
         username=username,

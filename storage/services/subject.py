@@ -36,7 +36,7 @@ from storage.models import (
     TicketMessage,
     UnfiledMessage,
 )
-from storage.services.errors import NotFound
+from storage.services.errors import N_, NotFound
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,7 @@ class SubjectIdentity:
 async def identity_of_contact(session: AsyncSession, contact_id: int) -> SubjectIdentity:
     contact = await session.get(ContactPerson, contact_id, populate_existing=True)
     if contact is None:
-        raise NotFound(
-            f"contact {contact_id} not found", nl=f"contactpersoon {contact_id} niet gevonden"
-        )
+        raise NotFound(N_("contact {contact_id} not found"), contact_id=contact_id)
     return SubjectIdentity(
         contact_id=contact.id,
         phones=frozenset([contact.phone_e164] if contact.phone_e164 else []),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.services.errors import InvalidInput
+from storage.services.errors import N_, InvalidInput
 
 MAX_TEXT = 100_000
 
@@ -13,11 +13,11 @@ def clean_text(text: str, *, allow_empty: bool = False) -> str:
     """A message text, stripped; empty (unless allowed) or over MAX_TEXT is refused."""
     text = (text or "").strip()
     if not text and not allow_empty:
-        raise InvalidInput("message text is empty", nl="de berichttekst is leeg")
+        raise InvalidInput(N_("message text is empty"))
     if len(text) > MAX_TEXT:
         raise InvalidInput(
-            f"message text is longer than {MAX_TEXT} characters",
-            nl=f"de berichttekst is langer dan {MAX_TEXT} tekens",
+            N_("message text is longer than {limit} characters"),
+            limit=MAX_TEXT,
         )
     return text
 

@@ -56,6 +56,7 @@ from storage.models import (
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import (
+    N_,
     ContactRestricted,
     InvalidInput,
     NotFound,
@@ -153,7 +154,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         moment, ticket_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(moment), int(ticket_id)
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid cursor", nl="ongeldige cursor") from exc
+        raise InvalidInput(N_("invalid cursor")) from exc
 
 
 _PREFETCHED_OPEN = "prefetched_open_tickets"  # session.info key
@@ -276,7 +277,7 @@ class TicketService:
         # populate_existing: never trust attributes expired by an earlier rollback.
         ticket = await session.get(Ticket, ticket_id, populate_existing=True)
         if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
+            raise NotFound(N_("ticket {ticket_id} not found"), ticket_id=ticket_id)
         return ticket
 
     async def _loaded(self, session: AsyncSession, ticket_id: int) -> Ticket:
@@ -291,7 +292,7 @@ class TicketService:
     async def get_by_reference(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.upper()))
         if ticket is None:
-            raise NotFound(f"ticket {reference} not found", nl=f"ticket {reference} niet gevonden")
+            raise NotFound(N_("ticket {reference} not found"), reference=reference)
         return ticket
 
     async def _append(
@@ -345,17 +346,15 @@ class TicketService:
         if row is None:
             ticket = await self.get(session, ticket_id)
             if ticket.status == TicketStatus.CLOSED and not allow_closed:
-                raise TicketClosed(
-                    f"ticket {ticket.reference} is closed",
-                    nl=f"ticket {ticket.reference} is gesloten",
-                )
+                raise TicketClosed(N_("ticket {reference} is closed"), reference=ticket.reference)
             raise StaleThread(
-                f"ticket {ticket.reference} changed since you opened it "
-                f"(version {ticket.thread_version}, yours {expected_version})",
-                nl=(
-                    f"ticket {ticket.reference} is gewijzigd sinds je het opende "
-                    f"(versie {ticket.thread_version}, de jouwe {expected_version})"
+                N_(
+                    "ticket {reference} changed since you opened it (version {thread_version}, "
+                    "yours {expected_version})"
                 ),
+                reference=ticket.reference,
+                thread_version=ticket.thread_version,
+                expected_version=expected_version,
             )
         message = await _insert_message(
             session,
@@ -424,12 +423,12 @@ class TicketService:
         ticket = await self.get(session, ticket_id)
         if await self.replies_restricted(session, ticket):
             raise ContactRestricted(
-                f"ticket {ticket.reference}: the contact has restricted the processing of "
-                "their data (privacy request), so no reply can be sent to them; add an "
-                "internal note instead",
-                nl=f"ticket {ticket.reference}: de contactpersoon heeft de verwerking van zijn "
-                "gegevens laten beperken (privacyverzoek), dus er gaan geen antwoorden naar de "
-                "contactpersoon; voeg in plaats daarvan een interne notitie toe",
+                N_(
+                    "ticket {reference}: the contact has restricted the processing of their data "
+                    "(privacy request), so no reply can be sent to them; add an internal note "
+                    "instead"
+                ),
+                reference=ticket.reference,
             )
         delivery = (
             DeliveryState.PENDING
@@ -523,8 +522,8 @@ class TicketService:
             assignee = await session.get(StaffUser, assignee_id)
             if assignee is None or not assignee.is_active:
                 raise InvalidInput(
-                    f"no active staff user {assignee_id}",
-                    nl=f"geen actieve gebruiker {assignee_id}",
+                    N_("no active staff user {assignee_id}"),
+                    assignee_id=assignee_id,
                 )
         ticket = await self.get(session, ticket_id)
         status = TicketStatus.OPEN if ticket.status == TicketStatus.NEW else ticket.status
@@ -864,7 +863,7 @@ class TicketService:
             .execution_options(populate_existing=True)
         )
         if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found", nl=f"ticket {ticket_id} niet gevonden")
+            raise NotFound(N_("ticket {ticket_id} not found"), ticket_id=ticket_id)
         return ticket
 
 
