@@ -19,7 +19,7 @@ from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketFilter
 
 routes = web.RouteTableDef()
-ORG_FIELDS = ("name", "customer_number")
+ORG_FIELDS = ("name", "customer_number", "delivery_address")
 CONTACT_FIELDS = ("name", "email", "phone", "language", "organisation_id")
 
 

@@ -38,6 +38,7 @@ from storage.models import (
 )
 from storage.objectstore.base import ObjectHeld, ObjectStore
 from storage.phones import normalise_phone
+from storage.retention.rules import months_after
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -56,6 +57,11 @@ SUBJECT = "recording"
 # A call start this far ahead of our clock is PBX clock skew; beyond it the date is wrong and
 # would push the 90-day expiry out.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# A training hold is reviewed at most this many calendar months ahead and ends on its review
+# date unless renewed (the retention sweep's training_holds rule); an evidence hold needs a
+# review date too, but only a person ends it.
+TRAINING_REVIEW_MONTHS = 12
+REVIEW_PASSED = "review date passed"
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
 HOLD_NL = {HoldKind.TRAINING: "trainingsblokkade", HoldKind.EVIDENCE: "bewijsblokkade"}
 
@@ -179,6 +185,26 @@ def _require_aware(moment: datetime, name: str) -> datetime:
             nl=f"{name} heeft een tijdzone nodig (bijv. 2026-01-31T10:00:00+01:00)",
         )
     return moment
+
+
+def _check_review(kind: HoldKind, review_at: datetime, now: datetime) -> datetime:
+    """A review date in the future; a training hold's at most 12 months ahead."""
+    _require_aware(review_at, "review_at")
+    if review_at <= now:
+        raise InvalidInput(
+            "the review date must be in the future",
+            nl="de herbeoordelingsdatum moet in de toekomst liggen",
+        )
+    latest = months_after(now, TRAINING_REVIEW_MONTHS)
+    if kind == HoldKind.TRAINING and review_at > latest:
+        raise InvalidInput(
+            f"a training hold's review date is at most {TRAINING_REVIEW_MONTHS} months ahead "
+            f"(on or before {latest:%Y-%m-%d}); renew the hold when that date comes",
+            nl=f"de herbeoordelingsdatum van een trainingsblokkade ligt hoogstens "
+            f"{TRAINING_REVIEW_MONTHS} maanden vooruit (uiterlijk {latest:%Y-%m-%d}); verleng "
+            "de blokkade als die datum komt",
+        )
+    return review_at
 
 
 def _sha256_if_file(path: Path) -> tuple[str, int] | None:
@@ -399,13 +425,12 @@ class RecordingService:
                 nl=f"de reden is langer dan {MAX_REASON} tekens",
             )
         now = self.clock.now()
-        if review_at is not None:
-            _require_aware(review_at, "review_at")
-            if review_at <= now:
-                raise InvalidInput(
-                    "the review date must be in the future",
-                    nl="de herbeoordelingsdatum moet in de toekomst liggen",
-                )
+        if review_at is None:
+            review_at = now + self.policy.review_period(kind)
+            if kind == HoldKind.TRAINING:  # a deployment's longer default stays in bounds
+                review_at = min(review_at, months_after(now, TRAINING_REVIEW_MONTHS))
+        else:
+            _check_review(kind, review_at, now)
         recording = await self._lock(session, recording_id)
         hold = RecordingHold(
             recording_id=recording.id,
@@ -413,7 +438,7 @@ class RecordingService:
             reason=reason,
             placed_by=_actor_label(actor),
             placed_at=now,
-            review_at=review_at or now + self.policy.review_period(kind),
+            review_at=review_at,
         )
         recording.holds.append(hold)
         await session.flush()
@@ -497,6 +522,105 @@ class RecordingService:
         )
         await session.flush()
         await self._sync_retention(recording)
+        return hold
+
+    async def renew_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        review_at: datetime,
+        actor: Actor,
+        role: StaffRole,
+    ) -> RecordingHold:
+        """Keep an active hold until a new review date (a training hold's at most 12 months
+        ahead); whoever may release the hold may renew it."""
+        recording = await self._lock(session, recording_id)
+        hold = self._active_hold(recording, hold_id)
+        if not may_release_hold(hold.kind, role):
+            article = "an" if hold.kind.value[0] in "aeiou" else "a"
+            raise Forbidden(
+                f"{article} {hold.kind.value} hold may not be renewed by the {role.value} role",
+                nl=f"een {HOLD_NL[hold.kind]} mag niet worden verlengd door de rol {role.value}",
+            )
+        now = self.clock.now()
+        _check_review(hold.kind, review_at, now)
+        previous = hold.review_at
+        hold.review_at = review_at
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.hold_renewed",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": hold.kind.value,
+                "previous_review_at": previous.isoformat(),
+                "review_at": review_at.isoformat(),
+            },
+        )
+        await session.flush()
+        return hold
+
+    async def end_training_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> RecordingHold:
+        """The retention sweep's release of a training hold whose review date has passed
+        without a renewal. Refuses anything else: evidence holds are never released
+        automatically, and a hold renewed meanwhile (review date moved on) stays."""
+        now = at or self.clock.now()
+        recording = await self._lock(session, recording_id)
+        hold = self._active_hold(recording, hold_id)
+        if hold.kind != HoldKind.TRAINING or hold.review_at > now:
+            raise Conflict(
+                f"hold {hold_id} is not a training hold past its review date",
+                nl=f"blokkade {hold_id} is geen trainingsblokkade voorbij haar "
+                "herbeoordelingsdatum",
+            )
+        hold.released_at = now
+        hold.released_by = _actor_label(actor)
+        hold.release_reason = REVIEW_PASSED
+        remaining = active_holds(recording)
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.release",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": hold.kind.value,
+                "reason": REVIEW_PASSED,
+                "review_at": hold.review_at.isoformat(),
+                "remaining_holds": [h.id for h in remaining],
+            },
+        )
+        await session.flush()
+        await self._sync_retention(recording)
+        return hold
+
+    @staticmethod
+    def _active_hold(recording: Recording, hold_id: int) -> RecordingHold:
+        hold = next((h for h in recording.holds if h.id == hold_id), None)
+        if hold is None:
+            raise NotFound(
+                f"hold {hold_id} not found on recording {recording.id}",
+                nl=f"blokkade {hold_id} niet gevonden bij opname {recording.id}",
+            )
+        if hold.released_at is not None:
+            raise Conflict(
+                f"hold {hold_id} was already released", nl=f"blokkade {hold_id} is al opgeheven"
+            )
         return hold
 
     # --- tags -----------------------------------------------------------------------

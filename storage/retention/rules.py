@@ -37,6 +37,7 @@ INTEREST_RECORDINGS = Text(
     "Gerechtvaardigd belang: training van supportmedewerkers en bewijs van gemaakte afspraken",
     "Legitimate interest: training support staff and evidence of agreements made",
 )
+CLIENT = Text("Opdrachtgevende partij", "The client organisation")
 SECURITY = Text(
     "Gerechtvaardigd belang: beveiliging van de beheeromgeving",
     "Legitimate interest: security of the admin environment",
@@ -63,6 +64,15 @@ def months_before(now: datetime, months: int) -> datetime:
     (A 28 Feb anniversary for 29 Feb data cannot be one cutoff: it would be due before
     data from earlier on 28 Feb, so it is due at 1 March, when the cutoff passes it.)"""
     index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return now.replace(year=year, month=month + 1, day=min(now.day, last))
+
+
+def months_after(now: datetime, months: int) -> datetime:
+    """The same moment `months` calendar months later; a day the later month lacks becomes
+    its last day (31 March + 11 months = 29 February)."""
+    index = now.year * 12 + now.month - 1 + months
     year, month = divmod(index, 12)
     last = calendar.monthrange(year, month + 1)[1]
     return now.replace(year=year, month=month + 1, day=min(now.day, last))
@@ -144,6 +154,24 @@ RULES: tuple[Rule, ...] = (
         sweep=jobs.held_messages,
     ),
     Rule(
+        key="training_holds",
+        data=Text(
+            "Trainingsblokkade op een gespreksopname (houdt de opname langer dan 90 dagen); "
+            "een bewijsblokkade wordt nooit automatisch opgeheven",
+            "Training hold on a call recording (keeps it beyond 90 days); an evidence hold is "
+            "never released automatically",
+        ),
+        period=timedelta(0),
+        start=Text(
+            "op de herbeoordelingsdatum (hoogstens 12 maanden vooruit), tenzij verlengd",
+            "on its review date (at most 12 months ahead), unless renewed",
+        ),
+        ground=INTEREST_RECORDINGS,
+        controller=US,
+        sweep=jobs.training_holds,
+        max_days=0,  # the review date is the bound: a deployment cannot push it out
+    ),
+    Rule(
         key="recordings",
         data=Text("Gespreksopnames als u ons belt", "Recordings of calls to us"),
         period=timedelta(days=90),
@@ -190,6 +218,18 @@ RULES: tuple[Rule, ...] = (
         ground=CONTRACT,
         controller=US,
         sweep=jobs.ended_service_contacts,
+    ),
+    Rule(
+        key="organisation_service_data",
+        data=Text(
+            "Bedrijfsnaam voor facturatie en adres waar de diensten worden geleverd",
+            "Billing name and the address where the services are delivered",
+        ),
+        period=timedelta(0),
+        start=Text("tot einde dienstverlening", "until the end of the service"),
+        ground=CONTRACT,
+        controller=CLIENT,
+        sweep=jobs.organisation_service_data,
     ),
     Rule(
         key="staff_sessions",

@@ -33,7 +33,9 @@ _FIELDS_NL = {
     "email": "e-mail",
     "phone": "telefoon",
     "language": "taal",
+    "delivery_address": "leveradres",
 }
+ADDRESS_MAX = 500
 
 
 def _field_nl(name: str) -> str:
@@ -135,10 +137,12 @@ class CustomerService:
                 nl="klantnummer: alleen letters, cijfers en '-'",
             )
         await self._check_number_free(session, number)
+        address = _text(data, "delivery_address", ADDRESS_MAX) or None
         now = self.clock.now()
         org = Organisation(
             name=name,
             customer_number=number,
+            delivery_address=address,
             service_status=ServiceStatus.ACTIVE,
             created_at=now,
             updated_at=now,
@@ -172,6 +176,8 @@ class CustomerService:
                 )
             await self._check_number_free(session, number, org.id)
             changes["customer_number"] = number
+        if "delivery_address" in data:
+            changes["delivery_address"] = _text(data, "delivery_address", ADDRESS_MAX) or None
         if "service_status" in data or "service_end_date" in data:
             status, end = self._service(data, org)
             changes["service_status"], changes["service_end_date"] = status, end
