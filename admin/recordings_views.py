@@ -272,6 +272,30 @@ async def release(request: web.Request) -> web.StreamResponse:
     raise _back(ident)
 
 
+@routes.post("/recording-holds/{id}/renew")
+@requires(Permission.RECORDINGS_HOLD)
+async def renew(request: web.Request) -> web.StreamResponse:
+    """A new review date keeps the hold (a training hold's at most 12 months ahead)."""
+    form = await request.post()
+    hold_id = path_id(request)
+    review = _day(str(form.get("review_at", "")), "review date", request.config_dict[SETTINGS].zone)
+    if review is None:
+        raise InvalidInput(
+            "renewing a hold needs a new review date",
+            nl="het verlengen van een blokkade heeft een nieuwe herbeoordelingsdatum nodig",
+        )
+    ident = await recording_of_hold(request[DB], hold_id)
+    await request.config_dict[RECORDINGS].renew_hold(
+        request[DB],
+        ident,
+        hold_id,
+        review_at=review,
+        actor=Actor.staff(request[USER]),
+        role=request[USER].role,
+    )
+    raise _back(ident)
+
+
 @routes.post("/recordings/{id}/delete")
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.clock import Clock
 from storage.models import (
+    AuditEvent,
     ContactPerson,
     ContactPrivacy,
     DocumentKind,
@@ -58,6 +59,39 @@ def deadline_state(request: PrivacyRequest, now: datetime) -> str:
     if now >= request.deadline_at:
         return "overdue"
     return "warning" if now >= request.warn_at else "ok"
+
+
+# What an erasure's counts (storage/services/privacy_erasure.py) say happened: (item type,
+# outcome). The API's item list is built from them in erasure_report.
+ERASURE_COUNTS = {
+    "recordings_deleted": ("recording", "deleted"),
+    "tickets_deleted": ("ticket", "deleted"),
+    "tickets_anonymised": ("ticket", "anonymised"),
+    "contact_form_deleted": ("contact_form_submission", "deleted"),
+    "files_deleted": ("privacy_document", "deleted"),
+    "contact_deleted": ("contact", "deleted"),
+}
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    status: str  # "completed", or "waiting" while something is kept (a hold)
+    items: list[dict[str, Any]]
+
+
+def erasure_report(counts: dict[str, int], kept: list[dict[str, Any]]) -> ErasureReport:
+    """THE mapping from what the erasure returns today (counts per kind, the kept items
+    with their ground) to the API's items {type, id, outcome, ground?}. Counted kinds have
+    no ids yet: one item per kind with `count` and id None."""
+    items: list[dict[str, Any]] = []
+    for key, n in sorted(counts.items()):
+        if n:
+            kind, outcome = ERASURE_COUNTS.get(key, (key, "done"))
+            items.append({"type": kind, "id": None, "outcome": outcome, "count": n})
+    items += [
+        {"type": k["kind"], "id": k["id"], "outcome": "kept", "ground": k["ground"]} for k in kept
+    ]
+    return ErasureReport("waiting" if kept else "completed", items)
 
 
 def _label(actor: Actor) -> str:
@@ -211,12 +245,25 @@ class PrivacyService:
         return request
 
     async def verify_identity(
-        self, session: AsyncSession, request_id: int, *, actor: Actor, note: str = ""
+        self,
+        session: AsyncSession,
+        request_id: int,
+        *,
+        actor: Actor,
+        note: str = "",
+        require_id_copy: bool = False,
     ) -> PrivacyRequest:
-        """Identity checked: the ID copies have served their purpose and go now."""
+        """Identity checked: the ID copies have served their purpose and go now. With
+        `require_id_copy` (the API: no officer looked at the person) only once an ID copy
+        was uploaded for this request."""
         request = await self._open(session, request_id)
         if request.verified_at is not None:
             raise Conflict("identity already verified", nl="de identiteit is al gecontroleerd")
+        if require_id_copy and not await self._has_id_copy(session, request_id):
+            raise Conflict(
+                "upload a copy of the requester's ID before verifying",
+                nl="upload eerst een kopie van het identiteitsbewijs van de aanvrager",
+            )
         request.verified_at = self.clock.now()
         request.status = RequestStatus.VERIFIED
         removed = await self.delete_documents(
@@ -234,6 +281,74 @@ class PrivacyService:
         self._audit(session, actor, "privacy.verify", request_id, id_copies_deleted=removed)
         await session.flush()
         return request
+
+    @staticmethod
+    async def _has_id_copy(session: AsyncSession, request_id: int) -> bool:
+        """An ID copy was uploaded (its row stays after the file is deleted)."""
+        found = await session.scalar(
+            select(PrivacyDocument.id)
+            .where(
+                PrivacyDocument.request_id == request_id,
+                PrivacyDocument.kind == DocumentKind.ID_COPY,
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    @staticmethod
+    def require_kind(request: PrivacyRequest, *kinds: RequestType) -> None:
+        """Refuse an action that does not belong to this kind of request."""
+        if request.type not in kinds:
+            names = ", ".join(kind.value for kind in kinds)
+            raise Conflict(
+                f"privacy request {request.id} is a {request.type.value} request, not {names}",
+                nl=f"privacyverzoek {request.id} is een verzoek van de soort "
+                f"{request.type.value}, niet {names}",
+            )
+
+    async def request_export(self, session: AsyncSession, request_id: int) -> PrivacyDocument:
+        """The newest export of this request still stored, once the identity is verified
+        (the file leaves the desk: only to the person it is about)."""
+        request = await self.get(session, request_id)
+        if request.verified_at is None:
+            raise Conflict(
+                "verify the requester's identity before handing out the export",
+                nl="controleer eerst de identiteit van de aanvrager voordat de export wordt "
+                "uitgegeven",
+            )
+        document = await session.scalar(
+            select(PrivacyDocument)
+            .where(
+                PrivacyDocument.request_id == request_id,
+                PrivacyDocument.kind == DocumentKind.EXPORT,
+                PrivacyDocument.deleted_at.is_(None),
+            )
+            .order_by(PrivacyDocument.id.desc())
+            .limit(1)
+        )
+        if document is None:
+            raise NotFound(
+                f"privacy request {request_id} has no stored export",
+                nl=f"privacyverzoek {request_id} heeft geen opgeslagen export",
+            )
+        return document
+
+    async def erasure_report(self, session: AsyncSession, request_id: int) -> ErasureReport | None:
+        """What the request's erasure did, from its audit event (None: not erased)."""
+        event = await session.scalar(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action == "privacy.erasure",
+                AuditEvent.subject_type == SUBJECT,
+                AuditEvent.subject_id == str(request_id),
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        if event is None:
+            return None
+        details = event.details or {}
+        return erasure_report(details.get("counts") or {}, details.get("kept") or [])
 
     async def close(
         self,
