@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from admin import customers_api, recordings_api
+from admin import customers_api, privacy_api, recordings_api
 from admin.auth import Permission, public, requires
 from admin.keys import CLOCK, DB, TICKETS, USER
 from admin.parsing import json_body, json_id, parse_id, path_id
@@ -410,6 +410,7 @@ OPENAPI: dict[str, Any] = {
         "/openapi.json": {"get": _op("This document", "public")},
         **recordings_api.OPENAPI_PATHS,
         **customers_api.OPENAPI_PATHS,
+        **privacy_api.OPENAPI_PATHS,
     },
 }
 

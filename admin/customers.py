@@ -19,7 +19,7 @@ from storage.services.errors import ServiceError
 from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketFilter
 
-ORG_FIELDS = ("name", "customer_number")
+ORG_FIELDS = ("name", "customer_number", "delivery_address")
 CONTACT_FIELDS = ("name", "email", "phone", "language", "organisation_id")
 
 

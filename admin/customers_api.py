@@ -23,6 +23,7 @@ def organisation_json(org: Organisation) -> dict[str, Any]:
         "id": org.id,
         "name": org.name,
         "customer_number": org.customer_number,
+        "delivery_address": org.delivery_address,
         "service_status": org.service_status.value,
         "service_end_date": org.service_end_date.isoformat() if org.service_end_date else None,
         "created_at": org.created_at.isoformat(),
@@ -164,12 +165,16 @@ def _op(
 OPENAPI_PATHS: dict[str, Any] = {
     "/organisations": {
         "get": _op("List organisations (search: q = name or customer number)", listing=True),
-        "post": _op("Create an organisation {name, customer_number}", status="201", body=True),
+        "post": _op(
+            "Create an organisation {name, customer_number, delivery_address?}",
+            status="201",
+            body=True,
+        ),
     },
     "/organisations/{id}": {
         "get": _op("An organisation", path_id=True),
         "patch": _op(
-            "Update (name, customer_number, service_status, service_end_date)",
+            "Update (name, customer_number, delivery_address, service_status, service_end_date)",
             body=True,
             path_id=True,
         ),

@@ -12,12 +12,14 @@ LABELS: dict[str, dict[str, str]] = {
         "new_contact": "Nieuwe contactpersoon",
         "name": "Naam",
         "customer_number": "Klantnummer",
+        "delivery_address": "Adres waar de diensten worden geleverd",
         "service": "Dienstverlening",
         "service_active": "Actief",
         "service_ended": "Beëindigd",
         "service_end_date": "Einddatum dienstverlening",
-        "service_ended_hint": "Contactpersonen worden bewaard tot het einde van de "
-        "dienstverlening; daarna ruimt de bewaartermijn ze op.",
+        "service_ended_hint": "Contactpersonen, de bedrijfsnaam voor facturatie en het "
+        "leveradres worden bewaard tot het einde van de dienstverlening; daarna ruimt de "
+        "bewaartermijn ze op.",
         "email": "E-mail",
         "phone": "Telefoon",
         "company": "Bedrijf",
@@ -74,12 +76,13 @@ LABELS: dict[str, dict[str, str]] = {
         "new_contact": "New contact person",
         "name": "Name",
         "customer_number": "Customer number",
+        "delivery_address": "Address where the services are delivered",
         "service": "Service",
         "service_active": "Active",
         "service_ended": "Ended",
         "service_end_date": "End date of service",
-        "service_ended_hint": "Contact persons are kept until the end of service; after "
-        "that the retention rule removes them.",
+        "service_ended_hint": "Contact persons, the billing name and the delivery address "
+        "are kept until the end of service; after that the retention rules remove them.",
         "email": "E-mail",
         "phone": "Phone",
         "company": "Company",

@@ -121,6 +121,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "rec_review": "Herbeoordelen op",
         "rec_released": "Opgeheven",
         "rec_release": "Opheffen",
+        "rec_renew": "Verlengen",
+        "rec_review_hint": "Een trainingsblokkade eindigt op haar herbeoordelingsdatum "
+        "(hoogstens 12 maanden vooruit) tenzij verlengd; een bewijsblokkade blijft tot iemand "
+        "beslist.",
         "rec_place_hold": "Langer bewaren",
         "rec_kind_training": "Training",
         "rec_kind_evidence": "Bewijs van een afspraak",
@@ -267,6 +271,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "rec_review": "Review on",
         "rec_released": "Released",
         "rec_release": "Release",
+        "rec_renew": "Renew",
+        "rec_review_hint": "A training hold ends on its review date (at most 12 months "
+        "ahead) unless renewed; an evidence hold stays until someone decides.",
         "rec_place_hold": "Place hold",
         "rec_kind_training": "Training",
         "rec_kind_evidence": "Evidence of an agreement",

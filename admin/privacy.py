@@ -257,7 +257,7 @@ async def erase(request: web.Request) -> web.StreamResponse:
         if form.get("confirm") != "1":
             raise InvalidInput(N_("tick the confirmation: erasure cannot be undone"))
         # By the request: a waiting erasure finishes even after the contact row is gone.
-        await privacy_erasure.erase(
+        await privacy_erasure.erase_request(
             _service(request),
             request.config_dict[RECORDINGS],
             request[DB],

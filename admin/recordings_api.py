@@ -138,6 +138,23 @@ async def release_hold(request: web.Request) -> web.Response:
     return web.json_response(hold_json(released))
 
 
+@requires(Permission.RECORDINGS_HOLD)
+async def renew_hold(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    review = _review_at(data, request.config_dict[SETTINGS].zone)
+    if review is None:
+        raise InvalidInput(N_("'review_at' (the new review date) is required"))
+    renewed = await request.config_dict[RECORDINGS].renew_hold(
+        request[DB],
+        path_id(request),
+        path_id(request, "hold_id"),
+        review_at=review,
+        actor=Actor.staff(request[USER]),
+        role=request[USER].role,
+    )
+    return web.json_response(hold_json(renewed))
+
+
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.Response:
     if not may_delete_recording(request[USER].role):
@@ -252,7 +269,9 @@ OPENAPI_PATHS: dict[str, Any] = {
         "post": _op(
             "Place a hold {kind, reason, review_at?}; review_at: an ISO date/time with a zone,"
             " or a date (YYYY-MM-DD: that day's start in the office time zone). Date/times"
-            " come back in UTC",
+            " come back in UTC. A training hold's review date is at most 12 months ahead"
+            " (default: 12 months) and the hold ends on it unless renewed; an evidence"
+            " hold's (default 2 years) is reviewed by a person (422 beyond the limit)",
             "recordings.hold",
             "201",
             parameters=[_ID],
@@ -261,6 +280,15 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/recordings/{id}/holds/{hold_id}/release": {
         "post": _op("Release a hold", "recordings.hold", parameters=[_ID, _HOLD], **_JSON)
+    },
+    "/recordings/{id}/holds/{hold_id}/renew": {
+        "post": _op(
+            "Renew an active hold {review_at}: a new review date (a training hold's at most"
+            " 12 months ahead); whoever may release the hold may renew it",
+            "recordings.hold",
+            parameters=[_ID, _HOLD],
+            **_JSON,
+        )
     },
     "/recordings/{id}/audio": {
         "get": _op(

@@ -182,6 +182,28 @@ async def release(request: web.Request) -> web.StreamResponse:
     raise _back(request, ident)
 
 
+@requires(Permission.RECORDINGS_HOLD)
+async def renew(request: web.Request) -> web.StreamResponse:
+    """A new review date keeps the hold (a training hold's at most 12 months ahead)."""
+    form = await request.post()
+    hold_id = path_id(request)
+    review = parse_day(
+        str(form.get("review_at", "")), N_("review date"), request.config_dict[SETTINGS].zone
+    )
+    if review is None:
+        raise InvalidInput(N_("renewing a hold needs a new review date"))
+    ident = await recording_of_hold(request[DB], hold_id)
+    await request.config_dict[RECORDINGS].renew_hold(
+        request[DB],
+        ident,
+        hold_id,
+        review_at=review,
+        actor=Actor.staff(request[USER]),
+        role=request[USER].role,
+    )
+    raise _back(ident)
+
+
 @requires(Permission.RECORDINGS_DELETE)
 async def delete(request: web.Request) -> web.StreamResponse:
     form = await request.post()

@@ -18,7 +18,7 @@ from admin.middleware import render
 from storage.config import ConfigError
 from storage.models import RetentionRun
 from storage.retention.holds import due_for_review
-from storage.retention.rules import UnknownRule, schedule
+from storage.retention.rules import STATEMENT, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,10 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "mislukt",
         "no_runs": "Nog geen opschoonrondes.",
         "holds": "Blokkades ter beoordeling",
-        "holds_intro": "Blokkades waarvan de beoordelingsdatum voorbij is. Niets wordt "
-        "automatisch vrijgegeven: beoordeel elke blokkade en geef haar zo nodig vrij.",
+        "holds_intro": "Blokkades waarvan de beoordelingsdatum voorbij is. Een "
+        "trainingsblokkade eindigt op haar datum tenzij verlengd; een bewijsblokkade wordt "
+        "nooit automatisch vrijgegeven en blijft hier tot iemand beslist: verlengen (nieuwe "
+        "datum) of vrijgeven.",
         "recording": "Opname",
         "kind": "Soort",
         "reason": "Reden",
@@ -75,18 +77,17 @@ LABELS: dict[str, dict[str, str]] = {
         "run_interrupted": "onderbroken",
         "trigger_serve": "automatisch",
         "trigger_cli": "opdrachtregel",
-        # Rows of the privacy statement's table that this desk never stores (so no rule
-        # sweeps them); shown so the page covers the whole table.
-        "elsewhere": "Niet in de supportdesk",
-        "elsewhere_intro": "Deze gegevens uit de tabel van de privacyverklaring worden door "
-        "de telecomdiensten bewaard; de supportdesk slaat ze niet op en ruimt ze dus ook niet op.",
-        "usage_data": "Gebruiksgegevens VoIP en mobiel: met wie, waar, wanneer en hoeveel is "
-        "gebeld",
-        "usage_ground": "Uitvoering overeenkomst",
-        "traffic_data": "Verkeersinformatie e-mails, telefonie en internet in het kader van een "
-        "wettelijke aftapverplichting of informatieverzoek",
-        "traffic_ground": "Wettelijke verplichting",
-        "six_months": "6 maanden",
+        # The statement's table, row by row: which rule enforces it here, or why not.
+        "statement": "De tabel van de privacyverklaring",
+        "statement_intro": "Elke rij van de tabel: de regel die haar hier afdwingt en in welke "
+        "code, of waarom de supportdesk deze gegevens niet opslaat.",
+        "service": "Type dienst",
+        "here": "Regel in de supportdesk",
+        "enforced": "Afgedwongen in",
+        "not_stored": "niet opgeslagen",
+        "rule_training_holds": "Trainingsblokkades",
+        "rule_organisation_service_data": "Bedrijfsnaam en leveradres",
+        "why_review_passed": "vrijgegeven (herbeoordelingsdatum voorbij)",
     },
     "en": {
         "title": "Retention periods",
@@ -105,8 +106,9 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "failed",
         "no_runs": "No sweep runs yet.",
         "holds": "Holds due for review",
-        "holds_intro": "Holds past their review date. Nothing is released automatically: "
-        "review each hold and release it where appropriate.",
+        "holds_intro": "Holds past their review date. A training hold ends on its date "
+        "unless renewed; an evidence hold is never released automatically and stays here "
+        "until someone decides: renew it (a new date) or release it.",
         "recording": "Recording",
         "kind": "Kind",
         "reason": "Reason",
@@ -135,15 +137,16 @@ LABELS: dict[str, dict[str, str]] = {
         "run_interrupted": "interrupted",
         "trigger_serve": "automatic",
         "trigger_cli": "command line",
-        "elsewhere": "Not in the support desk",
-        "elsewhere_intro": "These rows of the privacy statement's table are kept by the "
-        "telecom services; the support desk does not store them, so it does not sweep them.",
-        "usage_data": "Usage data of VoIP and mobile: who was called, where, when and how much",
-        "usage_ground": "Performance of the contract",
-        "traffic_data": "Traffic data of e-mail, telephony and internet under a legal "
-        "interception obligation or information request",
-        "traffic_ground": "Legal obligation",
-        "six_months": "6 months",
+        "statement": "The privacy statement's table",
+        "statement_intro": "Every row of the table: the rule enforcing it here and in which "
+        "code, or why the support desk does not store that data.",
+        "service": "Type of service",
+        "here": "Rule in the support desk",
+        "enforced": "Enforced in",
+        "not_stored": "not stored",
+        "rule_training_holds": "Training holds",
+        "rule_organisation_service_data": "Billing name and delivery address",
+        "why_review_passed": "released (review date passed)",
     },
 }
 
@@ -160,7 +163,12 @@ async def retention_page(request: web.Request) -> web.Response:
     return render(
         "retention.html",
         request,
-        {"r": LABELS[lang if lang in LABELS else "nl"], "rules": rules, "runs": runs},
+        {
+            "r": LABELS[lang if lang in LABELS else "nl"],
+            "rules": rules,
+            "runs": runs,
+            "statement": STATEMENT,
+        },
     )
 
 

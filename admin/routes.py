@@ -15,6 +15,7 @@ from admin import (
     customers_api,
     ops,
     privacy,
+    privacy_api,
     recordings_api,
     recordings_pages,
     retention,
@@ -109,6 +110,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         "/recording-holds/{id}/release",
         POST=recordings_pages.release,
     )
+    _add(router, "recording_hold_renew", "/recording-holds/{id}/renew", POST=recordings_pages.renew)
     _add(router, "recording_delete", "/recordings/{id}/delete", POST=recordings_pages.delete)
     _add(router, "training", "/training", GET=recordings_pages.training_page)
     _add(router, "training_audio", "/training/{id}/audio", GET=recordings_pages.training_audio)
@@ -216,6 +218,12 @@ def api_app() -> web.Application:
         "/recordings/{id}/holds/{hold_id}/release",
         POST=recordings_api.release_hold,
     )
+    _add(
+        router,
+        "recording_hold_renew",
+        "/recordings/{id}/holds/{hold_id}/renew",
+        POST=recordings_api.renew_hold,
+    )
     _add(router, "recording_audio", "/recordings/{id}/audio", GET=recordings_api.audio)
     _add(
         router,
@@ -245,4 +253,21 @@ def api_app() -> web.Application:
         GET=customers_api.get_contact,
         PATCH=customers_api.update_contact,
     )
+    _add(router, "privacy_requests", "/privacy-requests", POST=privacy_api.create)
+    _add(router, "privacy_request", "/privacy-requests/{id}", GET=privacy_api.get_one)
+    _add(
+        router,
+        "privacy_request_id_copy",
+        "/privacy-requests/{id}/id-copy",
+        POST=privacy_api.id_copy,
+    )
+    _add(router, "privacy_request_verify", "/privacy-requests/{id}/verify", POST=privacy_api.verify)
+    _add(
+        router,
+        "privacy_request_export",
+        "/privacy-requests/{id}/export",
+        POST=privacy_api.make_export,
+        GET=privacy_api.download_export,
+    )
+    _add(router, "privacy_request_erase", "/privacy-requests/{id}/erase", POST=privacy_api.erase)
     return sub

@@ -38,6 +38,7 @@ from storage.models import (
 )
 from storage.objectstore.base import ObjectHeld, ObjectStore
 from storage.phones import normalise_phone
+from storage.retention.rules import months_after
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import (
@@ -64,6 +65,11 @@ SUBJECT = "recording"
 # A call start this far ahead of our clock is PBX clock skew; beyond it the date is wrong and
 # would push the 90-day expiry out.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# A training hold is reviewed at most this many calendar months ahead and ends on its review
+# date unless renewed (the retention sweep's training_holds rule); an evidence hold needs a
+# review date too, but only a person ends it.
+TRAINING_REVIEW_MONTHS = 12
+REVIEW_PASSED = "review date passed"
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
 # A hold as a refusal names it; translated with the refusal (storage/locales, "errors").
 HOLD_NAMES = {HoldKind.TRAINING: N_("a training hold"), HoldKind.EVIDENCE: N_("an evidence hold")}
@@ -189,6 +195,24 @@ def _require_aware(moment: datetime, name: str) -> datetime:
             name=name,
         )
     return moment
+
+
+def _check_review(kind: HoldKind, review_at: datetime, now: datetime) -> datetime:
+    """A review date in the future; a training hold's at most 12 months ahead."""
+    _require_aware(review_at, "review_at")
+    if review_at <= now:
+        raise InvalidInput(N_("the review date must be in the future"))
+    latest = months_after(now, TRAINING_REVIEW_MONTHS)
+    if kind == HoldKind.TRAINING and review_at > latest:
+        raise InvalidInput(
+            N_(
+                "a training hold's review date is at most {months} months ahead (on or "
+                "before {latest:%Y-%m-%d}); renew the hold when that date comes"
+            ),
+            months=TRAINING_REVIEW_MONTHS,
+            latest=latest,
+        )
+    return review_at
 
 
 def _sha256_if_file(path: Path) -> tuple[str, int] | None:
@@ -401,10 +425,12 @@ class RecordingService:
         if len(reason) > MAX_REASON:
             raise InvalidInput(N_("the reason is longer than {limit} characters"), limit=MAX_REASON)
         now = self.clock.now()
-        if review_at is not None:
-            _require_aware(review_at, "review_at")
-            if review_at <= now:
-                raise InvalidInput(N_("the review date must be in the future"))
+        if review_at is None:
+            review_at = now + self.policy.review_period(kind)
+            if kind == HoldKind.TRAINING:  # a deployment's longer default stays in bounds
+                review_at = min(review_at, months_after(now, TRAINING_REVIEW_MONTHS))
+        else:
+            _check_review(kind, review_at, now)
         recording = await self._lock(session, recording_id)
         hold = RecordingHold(
             recording_id=recording.id,
@@ -412,7 +438,7 @@ class RecordingService:
             reason=reason,
             placed_by=_actor_label(actor),
             placed_at=now,
-            review_at=review_at or now + self.policy.review_period(kind),
+            review_at=review_at,
         )
         recording.holds.append(hold)
         await session.flush()
@@ -489,6 +515,100 @@ class RecordingService:
         )
         await session.flush()
         await self._sync_retention(recording)
+        return hold
+
+    async def renew_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        review_at: datetime,
+        actor: Actor,
+        role: StaffRole,
+    ) -> RecordingHold:
+        """Keep an active hold until a new review date (a training hold's at most 12 months
+        ahead); whoever may release the hold may renew it."""
+        recording = await self._lock(session, recording_id)
+        hold = self._active_hold(recording, hold_id)
+        if not may_release_hold(hold.kind, role):
+            raise Forbidden(
+                N_("{hold} may not be renewed by the {role} role"),
+                hold=HOLD_NAMES[hold.kind],
+                role=role.value,
+            )
+        now = self.clock.now()
+        _check_review(hold.kind, review_at, now)
+        previous = hold.review_at
+        hold.review_at = review_at
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.hold_renewed",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": hold.kind.value,
+                "previous_review_at": previous.isoformat(),
+                "review_at": review_at.isoformat(),
+            },
+        )
+        await session.flush()
+        return hold
+
+    async def end_training_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> RecordingHold:
+        """The retention sweep's release of a training hold whose review date has passed
+        without a renewal. Refuses anything else: evidence holds are never released
+        automatically, and a hold renewed meanwhile (review date moved on) stays."""
+        now = at or self.clock.now()
+        recording = await self._lock(session, recording_id)
+        hold = self._active_hold(recording, hold_id)
+        if hold.kind != HoldKind.TRAINING or hold.review_at > now:
+            raise Conflict(
+                N_("hold {hold_id} is not a training hold past its review date"), hold_id=hold_id
+            )
+        hold.released_at = now
+        hold.released_by = _actor_label(actor)
+        hold.release_reason = REVIEW_PASSED
+        remaining = active_holds(recording)
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.release",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=now,
+            details={
+                "hold_id": hold.id,
+                "kind": hold.kind.value,
+                "reason": REVIEW_PASSED,
+                "review_at": hold.review_at.isoformat(),
+                "remaining_holds": [h.id for h in remaining],
+            },
+        )
+        await session.flush()
+        await self._sync_retention(recording)
+        return hold
+
+    @staticmethod
+    def _active_hold(recording: Recording, hold_id: int) -> RecordingHold:
+        hold = next((h for h in recording.holds if h.id == hold_id), None)
+        if hold is None:
+            raise NotFound(
+                N_("hold {hold_id} not found on recording {id}"), hold_id=hold_id, id=recording.id
+            )
+        if hold.released_at is not None:
+            raise Conflict(N_("hold {hold_id} was already released"), hold_id=hold_id)
         return hold
 
     # --- tags -----------------------------------------------------------------------

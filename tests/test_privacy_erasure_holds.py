@@ -25,7 +25,7 @@ from storage.models import (
     RequestStatus,
     StaffRole,
 )
-from storage.services.privacy_erasure import erase
+from storage.services.privacy_erasure import erase_request
 from storage.services.privacy_export import export_contact
 from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, find_personal_data, pworld
 
@@ -65,7 +65,9 @@ async def test_training_yields_evidence_waits_and_the_rerun_completes(
     assert "0201112222" not in zf.read("recordings.json").decode()  # another line: redacted
 
     async with pworld.sessions() as s:
-        first = await erase(pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF)
+        first = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
         await s.commit()
         assert first.status == "waiting"
         outcomes = {(i.type, i.id): (i.outcome, i.ground) for i in first.items}
@@ -92,7 +94,9 @@ async def test_training_yields_evidence_waits_and_the_rerun_completes(
         )  # fmt: skip
         await s.commit()
 
-        second = await erase(pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF)
+        second = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
         await s.commit()
         assert second.status == "completed" and not second.kept
         finished = [(i.type, i.id, i.outcome) for i in second.items]

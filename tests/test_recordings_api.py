@@ -483,3 +483,51 @@ async def test_upload_aborted_by_the_client_is_no_server_error(
     assert any("upload aborted by the client" in r.getMessage() for r in caplog.records)
     assert list((vault.settings.data_dir / "tmp").iterdir()) == []
     assert await vault.count(Recording) == 0 and await vault.objects() == 0
+
+
+async def test_training_hold_review_is_bounded_and_renewed(vault: Vault, tmp_path: Path) -> None:
+    """Now is 2026-11-27 10:00 Amsterdam: a training hold's review date is at most
+    2027-11-27 (12 months); renewing sets a new date within the same bound, in the API and
+    on the page, with the reason in both languages."""
+    created = await vault.create(make_audio(tmp_path, "wav_alaw"))
+    api, headers = vault.client, vault.tokens[AGENT]
+    base = f"/api/v1/recordings/{created['id']}"
+    too_far = {"kind": "training", "reason": "r", "review_at": "2027-11-28T12:00:00+01:00"}
+    refused = await api.post(f"{base}/holds", json=too_far, headers=headers)
+    assert refused.status == 422
+    assert "at most 12 months ahead" in (await refused.json())["error"]["message"]
+    evidence = {"kind": "evidence", "reason": "r", "review_at": "2029-01-01"}
+    assert (await api.post(f"{base}/holds", json=evidence, headers=headers)).status == 201
+    ok = {"kind": "training", "reason": "r", "review_at": "2027-11-27"}
+    placed = await api.post(f"{base}/holds", json=ok, headers=headers)
+    assert placed.status == 201
+    hold_id = (await placed.json())["id"]
+    renew = f"{base}/holds/{hold_id}/renew"
+    assert (await api.post(renew, json={}, headers=headers)).status == 422
+    beyond = await api.post(renew, json={"review_at": "2027-12-01"}, headers=headers)
+    assert beyond.status == 422
+    renewed = await api.post(renew, json={"review_at": "2027-03-01"}, headers=headers)
+    assert renewed.status == 200
+    assert (await renewed.json())["review_at"] == "2027-02-28T23:00:00+00:00"
+    trainer = vault.tokens[TRAINER]
+    assert (await api.post(renew, json={"review_at": "2027-03-01"}, headers=trainer)).status == 403
+
+    csrf = await vault.login(AGENT)
+    page = await api.post(
+        f"/recordings/{created['id']}/holds",
+        data={"csrf_token": csrf, "kind": "training", "reason": "r", "review_at": "2028-01-01"},
+    )
+    assert page.status == 422 and "hoogstens 12 maanden vooruit" in await page.text()
+    again = await api.post(
+        f"/recording-holds/{hold_id}/renew",
+        data={"csrf_token": csrf, "review_at": "2027-06-01"},
+        allow_redirects=False,
+    )
+    assert again.status == 303
+    async with vault.sessions() as s:
+        hold = await s.get(RecordingHold, hold_id)
+        assert hold is not None and hold.review_at.isoformat() == "2027-05-31T22:00:00+00:00"
+        renewals = await s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "recording.hold_renewed")
+        )
+        assert len(list(renewals)) == 2

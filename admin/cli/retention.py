@@ -101,7 +101,8 @@ async def _reconcile(settings: Settings, fix: bool) -> ReconcileReport:
 def hold_review(now_text: str | None) -> None:
     """Daily summary for privacy officers: recording holds past their review date.
 
-    Nothing is released automatically.
+    Evidence holds stay on it until someone renews or releases them; a training hold is
+    released by the sweep on its review date unless renewed.
     """
     settings = cli_settings()
     now = moment_option(now_text, settings, "--now") or SystemClock().now()

@@ -94,6 +94,10 @@ class Organisation(Base):
         str_enum(ServiceStatus, "service_status"), default=ServiceStatus.ACTIVE
     )
     service_end_date: Mapped[date | None] = mapped_column(Date)
+    # Where the services are delivered. It and `name` (the billing name) are kept until the
+    # end of service; the retention sweep then blanks both and stamps the moment.
+    delivery_address: Mapped[str | None] = mapped_column(Text)
+    service_data_removed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

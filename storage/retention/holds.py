@@ -1,7 +1,9 @@
 """Hold review: recording holds past their review date, for the privacy officer.
 
-Only a list and a daily summary; releasing stays a human decision (nothing is released
-automatically).
+Only a list and a daily summary. A training hold ends on its review date unless renewed
+(the sweep's training_holds rule releases it); an evidence hold is never released
+automatically: it stays on this list until a person renews it (a new review date) or
+releases it.
 """
 
 from __future__ import annotations
@@ -67,5 +69,8 @@ def render_summary(holds: list[DueHold], now: datetime, zone: ZoneInfo) -> str:
             f"review {review} ({hold.overdue_days(now)} d overdue), placed by {hold.placed_by}"
         )
     if holds:
-        lines.append("Niets wordt automatisch vrijgegeven. / Nothing is released automatically.")
+        lines.append(
+            "Bewijsblokkades worden nooit automatisch vrijgegeven: verleng of geef vrij. / "
+            "Evidence holds are never released automatically: renew or release them."
+        )
     return "\n".join(lines)

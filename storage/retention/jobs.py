@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -25,10 +25,12 @@ from storage.models import (
     AuditEvent,
     ContactFormSubmission,
     ContactPerson,
+    HoldKind,
     LoginFailure,
     Organisation,
     PrivacyRequest,
     Recording,
+    RecordingHold,
     RecordingTombstone,
     ServiceStatus,
     StaffSession,
@@ -40,6 +42,8 @@ from storage.models import (
 from storage.objectstore.base import ObjectStore
 from storage.services import audit, purge
 from storage.services.audit import Actor
+from storage.services.contact_form import FORM_SUBJECT, form_subject
+from storage.services.errors import ServiceError
 from storage.services.privacy import OPEN as OPEN_REQUEST
 from storage.services.recording_port import RecordingHeld, RecordingRetention, active_hold
 
@@ -50,6 +54,7 @@ REASON = "retention period ended"
 CLOSED = "closed"  # support information: period counted from closing
 INACTIVE = "inactive"  # support information: never closed, counted from the last activity
 OPEN_PRIVACY_REQUEST = "open_privacy_request"  # contact kept until its request is closed
+REVIEW_PASSED = "review_passed"  # training hold released: its review date passed
 
 
 @dataclass
@@ -129,8 +134,11 @@ async def _bulk(
 
 
 def _ticket_held() -> Any:
-    """An evidence/training hold on a recording of the ticket keeps the ticket too."""
-    return active_hold(Recording.ticket_id == Ticket.id)
+    """An evidence hold on a recording of the ticket keeps the ticket too (the agreement
+    the call is evidence of is in the ticket). A training hold does not: it keeps only its
+    recording, which survives the ticket (its link is cut), so a ticket kept for nothing
+    else follows its own period."""
+    return active_hold(Recording.ticket_id == Ticket.id, RecordingHold.kind == HoldKind.EVIDENCE)
 
 
 async def support_information(job: Job) -> Outcome:
@@ -197,6 +205,39 @@ async def call_recordings(job: Job) -> Outcome:
     return _batch_done(job, len(ids), outcome)
 
 
+async def training_holds(job: Job) -> Outcome:
+    """Training holds past their review date (not renewed) are released through the vault
+    (audited "review date passed"; the object's legal hold follows), so the recordings rule
+    after this one deletes a recording whose 90 days are over. `deleted` counts releases.
+    Evidence holds are never released here: they wait on the review page for a person."""
+    stmt = select(RecordingHold.id, RecordingHold.recording_id).where(
+        RecordingHold.kind == HoldKind.TRAINING,
+        RecordingHold.released_at.is_(None),
+        RecordingHold.review_at <= job.cutoff,
+    )
+    if job.dry_run:
+        released = await job.count(stmt)
+        return Outcome(deleted=released, deleted_by={REVIEW_PASSED: released} if released else {})
+    if job.skip:
+        stmt = stmt.where(RecordingHold.id.not_in(job.skip))
+    stmt = stmt.order_by(RecordingHold.review_at, RecordingHold.id).limit(job.limit)
+    rows = list(await job.session.execute(stmt))
+    outcome = Outcome()
+    for hold_id, recording_id in rows:
+        try:
+            async with job.session.begin_nested():
+                await job.recordings.end_training_hold(
+                    job.session, recording_id, hold_id, actor=job.actor, at=job.now
+                )
+        except ServiceError as exc:  # renewed or released meanwhile: the next sweep decides
+            outcome.failed[hold_id] = exc.message
+        else:
+            outcome.deleted += 1
+    if outcome.deleted:
+        outcome.deleted_by = {REVIEW_PASSED: outcome.deleted}
+    return _batch_done(job, len(rows), outcome)
+
+
 async def recording_tombstones(job: Job) -> Outcome:
     return await _bulk(
         job, RecordingTombstone, RecordingTombstone.deleted_at, "recording_tombstone"
@@ -223,14 +264,50 @@ async def held_messages(job: Job) -> Outcome:
 
 
 async def contact_form_submissions(job: Job) -> Outcome:
-    """The form's own record; the ticket it opened follows the support rule."""
-    return await _bulk(
-        job,
+    """The form's own record goes after its year; the ticket it opened follows the support
+    rule, so the person's details copied into that ticket (the company in its subject) are
+    taken out now: the question itself stays as support information. The ticket is found
+    by the submission's link (identity), and only a subject still as the form wrote it is
+    reset (an agent's own subject is support information)."""
+    stmt = select(
+        ContactFormSubmission.id, ContactFormSubmission.ticket_id, ContactFormSubmission.company
+    ).where(ContactFormSubmission.created_at <= job.cutoff)
+    if job.dry_run:
+        return Outcome(deleted=await job.count(stmt))
+    stmt = job.lock(
+        stmt.order_by(ContactFormSubmission.created_at, ContactFormSubmission.id).limit(job.limit),
         ContactFormSubmission,
-        ContactFormSubmission.created_at,
-        "contact_form_submission",
-        strip_audit=True,
     )
+    rows = list(await job.session.execute(stmt))
+    if not rows:
+        return _batch_done(job, 0, Outcome())
+    ids = [row.id for row in rows]
+    for row in rows:
+        copied = form_subject(row.company)
+        if row.ticket_id is not None and copied != FORM_SUBJECT:
+            await job.session.execute(
+                update(Ticket)
+                .where(Ticket.id == row.ticket_id, Ticket.subject == copied)
+                .values(subject=FORM_SUBJECT)
+                .execution_options(synchronize_session=False)
+            )
+    await purge.strip_audit(job.session, "contact_form_submission", ids)
+    await job.session.execute(
+        delete(ContactFormSubmission)
+        .where(ContactFormSubmission.id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        job.session,
+        actor=job.actor,
+        action="retention.purge",
+        subject_type="contact_form_submission",
+        subject_id=None,
+        at=job.now,
+        details={"rule": job.rule, "count": len(ids), "cutoff": job.cutoff.isoformat()},
+    )
+    await job.session.flush()
+    return _batch_done(job, len(ids), Outcome(deleted=len(ids)))
 
 
 async def ended_service_contacts(job: Job) -> Outcome:
@@ -241,13 +318,7 @@ async def ended_service_contacts(job: Job) -> Outcome:
     due = (
         select(ContactPerson.id)
         .join(Organisation, Organisation.id == ContactPerson.organisation_id)
-        .where(
-            Organisation.service_status == ServiceStatus.ENDED,
-            or_(
-                Organisation.service_end_date.is_(None),
-                Organisation.service_end_date <= job.cutoff.date(),
-            ),
-        )
+        .where(_service_ended(job))
     )
     open_request = exists().where(
         PrivacyRequest.contact_id == ContactPerson.id, PrivacyRequest.status.in_(OPEN_REQUEST)
@@ -269,6 +340,55 @@ async def ended_service_contacts(job: Job) -> Outcome:
     )
     outcome.deleted = len(result.deleted)
     return _batch_done(job, len(ids), outcome)
+
+
+def _service_ended(job: Job) -> Any:
+    """The organisation's service ended on or before the cutoff's day (UTC); an ended
+    service without a date counts as ended now. One definition for every "until the end
+    of service" rule (contact persons, billing name, delivery address)."""
+    return and_(
+        Organisation.service_status == ServiceStatus.ENDED,
+        or_(
+            Organisation.service_end_date.is_(None),
+            Organisation.service_end_date <= job.cutoff.date(),
+        ),
+    )
+
+
+async def organisation_service_data(job: Job) -> Outcome:
+    """The billing name and the delivery address of an organisation whose service ended
+    are blanked and the moment stamped; the row stays (its customer number and status are
+    no personal data, and tickets and recordings keep counting by it)."""
+    stmt = select(Organisation.id).where(
+        _service_ended(job), Organisation.service_data_removed_at.is_(None)
+    )
+    if job.dry_run:
+        return Outcome(deleted=await job.count(stmt))
+    stmt = job.lock(stmt.order_by(Organisation.id).limit(job.limit), Organisation)
+    ids = list(await job.session.scalars(stmt))
+    if ids:
+        await job.session.execute(
+            update(Organisation)
+            .where(Organisation.id.in_(ids))
+            .values(name="", delivery_address=None, service_data_removed_at=job.now)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            job.session,
+            actor=job.actor,
+            action="retention.purge",
+            subject_type="organisation",
+            subject_id=None,
+            at=job.now,
+            details={
+                "rule": job.rule,
+                "count": len(ids),
+                "fields": ["delivery_address", "name"],
+                "organisation_ids": ids,
+            },
+        )
+        await job.session.flush()
+    return _batch_done(job, len(ids), Outcome(deleted=len(ids)))
 
 
 async def login_failures(job: Job) -> Outcome:

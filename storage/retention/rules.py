@@ -37,6 +37,7 @@ INTEREST_RECORDINGS = Text(
     "Gerechtvaardigd belang: training van supportmedewerkers en bewijs van gemaakte afspraken",
     "Legitimate interest: training support staff and evidence of agreements made",
 )
+CLIENT = Text("Opdrachtgevende partij", "The client organisation")
 SECURITY = Text(
     "Gerechtvaardigd belang: beveiliging van de beheeromgeving",
     "Legitimate interest: security of the admin environment",
@@ -63,6 +64,15 @@ def months_before(now: datetime, months: int) -> datetime:
     (A 28 Feb anniversary for 29 Feb data cannot be one cutoff: it would be due before
     data from earlier on 28 Feb, so it is due at 1 March, when the cutoff passes it.)"""
     index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return now.replace(year=year, month=month + 1, day=min(now.day, last))
+
+
+def months_after(now: datetime, months: int) -> datetime:
+    """The same moment `months` calendar months later; a day the later month lacks becomes
+    its last day (31 March + 11 months = 29 February)."""
+    index = now.year * 12 + now.month - 1 + months
     year, month = divmod(index, 12)
     last = calendar.monthrange(year, month + 1)[1]
     return now.replace(year=year, month=month + 1, day=min(now.day, last))
@@ -144,6 +154,24 @@ RULES: tuple[Rule, ...] = (
         sweep=jobs.held_messages,
     ),
     Rule(
+        key="training_holds",
+        data=Text(
+            "Trainingsblokkade op een gespreksopname (houdt de opname langer dan 90 dagen); "
+            "een bewijsblokkade wordt nooit automatisch opgeheven",
+            "Training hold on a call recording (keeps it beyond 90 days); an evidence hold is "
+            "never released automatically",
+        ),
+        period=timedelta(0),
+        start=Text(
+            "op de herbeoordelingsdatum (hoogstens 12 maanden vooruit), tenzij verlengd",
+            "on its review date (at most 12 months ahead), unless renewed",
+        ),
+        ground=INTEREST_RECORDINGS,
+        controller=US,
+        sweep=jobs.training_holds,
+        max_days=0,  # the review date is the bound: a deployment cannot push it out
+    ),
+    Rule(
         key="recordings",
         data=Text("Gespreksopnames als u ons belt", "Recordings of calls to us"),
         period=timedelta(days=90),
@@ -190,6 +218,18 @@ RULES: tuple[Rule, ...] = (
         ground=CONTRACT,
         controller=US,
         sweep=jobs.ended_service_contacts,
+    ),
+    Rule(
+        key="organisation_service_data",
+        data=Text(
+            "Bedrijfsnaam voor facturatie en adres waar de diensten worden geleverd",
+            "Billing name and the address where the services are delivered",
+        ),
+        period=timedelta(0),
+        start=Text("tot einde dienstverlening", "until the end of the service"),
+        ground=CONTRACT,
+        controller=CLIENT,
+        sweep=jobs.organisation_service_data,
     ),
     Rule(
         key="staff_sessions",
@@ -313,3 +353,228 @@ def schedule(overrides: Mapping[str, int] | None = None) -> tuple[Rule, ...]:
         replace(rule, period=timedelta(days=overrides[rule.key])) if rule.key in overrides else rule
         for rule in RULES
     )
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One row of the privacy statement's table, and where this desk enforces it: the
+    rules (keys of RULES) and code, or why the desk does not store that data at all."""
+
+    key: str
+    service: Text
+    data: Text
+    period: Text
+    controller: Text
+    ground: Text
+    rules: tuple[str, ...]  # empty: not stored by the support desk
+    where: Text  # the code module(s) enforcing it; for a row not stored, why
+
+
+ALGEMEEN = Text("Algemeen", "General")
+UNTIL_END = Text("Tot einde dienstverlening", "Until the end of the service")
+SIX_MONTHS = Text("6 maanden", "6 months")
+LEGAL = Text("Wettelijke verplichting", "Legal obligation")
+NETWORK = Text(
+    "Niet opgeslagen in de supportdesk: de netwerk- en telefoniesystemen van de diensten "
+    "houden deze gegevens bij en ruimen ze op; een klant die ze zelf in een supportvraag "
+    "zet, valt onder supportinformatie.",
+    "Not stored by the support desk: the services' network and telephony systems keep and "
+    "delete them; a customer who writes them into a support question is covered by support "
+    "information.",
+)
+JOBS = "storage/retention/jobs.py"
+
+STATEMENT: tuple[StatementRow, ...] = (
+    StatementRow(
+        "contact_person",
+        ALGEMEEN,
+        Text(
+            "Naam, telefoonnummer en e-mailadres van de contactpersoon van uw organisatie",
+            "Name, phone number and e-mail address of your organisation's contact person",
+        ),
+        UNTIL_END,
+        US,
+        CONTRACT,
+        ("contact_persons",),
+        Text(f"{JOBS}: ended_service_contacts", f"{JOBS}: ended_service_contacts"),
+    ),
+    StatementRow(
+        "delivery_address",
+        ALGEMEEN,
+        Text("Adres waar de diensten worden geleverd", "Address where the services are delivered"),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        ("organisation_service_data",),
+        Text(f"{JOBS}: organisation_service_data", f"{JOBS}: organisation_service_data"),
+    ),
+    StatementRow(
+        "billing_name",
+        ALGEMEEN,
+        Text("Bedrijfsnaam voor facturatie", "Company name for billing"),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        ("organisation_service_data",),
+        Text(f"{JOBS}: organisation_service_data", f"{JOBS}: organisation_service_data"),
+    ),
+    StatementRow(
+        "traffic_data",
+        ALGEMEEN,
+        Text(
+            "Verkeersinformatie e-mails, telefonie en internet in het kader van een wettelijke "
+            "aftapverplichting of informatieverzoek",
+            "Traffic data of e-mail, telephony and internet under a legal interception "
+            "obligation or information request",
+        ),
+        SIX_MONTHS,
+        US,
+        LEGAL,
+        (),
+        NETWORK,
+    ),
+    StatementRow(
+        "support_information",
+        ALGEMEEN,
+        Text(
+            "Informatie aangeleverd door gebruiker voor supportvragen",
+            "Information supplied by the user for support questions",
+        ),
+        Text("Drie jaar", "3 years"),
+        US,
+        CONTRACT,
+        ("support_information", "held_messages"),
+        Text(
+            f"{JOBS}: support_information, held_messages",
+            f"{JOBS}: support_information, held_messages",
+        ),
+    ),
+    StatementRow(
+        "call_recordings",
+        ALGEMEEN,
+        Text("Gespreksopnames als u ons belt", "Recordings of your calls to us"),
+        Text("90 dagen", "90 days"),
+        US,
+        INTEREST_RECORDINGS,
+        ("recordings", "training_holds", "recording_tombstones"),
+        Text(
+            f"{JOBS}: call_recordings, training_holds; recordings/service.py (blokkades)",
+            f"{JOBS}: call_recordings, training_holds; recordings/service.py (holds)",
+        ),
+    ),
+    StatementRow(
+        "internet_line",
+        Text("Internetverbinding", "Internet connection"),
+        Text("ServiceId verbinding, LineId en publiek IP-adres", "ServiceId, LineId and public IP"),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        (),
+        NETWORK,
+    ),
+    StatementRow(
+        "voip_devices",
+        Text("VoIP-telefonie", "VoIP telephony"),
+        Text(
+            "IP-adres en MAC-adres toestel, naam en telefoonnummer contacten",
+            "IP and MAC address of the handset, name and number of contacts",
+        ),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        (),
+        NETWORK,
+    ),
+    StatementRow(
+        "mobile",
+        Text("Mobiele telefonie", "Mobile telephony"),
+        Text(
+            "Simkaartnummer, toestelnummer (IMEI), grensovergang-berichten en bundelnotificaties",
+            "SIM number, handset number (IMEI), border-crossing messages and bundle notices",
+        ),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        (),
+        NETWORK,
+    ),
+    StatementRow(
+        "usage_data",
+        Text("VoIP en mobiel", "VoIP and mobile"),
+        Text(
+            "Gebruiksgegevens VoIP en mobiel: met wie, waar, wanneer en hoeveel is gebeld",
+            "Usage data of VoIP and mobile: who was called, where, when and how much",
+        ),
+        SIX_MONTHS,
+        US,
+        CONTRACT,
+        (),
+        NETWORK,
+    ),
+    StatementRow(
+        "customer_recordings",
+        Text("VoIP en mobiel", "VoIP and mobile"),
+        Text(
+            "Geluidsopnames van uw gesprekken indien u deze functionaliteit afneemt",
+            "Recordings of your own calls, if you use that feature",
+        ),
+        Text("Afhankelijk van de gebruiker", "Set by the user"),
+        CLIENT,
+        CONTRACT,
+        (),
+        Text(
+            "Niet opgeslagen in de supportdesk: deze opnames staan in de telefoniedienst van de "
+            "klant; de supportdesk bewaart alleen gesprekken met ons (gespreksopnames).",
+            "Not stored by the support desk: these recordings live in the customer's telephony "
+            "service; the desk keeps only calls with us (call recordings).",
+        ),
+    ),
+    StatementRow(
+        "alarm_keyholders",
+        Text("247 Alarm", "247 Alarm"),
+        Text("Contactgegevens sleutelhouders", "Contact details of key holders"),
+        UNTIL_END,
+        CLIENT,
+        CONTRACT,
+        (),
+        Text(
+            "Niet opgeslagen in de supportdesk: de alarmdienst beheert de sleutelhouders.",
+            "Not stored by the support desk: the alarm service keeps the key holders.",
+        ),
+    ),
+    StatementRow(
+        "web_statistics",
+        Text("Website en smartphone applicaties", "Website and smartphone apps"),
+        Text(
+            "Bezoekstatistieken, functionele en statistische cookies",
+            "Visit statistics, functional and statistical cookies",
+        ),
+        Text("Eén jaar", "1 year"),
+        US,
+        Text("Gerechtvaardigd belang", "Legitimate interest"),
+        (),
+        Text(
+            "Geen bezoekstatistieken of statistische cookies. Functionele cookies: de "
+            "taalkeuze (lang, verloopt na één jaar: admin/views.py) en het formuliertoken "
+            "(vervalt bij sluiten van de browser: admin/contact_form.py, admin/views.py).",
+            "No visit statistics or statistical cookies. Functional cookies: the language "
+            "choice (lang, expires after one year: admin/views.py) and the form token (gone "
+            "when the browser closes: admin/contact_form.py, admin/views.py).",
+        ),
+    ),
+    StatementRow(
+        "contact_form",
+        Text("Website", "Website"),
+        Text("Ingevulde gegevens contactformulier", "Data entered in the contact form"),
+        Text("Eén jaar", "1 year"),
+        US,
+        CONTRACT,
+        ("contact_form",),
+        Text(
+            f"{JOBS}: contact_form_submissions (ook de kopie in het onderwerp van het ticket; "
+            "de vraag zelf blijft als supportinformatie)",
+            f"{JOBS}: contact_form_submissions (also the copy in the ticket's subject; the "
+            "question itself stays as support information)",
+        ),
+    ),
+)

@@ -33,6 +33,9 @@ LIMITS = {
     N_("message"): 5000,
 }
 REQUIRED = ("name", "email", "message")
+# A form ticket's subject; with the company appended while the submission is kept (the
+# retention sweep resets it to this after the submission's year: contact_form rule).
+FORM_SUBJECT = "Contactformulier"
 RATE_WINDOW = timedelta(hours=1)
 RATE_MAX = 5
 
@@ -61,6 +64,10 @@ class Receipt:
     submission_id: int
     ticket_id: int
     reference: str
+
+
+def form_subject(company: str) -> str:
+    return f"{FORM_SUBJECT}: {company}" if company else FORM_SUBJECT
 
 
 def ip_hash(secret: str, ip: str) -> str:
@@ -114,10 +121,9 @@ class ContactFormService:
         )
         if (recent or 0) >= RATE_MAX:
             raise RateLimited(N_("too many submissions from this address; try again later"))
-        # The person's details stay in the submission (kept one year), not in the ticket.
-        subject = (
-            f"Contactformulier: {fields['company']}" if fields["company"] else "Contactformulier"
-        )
+        # The person's details stay in the submission (kept one year), not in the ticket;
+        # only the company is in its subject, until the submission's year is over.
+        subject = form_subject(fields["company"])
         ticket, _ = await self.tickets.open_ticket(
             session,
             actor=Actor.customer(None, "contact form"),

@@ -26,6 +26,7 @@ PAGE = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 LANGUAGES = ("nl", "en")
+ADDRESS_MAX = 500
 
 
 def _text(data: dict[str, Any], name: Msgid, limit: int, *, required: bool = False) -> str:
@@ -112,10 +113,12 @@ class CustomerService:
         if not _CUSTOMER_NUMBER.match(number):
             raise InvalidInput(N_("customer_number: letters, digits and '-' only"))
         await self._check_number_free(session, number)
+        address = _text(data, N_("delivery_address"), ADDRESS_MAX) or None
         now = self.clock.now()
         org = Organisation(
             name=name,
             customer_number=number,
+            delivery_address=address,
             service_status=ServiceStatus.ACTIVE,
             created_at=now,
             updated_at=now,
@@ -146,6 +149,8 @@ class CustomerService:
                 raise InvalidInput(N_("customer_number: letters, digits and '-' only"))
             await self._check_number_free(session, number, org.id)
             changes["customer_number"] = number
+        if "delivery_address" in data:
+            changes["delivery_address"] = _text(data, N_("delivery_address"), ADDRESS_MAX) or None
         if "service_status" in data or "service_end_date" in data:
             status, end = self._service(data, org)
             changes["service_status"], changes["service_end_date"] = status, end

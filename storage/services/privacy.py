@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.clock import Clock
 from storage.models import (
+    AuditEvent,
     ContactPerson,
     ContactPrivacy,
     DocumentKind,
@@ -65,6 +66,21 @@ def deadline_state(request: PrivacyRequest, now: datetime) -> str:
     if now >= request.deadline_at:
         return "overdue"
     return "warning" if now >= request.warn_at else "ok"
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    status: str  # "completed", or "waiting" while something is kept (a hold)
+    items: list[dict[str, Any]]
+
+
+def erasure_report(status: str, items: list[dict[str, Any]]) -> ErasureReport:
+    """The API's view of an erasure: its status and items {type, id, outcome, ground?}
+    (ground only where an item was kept)."""
+    return ErasureReport(
+        status,
+        [{k: v for k, v in item.items() if k != "ground" or v} for item in items],
+    )
 
 
 def _label(actor: Actor) -> str:
@@ -202,12 +218,22 @@ class PrivacyService:
         return request
 
     async def verify_identity(
-        self, session: AsyncSession, request_id: int, *, actor: Actor, note: str = ""
+        self,
+        session: AsyncSession,
+        request_id: int,
+        *,
+        actor: Actor,
+        note: str = "",
+        require_id_copy: bool = False,
     ) -> PrivacyRequest:
-        """Identity checked: the ID copies have served their purpose and go now."""
+        """Identity checked: the ID copies have served their purpose and go now. With
+        `require_id_copy` (the API: no officer looked at the person) only once an ID copy
+        was uploaded for this request."""
         request = await self._open(session, request_id)
         if request.verified_at is not None:
             raise Conflict(N_("identity already verified"))
+        if require_id_copy and not await self._has_id_copy(session, request_id):
+            raise Conflict(N_("upload a copy of the requester's ID before verifying"))
         request.verified_at = self.clock.now()
         request.status = RequestStatus.VERIFIED
         removed = await self.delete_documents(
@@ -225,6 +251,70 @@ class PrivacyService:
         self._audit(session, actor, "privacy.verify", request_id, id_copies_deleted=removed)
         await session.flush()
         return request
+
+    @staticmethod
+    async def _has_id_copy(session: AsyncSession, request_id: int) -> bool:
+        """An ID copy was uploaded (its row stays after the file is deleted)."""
+        found = await session.scalar(
+            select(PrivacyDocument.id)
+            .where(
+                PrivacyDocument.request_id == request_id,
+                PrivacyDocument.kind == DocumentKind.ID_COPY,
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    @staticmethod
+    def require_kind(request: PrivacyRequest, *kinds: RequestType) -> None:
+        """Refuse an action that does not belong to this kind of request."""
+        if request.type not in kinds:
+            names = ", ".join(kind.value for kind in kinds)
+            raise Conflict(
+                N_("privacy request {id} is a {kind} request, not {names}"),
+                id=request.id,
+                kind=request.type.value,
+                names=names,
+            )
+
+    async def request_export(self, session: AsyncSession, request_id: int) -> PrivacyDocument:
+        """The newest export of this request still stored, once the identity is verified
+        (the file leaves the desk: only to the person it is about)."""
+        request = await self.get(session, request_id)
+        if request.verified_at is None:
+            raise Conflict(N_("verify the requester's identity before handing out the export"))
+        document = await session.scalar(
+            select(PrivacyDocument)
+            .where(
+                PrivacyDocument.request_id == request_id,
+                PrivacyDocument.kind == DocumentKind.EXPORT,
+                PrivacyDocument.deleted_at.is_(None),
+            )
+            .order_by(PrivacyDocument.id.desc())
+            .limit(1)
+        )
+        if document is None:
+            raise NotFound(
+                N_("privacy request {request_id} has no stored export"), request_id=request_id
+            )
+        return document
+
+    async def erasure_report(self, session: AsyncSession, request_id: int) -> ErasureReport | None:
+        """What the request's erasure did, from its audit event (None: not erased)."""
+        event = await session.scalar(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action == "privacy.erasure",
+                AuditEvent.subject_type == SUBJECT,
+                AuditEvent.subject_id == str(request_id),
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+        if event is None:
+            return None
+        details = event.details or {}
+        return erasure_report(details.get("status", "completed"), details.get("items") or [])
 
     async def close(
         self,

@@ -393,7 +393,7 @@ async def _finish(
     purge.checkpoint_wal_after_commit(session)  # the WAL still holds the erased texts
 
 
-async def erase(
+async def erase_request(
     service: PrivacyService,
     recordings: RecordingEraser,
     session: AsyncSession,
@@ -475,7 +475,7 @@ async def erase_contact(
         request = await service.get(session, request_id)
         if request.contact_id not in (contact_id, None):
             raise InvalidInput(N_("the request is about another contact"))
-        return await erase(
+        return await erase_request(
             service, recordings, session, request_id, actor=actor, ticket_mode=ticket_mode
         )
     identity = await identity_of_contact(session, contact_id)

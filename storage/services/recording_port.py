@@ -56,6 +56,21 @@ class RecordingDeleter(Protocol):
         ...
 
 
+class TrainingHoldEnder(Protocol):
+    async def end_training_hold(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        hold_id: int,
+        *,
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> RecordingHold:
+        """Release a training hold whose review date has passed (audited "review date
+        passed"); a Conflict for an evidence hold or one renewed meanwhile."""
+        ...
+
+
 class RetentionPeriod(Protocol):
     @property
     def retention(self) -> timedelta:
@@ -63,7 +78,7 @@ class RetentionPeriod(Protocol):
         ...
 
 
-class RecordingRetention(RecordingDeleter, Protocol):
+class RecordingRetention(RecordingDeleter, TrainingHoldEnder, Protocol):
     @property
     def policy(self) -> RetentionPeriod: ...
 

@@ -4,7 +4,7 @@ An erasure request kept open by an evidence hold (or an object not yet deleted) 
 what is left (erasure_items: ids, outcome, ground) and the identifiers needed to find it
 after the contact row is gone (erasure_runs.subject); both go when the request closes.
 
-Revision ID: 0021
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-01
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
+revision: str = "0020"
 down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
