@@ -123,7 +123,6 @@ async def id_copy(request: web.Request) -> web.Response:
             request[DB],
             request_id,
             upload.path,
-            content_type=upload.content_type,
             size=upload.size,
             actor=_actor(request),
         )

@@ -201,7 +201,7 @@ async def renew(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(request[USER]),
         role=request[USER].role,
     )
-    raise _back(ident)
+    raise _back(request, ident)
 
 
 @requires(Permission.RECORDINGS_DELETE)
