@@ -44,7 +44,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatcher import create_dispatcher
-from bot.processor import RateLimiter, UpdateProcessor, inline_pure_filters
+from bot.processor import RateLimiter, UpdateProcessor
 from storage import migrate
 from storage.clock import SystemClock
 from storage.config import Settings
@@ -129,7 +129,6 @@ def shape_floor() -> Dispatcher:
         return None
 
     dp.include_routers(*routers, media)
-    inline_pure_filters(dp)  # as create_dispatcher does
     return dp
 
 

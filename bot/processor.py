@@ -22,13 +22,12 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.fsm.state import State
 from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -148,29 +147,6 @@ def _has_event(update: Update) -> bool:
     except Exception:
         return False
     return True
-
-
-def inline_pure_filters(dp: Dispatcher) -> None:
-    """aiogram runs every synchronous filter through asyncio.to_thread: a worker-thread hop
-    for each magic filter (F.text, F.chat.type == ...) and FSM state checked, ~9 per
-    customer message. Those are pure attribute comparisons, so they run inline instead;
-    other synchronous filters keep their thread."""
-    for router in dp.chain_tail:
-        for observer in router.observers.values():
-            for handler in [observer._handler, *observer.handlers]:
-                for check in handler.filters or ():
-                    if not check.awaitable and (
-                        check.magic is not None or isinstance(check.callback, State)
-                    ):
-                        check.callback = _inline(check.callback)
-                        check.awaitable = True
-
-
-def _inline(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        return check(*args, **kwargs)
-
-    return run
 
 
 class UpdateProcessor:
