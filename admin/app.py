@@ -24,7 +24,15 @@ from admin import (
 from admin import privacy as privacy_admin
 from admin import retention as retention_admin
 from admin.auth import public
-from admin.keys import CLOCK, ENGINE, OBJECT_STORE, SESSIONMAKER, SETTINGS, TICKETS
+from admin.keys import (
+    CLOCK,
+    ENGINE,
+    OBJECT_STORE,
+    READ_SESSIONMAKER,
+    SESSIONMAKER,
+    SETTINGS,
+    TICKETS,
+)
 from admin.middleware import (
     access_middleware,
     db_middleware,
@@ -35,7 +43,7 @@ from admin.recordings_web import recordings_ctx
 from recordings.archive import configure_lifecycle, retention_days
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
-from storage.db import create_engine, create_sessionmaker
+from storage.db import create_engine, create_sessionmaker, read_only
 from storage.objectstore import ObjectStore, create_object_store
 from storage.services.tickets import TicketService
 
@@ -100,6 +108,7 @@ def _database(given: AsyncEngine | None):
         engine = given or create_engine(app[SETTINGS].effective_database_url)
         app[ENGINE] = engine
         app[SESSIONMAKER] = create_sessionmaker(engine)
+        app[READ_SESSIONMAKER] = create_sessionmaker(read_only(engine))
         yield
         if given is None:
             await engine.dispose()

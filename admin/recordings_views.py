@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from admin.auth import Permission, csrf_exempt, requires
+from admin.auth import Permission, csrf_exempt, requires, writes
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
@@ -187,6 +187,7 @@ async def recording_page(request: web.Request) -> web.Response:
 
 @routes.get("/recordings/{id}/audio")
 @requires(Permission.RECORDINGS_VIEW)
+@writes  # audit of a play or download
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _recording(request), via="admin")
 
@@ -319,6 +320,7 @@ async def _training_recording(request: web.Request) -> Recording:
 
 @routes.get("/training/{id}/audio")
 @requires(Permission.TRAINING_LISTEN)
+@writes  # audit of a play or download
 async def training_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _training_recording(request), via="training")
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import ticket_desk
-from admin.auth import Permission, authenticated, public, requires
+from admin.auth import Permission, authenticated, public, requires, writes
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
@@ -387,6 +387,7 @@ async def _render_ticket(
 
 @routes.get("/tickets/{id}")
 @requires(Permission.TICKETS_VIEW)
+@writes  # presence on the ticket
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     return await _render_ticket(request)
 
