@@ -148,8 +148,9 @@ class Run:
 
 
 class RoundTrips:
-    """Statements (BEGIN and SAVEPOINT included) plus commits: on SQLite each is one trip
-    to the connection's thread, except a BEGIN, which travels with the next statement."""
+    """Statements (BEGIN and SAVEPOINT included) plus commits. On SQLite, SQLAlchemy's stock
+    aiosqlite adapter makes three or four trips to the connection's thread for each (cursor,
+    execute, fetch, close)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.count = 0
