@@ -22,6 +22,7 @@ from admin.keys import (
     ENGINE,
     LOGIN_LIMITS,
     OBJECT_STORE,
+    READ_SESSIONMAKER,
     SESSIONMAKER,
     SETTINGS,
     TICKETS,
@@ -39,7 +40,7 @@ from bot.runtime import BotRuntime
 from recordings.archive import configure_lifecycle, retention_days
 from storage.clock import Clock, SystemClock
 from storage.config import Settings
-from storage.db import create_engine, create_sessionmaker
+from storage.db import create_engine, create_sessionmaker, read_only
 from storage.objectstore import ObjectStore, create_object_store
 from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
@@ -100,6 +101,7 @@ def _database(given: AsyncEngine | None):
         engine = given or create_engine(app[SETTINGS].effective_database_url)
         app[ENGINE] = engine
         app[SESSIONMAKER] = create_sessionmaker(engine)
+        app[READ_SESSIONMAKER] = create_sessionmaker(read_only(engine))
         yield
         if given is None:
             await engine.dispose()

@@ -104,6 +104,20 @@ def is_csrf_exempt(handler: object) -> bool:
     return getattr(handler, CSRF_EXEMPT_ATTR, False) is True
 
 
+WRITES_ATTR = "__supportdesk_writes__"
+
+
+def writes(handler: H) -> H:
+    """A GET handler that writes (an audit entry for a download, presence on a ticket): it
+    gets a writing session; other GET/HEAD requests get a read-only one."""
+    setattr(handler, WRITES_ATTR, True)
+    return handler
+
+
+def is_read_only(request_method: str, handler: object) -> bool:
+    return request_method in ("GET", "HEAD") and getattr(handler, WRITES_ATTR, False) is not True
+
+
 def has_permission(user: StaffUser | None, requirement: Requirement) -> bool:
     if requirement == Access.PUBLIC:
         return True

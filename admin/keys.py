@@ -22,6 +22,8 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+# Sessions that only read (storage.db.read_only): GET/HEAD requests not marked `writes`.
+READ_SESSIONMAKER = web.AppKey("read_sessionmaker", async_sessionmaker[AsyncSession])
 OBJECT_STORE = web.AppKey("object_store", ObjectStore)
 TICKETS = web.AppKey("tickets", TicketService)
 LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)
@@ -33,6 +35,7 @@ BOT_PROBE = web.AppKey("bot_probe", BotProbe)
 REDIS = web.AppKey("redis", Redis)  # only when SUPPORTDESK_REDIS_URL is set (readiness)
 
 DB = web.RequestKey("db", AsyncSession)
+DB_WRITES = web.RequestKey("db_writes", bool)  # False: DB is a read-only session
 USER = web.RequestKey("user", StaffUser)
 STAFF_SESSION = web.RequestKey("staff_session", StaffSession)
 LANG = web.RequestKey("lang", str)

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.auth import Access, has_permission, is_csrf_exempt, requirement_of
+from admin.auth import Access, has_permission, is_csrf_exempt, is_read_only, requirement_of
 from admin.i18n import pick_language, translate
-from admin.keys import CLOCK, DB, LANG, SESSIONMAKER, SETTINGS, STAFF_SESSION, USER
+from admin.keys import (
+    CLOCK,
+    DB,
+    DB_WRITES,
+    LANG,
+    READ_SESSIONMAKER,
+    SESSIONMAKER,
+    SETTINGS,
+    STAFF_SESSION,
+    USER,
+)
 from admin.urls import url_for
 from storage.models import StaffUser
 from storage.services import access
@@ -91,9 +103,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def db_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One AsyncSession per request, committed when the handler succeeds (redirects too)."""
-    async with request.config_dict[SESSIONMAKER]() as session:
+    """One AsyncSession per request, committed when the handler succeeds (redirects too).
+    GET/HEAD get a read-only one (no write lock on SQLite) unless the handler is `writes`."""
+    read_only = is_read_only(request.method, request.match_info.handler)
+    sessionmaker = request.config_dict[READ_SESSIONMAKER if read_only else SESSIONMAKER]
+    async with sessionmaker() as session:
         request[DB] = session
+        request[DB_WRITES] = not read_only
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -104,6 +120,19 @@ async def db_middleware(request: web.Request, handler: Handler) -> web.StreamRes
         return response
 
 
+async def _write_aside(
+    request: web.Request, write: Callable[[AsyncSession], Awaitable[None]]
+) -> None:
+    """A small write for a read-only request (its session touch): in the request's own
+    session when that one writes, else in a short transaction of its own."""
+    if request[DB_WRITES]:
+        await write(request[DB])
+        return
+    async with request.config_dict[SESSIONMAKER]() as session:
+        await write(session)
+        await session.commit()
+
+
 async def _identify(request: web.Request) -> StaffUser | None:
     db = request[DB]
     clock = request.config_dict[CLOCK]
@@ -111,16 +140,25 @@ async def _identify(request: web.Request) -> StaffUser | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        return await access.user_for_token(db, clock, token.strip())
+        found = await access.user_for_token(db, clock, token.strip())
+        if found is None:
+            return None
+        record, user = found
+        if access.token_touch_due(clock, record):
+            await _write_aside(request, lambda s: access.touch_token(s, clock, record))
+        return user
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = await access.resume_session(db, clock, token)
-    if found is None:
+    resumed = await access.resume_session(db, clock, token)
+    if resumed is None:
         return None
-    record, user = found
-    request[STAFF_SESSION] = record
-    return user
+    if resumed.needs_write:
+        await _write_aside(request, lambda s: access.settle_session(s, clock, resumed))
+    if resumed.user is None:
+        return None
+    request[STAFF_SESSION] = resumed.record
+    return resumed.user
 
 
 @web.middleware

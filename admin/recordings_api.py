@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from admin.auth import Permission, requires
+from admin.auth import Permission, requires, writes
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.parsing import json_body, path_id
 from admin.recordings_http import (
@@ -185,6 +185,7 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @requires(Permission.RECORDINGS_VIEW)
+@writes  # audit of a play or download
 async def audio(request: web.Request) -> web.StreamResponse:
     recording = await request.config_dict[RECORDINGS].get(request[DB], path_id(request))
     return await serve_audio(request, recording, via="api")

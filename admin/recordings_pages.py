@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.auth import Permission, csrf_exempt, requires
+from admin.auth import Permission, csrf_exempt, requires, writes
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import path_id
@@ -104,6 +104,7 @@ async def recording_page(request: web.Request) -> web.Response:
 
 
 @requires(Permission.RECORDINGS_VIEW)
+@writes  # audit of a play or download
 async def recording_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _recording(request), via="admin")
 
@@ -244,6 +245,7 @@ async def _training_recording(request: web.Request) -> Recording:
 
 
 @requires(Permission.TRAINING_LISTEN)
+@writes  # audit of a play or download
 async def training_audio(request: web.Request) -> web.StreamResponse:
     return await serve_audio(request, await _training_recording(request), via="training")
 

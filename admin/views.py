@@ -15,7 +15,7 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import ticket_desk
-from admin.auth import Permission, authenticated, has_permission, public, requires
+from admin.auth import Permission, authenticated, has_permission, public, requires, writes
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
@@ -397,6 +397,7 @@ async def _render_ticket(
 
 
 @requires(Permission.TICKETS_VIEW)
+@writes  # presence on the ticket
 async def ticket_page(request: web.Request) -> web.StreamResponse:
     return await _render_ticket(request)
 

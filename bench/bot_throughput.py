@@ -44,7 +44,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatcher import create_dispatcher
-from bot.processor import RateLimiter, UpdateProcessor, inline_pure_filters
+from bot.processor import RateLimiter, UpdateProcessor
 from storage import migrate
 from storage.clock import SystemClock
 from storage.config import Settings
@@ -129,7 +129,6 @@ def shape_floor() -> Dispatcher:
         return None
 
     dp.include_routers(*routers, media)
-    inline_pure_filters(dp)  # as create_dispatcher does
     return dp
 
 
@@ -149,8 +148,9 @@ class Run:
 
 
 class RoundTrips:
-    """Statements (BEGIN and SAVEPOINT included) plus commits: on SQLite each is one trip
-    to the connection's thread, except a BEGIN, which travels with the next statement."""
+    """Statements (BEGIN and SAVEPOINT included) plus commits. On SQLite, SQLAlchemy's stock
+    aiosqlite adapter makes three or four trips to the connection's thread for each (cursor,
+    execute, fetch, close)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.count = 0

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filing import clean
+from bot.filters import Magic
 from bot.media import describe
 from storage.models import ContactPerson, UnfiledMessage
 from storage.services.message_edits import MessageEditService
@@ -17,7 +18,7 @@ from storage.services.message_edits import MessageEditService
 def create_router() -> Router:
     router = Router(name="edits")
     # Like new messages: only private chats are support conversations.
-    router.edited_message.filter(F.chat.type == "private")
+    router.edited_message.filter(Magic(F.chat.type == "private"))
 
     @router.edited_message()
     async def edited(

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import conversation, customer_edits, errors, media, new_ticket, retry, start, tickets
 from bot import privacy as privacy_router
+from bot.filters import Magic
 from bot.i18n import ContactI18nMiddleware
 from bot.local_files import LocalBotApiFiles
 from bot.middlewares import ContactMiddleware, DbSessionMiddleware
 from bot.observe import UpdateLogMiddleware
-from bot.processor import inline_pure_filters
 from bot.scaling import fsm_backends
 from bot.texts import create_i18n
 from storage.clock import Clock
@@ -56,7 +56,7 @@ def create_dispatcher(
     dp.update.outer_middleware(ContactMiddleware())
     dp.update.outer_middleware(ContactI18nMiddleware(i18n))
     # Support happens in private chats only; group chatter never becomes a ticket.
-    dp.message.filter(F.chat.type == "private")
+    dp.message.filter(Magic(F.chat.type == "private"))
     dp.include_routers(
         errors.create_router(),
         start.create_router(),
@@ -67,7 +67,6 @@ def create_dispatcher(
         tickets.create_router(),
         media.create_router(max_media_bytes or settings.bot_media_max_bytes),
     )
-    inline_pure_filters(dp)  # after every router is included
     return dp
 
 

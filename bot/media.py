@@ -20,6 +20,7 @@ from bot.attachments import (
     refusal_text,
 )
 from bot.filing import ask_ticket_if_ambiguous, file_customer_message, file_text
+from bot.filters import Magic
 from bot.middlewares import RollbackHook
 from storage.clock import Clock
 from storage.config import Settings
@@ -99,7 +100,7 @@ def describe(message: Message) -> str:
 def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
     router = Router(name="media")
 
-    @router.message(F.photo | F.document | F.voice | F.audio)
+    @router.message(Magic(F.photo | F.document | F.voice | F.audio))
     async def media_message(
         message: Message,
         bot: Bot,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -21,6 +22,20 @@ RollbackHook = Callable[[], Awaitable[object]]
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class InboxBatch:
+    """Several queued updates of one user handled in one transaction (bot/processor.py):
+    the processor owns the session and commits once; each update's answers and undo steps
+    wait here until that commit, or its rollback."""
+
+    session: AsyncSession
+    said: list[Any] = field(default_factory=list)
+    on_rollback: list[RollbackHook] = field(default_factory=list)
+
+    async def undo(self) -> None:
+        await _undo(self.on_rollback)
+
+
 class DbSessionMiddleware(BaseMiddleware):
     """Opens one AsyncSession per update; commits after the handler, rolls back on error.
 
@@ -36,6 +51,9 @@ class DbSessionMiddleware(BaseMiddleware):
         self.sessionmaker = sessionmaker
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        batch: InboxBatch | None = data.get("inbox_batch")
+        if batch is not None:
+            return await self._in_batch(batch, handler, event, data)
         on_rollback: list[RollbackHook] = []
         outcome = data.get("inbox_outcome")
         bot: Bot = data["bot"]
@@ -64,6 +82,36 @@ class DbSessionMiddleware(BaseMiddleware):
         if outcome is not None:
             outcome.handled = True
         await answers.send(bot, said)
+        return result
+
+    async def _in_batch(
+        self, batch: InboxBatch, handler: Handler, event: TelegramObject, data: dict[str, Any]
+    ) -> Any:
+        """As above, in the batch's transaction: nothing is committed, rolled back or sent
+        here; a failure propagates and the processor rolls the whole batch back."""
+        outcome = data.get("inbox_outcome")
+        answers.install(data["bot"])
+        data["session"] = batch.session
+        data["on_rollback"] = batch.on_rollback
+        update_id = data["inbox_update_id"]
+        clock: Clock = data["clock"]
+        try:
+            # 'Already handled' changed nothing (no row matched), so the batch goes on.
+            await mark_handled(batch.session, update_id, clock.now())
+        except AlreadyHandled:
+            log.info("bot update %s was handled elsewhere; skipped", update_id)
+            result = None
+        else:
+            try:
+                with answers.deferred() as said:
+                    result = await handler(event, data)
+            except BaseException as exc:
+                if outcome is not None:
+                    outcome.error = type(exc).__name__
+                raise
+            batch.said.extend(said)
+        if outcome is not None:
+            outcome.handled = True
         return result
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.attachments import attach_telegram_file, media_ref
 from bot.filing import append, clean, file_customer_message, open_new_ticket
+from bot.filters import Magic
 from bot.media import describe, media_file
 from bot.middlewares import RollbackHook
 from bot.texts import t
@@ -280,7 +281,7 @@ def create_router() -> Router:
         if not filed:
             await bot.send_message(_chat(query, contact), t(contact.language, "new_cancelled"))
 
-    @router.callback_query(NewTicket.category, NewStep.filter(F.action == "category"))
+    @router.callback_query(StateFilter(NewTicket.category), NewStep.filter(F.action == "category"))
     async def category(
         query: CallbackQuery,
         callback_data: NewStep,
@@ -303,13 +304,13 @@ def create_router() -> Router:
         await state.set_state(NewTicket.description)
         await bot.send_message(_chat(query, contact), t(lang, "new_describe"))
 
-    @router.message(NewTicket.category, ~F.text.startswith("/"))
+    @router.message(StateFilter(NewTicket.category), Magic(~F.text.startswith("/")))
     async def before_category(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         await _keep(message, state, as_description=True)
         lang = contact.language
         await message.answer(t(lang, "new_kept_choose"), reply_markup=_categories(lang))
 
-    @router.message(NewTicket.description, ~F.text.startswith("/"))
+    @router.message(StateFilter(NewTicket.description), Magic(~F.text.startswith("/")))
     async def description(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         lang = contact.language
         if await _keep(message, state, as_description=True) != "description":
@@ -318,7 +319,7 @@ def create_router() -> Router:
         await state.set_state(NewTicket.attachments)
         await message.answer(t(lang, "new_attach"), reply_markup=_row(lang, "continue", "cancel"))
 
-    @router.message(NewTicket.attachments, ~F.text.startswith("/"))
+    @router.message(StateFilter(NewTicket.attachments), Magic(~F.text.startswith("/")))
     async def attachment(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         kept = await _keep(message, state, as_description=False)
         lang = contact.language
@@ -326,7 +327,7 @@ def create_router() -> Router:
         text = t(lang, "new_attached", count=count) if kept == "file" else t(lang, "new_added")
         await message.answer(text, reply_markup=_row(lang, "continue", "cancel"))
 
-    @router.message(NewTicket.confirm, ~F.text.startswith("/"))
+    @router.message(StateFilter(NewTicket.confirm), Magic(~F.text.startswith("/")))
     async def before_sending(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         # Still part of this ticket: kept, and the updated ticket is shown for confirmation.
         await _keep(message, state, as_description=False)
@@ -335,7 +336,7 @@ def create_router() -> Router:
             _review(lang, await state.get_data()), reply_markup=_row(lang, "send", "cancel")
         )
 
-    @router.edited_message(StateFilter(NewTicket), F.chat.type == "private")
+    @router.edited_message(StateFilter(NewTicket), Magic(F.chat.type == "private"))
     async def edited_before_sending(message: Message, state: FSMContext) -> None:
         """An edit of a text kept for /new changes what will be sent."""
         data = await state.get_data()
@@ -352,7 +353,9 @@ def create_router() -> Router:
                 return
         raise SkipHandler  # not part of /new: an edit of a message already on a ticket
 
-    @router.callback_query(NewTicket.attachments, NewStep.filter(F.action == "continue"))
+    @router.callback_query(
+        StateFilter(NewTicket.attachments), NewStep.filter(F.action == "continue")
+    )
     async def review(
         query: CallbackQuery, bot: Bot, state: FSMContext, contact: ContactPerson
     ) -> None:
@@ -364,7 +367,7 @@ def create_router() -> Router:
             _chat(query, contact), _review(lang, data), reply_markup=_row(lang, "send", "cancel")
         )
 
-    @router.callback_query(NewTicket.confirm, NewStep.filter(F.action == "send"))
+    @router.callback_query(StateFilter(NewTicket.confirm), NewStep.filter(F.action == "send"))
     async def send(
         query: CallbackQuery,
         bot: Bot,

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -27,6 +27,7 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.filters import Magic
 from bot.middlewares import RollbackHook
 from bot.new_ticket import NewTicket, file_kept
 from bot.texts import t
@@ -176,7 +177,7 @@ def create_router() -> Router:
         await state.clear()
         await message.answer(t(contact.language, "privacy_cancelled"))
 
-    @router.message(PrivacyDetails.details, F.text & ~F.text.startswith("/"))
+    @router.message(StateFilter(PrivacyDetails.details), Magic(F.text & ~F.text.startswith("/")))
     async def details(
         message: Message,
         state: FSMContext,
@@ -195,7 +196,7 @@ def create_router() -> Router:
         answer = await _record(session, contact, object_store, clock, settings, right, text)
         await message.answer(answer)
 
-    @router.message(PrivacyDetails.details, ~F.text.startswith("/"))
+    @router.message(StateFilter(PrivacyDetails.details), Magic(~F.text.startswith("/")))
     async def details_not_text(message: Message, contact: ContactPerson) -> None:
         # A photo or file is not the details (and must not become a ticket either).
         await message.answer(t(contact.language, "privacy_need_text"))

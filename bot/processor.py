@@ -22,25 +22,26 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.fsm.state import State
 from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import inbox
+from bot import answers, inbox
 from bot.inbox_notice import tell_received
+from bot.middlewares import InboxBatch
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
 
 BLOCK_ATTEMPTS = 3  # with inbox.backoff: retried after ~2 s and ~4 s (at the next scan)
 BLOCK_FOR = timedelta(minutes=2)
+BATCH = 20  # at most this many of a user's queued updates share one transaction
 
 Queued = tuple[int, Update, int]  # update_id, update, failed attempts so far
 
@@ -150,27 +151,8 @@ def _has_event(update: Update) -> bool:
     return True
 
 
-def inline_pure_filters(dp: Dispatcher) -> None:
-    """aiogram runs every synchronous filter through asyncio.to_thread: a worker-thread hop
-    for each magic filter (F.text, F.chat.type == ...) and FSM state checked, ~9 per
-    customer message. Those are pure attribute comparisons, so they run inline instead;
-    other synchronous filters keep their thread."""
-    for router in dp.chain_tail:
-        for observer in router.observers.values():
-            for handler in [observer._handler, *observer.handlers]:
-                for check in handler.filters or ():
-                    if not check.awaitable and (
-                        check.magic is not None or isinstance(check.callback, State)
-                    ):
-                        check.callback = _inline(check.callback)
-                        check.awaitable = True
-
-
-def _inline(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        return check(*args, **kwargs)
-
-    return run
+class _RunFailed(Exception):
+    """An update of a batch was not handled (the errors router took its exception)."""
 
 
 class UpdateProcessor:
@@ -261,7 +243,7 @@ class UpdateProcessor:
         self, failed: dict[int, inbox.Failed], update_id: int, update: Update
     ) -> None:
         """An earlier update of this user failed, maybe on another instance, and waits for
-        its retry: hold this one behind it, as if the failure had been ours (same bounds)."""
+        its retry: block this one behind it, as if the failure had been ours (same bounds)."""
         key = user_of(update)
         blocker = failed.get(key) if key is not None else None
         if (
@@ -303,26 +285,84 @@ class UpdateProcessor:
         return lane
 
     async def _run_lane(self, key: int | None, lane: deque[Queued]) -> None:
+        booked = None  # a wait the rate limiter already booked for lane[0]
         try:
             while lane:
-                update_id, update, attempts = lane.popleft()
-                handled = False
+                run = [lane.popleft()]
+                handled: list[bool] = []
                 try:
-                    if key is not None and (wait := self.limiter.delay(key)) > 0:
+                    wait = booked if booked is not None else self._delay(key)
+                    booked = None
+                    if wait > 0:
                         await asyncio.sleep(wait)
+                    # Those queued behind it that are due now share its transaction.
+                    while lane and len(run) < BATCH and run[0][2] == 0 and lane[0][2] == 0:
+                        if (wait := self._delay(key)) > 0:
+                            booked = wait
+                            break
+                        run.append(lane.popleft())
                     async with self.slots:
-                        handled = await self.handle(update_id, update, attempts=attempts)
-                finally:
+                        handled = await self._handle_run(run)
+                except BaseException:
+                    for update_id, *_ in run:
+                        self.inflight.discard(update_id)
+                    raise
+                # What the run did not reach (behind a failed one) goes back to the front.
+                lane.extendleft(reversed(run[len(handled) :]))
+                for (update_id, _, attempts), ok in zip(run, handled, strict=False):
                     self.inflight.discard(update_id)  # a failed one: the scan claims its retry
-                if handled:
-                    self.block_until.pop(update_id, None)
-                elif key is not None and self._may_block(update_id, attempts + 1):
-                    # Nothing behind it has run: all of it waits in the hold; the lane ends.
-                    self.blocked_lanes[key] = BlockedLane(update_id, deque(lane))
-                    lane.clear()
+                    if ok:
+                        self.block_until.pop(update_id, None)
+                    elif key is not None and self._may_block(update_id, attempts + 1):
+                        # Nothing behind it has run: all of it waits behind it; the lane ends.
+                        self.blocked_lanes[key] = BlockedLane(update_id, deque(lane))
+                        lane.clear()
         finally:
             if self.lanes.get(key) is lane:
                 del self.lanes[key]
+
+    def _delay(self, key: int | None) -> float:
+        return self.limiter.delay(key) if key is not None else 0.0
+
+    async def _handle_run(self, run: list[Queued]) -> list[bool]:
+        """Handle a user's updates in order: together in one transaction when there are
+        several (one BEGIN and COMMIT instead of one each); if that fails, nothing of it
+        was committed and they go one by one, so a failure is pinned on its own update.
+        Stops at the first update that fails: later ones wait for its retry."""
+        if len(run) > 1 and all(_has_event(update) for _, update, _ in run):
+            if await self._handle_together(run):
+                return [True] * len(run)
+        handled: list[bool] = []
+        for update_id, update, attempts in run:
+            handled.append(await self.handle(update_id, update, attempts=attempts))
+            if not handled[-1]:
+                break
+        return handled
+
+    async def _handle_together(self, run: list[Queued]) -> bool:
+        async with self.sessionmaker() as session:
+            batch = InboxBatch(session)
+            try:
+                for update_id, update, attempts in run:
+                    outcome = Outcome()
+                    await self.dp.feed_update(
+                        self.bot,
+                        update,
+                        inbox_update_id=update_id,
+                        inbox_attempts=attempts,
+                        inbox_outcome=outcome,
+                        inbox_batch=batch,
+                    )
+                    if not outcome.handled:
+                        raise _RunFailed(update_id)
+                await session.commit()
+            except Exception as exc:
+                log.info("bot updates %s together failed (%s); one by one", run[0][0], exc)
+                await session.rollback()
+                await batch.undo()
+                return False
+        await answers.send(self.bot, batch.said)
+        return True
 
     def _may_block(self, update_id: int, failed: int) -> bool:
         """May this failed update keep its user's later updates waiting (bounded)?"""

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filing import file_text
+from bot.filters import Magic
 from bot.texts import LANGUAGES, t
 from storage.clock import Clock
 from storage.config import Settings
@@ -150,11 +151,11 @@ def create_router() -> Router:
         # Buttons of a finished flow or tampered data: answer, so no spinner is left hanging.
         await query.answer(t(contact.language, "button_stale"), show_alert=True)
 
-    @router.message(F.text.startswith("/"))
+    @router.message(Magic(F.text.startswith("/")))
     async def unknown_command(message: Message, contact: ContactPerson) -> None:
         await message.answer(t(contact.language, "unknown_command"))
 
-    @router.message(F.text)
+    @router.message(Magic(F.text))
     async def customer_text(
         message: Message,
         bot: Bot,

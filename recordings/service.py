@@ -253,8 +253,8 @@ class RecordingService:
         run one after the other, each deciding from the committed state of the others.
         PostgreSQL: FOR NO KEY UPDATE (FOR UPDATE to delete), so plays can still add rows
         that refer to the recording meanwhile; a row deleted while waiting reads as gone.
-        SQLite renders no lock clause: our driver begins every transaction IMMEDIATE with
-        its first statement, so a write transaction is already exclusive."""
+        SQLite renders no lock clause: storage.db begins every writing transaction
+        IMMEDIATE, so a write transaction is already exclusive."""
         recording = await session.scalar(
             select(Recording)
             .where(Recording.id == recording_id)

@@ -1,4 +1,11 @@
-"""Engine and session factories. The caller owns the session: open one per update/request."""
+"""Engine and session factories. The caller owns the session: open one per update/request.
+
+Read-only work (admin GET pages, inbox scans) goes through `read_only(engine)`, which shares
+the engine's pool: on SQLite its transactions begin deferred, so readers never queue for the
+write lock; on PostgreSQL they are READ ONLY transactions. On both, a write through it fails
+(READ_ONLY_OPTION below), so a read-only path that starts writing is found, not left to take
+the lock by surprise.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,33 +22,48 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage.sqlite_driver import one_trip_dbapi
+READ_ONLY_OPTION = "supportdesk_read_only"
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url, echo=echo)
-    return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+        engine = _create_sqlite_engine(url, echo=echo)
+    else:
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_when_read_only)
+    return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for transactions that only read."""
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
+
+
+def _refuse_writes_when_read_only(
+    conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool
+) -> None:
+    if (
+        context is not None
+        and conn.get_execution_options().get(READ_ONLY_OPTION)
+        and (context.isinsert or context.isupdate or context.isdelete)
+    ):
+        raise InvalidRequestError("a write through a read-only session")
 
 
 def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # No pool-level ROLLBACK on check-in: the Session/Connection always ends its own
-    # transaction, and each extra statement is a thread round trip in aiosqlite.
-    engine = create_async_engine(
-        url,
-        echo=echo,
-        connect_args={"timeout": 30},
-        pool_reset_on_return=None,
-        module=one_trip_dbapi(),
-    )
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, issue BEGIN (see _on_begin).
+        # Let SQLAlchemy, not the driver, issue BEGIN (see _on_begin): the documented
+        # recipe for SQLite transactions under SQLAlchemy.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -51,18 +74,15 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "reset")
-    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
-        # SQLAlchemy skips the pool's ROLLBACK when it ended the transaction itself, but a
-        # COMMIT that failed can leave SQLite's open, holding the write lock for everyone.
-        if state.asyncio_safe and record.driver_connection.in_transaction:
-            dbapi_connection.rollback()
-
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later
-        # writes can fail at once with SQLITE_BUSY instead of waiting its turn.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            # Deferred: WAL readers see a snapshot and never wait for the write lock.
+            conn.exec_driver_sql("BEGIN")
+        else:
+            # IMMEDIATE takes the write lock up front: a deferred transaction that later
+            # writes can fail at once with SQLITE_BUSY instead of waiting its turn.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -161,6 +161,20 @@ async def test_a_customer_message_costs_eight_round_trips(make_instance: Any) ->
     assert sum(sql.startswith("SELECT tickets.") for sql in handled) == 10  # no re-select
 
 
+async def test_a_users_queued_updates_share_one_transaction(make_instance: Any) -> None:
+    desk = make_instance()
+    first = message_update(7250, "Internet valt weg")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    later = [message_update(7250, f"aanvulling {n}") for n in range(10)]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in later])
+    await desk.idle()
+    assert (await _texts(desk.sessionmaker))[1:] == [f"aanvulling {n}" for n in range(10)]
+    assert counted.sql.count("COMMIT") == 2  # the ten stored, then the ten handled
+    assert await _pending(desk.sessionmaker) == 0
+
+
 async def test_two_instances_never_claim_the_same_update(
     make_instance: Any, clock: FrozenClock
 ) -> None:

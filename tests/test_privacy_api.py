@@ -155,7 +155,7 @@ async def test_erase_returns_items_and_the_request_keeps_them(
         i["type"] == "recording" and i["id"] == pworld.held_recording_id and i["ground"]
         for i in kept
     )
-    assert any(i["type"] == "contact" and i["outcome"] == "erased" and i["id"] == SUBJECT.contact_id for i in result["items"])
+    assert {"type": "contact", "id": SUBJECT.contact_id, "outcome": "erased"} in result["items"]
     assert all({"type", "id", "outcome"} <= set(i) for i in result["items"])
     async with pworld.sessions() as s:
         assert await s.get(ContactPerson, SUBJECT.contact_id) is None

@@ -26,6 +26,7 @@ from storage.services.staff import (
 )
 
 IDLE_TIMEOUT = timedelta(minutes=30)
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at/last_used_at: renewed at most this often
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 TOKEN_PREFIX = "sdt_"
 # Verified against when the username is unknown, so timing does not reveal which exist.
@@ -159,11 +160,24 @@ async def start_session(
     return NewSession(token, record)
 
 
-async def resume_session(
-    session: AsyncSession, clock: Clock, token: str
-) -> tuple[StaffSession, StaffUser] | None:
-    """The live session and its active user, touching last_seen_at; None when expired,
-    idle too long, revoked or the user is disabled."""
+@dataclass(frozen=True)
+class Resumed:
+    """A staff session found by its token. Reading it writes nothing; what it needs written
+    (`ended`: delete it; `touch_due`: renew last_seen_at) the caller settles with
+    `settle_session`, so a read-only request stays read-only most of the time."""
+
+    record: StaffSession
+    user: StaffUser | None  # None: not usable (ended, or the user is gone or disabled)
+    ended: bool  # expired or idle too long
+    touch_due: bool
+
+    @property
+    def needs_write(self) -> bool:
+        return self.ended or (self.user is not None and self.touch_due)
+
+
+async def resume_session(session: AsyncSession, clock: Clock, token: str) -> Resumed | None:
+    """The session behind a cookie token, or None when there is none. Reads only."""
     if not token or len(token) > 200:
         return None
     record = await session.get(StaffSession, token_hash(token))
@@ -171,14 +185,23 @@ async def resume_session(
         return None
     now = clock.now()
     if now >= record.expires_at or now - record.last_seen_at > IDLE_TIMEOUT:
-        await session.delete(record)
-        await session.flush()
-        return None
+        return Resumed(record, None, ended=True, touch_due=False)
     user = await session.get(StaffUser, record.user_id)
     if user is None or not user.is_active:
-        return None
-    record.last_seen_at = now
-    return record, user
+        user = None
+    return Resumed(record, user, ended=False, touch_due=now - record.last_seen_at >= TOUCH_EVERY)
+
+
+async def settle_session(session: AsyncSession, clock: Clock, resumed: Resumed) -> None:
+    """Delete an ended session, or renew a live one's last_seen_at. A statement, not an
+    attribute change: `resumed` may belong to another (read-only) session."""
+    if resumed.ended:
+        await session.execute(delete(StaffSession).where(StaffSession.id == resumed.record.id))
+        return
+    now = clock.now()
+    await session.execute(
+        update(StaffSession).where(StaffSession.id == resumed.record.id).values(last_seen_at=now)
+    )
 
 
 async def end_session(session: AsyncSession, clock: Clock, record: StaffSession) -> None:
@@ -290,7 +313,11 @@ async def revoke_api_token(
     )
 
 
-async def user_for_token(session: AsyncSession, clock: Clock, token: str) -> StaffUser | None:
+async def user_for_token(
+    session: AsyncSession, clock: Clock, token: str
+) -> tuple[ApiToken, StaffUser] | None:
+    """The live token and its active user. Reads only; `token_touch_due` says whether
+    `touch_token` should renew its last_used_at."""
     if not token or len(token) > 200:
         return None
     record = await session.scalar(
@@ -304,13 +331,16 @@ async def user_for_token(session: AsyncSession, clock: Clock, token: str) -> Sta
     user = await session.get(StaffUser, record.user_id)
     if user is None or not user.is_active:
         return None
-    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
-        record.last_used_at = now
-        # Written now, so the token's row is always the first a request locks: parallel
-        # requests that lock another row (a listening session) before their commit would
-        # otherwise wait on each other (a deadlock on PostgreSQL).
-        await session.flush()
-    return user
+    return record, user
+
+
+def token_touch_due(clock: Clock, record: ApiToken) -> bool:
+    return record.last_used_at is None or clock.now() - record.last_used_at > TOUCH_EVERY
+
+
+async def touch_token(session: AsyncSession, clock: Clock, record: ApiToken) -> None:
+    now = clock.now()
+    await session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now))
 
 
 async def _keep_an_admin(session: AsyncSession, user: StaffUser) -> None:
