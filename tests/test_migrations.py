@@ -17,8 +17,8 @@ from storage.models import Base
 pytestmark = pytest.mark.storage
 
 
-async def test_stairway(database_url: str) -> None:
-    engine = create_engine(database_url)
+async def test_stairway(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
     try:
         revisions = migrate.all_revisions()
         assert revisions, "no migrations found"
@@ -39,8 +39,8 @@ async def test_stairway(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_full_downgrade_and_upgrade(database_url: str) -> None:
-    engine = create_engine(database_url)
+async def test_full_downgrade_and_upgrade(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine)
         await migrate.downgrade(engine, "base")
@@ -122,7 +122,7 @@ async def test_ids_of_deleted_rows_are_never_reused(session_factory) -> None:
     assert await add("C-2") > first
 
 
-async def test_0017_merges_tags_written_before_normalising(database_url: str) -> None:
+async def test_0017_merges_tags_written_before_normalising(empty_database_url: str) -> None:
     """Older rows had "Escalation" and "escalation" side by side; after 0017 the filter and
     the autocomplete see one normalised tag per recording, none lost."""
     from datetime import UTC, datetime, timedelta
@@ -134,7 +134,7 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
     from storage.models import Recording, RecordingTag
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine, "0016")
         sessions = create_sessionmaker(engine)
