@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -31,6 +26,7 @@ from storage.services.errors import Conflict, InvalidInput, NotFound
 from storage.services.linking import INVALID_CODE, LinkCodeService, hash_code
 from storage.services.privacy import PrivacyService
 from tests.bot_desk import OTHER, START, USER, Desk, open_desk
+from tests.cli_in_process import invoke_async
 from tests.telegram_fake import message_update
 
 pytestmark = pytest.mark.storage
@@ -248,15 +244,13 @@ async def test_cli_prints_code_and_deep_link(
     username: str,
 ) -> None:
     contact_id = await _known_contact(session_factory)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env |= {
+    env = {
         "SUPPORTDESK_DATA_DIR": str(tmp_path / "var"),
         "SUPPORTDESK_DATABASE_URL": database_url,
         "SUPPORTDESK_TELEGRAM_BOT_USERNAME": username,
     }
-    cli = [sys.executable, "-m", "admin.cli", "link-code"]
-    run = partial(subprocess.run, capture_output=True, text=True, env=env)
-    result = await asyncio.to_thread(run, [*cli, str(contact_id)], check=True)
+    result = await invoke_async(["link-code", str(contact_id)], env)
+    assert result.exit_code == 0, result.output
     code, link = result.stdout.split()
     assert link == f"https://t.me/{username or '<bot-username>'}?start={code}"
     service = LinkCodeService(FrozenClock(START))
@@ -265,5 +259,5 @@ async def test_cli_prints_code_and_deep_link(
             s, code, telegram_user_id=USER, telegram_chat_id=USER, actor=Actor.system()
         )
         assert linked.id == contact_id
-    missing = await asyncio.to_thread(run, [*cli, "999999"])
-    assert missing.returncode == 1 and "contact 999999 not found" in missing.stderr
+    missing = await invoke_async(["link-code", "999999"], env)
+    assert missing.exit_code == 1 and "contact 999999 not found" in missing.stderr

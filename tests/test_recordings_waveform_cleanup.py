@@ -5,13 +5,11 @@ hold-checked delete, the periodic sweep in `serve`, `supportdesk sweep` and
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import Vault
@@ -26,6 +24,7 @@ from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.models import Recording, RetentionRun, StaffRole
 from storage.objectstore import LocalObjectStore
+from tests.cli_in_process import invoke_async
 
 pytestmark = pytest.mark.storage
 LATE = T0.replace(year=T0.year + 3) + timedelta(seconds=1)  # past every retention period
@@ -114,18 +113,9 @@ async def test_periodic_sweep_in_serve_removes_the_cached_waveform(
     assert not picture.exists() and other.is_file()
 
 
-def _cli(data_dir: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env["SUPPORTDESK_DATA_DIR"] = str(data_dir)
-    env["SUPPORTDESK_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "admin.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+async def _cli(data_dir: Path, database_url: str, *args: str) -> Result:
+    env = {"SUPPORTDESK_DATA_DIR": str(data_dir), "SUPPORTDESK_DATABASE_URL": database_url}
+    return await invoke_async(list(args), env)
 
 
 async def test_cli_sweep_and_reconcile_remove_the_cached_waveform(
@@ -143,11 +133,11 @@ async def test_cli_sweep_and_reconcile_remove_the_cached_waveform(
         row.expires_at = LATE + timedelta(days=1)  # and the sweep leaves it to reconcile
         await s.commit()
 
-    done = _cli(data_dir, database_url, "sweep", "--now", LATE.isoformat())
-    assert done.returncode == 0, done.stderr
+    done = await _cli(data_dir, database_url, "sweep", "--now", LATE.isoformat())
+    assert done.exit_code == 0, done.output
     assert not swept_picture.exists() and lost_picture.is_file()
-    fixed = _cli(data_dir, database_url, "reconcile", "--fix")
-    assert fixed.returncode == 0, fixed.stderr
+    fixed = await _cli(data_dir, database_url, "reconcile", "--fix")
+    assert fixed.exit_code == 0, fixed.output
     async with session_factory() as s:
         assert await s.get(Recording, swept) is None and await s.get(Recording, lost) is None
     assert not lost_picture.exists() and other.is_file()
