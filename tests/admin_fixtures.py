@@ -19,7 +19,7 @@ from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 
 PASSWORD = "correct horse battery"
-_HASH = PasswordHasher().hash(PASSWORD)
+PASSWORD_HASH = PasswordHasher().hash(PASSWORD)
 __all__ = ["clock", "world"]
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -47,7 +47,7 @@ async def world(aiohttp_client, engine, settings: Settings, session_factory, clo
             user = StaffUser(
                 username=role.value.replace("_", "-"),
                 display_name=role.value.title(),
-                password_hash=_HASH,
+                password_hash=PASSWORD_HASH,
                 role=role,
                 is_active=True,
                 created_at=clock.now(),

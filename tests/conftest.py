@@ -1,11 +1,17 @@
 """Shared fixtures: a migrated database (SQLite, or PostgreSQL when
 SUPPORTDESK_TEST_DATABASE_URL names one), an S3 endpoint (moto's server on loopback),
-and settings pointing at both."""
+and settings pointing at both.
+
+The migrations run once per test run, into a template database; each test gets a copy of
+it (SQLite: the file; PostgreSQL: CREATE DATABASE ... TEMPLATE). Tests of the migrations
+themselves take `empty_database_url`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage import migrate
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
+from tests.db_template import copy_sqlite_template
 
 PG_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL", "")
 
@@ -32,25 +39,82 @@ async def _admin_execute(url: str, statement: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test: a SQLite file, or a fresh PostgreSQL database."""
-    if not PG_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-        return
-    name = f"sd_test_{uuid.uuid4().hex[:12]}"
+def _pg_url(name: str) -> str:
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_name(kind: str) -> str:
+    return f"sd_{kind}_{uuid.uuid4().hex[:12]}"
+
+
+async def _migrate_to_head(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run, its WAL folded into the file."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(_migrate_to_head(f"sqlite+aiosqlite:///{path}"))
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per run; its name. Requested only when
+    PG_URL is set."""
+    name = _pg_name("tmpl")
     asyncio.run(_admin_execute(PG_URL, f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        asyncio.run(_migrate_to_head(_pg_url(name)))
+        yield name
     finally:
         asyncio.run(_admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def _pg_database(template: str | None) -> Iterator[str]:
+    name = _pg_name("test")
+    clause = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin_execute(PG_URL, f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(_admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test (for tests that run the migrations themselves)."""
+    if not PG_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    with _pg_database(None) as url:
+        yield url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database at head for one test: a copy of the run's migrated template."""
+    if not PG_URL:
+        template = request.getfixturevalue("sqlite_template")
+        yield copy_sqlite_template(template, tmp_path / "test.sqlite3")
+        return
+    with _pg_database(request.getfixturevalue("pg_template")) as url:
+        yield url
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a database migrated to head."""
     eng = create_engine(database_url)
-    await migrate.upgrade(eng)
     try:
         yield eng
     finally:

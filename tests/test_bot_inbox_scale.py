@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,18 @@ def _payload(update: Update) -> str:
 async def _texts(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessionmaker() as s:
         return list(await s.scalars(select(TicketMessage.text).order_by(TicketMessage.id)))
+
+
+async def _leases(sessionmaker: async_sessionmaker[AsyncSession], updates: list[Update]) -> set:
+    """The distinct next_attempt_at (lease ends) of these updates."""
+    ids = [u.update_id for u in updates]
+    async with sessionmaker() as s:
+        query = select(BotUpdate.next_attempt_at).where(BotUpdate.update_id.in_(ids))
+        return {_utc(moment) for moment in await s.scalars(query)}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _pending(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
@@ -281,8 +293,15 @@ async def test_queued_updates_keep_their_lease_and_are_released_at_shutdown(
     await a.processor.scan()
     assert await inbox.claim_due(b.sessionmaker, clock) == []  # renewed: b leaves them
 
+    clock.advance(timedelta(seconds=1))
+    renewed = clock.now() + inbox.LEASE
     run = asyncio.create_task(a.processor.run())
-    await asyncio.sleep(0.2)
+    # run()'s first scan renews the queued updates' lease from the moved clock: it is running.
+    for _ in range(200):
+        if await _leases(a.sessionmaker, updates[1:]) == {renewed}:
+            break
+        await asyncio.sleep(0.05)
+    assert await _leases(a.sessionmaker, updates[1:]) == {renewed}
     run.cancel()  # a stops (shutdown) with two updates still queued
     with pytest.raises(asyncio.CancelledError):
         await run

@@ -408,8 +408,10 @@ async def test_reply_without_chunk_rows_is_edited_through_its_message_id(
     assert await _chunk_rows(session_factory, reply_id) == [(0, 1000), (1, 1001)]
 
 
-async def test_replies_sent_before_migration_0013_become_chunk_zero(database_url: str) -> None:
-    engine = create_engine(database_url)
+async def test_replies_sent_before_migration_0013_become_chunk_zero(
+    empty_database_url: str,
+) -> None:
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine, "0013-1")
         sessionmaker = create_sessionmaker(engine)

@@ -3,24 +3,33 @@ migrated schema matches the models' metadata."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from recordings.queries import RecordingFilter, all_tags, list_recordings, number_filter
 from storage import migrate
-from storage.db import create_engine
-from storage.models import Base
+from storage.db import create_engine, create_sessionmaker
+from storage.models import (
+    Base,
+    ContactFormSubmission,
+    ContactPerson,
+    Organisation,
+    Recording,
+    RecordingTag,
+)
 
 pytestmark = pytest.mark.storage
 
 
-async def test_stairway(database_url: str) -> None:
-    engine = create_engine(database_url)
+async def test_stairway(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
     try:
         revisions = migrate.all_revisions()
         assert revisions, "no migrations found"
@@ -41,8 +50,8 @@ async def test_stairway(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_full_downgrade_and_upgrade(database_url: str) -> None:
-    engine = create_engine(database_url)
+async def test_full_downgrade_and_upgrade(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine)
         await migrate.downgrade(engine, "base")
@@ -104,9 +113,7 @@ async def test_ids_of_deleted_rows_are_never_reused(session_factory) -> None:
     """Ticket references and audit subjects are built from ids: deleting the newest row must
     not hand its id to the next one (SQLite needs AUTOINCREMENT for that, PostgreSQL's
     sequences never go back)."""
-    from datetime import UTC, datetime
 
-    from storage.models import Organisation
 
     now = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -163,19 +170,14 @@ def _old_recording(n: int, now: datetime, **values: Any) -> dict[str, Any]:
     }
 
 
-async def test_0017_merges_tags_written_before_normalising(database_url: str) -> None:
+async def test_0017_merges_tags_written_before_normalising(empty_database_url: str) -> None:
     """Older rows had "Escalation" and "escalation" side by side; after 0017 the filter and
     the autocomplete see one normalised tag per recording, none lost."""
-    from datetime import UTC, datetime
 
-    from sqlalchemy import select
 
-    from recordings.queries import RecordingFilter, all_tags, list_recordings
-    from storage.db import create_sessionmaker
-    from storage.models import RecordingTag
 
     now = datetime(2026, 11, 29, tzinfo=UTC)
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine, "0016")
         sessions = create_sessionmaker(engine)
@@ -219,17 +221,12 @@ async def test_0017_merges_tags_written_before_normalising(database_url: str) ->
         await engine.dispose()
 
 
-async def test_0018_fills_e164_from_numbers_typed_before(database_url: str) -> None:
+async def test_0018_fills_e164_from_numbers_typed_before(empty_database_url: str) -> None:
     """Rows typed before 0018 ("06-5555 6666", "(06) 55556666") get their E.164 form, so the
     filters and the privacy desk find them by the number itself; text that is no number
     (a withheld caller, an extension) stays without. More rows than one batch (500)."""
-    from datetime import UTC, datetime
 
-    import sqlalchemy as sa
 
-    from recordings.queries import RecordingFilter, list_recordings, number_filter
-    from storage.db import create_sessionmaker
-    from storage.models import ContactFormSubmission, ContactPerson, Recording
 
     now = datetime(2026, 11, 30, tzinfo=UTC)
     contacts = _old_table(
@@ -241,7 +238,7 @@ async def test_0018_fills_e164_from_numbers_typed_before(database_url: str) -> N
         *("language", "ip_hash"),
     )
     calls = [("06-5555 6666", "201"), ("anonymous", "(06) 55556666"), ("0031 20 765 4321", None)]
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine, "0017")
         async with engine.begin() as conn:

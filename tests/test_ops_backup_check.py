@@ -17,7 +17,7 @@ from storage.objectstore import S3ObjectStore
 pytestmark = pytest.mark.storage
 
 
-async def _migrate(url: str, revision: str = "head") -> None:
+async def _migrate(url: str, revision: str) -> None:
     engine = create_engine(url)
     try:
         await migrate.upgrade(engine, revision)
@@ -46,7 +46,6 @@ def _report(output: str) -> dict[str, str]:
 def test_backup_check_passes_on_a_bootstrapped_bucket(
     tmp_path: Path, database_url: str, s3_endpoint: str, s3_bucket: str
 ) -> None:
-    asyncio.run(_migrate(database_url))
     store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
     asyncio.run(configure_lifecycle(store))
     result = CliRunner().invoke(
@@ -66,8 +65,9 @@ def test_backup_check_passes_on_a_bootstrapped_bucket(
 
 
 def test_backup_check_reports_every_gap(
-    tmp_path: Path, database_url: str, s3_endpoint: str, s3_bucket: str
+    tmp_path: Path, empty_database_url: str, s3_endpoint: str, s3_bucket: str
 ) -> None:
+    database_url = empty_database_url
     behind = migrate.all_revisions()[-2]
     asyncio.run(_migrate(database_url, behind))
     store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
@@ -92,7 +92,6 @@ def test_backup_check_reports_every_gap(
 def test_backup_check_flags_missing_bucket_and_local_store(
     tmp_path: Path, database_url: str, s3_endpoint: str, s3_bucket: str
 ) -> None:
-    asyncio.run(_migrate(database_url))
     missing = CliRunner().invoke(
         main, ["backup-check"], env=_env(tmp_path, database_url, s3_endpoint, s3_bucket)
     )
@@ -111,7 +110,6 @@ def test_a_longer_recordings_period_reaches_the_bucket_rule(
     own expiry must then not delete them sooner than the app promises."""
     from storage.config import Settings
 
-    asyncio.run(_migrate(database_url))
     store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
     settings = Settings(data_dir=tmp_path, retention_periods='{"recordings": 120}')
     asyncio.run(configure_lifecycle(store, retention_days(settings)))

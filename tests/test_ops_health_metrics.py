@@ -63,9 +63,9 @@ async def test_readyz_checks_redis_when_configured(aiohttp_client, engine, setti
 
 
 async def test_readyz_not_ready_while_schema_behind_head(
-    aiohttp_client, database_url, settings
+    aiohttp_client, empty_database_url, settings
 ) -> None:
-    engine = create_engine(database_url)
+    engine = create_engine(empty_database_url)
     behind = migrate.all_revisions()[-2]
     try:
         await migrate.upgrade(engine, behind)

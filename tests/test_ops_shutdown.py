@@ -92,7 +92,7 @@ async def test_sigterm_finishes_in_flight_work_and_exits_zero(
     assert "shutting down" in messages and "telegram bot stopped" in messages
     assert not any(BOT_TOKEN in line for line in lines)
     ready = [r for r in records if r.get("route") == "/readyz"]
-    assert [r["status"] for r in ready] == [200] and ready[0]["duration_ms"] >= 2000
+    assert [r["status"] for r in ready] == [200] and ready[0]["duration_ms"] >= 1000
 
 
 async def _run_scenario(fake, base: str, proc, engine) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +123,8 @@ async def _run_scenario(fake, base: str, proc, engine) -> None:  # type: ignore[
             await s.commit()
             reply_id = reply.id
 
-        # A slow request in flight: /readyz waits on a Bot API that takes 2 s to answer.
-        fake.get_me_delay = 2.0
+        # A slow request in flight: /readyz waits on a Bot API that takes 1 s to answer.
+        fake.get_me_delay = 1.0
         fake.get_me_started.clear()
 
         async def readyz() -> tuple[int, dict]:

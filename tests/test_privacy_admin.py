@@ -16,7 +16,6 @@ import pytest
 from aiogram import Bot
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from admin.app import create_app
@@ -35,7 +34,7 @@ from storage.models import (
 )
 from storage.services import audit
 from storage.services.audit import Actor
-from tests.admin_fixtures import PASSWORD, login
+from tests.admin_fixtures import PASSWORD_HASH, login
 from tests.privacy_fixtures import NOW, SUBJECT, PrivacyWorld, pworld
 from tests.telegram_fake import TOKEN, RecordingSession
 
@@ -69,7 +68,7 @@ class Desk:
 async def desk(
     request, aiohttp_client, engine, settings: Settings, pworld: PrivacyWorld
 ) -> AsyncIterator[Desk]:  # type: ignore[no-untyped-def]
-    hashed = PasswordHasher().hash(PASSWORD)
+    hashed = PASSWORD_HASH
     async with pworld.sessions() as s:
         for role in (StaffRole.AGENT, StaffRole.TRAINER, StaffRole.ADMIN):
             s.add(

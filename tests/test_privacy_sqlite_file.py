@@ -13,15 +13,16 @@ import pytest
 
 from storage.services.privacy_erasure import erase_contact
 from storage.services.purge import SEARCH_INDEXES
+from tests.db_template import copy_sqlite_template
 from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, pworld
 
 __all__ = ["pworld"]
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """This module's own SQLite file, whatever database the rest of the suite uses."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'erasure.sqlite3'}"
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """This module's own SQLite file (at head), whatever database the rest of the suite uses."""
+    return copy_sqlite_template(sqlite_template, tmp_path / "erasure.sqlite3")
 
 
 def _checkpointed_bytes(path: Path) -> bytes:

@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.app import create_app
-from admin.keys import RECORDINGS
+from admin.keys import ENGINE, RECORDINGS
 from admin.uploads import safe_filename
 from storage.models import AuditEvent, Recording, RecordingHold, StaffRole, TicketChannel
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
+from tests.lock_waits import lock_waits
 
 pytestmark = pytest.mark.storage
 AGENT, PO, TRAINER = StaffRole.AGENT, StaffRole.PRIVACY_OFFICER, StaffRole.TRAINER
@@ -330,14 +331,15 @@ async def test_hold_placed_while_the_recording_is_deleted_is_a_clean_404(
         await vault.client.app[RECORDINGS].delete_recording(
             session, ident, actor=Actor.system("t"), reason="requested"
         )
-        placing = asyncio.ensure_future(
-            vault.client.post(
-                f"/api/v1/recordings/{ident}/holds",
-                json={"kind": "evidence", "reason": "agreement"},
-                headers=vault.tokens[AGENT],
+        async with lock_waits(vault.client.app[ENGINE]) as waits:
+            placing = asyncio.ensure_future(
+                vault.client.post(
+                    f"/api/v1/recordings/{ident}/holds",
+                    json={"kind": "evidence", "reason": "agreement"},
+                    headers=vault.tokens[AGENT],
+                )
             )
-        )
-        await asyncio.sleep(0.5)  # the hold request is waiting for the lock by now
+            await waits.blocked()  # the hold request waits for the delete's lock
         assert not placing.done()
         await session.commit()
     response = await placing

@@ -23,7 +23,6 @@ from recordings.service import (
     RecordingService,
     active_holds,
 )
-from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import create_engine, create_sessionmaker
 from storage.models import HoldKind, Recording, StaffRole
@@ -31,6 +30,7 @@ from storage.objectstore import LocalObjectStore
 from storage.retention.rules import schedule
 from storage.retention.sweeper import Sweeper
 from storage.services.audit import Actor
+from tests.db_template import copy_sqlite_template
 
 pytestmark = pytest.mark.storage
 
@@ -55,10 +55,11 @@ def audio_pool(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]
 
 
-async def _scenario(pool: list[Path], steps: list[tuple[str, object, object]]) -> None:
+async def _scenario(
+    pool: list[Path], template: Path, steps: list[tuple[str, object, object]]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp}/p.sqlite3")
-        await migrate.upgrade(engine)
+        engine = create_engine(copy_sqlite_template(template, Path(tmp) / "p.sqlite3"))
         store = LocalObjectStore(Path(tmp) / "objects")
         await store.ensure_bucket()
         # Past every call start the steps use: a call start in the future is refused.
@@ -143,6 +144,6 @@ async def _all(session, svc: RecordingService) -> list[Recording]:  # type: igno
 )
 @given(steps=st.lists(op, min_size=1, max_size=12))
 def test_holds_are_never_deleted_and_sweep_leaves_nothing_due(
-    audio_pool: list[Path], steps: list[tuple[str, object, object]]
+    audio_pool: list[Path], sqlite_template: Path, steps: list[tuple[str, object, object]]
 ) -> None:
-    asyncio.run(_scenario(audio_pool, steps))
+    asyncio.run(_scenario(audio_pool, sqlite_template, steps))

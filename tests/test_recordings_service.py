@@ -12,7 +12,7 @@ import pytest
 from minio.error import S3Error
 from recording_audio_helpers import make_audio
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from recordings.archive import RETENTION_RULE_ID, configure_lifecycle
 from recordings.audio import AudioError, AudioLimits
@@ -32,6 +32,7 @@ from storage.retention.rules import schedule
 from storage.retention.sweeper import Sweeper
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, Forbidden, InvalidInput
+from tests.lock_waits import lock_waits
 
 pytestmark = pytest.mark.storage
 
@@ -482,6 +483,7 @@ async def test_a_lying_header_neither_passes_the_limit_nor_stores_its_length(
 
 async def test_parallel_tag_edits_take_turns(
     store: ObjectStore,
+    engine: AsyncEngine,
     session: AsyncSession,
     session_factory: async_sessionmaker[AsyncSession],
     clock: FrozenClock,
@@ -499,8 +501,9 @@ async def test_parallel_tag_edits_take_turns(
             await second.commit()
             return tags
 
-        waiting = asyncio.create_task(edit())
-        await asyncio.sleep(0.3)
+        async with lock_waits(engine) as waits:
+            waiting = asyncio.create_task(edit())
+            await waits.blocked()
         assert not waiting.done()  # held up by the first edit's lock
         await first.commit()
         assert await asyncio.wait_for(waiting, 10) == ["escalation", "vip"]
