@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin import (
     display,
+    i18n,
     ops,
 )
 from admin import retention as retention_admin
@@ -24,6 +25,7 @@ from admin.keys import (
     SESSIONMAKER,
     SETTINGS,
     TICKETS,
+    TRANSLATIONS,
 )
 from admin.middleware import (
     access_middleware,
@@ -67,6 +69,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[TICKETS] = TicketService(app[CLOCK])
+    app[TRANSLATIONS] = i18n.load_translations()
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
@@ -80,6 +83,7 @@ def create_app(
         loader=jinja2.PackageLoader("admin", "templates"),
         autoescape=True,
     )
+    i18n.install(env)  # `_`, ngettext, `label`: per request language, one shared env
     env.filters["local"] = display.local_time(settings.zone)  # times in SUPPORTDESK_TIMEZONE
     env.filters["delivery_reason"] = display.delivery_reason
     app.on_response_prepare.append(security_headers)

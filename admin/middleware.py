@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from admin.auth import Access, has_permission, is_csrf_exempt, requirement_of
-from admin.i18n import pick_language, translate
+from admin.i18n import pick_language, texts
 from admin.keys import CLOCK, DB, LANG, SESSIONMAKER, SETTINGS, STAFF_SESSION, USER
 from admin.urls import url_for
 from storage.models import StaffUser
@@ -199,7 +199,7 @@ def template_context(request: web.Request) -> dict[str, object]:
     return {
         "request": request,
         "lang": lang,
-        "t": lambda key: translate(lang, key),
+        "texts": texts(request),  # read by `_`, ngettext and `label` (admin.i18n)
         "user": user,
         "csrf_token": record.csrf_token if record is not None else "",
         "can": can,
