@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin import (
     display,
+    i18n,
     ops,
 )
 from admin import retention as retention_admin
@@ -26,6 +27,7 @@ from admin.keys import (
     SESSIONMAKER,
     SETTINGS,
     TICKETS,
+    TRANSLATIONS,
 )
 from admin.middleware import (
     access_middleware,
@@ -75,6 +77,7 @@ def create_app(
         per_username=settings.login_failures_per_username,
         per_address=settings.login_failures_per_address,
     )
+    app[TRANSLATIONS] = i18n.load_translations()
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
@@ -90,6 +93,7 @@ def create_app(
         loader=jinja2.PackageLoader("admin", "templates"),
         autoescape=True,
     )
+    i18n.install(env)  # `_`, ngettext, `label`: per request language, one shared env
     env.filters["local"] = display.local_time(settings.zone)  # times in SUPPORTDESK_TIMEZONE
     env.filters["delivery_reason"] = display.delivery_reason
     app.on_response_prepare.append(security_headers)

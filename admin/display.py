@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-# Telegram's error texts (as the delivery worker stores them) -> an i18n key in plain words.
+# Telegram's error texts (as the delivery worker stores them) -> a key of the
+# "delivery_reason" label table (admin/labels.py).
 _DELIVERY_REASONS = (
-    ("bot was blocked by the user", "delivery_reason_blocked"),
-    ("user is deactivated", "delivery_reason_deactivated"),
-    ("chat not found", "delivery_reason_chat_not_found"),
-    ("has no telegram chat", "delivery_reason_no_chat"),
+    ("bot was blocked by the user", "blocked"),
+    ("user is deactivated", "deactivated"),
+    ("chat not found", "chat_not_found"),
+    ("has no telegram chat", "no_chat"),
 )
 
 
@@ -31,6 +32,6 @@ def local_time(zone: ZoneInfo) -> Callable[..., str]:
 
 
 def delivery_reason(error: str | None) -> str | None:
-    """The i18n key for a known delivery error, else None (show the stored text)."""
+    """The label key for a known delivery error, else None (show the stored text)."""
     lowered = (error or "").lower()
     return next((key for needle, key in _DELIVERY_REASONS if needle in lowered), None)

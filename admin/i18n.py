@@ -1,323 +1,49 @@
-"""Dutch and English labels: a small dict catalog. Dutch is the default."""
+"""The admin's texts: one gettext domain ("admin", Babel catalogs in admin/locales), Dutch by
+default. Message ids are the English texts. Pages get the request's translations in their
+context (`texts`); the Jinja i18n callables read them from there, so one shared environment
+serves concurrent requests in different languages. After changing texts, see README
+(Translations)."""
 
 from __future__ import annotations
 
-from admin.desk_labels import LABELS as DESK_LABELS
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from babel.support import Translations
+
+from admin.keys import LANG, TRANSLATIONS
+from admin.labels import TABLES
 
 LANGUAGES = ("nl", "en")
 DEFAULT = "nl"
-
-CATALOG: dict[str, dict[str, str]] = {
-    "nl": {
-        "app": "Supportdesk",
-        "login": "Inloggen",
-        "logout": "Uitloggen",
-        "username": "Gebruikersnaam",
-        "password": "Wachtwoord",
-        "login_failed": "Gebruikersnaam of wachtwoord onjuist.",
-        "login_throttled": "Te veel mislukte pogingen.",
-        "login_retry_after": "Probeer het over {n} seconden opnieuw.",
-        "inbox": "Inbox",
-        "account": "Account",
-        "status": "Status",
-        "category": "Categorie",
-        "priority": "Prioriteit",
-        # Categories in the bot's wording (bot/texts.py, Dutch locale): the same names everywhere.
-        "category_internet": "Internet",
-        "category_voip": "Vaste telefonie (VoIP)",
-        "category_mobile": "Mobiel",
-        "category_alarm_247": "Alarmlijn 24/7",
-        "category_billing": "Facturen en betalingen",
-        "category_other": "Iets anders",
-        "priority_low": "Laag",
-        "priority_normal": "Normaal",
-        "priority_high": "Hoog",
-        "priority_urgent": "Urgent",
-        "assignee": "Behandelaar",
-        "all": "Alle",
-        "me": "Ik",
-        "nobody": "Niemand",
-        "unverified": "Niet geverifieerd",
-        "search": "Zoeken",
-        "filter": "Filteren",
-        "reference": "Referentie",
-        "subject": "Onderwerp",
-        "organisation": "Organisatie",
-        "contact": "Contactpersoon",
-        "last_activity": "Laatste activiteit",
-        "next_page": "Volgende pagina",
-        "no_tickets": "Geen tickets gevonden.",
-        "count_more_than": "meer dan",
-        "reply": "Antwoorden",
-        "send_reply": "Antwoord versturen",
-        "note": "Interne notitie",
-        "add_note": "Notitie toevoegen",
-        "assign_me": "Aan mij toewijzen",
-        "unassign": "Toewijzing opheffen",
-        "close": "Sluiten",
-        "reopen": "Heropenen",
-        "save": "Opslaan",
-        "stale": "Het gesprek is gewijzigd sinds je het opende. Lees de nieuwe berichten en "
-        "verstuur je antwoord opnieuw.",
-        "closed_ticket": "Dit ticket is gesloten.",
-        "delivery": "Aflevering",
-        # Ticket page: delivery states, their reasons and customer edits (display helper).
-        "delivery_pending": "in de wachtrij",
-        "delivery_sent": "verstuurd",
-        "delivery_failed": "mislukt, wordt opnieuw geprobeerd",
-        "delivery_undeliverable": "niet afgeleverd",
-        "delivery_n/a": "niet verstuurd: dit ticket heeft geen Telegram-chat",
-        "reply_manual": "Dit ticket kwam via het webformulier: de klant ontvangt uw antwoord "
-        "niet vanzelf. Antwoord per e-mail of telefoon en leg het antwoord hier vast.",
-        "delivery_reason_blocked": "de klant heeft de bot geblokkeerd",
-        "delivery_reason_deactivated": "het Telegram-account van de klant bestaat niet meer",
-        "delivery_reason_chat_not_found": "de chat met de klant bestaat niet (meer)",
-        "delivery_reason_no_chat": "de klant heeft geen Telegram-chat of verwerking is beperkt",
-        "edited": "bewerkt",
-        "earlier_versions": "Eerdere versies",
-        "customer": "Klant",
-        "internal": "Intern",
-        "edit_reply": "Antwoord bewerken",
-        "edit_reply_label": "Nieuwe tekst (een verzonden antwoord wordt ook in de chat aangepast)",
-        "edit_reply_save": "Opslaan",
-        "forbidden": "Geen toegang.",
-        "not_found": "Niet gevonden.",
-        "error": "Er ging iets mis.",
-        "role": "Rol",
-        "language": "Taal",
-        "new": "Nieuw",
-        "open": "Open",
-        "waiting": "Wacht op klant",
-        # recordings (issue 5)
-        "rec_recordings": "Gespreksopnames",
-        "rec_recording": "Opname",
-        "rec_upload": "Opname uploaden",
-        "rec_number": "Nummer (beller/gebelde)",
-        "rec_ticket": "Ticket",
-        "rec_tag": "Label",
-        "rec_tags": "Labels",
-        "rec_held": "Vastgehouden",
-        "rec_held_yes": "Vastgehouden",
-        "rec_held_no": "Niet vastgehouden",
-        "rec_expiring": "Verloopt binnen (dagen)",
-        "rec_started": "Begin gesprek",
-        "rec_caller": "Beller",
-        "rec_callee": "Gebelde",
-        "rec_agent": "Medewerker",
-        "rec_duration": "Duur",
-        "rec_expires": "Verloopt op",
-        "rec_none": "Geen opnames gevonden.",
-        "rec_withheld": "Nummer afgeschermd",
-        "rec_file": "Audiobestand",
-        "rec_format": "Origineel",
-        "rec_waveform": "Golfvorm van de opname",
-        "rec_download": "Downloaden",
-        "rec_add_tag": "Label toevoegen",
-        "rec_all_tags": "Alle labels (komma-gescheiden)",
-        "rec_holds": "Bewaarredenen",
-        "rec_kind": "Soort",
-        "rec_reason": "Reden",
-        "rec_placed": "Geplaatst",
-        "rec_review": "Herbeoordelen op",
-        "rec_released": "Opgeheven",
-        "rec_release": "Opheffen",
-        "rec_renew": "Verlengen",
-        "rec_review_hint": "Een trainingsblokkade eindigt op haar herbeoordelingsdatum "
-        "(hoogstens 12 maanden vooruit) tenzij verlengd; een bewijsblokkade blijft tot iemand "
-        "beslist.",
-        "rec_place_hold": "Langer bewaren",
-        "rec_kind_training": "Training",
-        "rec_kind_evidence": "Bewijs van een afspraak",
-        "rec_delete": "Opname verwijderen",
-        "rec_when": "Tijdstip",
-        "rec_training": "Trainingsbibliotheek",
-        "users": "Gebruikers",
-        "audit": "Audit",
-        "actor": "Door",
-        "action": "Actie",
-        "since": "Vanaf",
-        "until": "Tot",
-        "api_tokens": "API-tokens",
-        "token_once": "Je nieuwe token (wordt maar één keer getoond):",
-        "revoke": "Intrekken",
-        "token_name": "Naam",
-        "create_token": "Token maken",
-        "token_valid_for": "Geldig",
-        "days": "dagen",
-        "token_until_revoked": "tot intrekking",
-        "token_no_expiry": "verloopt niet",
-        "token_expires": "verloopt",
-        "token_expired": "verlopen",
-        "active": "Actief",
-        "disable": "Uitschakelen",
-        "enable": "Inschakelen",
-        "new_user": "Nieuwe gebruiker",
-        "display_name": "Weergavenaam",
-        "change_password": "Wachtwoord wijzigen",
-        "current_password": "Huidig wachtwoord",
-        "new_password": "Nieuw wachtwoord (minstens 12 tekens)",
-        "password_changed": "Wachtwoord gewijzigd; je andere sessies zijn afgemeld.",
-        "closed": "Gesloten",
-    },
-    "en": {
-        "app": "Support desk",
-        "login": "Log in",
-        "logout": "Log out",
-        "username": "Username",
-        "password": "Password",
-        "login_failed": "Wrong username or password.",
-        "login_throttled": "Too many failed attempts.",
-        "login_retry_after": "Please try again in {n} seconds.",
-        "inbox": "Inbox",
-        "account": "Account",
-        "status": "Status",
-        "category": "Category",
-        "priority": "Priority",
-        "category_internet": "Internet",
-        "category_voip": "Telephony (VoIP)",
-        "category_mobile": "Mobile",
-        "category_alarm_247": "Alarm line 24/7",
-        "category_billing": "Invoices and billing",
-        "category_other": "Something else",
-        "priority_low": "Low",
-        "priority_normal": "Normal",
-        "priority_high": "High",
-        "priority_urgent": "Urgent",
-        "assignee": "Assignee",
-        "all": "All",
-        "me": "Me",
-        "nobody": "Nobody",
-        "unverified": "Unverified",
-        "search": "Search",
-        "filter": "Filter",
-        "reference": "Reference",
-        "subject": "Subject",
-        "organisation": "Organisation",
-        "contact": "Contact",
-        "last_activity": "Last activity",
-        "next_page": "Next page",
-        "no_tickets": "No tickets found.",
-        "count_more_than": "more than",
-        "reply": "Reply",
-        "send_reply": "Send reply",
-        "note": "Internal note",
-        "add_note": "Add note",
-        "assign_me": "Assign to me",
-        "unassign": "Unassign",
-        "close": "Close",
-        "reopen": "Reopen",
-        "save": "Save",
-        "stale": "The thread changed since you opened it. Read the new messages and send "
-        "your reply again.",
-        "closed_ticket": "This ticket is closed.",
-        "delivery": "Delivery",
-        # Ticket page: delivery states, their reasons and customer edits (display helper).
-        "delivery_pending": "queued",
-        "delivery_sent": "sent",
-        "delivery_failed": "failed, will be retried",
-        "delivery_undeliverable": "not delivered",
-        "delivery_n/a": "not sent: this ticket has no Telegram chat",
-        "reply_manual": "This ticket came through the web form: the customer does not receive "
-        "your reply by itself. Answer by e-mail or phone and record the answer here.",
-        "delivery_reason_blocked": "the customer has blocked the bot",
-        "delivery_reason_deactivated": "the customer's Telegram account no longer exists",
-        "delivery_reason_chat_not_found": "the chat with the customer does not exist (any more)",
-        "delivery_reason_no_chat": "the customer has no Telegram chat or processing is restricted",
-        "edited": "edited",
-        "earlier_versions": "Earlier versions",
-        "customer": "Customer",
-        "internal": "Internal",
-        "edit_reply": "Edit reply",
-        "edit_reply_label": "New text (a sent reply is changed in the chat as well)",
-        "edit_reply_save": "Save",
-        "forbidden": "Access denied.",
-        "not_found": "Not found.",
-        "error": "Something went wrong.",
-        "role": "Role",
-        "language": "Language",
-        "new": "New",
-        "open": "Open",
-        "waiting": "Waiting on customer",
-        # recordings (issue 5)
-        "rec_recordings": "Call recordings",
-        "rec_recording": "Recording",
-        "rec_upload": "Upload recording",
-        "rec_number": "Number (caller/callee)",
-        "rec_ticket": "Ticket",
-        "rec_tag": "Tag",
-        "rec_tags": "Tags",
-        "rec_held": "Held",
-        "rec_held_yes": "Held",
-        "rec_held_no": "Not held",
-        "rec_expiring": "Expiring within (days)",
-        "rec_started": "Call start",
-        "rec_caller": "Caller",
-        "rec_callee": "Callee",
-        "rec_agent": "Agent",
-        "rec_duration": "Duration",
-        "rec_expires": "Expires on",
-        "rec_none": "No recordings found.",
-        "rec_withheld": "Number withheld",
-        "rec_file": "Audio file",
-        "rec_format": "Original",
-        "rec_waveform": "Waveform of the recording",
-        "rec_download": "Download",
-        "rec_add_tag": "Add tag",
-        "rec_all_tags": "All tags (comma-separated)",
-        "rec_holds": "Holds",
-        "rec_kind": "Kind",
-        "rec_reason": "Reason",
-        "rec_placed": "Placed",
-        "rec_review": "Review on",
-        "rec_released": "Released",
-        "rec_release": "Release",
-        "rec_renew": "Renew",
-        "rec_review_hint": "A training hold ends on its review date (at most 12 months "
-        "ahead) unless renewed; an evidence hold stays until someone decides.",
-        "rec_place_hold": "Place hold",
-        "rec_kind_training": "Training",
-        "rec_kind_evidence": "Evidence of an agreement",
-        "rec_delete": "Delete recording",
-        "rec_when": "When",
-        "rec_training": "Training library",
-        "users": "Users",
-        "audit": "Audit",
-        "actor": "Actor",
-        "action": "Action",
-        "since": "From",
-        "until": "Until",
-        "api_tokens": "API tokens",
-        "token_once": "Your new token (shown only once):",
-        "revoke": "Revoke",
-        "token_name": "Name",
-        "create_token": "Create token",
-        "token_valid_for": "Valid for",
-        "days": "days",
-        "token_until_revoked": "until revoked",
-        "token_no_expiry": "does not expire",
-        "token_expires": "expires",
-        "token_expired": "expired",
-        "active": "Active",
-        "disable": "Disable",
-        "enable": "Enable",
-        "new_user": "New user",
-        "display_name": "Display name",
-        "change_password": "Change password",
-        "current_password": "Current password",
-        "new_password": "New password (12+ characters)",
-        "password_changed": "Password changed; your other sessions were signed out.",
-        "closed": "Closed",
-    },
-}
-
-# Feature modules keep their own labels; they never override a core label.
-for _lang, _labels in DESK_LABELS.items():
-    for _key, _text in _labels.items():
-        CATALOG[_lang].setdefault(_key, _text)
+DOMAIN = "admin"
+LOCALES_DIR = Path(__file__).parent / "locales"
 
 
-def translate(lang: str, key: str) -> str:
-    return CATALOG.get(lang, CATALOG[DEFAULT]).get(key) or CATALOG["en"].get(key, key)
+def load_translations() -> dict[str, Translations]:
+    """Every language's compiled catalog, read once when the app is built."""
+    return {
+        lang: Translations.load(str(LOCALES_DIR), [lang], domain=DOMAIN) for lang in LANGUAGES
+    }
+
+
+def texts(request: web.Request) -> Translations:
+    """The translations of the request's language (Dutch when none was picked yet)."""
+    catalogs = request.config_dict[TRANSLATIONS]
+    return catalogs.get(request.get(LANG) or DEFAULT) or catalogs[DEFAULT]
+
+
+def label(translations: Translations, table: str, value: object) -> str:
+    """A stored value or code in words (admin.labels); an unknown value as stored."""
+    raw = getattr(value, "value", value)
+    message = TABLES[table].get(str(raw))
+    if message is None:
+        return str(raw)
+    if isinstance(message, tuple):
+        return translations.pgettext(*message)
+    return translations.gettext(message)
 
 
 def pick_language(cookie: str | None, accept_language: str) -> str:
@@ -325,3 +51,47 @@ def pick_language(cookie: str | None, accept_language: str) -> str:
         return cookie  # type: ignore[return-value]
     first = accept_language.split(",", 1)[0].strip().lower()
     return "en" if first.startswith("en") else DEFAULT
+
+
+# Jinja: `_`, gettext, ngettext, pgettext, npgettext and `label` read the translations from
+# the template context (set per render by admin.middleware.template_context).
+
+
+def _of(context: Mapping[str, object]) -> Translations:
+    return context["texts"]  # type: ignore[return-value]
+
+
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return _of(context).gettext(message)
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return _of(context).ngettext(singular, plural, n)
+
+
+@jinja2.pass_context
+def _pgettext(context: jinja2.runtime.Context, ctx: str, message: str) -> str:
+    return _of(context).pgettext(ctx, message)
+
+
+@jinja2.pass_context
+def _npgettext(
+    context: jinja2.runtime.Context, ctx: str, singular: str, plural: str, n: int
+) -> str:
+    return _of(context).npgettext(ctx, singular, plural, n)
+
+
+@jinja2.pass_context
+def _label(context: jinja2.runtime.Context, table: str, value: object) -> str:
+    return label(_of(context), table, value)
+
+
+def install(env: jinja2.Environment) -> None:
+    """The i18n extension's callables (new style: autoescaped, `%(name)s` placeholders)."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
+    )
+    env.globals["label"] = _label

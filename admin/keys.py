@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from babel.support import Translations
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -32,6 +33,7 @@ WAVEFORMS = web.AppKey("waveforms", Waveforms)
 BOT_TRANSPORT = web.AppKey("bot_transport", BotTransport)
 METRICS = web.AppKey("metrics", Metrics)
 BOT_PROBE = web.AppKey("bot_probe", BotProbe)
+TRANSLATIONS = web.AppKey("translations", dict[str, Translations])  # language -> catalog
 REDIS = web.AppKey("redis", Redis)  # only when SUPPORTDESK_REDIS_URL is set (readiness)
 
 DB = web.RequestKey("db", AsyncSession)

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.auth import Access, has_permission, is_csrf_exempt, is_read_only, requirement_of
-from admin.i18n import pick_language, translate
+from admin.i18n import pick_language, texts
 from admin.keys import (
     CLOCK,
     DB,
@@ -241,7 +241,7 @@ def template_context(request: web.Request) -> dict[str, object]:
     return {
         "request": request,
         "lang": lang,
-        "t": lambda key: translate(lang, key),
+        "texts": texts(request),  # read by `_`, ngettext and `label` (admin.i18n)
         "user": user,
         "csrf_token": record.csrf_token if record is not None else "",
         "can": can,

@@ -15,10 +15,11 @@ from aiohttp import web
 from sqlalchemy import select
 
 from admin.auth import Permission, csrf_exempt, has_permission, requires
+from admin.i18n import label, texts
 from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
+from admin.labels import TABLES
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
-from admin.privacy_labels import LABELS
 from admin.privacy_notify import tell_export_ready, tell_outcome
 from admin.uploads import csrf_check_for, receive_upload
 from admin.urls import url_for
@@ -38,10 +39,6 @@ from storage.services.privacy_export import export_contact
 
 def _service(request: web.Request) -> PrivacyService:
     return PrivacyService(request.config_dict[CLOCK], request.config_dict[OBJECT_STORE])
-
-
-def _labels(request: web.Request) -> dict[str, str]:
-    return LABELS["en" if request[LANG] == "en" else "nl"]
 
 
 def _sentence(text: str) -> str:
@@ -70,7 +67,7 @@ async def privacy_list(request: web.Request) -> web.Response:
     rows = await _service(request).list_requests(request[DB])
     names = await _names(request, {r.contact_id for r in rows if r.contact_id})
     items = [(r, deadline_state(r, now), names.get(r.contact_id or 0, "")) for r in rows]
-    return render("privacy_list.html", request, {"r": _labels(request), "items": items})
+    return render("privacy_list.html", request, {"items": items})
 
 
 async def _names(request: web.Request, ids: set[int]) -> dict[int, str]:
@@ -86,7 +83,6 @@ async def _new_form(
     request: web.Request, *, error: str = "", values: dict[str, str] | None = None
 ) -> web.Response:
     context = {
-        "r": _labels(request),
         "types": list(RequestType),
         "channels": [c for c in CHANNELS if c != "telegram"],
         "error": error,
@@ -158,8 +154,9 @@ async def _page(
     flags = await service.flags(db, item.contact_id) if item.contact_id else None
     notice = request.query.get("notice", "")
     context = {
-        "notice": _labels(request).get(f"notice_{notice}", "") if notice else "",
-        "r": _labels(request),
+        "notice": label(texts(request), "privacy_notice", notice)
+        if notice in TABLES["privacy_notice"]
+        else "",
         "item": item,
         "state": deadline_state(item, request.config_dict[CLOCK].now()),
         "contact": contact,

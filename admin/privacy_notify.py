@@ -17,7 +17,7 @@ from storage.services.privacy import deliverable_export
 
 log = logging.getLogger(__name__)
 
-# Notice codes (labels notice_<code> in admin/privacy_labels.py).
+# Notice codes (table "privacy_notice" in admin/labels.py).
 TOLD = "told"
 FAILED = "tell_failed"
 NO_BOT = "no_bot"

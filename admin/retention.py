@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from admin.auth import Permission, requires
-from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
+from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
 from admin.middleware import render
 from storage.config import ConfigError
 from storage.models import RetentionRun
@@ -25,135 +25,8 @@ log = logging.getLogger(__name__)
 RUNS_SHOWN = 50
 FIRST_SWEEP_DELAY = 300  # seconds
 
-LABELS: dict[str, dict[str, str]] = {
-    "nl": {
-        "title": "Bewaartermijnen",
-        "data": "Type gegevens",
-        "period": "Bewaartermijn",
-        "start": "Vanaf",
-        "controller": "Verantwoordelijke",
-        "ground": "Grond voor verwerking",
-        "runs": "Opschoonrondes",
-        "started": "Gestart",
-        "as_of": "Peildatum",
-        "status": "Status",
-        "dry_run": "proef",
-        "deleted": "verwijderd",
-        "kept_held": "bewaard (blokkade)",
-        "failed": "mislukt",
-        "no_runs": "Nog geen opschoonrondes.",
-        "holds": "Blokkades ter beoordeling",
-        "holds_intro": "Blokkades waarvan de beoordelingsdatum voorbij is. Een "
-        "trainingsblokkade eindigt op haar datum tenzij verlengd; een bewijsblokkade wordt "
-        "nooit automatisch vrijgegeven en blijft hier tot iemand beslist: verlengen (nieuwe "
-        "datum) of vrijgeven.",
-        "recording": "Opname",
-        "kind": "Soort",
-        "reason": "Reden",
-        "placed": "Geplaatst door",
-        "review": "Beoordelen op",
-        "no_holds": "Geen blokkades ter beoordeling.",
-        # Run table: a rule's short name and a run's status (never the internal key).
-        "rule_support_information": "Supportinformatie",
-        "rule_held_messages": "Wachtende berichten",
-        "rule_recordings": "Gespreksopnames",
-        "rule_recording_tombstones": "Sporen van verwijderde opnames",
-        "rule_contact_form": "Contactformulier",
-        "rule_contact_persons": "Contactpersonen",
-        "rule_staff_sessions": "Inlogsessies",
-        "rule_api_tokens": "API-sleutels",
-        "rule_login_failures": "Mislukte inlogpogingen",
-        "rule_ticket_presence": "Ook geopend door",
-        # Why items went or were kept back (keys of storage.retention.jobs.Outcome).
-        "why_closed": "na sluiten",
-        "why_inactive": "niet gesloten, geen activiteit",
-        "kept_open_privacy_request": "bewaard (open privacyverzoek)",
-        "rule_audit_events": "Auditlog",
-        "rule_privacy_id_copies": "Kopieën identiteitsbewijs",
-        "rule_privacy_exports": "Privacy-exports",
-        "run_running": "bezig",
-        "run_done": "klaar",
-        "run_failed": "mislukt",
-        "run_interrupted": "onderbroken",
-        "trigger_serve": "automatisch",
-        "trigger_cli": "opdrachtregel",
-        # The statement's table, row by row: which rule enforces it here, or why not.
-        "statement": "De tabel van de privacyverklaring",
-        "statement_intro": "Elke rij van de tabel: de regel die haar hier afdwingt en in welke "
-        "code, of waarom de supportdesk deze gegevens niet opslaat.",
-        "service": "Type dienst",
-        "here": "Regel in de supportdesk",
-        "enforced": "Afgedwongen in",
-        "not_stored": "niet opgeslagen",
-        "rule_training_holds": "Trainingsblokkades",
-        "rule_organisation_service_data": "Bedrijfsnaam en leveradres",
-        "why_review_passed": "vrijgegeven (herbeoordelingsdatum voorbij)",
-    },
-    "en": {
-        "title": "Retention periods",
-        "data": "Type of data",
-        "period": "Retention period",
-        "start": "Counted from",
-        "controller": "Controller",
-        "ground": "Legal ground",
-        "runs": "Sweep runs",
-        "started": "Started",
-        "as_of": "As of",
-        "status": "Status",
-        "dry_run": "dry run",
-        "deleted": "deleted",
-        "kept_held": "kept (hold)",
-        "failed": "failed",
-        "no_runs": "No sweep runs yet.",
-        "holds": "Holds due for review",
-        "holds_intro": "Holds past their review date. A training hold ends on its date "
-        "unless renewed; an evidence hold is never released automatically and stays here "
-        "until someone decides: renew it (a new date) or release it.",
-        "recording": "Recording",
-        "kind": "Kind",
-        "reason": "Reason",
-        "placed": "Placed by",
-        "review": "Review on",
-        "no_holds": "No holds due for review.",
-        "rule_support_information": "Support information",
-        "rule_held_messages": "Held messages",
-        "rule_recordings": "Call recordings",
-        "rule_recording_tombstones": "Traces of deleted recordings",
-        "rule_contact_form": "Contact form",
-        "rule_contact_persons": "Contact persons",
-        "rule_staff_sessions": "Login sessions",
-        "rule_api_tokens": "API tokens",
-        "rule_login_failures": "Failed logins",
-        "rule_ticket_presence": "Also open by",
-        "why_closed": "after closing",
-        "why_inactive": "never closed, inactive",
-        "kept_open_privacy_request": "kept (open privacy request)",
-        "rule_audit_events": "Audit log",
-        "rule_privacy_id_copies": "ID copies",
-        "rule_privacy_exports": "Privacy exports",
-        "run_running": "running",
-        "run_done": "done",
-        "run_failed": "failed",
-        "run_interrupted": "interrupted",
-        "trigger_serve": "automatic",
-        "trigger_cli": "command line",
-        "statement": "The privacy statement's table",
-        "statement_intro": "Every row of the table: the rule enforcing it here and in which "
-        "code, or why the support desk does not store that data.",
-        "service": "Type of service",
-        "here": "Rule in the support desk",
-        "enforced": "Enforced in",
-        "not_stored": "not stored",
-        "rule_training_holds": "Training holds",
-        "rule_organisation_service_data": "Billing name and delivery address",
-        "why_review_passed": "released (review date passed)",
-    },
-}
-
-
 @requires(Permission.RETENTION_VIEW)
 async def retention_page(request: web.Request) -> web.Response:
-    lang = request[LANG]
     rules = schedule(request.app[SETTINGS].retention_period_days)
     runs = list(
         await request[DB].scalars(
@@ -163,24 +36,18 @@ async def retention_page(request: web.Request) -> web.Response:
     return render(
         "retention.html",
         request,
-        {
-            "r": LABELS[lang if lang in LABELS else "nl"],
-            "rules": rules,
-            "runs": runs,
-            "statement": STATEMENT,
-        },
+        {"rules": rules, "runs": runs, "statement": STATEMENT},
     )
 
 
 @requires(Permission.RETENTION_VIEW)
 async def holds_page(request: web.Request) -> web.Response:
-    lang = request[LANG]
     now = request.app[CLOCK].now()
     holds = await due_for_review(request[DB], now)
     return render(
         "retention_holds.html",
         request,
-        {"r": LABELS[lang if lang in LABELS else "nl"], "holds": holds, "now": now},
+        {"holds": holds, "now": now},
     )
 
 

@@ -447,7 +447,7 @@ async def test_inbox_filters_and_language(world: World) -> None:
 
 async def test_category_and_priority_are_translated(world: World) -> None:
     """Inbox and ticket page name categories as the bot does, and priorities in words."""
-    from admin.i18n import translate as admin_translate
+    from admin.i18n import label, load_translations
     from bot.texts import create_i18n
     from bot.texts import translate as bot_translate
 
@@ -459,10 +459,13 @@ async def test_category_and_priority_are_translated(world: World) -> None:
         )
         await session.commit()
     i18n = create_i18n()
+    admin_texts = load_translations()
     for lang in ("nl", "en"):
         for category in TicketCategory:
             key = f"category_{category.value}"
-            assert admin_translate(lang, key) == bot_translate(i18n, lang, key), key
+            assert label(admin_texts[lang], "category", category) == bot_translate(
+                i18n, lang, key
+            ), key
     await client.get("/lang/nl")
     inbox = await (await client.get("/")).text()
     assert "<td>Vaste telefonie (VoIP)</td>" in inbox and ">Alarmlijn 24/7</option>" in inbox
