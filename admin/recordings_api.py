@@ -140,14 +140,15 @@ async def release_hold(request: web.Request) -> web.Response:
 
 @requires(Permission.RECORDINGS_HOLD)
 async def renew_hold(request: web.Request) -> web.Response:
+    recording_id, hold_id = path_id(request), path_id(request, "hold_id")
     data = await json_body(request)
     review = _review_at(data, request.config_dict[SETTINGS].zone)
     if review is None:
         raise InvalidInput(N_("'review_at' (the new review date) is required"))
     renewed = await request.config_dict[RECORDINGS].renew_hold(
         request[DB],
-        path_id(request),
-        path_id(request, "hold_id"),
+        recording_id,
+        hold_id,
         review_at=review,
         actor=Actor.staff(request[USER]),
         role=request[USER].role,

@@ -97,6 +97,7 @@ _BODIES = {
     "link-recording": {"recording_id": "1"},
     "holds": {"kind": "training", "reason": "route walk"},
     "release": {"reason": "route walk"},
+    "renew": {"review_at": "2000-01-01"},
     "tags": {"tags": "route-walk"},
     "tag": {"tag": "route-walk"},
 }
@@ -110,11 +111,20 @@ _LATER_IN_WALK = {
     "/recording-holds/{id}/release": {409},
     PREFIX + "/recordings/{id}": {409},
     "/recordings/{id}/delete": {409},
+    # A review date in the past is refused after the permission check (422), or the hold
+    # is already released by then (409).
+    PREFIX + "/recordings/{id}/holds/{hold_id}/renew": {409, 422},
+    "/recording-holds/{id}/renew": {409, 422},
 }
 # A privacy request's actions refuse on the spot (422/409 with the page) when the walk's body
 # does not fit the request's state: that answer also proves the permission check let it in.
 for _action in ("verify", "flag", "close", "erase", "export", "id-copy"):
     _LATER_IN_WALK["/privacy/{id}/" + _action] = {409, 422}
+# The same for the privacy-request API (the walk's empty body is refused with 422, a
+# request in the wrong state with 409).
+_LATER_IN_WALK[PREFIX + "/privacy-requests"] = {422}
+for _action in ("verify", "erase", "export", "id-copy"):
+    _LATER_IN_WALK[PREFIX + "/privacy-requests/{id}/" + _action] = {409, 422}
 
 # Routes that take a streamed file upload: the CSRF token part must precede the file.
 _FILE_ROUTES = {"/recordings/upload", "/privacy/{id}/id-copy", PREFIX + "/recordings"}
