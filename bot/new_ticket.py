@@ -23,6 +23,7 @@ from bot.filing import append, clean, open_new_ticket
 from bot.filters import Magic
 from bot.media import describe, media_file
 from bot.middlewares import RollbackHook
+from bot.telegram_text import truncate
 from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
@@ -138,9 +139,8 @@ async def _keep(message: Message, state: FSMContext, *, as_description: bool) ->
 
 def _review(lang: str, data: dict[str, Any]) -> str:
     pieces = [data["description"], *data.get("extras", [])]
-    text = "\n".join(piece["text"] for piece in pieces)
-    if len(text) > 3000:  # the whole review must fit one Telegram message (4096)
-        text = text[:3000] + " …"
+    # the whole review must fit one Telegram message (4096 UTF-16 units with the frame)
+    text = truncate("\n".join(piece["text"] for piece in pieces), 3000)
     return t(
         lang,
         "new_confirm",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filing import file_text
 from bot.filters import Magic
+from bot.telegram_text import split_text
 from bot.texts import LANGUAGES, moment_text, t
 from storage.clock import Clock
 from storage.config import Settings
@@ -81,7 +82,8 @@ def create_router() -> Router:
                     subject=ticket.subject[:80],
                 )
             )
-        await message.answer("\n".join(lines))
+        for part in split_text("\n".join(lines)):  # many tickets: more than one message
+            await message.answer(part)
 
     @router.message(Command("close"))
     async def close_choose(

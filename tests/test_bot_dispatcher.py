@@ -361,7 +361,8 @@ async def test_help_and_tickets_list(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/tickets"))
     await desk.feed(message_update(USER, "/help"))
     listing, help_text = desk.api.sent_texts()
-    assert ticket.reference in listing and "new" in listing and "Mar 2, 2026, 11:00\u202fAM" in listing
+    assert ticket.reference in listing and "new" in listing
+    assert "Mar 2, 2026, 11:00\u202fAM" in listing
     assert "Router kapot" in listing
     assert all(command in help_text for command in ("/close", "/privacy", "/cancel"))
     assert await desk.texts(ticket.id) == ["Router kapot"]
