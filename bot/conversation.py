@@ -125,6 +125,9 @@ def create_router() -> Router:
         if ticket is None:
             await query.answer(t(lang, "not_yours"), show_alert=True)
             return
+        if not ticket.is_open:  # a closed ticket keeps the category it was closed with
+            await query.answer(t(lang, "button_stale"), show_alert=True)
+            return
         await ticket_service.set_category(
             session,
             ticket.id,

@@ -1,7 +1,9 @@
 """/new: a guided ticket with aiogram's FSM: category -> description -> optional
 attachments -> confirm. Whatever the customer sends on the way is kept in the FSM data (JSON
-only: it may live in Redis); /cancel (or the button) or a new /new files what they already
-sent as a normal message, because a message is never dropped (issue 3)."""
+only: it may live in Redis). Leaving the flow (/cancel, its button, /new or /privacy again)
+with something written asks first: send it as a ticket (under the chosen category, never
+on another open ticket) or discard it. Each flow's buttons carry the flow's number, so a
+button of a finished flow answers "no longer valid" instead of acting on a later one."""
 
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.attachments import attach_telegram_file, media_ref
-from bot.filing import append, clean, file_customer_message, open_new_ticket
+from bot.filing import append, clean, open_new_ticket
 from bot.filters import Magic
 from bot.media import describe, media_file
 from bot.middlewares import RollbackHook
+from bot.telegram_text import truncate
 from bot.texts import t
 from storage.clock import Clock
 from storage.config import Settings
@@ -36,34 +39,65 @@ class NewTicket(StatesGroup):
     description = State()
     attachments = State()
     confirm = State()
+    leaving = State()  # asked: send what was written as a ticket, or discard it
 
 
 class NewStep(CallbackData, prefix="new"):
-    """category:<value>, or continue / send / cancel."""
+    """category:<value>, or continue / send / cancel / keep / discard; `flow` is the
+    number of the /new it belongs to (the message id of the command)."""
 
     action: str
     category: TicketCategory | None = None
+    flow: int = 0
+
+
+LABELS = {
+    "continue": "continue_button",
+    "send": "send_button",
+    "cancel": "cancel_button",
+    "keep": "new_cancel_file_button",
+    "discard": "new_cancel_discard_button",
+}
 
 
 def _button(text: str, step: NewStep) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=step.pack())
 
 
-def _categories(lang: str) -> InlineKeyboardMarkup:
+def _categories(lang: str, flow: int) -> InlineKeyboardMarkup:
     buttons = [
-        _button(t(lang, f"category_{c.value}"), NewStep(action="category", category=c))
+        _button(t(lang, f"category_{c.value}"), NewStep(action="category", category=c, flow=flow))
         for c in TicketCategory
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([_button(t(lang, "cancel_button"), NewStep(action="cancel"))])
+    rows.append([_button(t(lang, "cancel_button"), NewStep(action="cancel", flow=flow))])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _row(lang: str, *actions: str) -> InlineKeyboardMarkup:
-    labels = {"continue": "continue_button", "send": "send_button", "cancel": "cancel_button"}
+def _row(lang: str, flow: int, *actions: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        inline_keyboard=[[_button(t(lang, labels[a]), NewStep(action=a)) for a in actions]]
+        inline_keyboard=[
+            [_button(t(lang, LABELS[a]), NewStep(action=a, flow=flow)) for a in actions]
+        ]
     )
+
+
+async def _flow(state: FSMContext) -> int:
+    return int((await state.get_data()).get("flow", 0))
+
+
+async def _current(query: CallbackQuery, step: NewStep, state: FSMContext, lang: str) -> bool:
+    """False (and the press answered as stale) when the button is not of the running flow."""
+    if await state.get_state() in NewTicket.__all_states_names__ and step.flow == await _flow(
+        state
+    ):
+        return True
+    await query.answer(t(lang, "button_stale"), show_alert=True)
+    return False
+
+
+def _written(data: dict[str, Any]) -> bool:
+    return bool("description" in data or data.get("extras") or data.get("files"))
 
 
 def _chat(query: CallbackQuery, contact: ContactPerson) -> int:
@@ -105,9 +139,8 @@ async def _keep(message: Message, state: FSMContext, *, as_description: bool) ->
 
 def _review(lang: str, data: dict[str, Any]) -> str:
     pieces = [data["description"], *data.get("extras", [])]
-    text = "\n".join(piece["text"] for piece in pieces)
-    if len(text) > 3000:  # the whole review must fit one Telegram message (4096)
-        text = text[:3000] + " …"
+    # the whole review must fit one Telegram message (4096 UTF-16 units with the frame)
+    text = truncate("\n".join(piece["text"] for piece in pieces), 3000)
     return t(
         lang,
         "new_confirm",
@@ -129,24 +162,25 @@ async def file_kept(
     settings: Settings,
     clock: Clock,
     on_rollback: list[RollbackHook],
-) -> bool:
-    """When the customer leaves /new, file what they already sent as a normal message
-    (a new ticket, or their open one) instead of dropping it; False if there was nothing."""
+) -> None:
+    """Open the ticket of what /new collected: under the chosen category (none chosen: the
+    categories are offered), with every text and file - the customer asked for a new
+    ticket, so it never lands on another open one."""
     pieces = [data["description"]] if "description" in data else []
     pieces += data.get("extras", [])
     files = data.get("files", [])
-    if not pieces and not files:
-        return False
     first = pieces[0] if pieces else {"text": "", "message_id": None}
     text = first["text"] or " ".join(f"[attachment {f['filename']}]" for f in files)
-    ticket, stored = await file_customer_message(
+    category = data.get("category")
+    ticket, stored = await open_new_ticket(
         answer_to,
         text,
-        bot=bot,
         session=session,
         contact=contact,
         ticket_service=ticket_service,
         settings=settings,
+        category=TicketCategory(category) if category else None,
+        # the customer's message, not a button's: so an edit of it is found
         telegram_message_id=first["message_id"],
     )
     for piece in pieces[1:]:
@@ -159,13 +193,12 @@ async def file_kept(
             ticket_service,
             telegram_message_id=piece["message_id"],
         )
-    lang = contact.language
     for number, ref in enumerate(files, start=1):
         refusal = await attach_telegram_file(
             ref,
             ticket=ticket,
             stored=stored,
-            language=lang,
+            language=contact.language,
             bot=bot,
             session=session,
             object_store=object_store,
@@ -176,83 +209,88 @@ async def file_kept(
             named=True,  # the first text need not describe the file
         )
         if refusal is not None:
-            await answer_to.answer(refusal)
-    await answer_to.answer(t(lang, "new_cancelled_filed", reference=ticket.reference))
+            await bot.send_message(answer_to.chat.id, refusal)
+
+
+async def ask_before_leaving(
+    chat_id: int, bot: Bot, state: FSMContext, contact: ContactPerson, *, then: str | None
+) -> bool:
+    """Leaving /new with something written: ask to send or discard it (then `then`, a
+    command, is suggested again). True if asked; False (state cleared) otherwise."""
+    if await state.get_state() not in NewTicket.__all_states_names__:
+        return False
+    data = await state.get_data()
+    if not _written(data):
+        await state.clear()
+        return False
+    await state.set_state(NewTicket.leaving)
+    await state.update_data(then=then)
+    await _ask_leaving(chat_id, bot, contact.language, data)
     return True
+
+
+async def _ask_leaving(chat_id: int, bot: Bot, lang: str, data: dict[str, Any]) -> None:
+    category = data.get("category")
+    named = t(lang, f"category_{category}") if category else t(lang, "category_ask_later")
+    await bot.send_message(
+        chat_id,
+        t(lang, "new_cancel_ask", category=named),
+        reply_markup=_row(lang, int(data.get("flow", 0)), "keep", "discard"),
+    )
+
+
+async def _begin(message: Message, state: FSMContext, contact: ContactPerson) -> None:
+    await state.clear()
+    await state.set_state(NewTicket.category)
+    await state.update_data(flow=message.message_id)
+    lang = contact.language
+    await message.answer(
+        t(lang, "new_category"), reply_markup=_categories(lang, message.message_id)
+    )
 
 
 def create_router() -> Router:
     router = Router(name="new_ticket")
 
     @router.message(Command("new"))
-    async def start(
-        message: Message,
-        bot: Bot,
-        state: FSMContext,
-        session: AsyncSession,
-        contact: ContactPerson,
-        ticket_service: TicketService,
-        object_store: ObjectStore,
-        settings: Settings,
-        clock: Clock,
-        on_rollback: list[RollbackHook],
+    async def start(message: Message, bot: Bot, state: FSMContext, contact: ContactPerson) -> None:
+        if await ask_before_leaving(message.chat.id, bot, state, contact, then="/new"):
+            return  # what the earlier /new collected is neither filed nor dropped unasked
+        await _begin(message, state, contact)
+
+    @router.message(Command("cancel"), StateFilter(NewTicket))
+    async def cancel_command(
+        message: Message, bot: Bot, state: FSMContext, contact: ContactPerson
     ) -> None:
-        if await state.get_state() in NewTicket.__all_states_names__:
-            # starting over: what the earlier /new collected is filed, not dropped
-            await file_kept(
-                message,
-                await state.get_data(),
-                bot=bot,
-                session=session,
-                contact=contact,
-                ticket_service=ticket_service,
-                object_store=object_store,
-                settings=settings,
-                clock=clock,
-                on_rollback=on_rollback,
-            )
-        await state.clear()
-        await state.set_state(NewTicket.category)
-        await message.answer(
-            t(contact.language, "new_category"), reply_markup=_categories(contact.language)
-        )
+        if not await ask_before_leaving(message.chat.id, bot, state, contact, then=None):
+            await message.answer(t(contact.language, "new_cancelled"))
 
     @router.message(Command("cancel"))
-    async def cancel_command(
-        message: Message,
-        bot: Bot,
-        state: FSMContext,
-        session: AsyncSession,
-        contact: ContactPerson,
-        ticket_service: TicketService,
-        object_store: ObjectStore,
-        settings: Settings,
-        clock: Clock,
-        on_rollback: list[RollbackHook],
-    ) -> None:
-        if await state.get_state() is None:
-            await message.answer(t(contact.language, "nothing_to_cancel"))
-            return
-        # Filed before the state is cleared: if filing fails, nothing is lost.
-        filed = await file_kept(
-            message,
-            await state.get_data(),
-            bot=bot,
-            session=session,
-            contact=contact,
-            ticket_service=ticket_service,
-            object_store=object_store,
-            settings=settings,
-            clock=clock,
-            on_rollback=on_rollback,
-        )
-        await state.clear()
-        if not filed:
-            await message.answer(t(contact.language, "new_cancelled"))
+    async def nothing_to_cancel(message: Message, contact: ContactPerson) -> None:
+        await message.answer(t(contact.language, "nothing_to_cancel"))
 
     @router.callback_query(NewStep.filter(F.action == "cancel"))
     async def cancel_button(
         query: CallbackQuery,
+        callback_data: NewStep,
+        bot: Bot,
+        state: FSMContext,
+        contact: ContactPerson,
+    ) -> None:
+        if not await _current(query, callback_data, state, contact.language):
+            return
+        await query.answer()
+        chat = _chat(query, contact)
+        if await state.get_state() == NewTicket.leaving.state:  # asked already: ask again
+            await _ask_leaving(chat, bot, contact.language, await state.get_data())
+            return
+        if not await ask_before_leaving(chat, bot, state, contact, then=None):
+            await bot.send_message(chat, t(contact.language, "new_cancelled"))
+
+    @router.callback_query(StateFilter(NewTicket.leaving), NewStep.filter(F.action == "keep"))
+    async def keep(
+        query: CallbackQuery,
+        callback_data: NewStep,
         bot: Bot,
         state: FSMContext,
         session: AsyncSession,
@@ -263,11 +301,15 @@ def create_router() -> Router:
         clock: Clock,
         on_rollback: list[RollbackHook],
     ) -> None:
+        if not await _current(query, callback_data, state, contact.language):
+            return
         await query.answer()
         assert query.message is not None
-        filed = await file_kept(
+        data = await state.get_data()
+        # Filed before the state is cleared: if filing fails, the question stays.
+        await file_kept(
             query.message,  # type: ignore[arg-type]
-            await state.get_data(),
+            data,
             bot=bot,
             session=session,
             contact=contact,
@@ -278,8 +320,23 @@ def create_router() -> Router:
             on_rollback=on_rollback,
         )
         await state.clear()
-        if not filed:
-            await bot.send_message(_chat(query, contact), t(contact.language, "new_cancelled"))
+        await _then(query, bot, contact, data)
+
+    @router.callback_query(StateFilter(NewTicket.leaving), NewStep.filter(F.action == "discard"))
+    async def discard(
+        query: CallbackQuery,
+        callback_data: NewStep,
+        bot: Bot,
+        state: FSMContext,
+        contact: ContactPerson,
+    ) -> None:
+        if not await _current(query, callback_data, state, contact.language):
+            return
+        await query.answer()
+        data = await state.get_data()
+        await state.clear()
+        await bot.send_message(_chat(query, contact), t(contact.language, "new_discarded"))
+        await _then(query, bot, contact, data)
 
     @router.callback_query(StateFilter(NewTicket.category), NewStep.filter(F.action == "category"))
     async def category(
@@ -289,16 +346,19 @@ def create_router() -> Router:
         state: FSMContext,
         contact: ContactPerson,
     ) -> None:
+        lang = contact.language
+        if not await _current(query, callback_data, state, lang):
+            return
         assert callback_data.category is not None
         await state.update_data(category=callback_data.category.value)
         await query.answer()
-        lang = contact.language
+        flow = callback_data.flow
         if "description" in await state.get_data():  # written before choosing: not asked again
             await state.set_state(NewTicket.attachments)
             await bot.send_message(
                 _chat(query, contact),
                 t(lang, "new_attach_described"),
-                reply_markup=_row(lang, "continue", "cancel"),
+                reply_markup=_row(lang, flow, "continue", "cancel"),
             )
             return
         await state.set_state(NewTicket.description)
@@ -308,7 +368,9 @@ def create_router() -> Router:
     async def before_category(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         await _keep(message, state, as_description=True)
         lang = contact.language
-        await message.answer(t(lang, "new_kept_choose"), reply_markup=_categories(lang))
+        await message.answer(
+            t(lang, "new_kept_choose"), reply_markup=_categories(lang, await _flow(state))
+        )
 
     @router.message(StateFilter(NewTicket.description), Magic(~F.text.startswith("/")))
     async def description(message: Message, state: FSMContext, contact: ContactPerson) -> None:
@@ -317,24 +379,38 @@ def create_router() -> Router:
             await message.answer(t(lang, "new_need_text"))
             return
         await state.set_state(NewTicket.attachments)
-        await message.answer(t(lang, "new_attach"), reply_markup=_row(lang, "continue", "cancel"))
+        await message.answer(
+            t(lang, "new_attach"), reply_markup=_row(lang, await _flow(state), "continue", "cancel")
+        )
 
     @router.message(StateFilter(NewTicket.attachments), Magic(~F.text.startswith("/")))
     async def attachment(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         kept = await _keep(message, state, as_description=False)
         lang = contact.language
-        count = len((await state.get_data()).get("files", []))
+        data = await state.get_data()
+        count = len(data.get("files", []))
         text = t(lang, "new_attached", count=count) if kept == "file" else t(lang, "new_added")
-        await message.answer(text, reply_markup=_row(lang, "continue", "cancel"))
+        await message.answer(
+            text, reply_markup=_row(lang, int(data.get("flow", 0)), "continue", "cancel")
+        )
 
     @router.message(StateFilter(NewTicket.confirm), Magic(~F.text.startswith("/")))
     async def before_sending(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         # Still part of this ticket: kept, and the updated ticket is shown for confirmation.
         await _keep(message, state, as_description=False)
         lang = contact.language
+        data = await state.get_data()
         await message.answer(
-            _review(lang, await state.get_data()), reply_markup=_row(lang, "send", "cancel")
+            _review(lang, data), reply_markup=_row(lang, int(data["flow"]), "send", "cancel")
         )
+
+    @router.message(StateFilter(NewTicket.leaving), Magic(~F.text.startswith("/")))
+    async def while_asked(
+        message: Message, bot: Bot, state: FSMContext, contact: ContactPerson
+    ) -> None:
+        # Kept with the rest (nothing is dropped unasked), and the question asked again.
+        await _keep(message, state, as_description=True)
+        await _ask_leaving(message.chat.id, bot, contact.language, await state.get_data())
 
     @router.edited_message(StateFilter(NewTicket), Magic(F.chat.type == "private"))
     async def edited_before_sending(message: Message, state: FSMContext) -> None:
@@ -357,19 +433,28 @@ def create_router() -> Router:
         StateFilter(NewTicket.attachments), NewStep.filter(F.action == "continue")
     )
     async def review(
-        query: CallbackQuery, bot: Bot, state: FSMContext, contact: ContactPerson
+        query: CallbackQuery,
+        callback_data: NewStep,
+        bot: Bot,
+        state: FSMContext,
+        contact: ContactPerson,
     ) -> None:
+        lang = contact.language
+        if not await _current(query, callback_data, state, lang):
+            return
         data = await state.get_data()
         await state.set_state(NewTicket.confirm)
         await query.answer()
-        lang = contact.language
         await bot.send_message(
-            _chat(query, contact), _review(lang, data), reply_markup=_row(lang, "send", "cancel")
+            _chat(query, contact),
+            _review(lang, data),
+            reply_markup=_row(lang, callback_data.flow, "send", "cancel"),
         )
 
     @router.callback_query(StateFilter(NewTicket.confirm), NewStep.filter(F.action == "send"))
     async def send(
         query: CallbackQuery,
+        callback_data: NewStep,
         bot: Bot,
         state: FSMContext,
         session: AsyncSession,
@@ -380,47 +465,33 @@ def create_router() -> Router:
         clock: Clock,
         on_rollback: list[RollbackHook],
     ) -> None:
-        data = await state.get_data()
+        if not await _current(query, callback_data, state, contact.language):
+            return
         await query.answer()
         assert query.message is not None
-        ticket, stored = await open_new_ticket(
+        await file_kept(
             query.message,  # type: ignore[arg-type]
-            data["description"]["text"],
+            await state.get_data(),
+            bot=bot,
             session=session,
             contact=contact,
             ticket_service=ticket_service,
+            object_store=object_store,
             settings=settings,
-            category=TicketCategory(data["category"]),
-            # the customer's message, not this button's: so an edit of it is found (issue 3)
-            telegram_message_id=data["description"]["message_id"],
+            clock=clock,
+            on_rollback=on_rollback,
         )
-        for piece in data.get("extras", []):  # what they added on the way, each with its id
-            await append(
-                query.message,  # type: ignore[arg-type]
-                piece["text"],
-                ticket,
-                contact,
-                session,
-                ticket_service,
-                telegram_message_id=piece["message_id"],
-            )
-        for number, ref in enumerate(data.get("files", []), start=1):
-            refusal = await attach_telegram_file(
-                ref,
-                ticket=ticket,
-                stored=stored,
-                language=contact.language,
-                bot=bot,
-                session=session,
-                object_store=object_store,
-                on_rollback=on_rollback,
-                clock=clock,
-                limit=settings.bot_media_max_bytes,
-                suffix=f"-{number}",
-                named=True,  # the description need not describe the file
-            )
-            if refusal is not None:
-                await bot.send_message(_chat(query, contact), refusal)
         await state.clear()
 
     return router
+
+
+async def _then(
+    query: CallbackQuery, bot: Bot, contact: ContactPerson, data: dict[str, Any]
+) -> None:
+    """After the send-or-discard answer: suggest the command that interrupted /new."""
+    then = data.get("then")
+    if then:
+        await bot.send_message(
+            _chat(query, contact), t(contact.language, "continue_with", command=then)
+        )

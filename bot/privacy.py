@@ -28,9 +28,8 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filters import Magic
-from bot.middlewares import RollbackHook
-from bot.new_ticket import NewTicket, file_kept
-from bot.texts import t
+from bot.new_ticket import ask_before_leaving
+from bot.texts import day_text, t
 from storage.clock import Clock
 from storage.config import Settings
 from storage.models import ContactPerson, RequestType
@@ -38,10 +37,15 @@ from storage.objectstore import ObjectStore
 from storage.services.audit import Actor
 from storage.services.privacy import PrivacyService, deliverable_export
 from storage.services.privacy_export import download_object
-from storage.services.tickets import TicketService
 
 
 class PrivacyRight(CallbackData, prefix="privacy"):
+    right: RequestType
+
+
+class PrivacyConfirm(CallbackData, prefix="privacy-yes"):
+    """The second tap: a request is made only when the customer confirms the right."""
+
     right: RequestType
 
 
@@ -92,25 +96,9 @@ def create_router() -> Router:
         session: AsyncSession,
         state: FSMContext,
         bot: Bot,
-        ticket_service: TicketService,
-        object_store: ObjectStore,
-        clock: Clock,
-        on_rollback: list[RollbackHook],
     ) -> None:
-        if await state.get_state() in NewTicket.__all_states_names__:
-            # What the customer already wrote in /new is filed (as /cancel does), not dropped.
-            await file_kept(
-                message,
-                await state.get_data(),
-                bot=bot,
-                session=session,
-                contact=contact,
-                ticket_service=ticket_service,
-                object_store=object_store,
-                settings=settings,
-                clock=clock,
-                on_rollback=on_rollback,
-            )
+        if await ask_before_leaving(message.chat.id, bot, state, contact, then="/privacy"):
+            return  # what the customer wrote in /new is neither filed nor dropped unasked
         await state.clear()  # /privacy starts over: a pending privacy question is dropped
         language = contact.language
         url = settings.privacy_statement_url
@@ -149,10 +137,27 @@ def create_router() -> Router:
         await service.record_delivery(session, export, actor=Actor.customer(contact.id))
 
     @router.callback_query(PrivacyRight.filter())
+    async def ask_confirmation(
+        query: CallbackQuery, bot: Bot, callback_data: PrivacyRight, contact: ContactPerson
+    ) -> None:
+        await query.answer()
+        right, lang = callback_data.right, contact.language
+        button = InlineKeyboardButton(
+            text=t(lang, "privacy_confirm_button"),
+            callback_data=PrivacyConfirm(right=right).pack(),
+        )
+        # A private chat's id is the user's id (support happens in private chats only).
+        await bot.send_message(
+            query.from_user.id,
+            t(lang, "privacy_confirm_ask", right=_right(lang, right)),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]),
+        )
+
+    @router.callback_query(PrivacyConfirm.filter())
     async def request_right(
         query: CallbackQuery,
         bot: Bot,
-        callback_data: PrivacyRight,
+        callback_data: PrivacyConfirm,
         session: AsyncSession,
         contact: ContactPerson,
         object_store: ObjectStore,
@@ -166,7 +171,6 @@ def create_router() -> Router:
         if right in ASK_DETAILS:
             await state.set_state(PrivacyDetails.details)
             await state.update_data(right=right.value)
-            # A private chat's id is the user's id (support happens in private chats only).
             await bot.send_message(query.from_user.id, t(contact.language, ASK_DETAILS[right]))
             return
         text = await _record(session, contact, object_store, clock, settings, right, "")
@@ -226,7 +230,7 @@ async def _record(
             "privacy_already_open",
             right=_right(contact.language, right),
             id=running.id,
-            deadline=f"{deadline:%d-%m-%Y}",
+            deadline=day_text(contact.language, deadline),
         )
     request = await service.create_request(
         session,
@@ -242,5 +246,5 @@ async def _record(
         "privacy_confirmed",
         right=_right(contact.language, right),
         id=request.id,
-        deadline=f"{deadline:%d-%m-%Y}",
+        deadline=day_text(contact.language, deadline),
     )

@@ -11,10 +11,12 @@ key names a message below, the language is the contact's stored one. After chang
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiogram.utils.i18n import I18n
+from babel.dates import format_date, format_time
 
 LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
@@ -33,7 +35,7 @@ MESSAGES: dict[str, str] = {
     "help": N_(
         "Send a message to open or add to a ticket.\n/new - open a new ticket step by step\n/tickets - your open tickets\n/close - close a ticket\n/language - choose language\n/privacy - your privacy rights (access, correction, erasure, ...)\n/cancel - stop a question in progress\n/help - this help\nSeveral open tickets? Reply to one of my messages about that ticket, or pick the ticket when I ask."
     ),
-    "code_invalid": N_("This code is invalid or has expired. Ask your contact for a new code."),
+    "code_invalid": N_("This code is invalid or has expired. Ask our support desk for a new code."),
     "linked": N_(
         "Your Telegram account is now linked to your customer account. Your tickets are handled for your organisation from now on."
     ),
@@ -47,11 +49,30 @@ MESSAGES: dict[str, str] = {
     "which_ticket": N_("You have several open tickets. Which one is this message about?"),
     "new_ticket_button": N_("A new ticket"),
     "held_gone": N_("This message has already been filed."),
+    "which_ticket_again": N_(
+        "Your message is still waiting: which ticket is it about? If you do not choose, it is added to the most recent one, {reference}, in {minutes} minutes."
+    ),
+    "held_filed_recent": N_(
+        "You did not choose a ticket, so your message was added to the most recent one, {reference}."
+    ),
     "no_open": N_("You have no open tickets. Send a message to open one."),
     "tickets_header": N_("Your open tickets:"),
     "ticket_line": N_("{reference} - {status} - last activity {activity}\n  {subject}"),
     "close_choose": N_("Which ticket do you want to close?"),
     "closed": N_("Ticket {reference} is closed. A new message opens a new ticket."),
+    "closed_one_left": N_(
+        "Ticket {reference} is closed. Still open: {remaining}. Your next message is added to that ticket; to start another one, use /new."
+    ),
+    "closed_several_left": N_(
+        "Ticket {reference} is closed. Still open: {remaining}. With your next message I will ask which ticket it is about."
+    ),
+    "agent_closed": N_(
+        "Ticket {reference} ({subject}) has been closed by our support desk."
+    ),
+    "agent_reopened": N_(
+        "Ticket {reference} ({subject}) has been reopened by our support desk. Reply to this message to add something to it."
+    ),
+    "reply_reference": N_("About ticket {reference}:"),
     "not_yours": N_("This ticket is not yours."),
     "language_choose": N_("Choose your language:"),
     "language_set": N_("The language is now English."),
@@ -99,9 +120,14 @@ MESSAGES: dict[str, str] = {
     "send_button": N_("Send"),
     "cancel_button": N_("Cancel"),
     "new_cancelled": N_("Cancelled; no ticket was created."),
-    "new_cancelled_filed": N_(
-        "Stopped. What you had already sent is not lost: it is on ticket {reference}."
+    "new_cancel_ask": N_(
+        "Stop this new ticket? What you wrote has not been sent yet. Send it as a ticket ({category}), or discard it?"
     ),
+    "new_cancel_file_button": N_("Send it as a ticket"),
+    "new_cancel_discard_button": N_("Discard"),
+    "new_discarded": N_("Discarded; no ticket was created."),
+    "category_ask_later": N_("subject still to choose"),
+    "continue_with": N_("Done. Send {command} again to continue."),
     "nothing_to_cancel": N_("There is nothing to cancel."),
     "after_hours": N_(
         "We are closed right now (office hours Mon-Fri 9:00-17:30). An agent will look at your ticket from {moment}."
@@ -121,6 +147,10 @@ MESSAGES: dict[str, str] = {
     "privacy_download": N_("Download your data (ZIP)"),
     "privacy_delivered": N_("Here is your data. The export is deleted after 7 days."),
     "privacy_no_export": N_("No export is waiting for you any more."),
+    "privacy_confirm_ask": N_(
+        "Do you want to make a privacy request: {right}? We will then contact you to confirm your identity."
+    ),
+    "privacy_confirm_button": N_("Yes, make the request"),
     "privacy_right_access": N_("Access"),
     "privacy_right_correction": N_("Correction"),
     "privacy_right_erasure": N_("Erasure"),
@@ -175,3 +205,18 @@ def translate(i18n: I18n, language: str, key: str, **values: Any) -> str:
     lang = language if language in LANGUAGES else DEFAULT_LANGUAGE
     text = i18n.gettext(MESSAGES[key], locale=lang)
     return text.format(**values) if values else text
+
+
+def day_text(language: str, day: date) -> str:
+    """A date as the customer's language writes it: '7 januari 2027' / 'January 7, 2027'."""
+    return format_date(day, "long", locale=_locale(language))
+
+
+def moment_text(language: str, moment: datetime) -> str:
+    """A date and time in the customer's language: '7 jan 2027, 14:05' / 'Jan 7, 2027, 2:05 PM'."""
+    locale = _locale(language)
+    return f"{format_date(moment, 'medium', locale=locale)}, {format_time(moment, 'short', locale=locale)}"
+
+
+def _locale(language: str) -> str:
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE

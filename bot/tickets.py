@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.filing import file_text
 from bot.filters import Magic
-from bot.texts import LANGUAGES, t
+from bot.telegram_text import split_text
+from bot.texts import LANGUAGES, moment_text, t
 from storage.clock import Clock
 from storage.config import Settings
-from storage.models import ContactPerson
+from storage.models import ContactPerson, Ticket
 from storage.services.audit import Actor
 from storage.services.errors import NotFound
 from storage.services.tickets import TicketService
@@ -43,6 +44,15 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+def closed_text(lang: str, ticket: Ticket, remaining: list[Ticket]) -> str:
+    """What closing `ticket` leaves open, and where the customer's next message goes."""
+    if not remaining:
+        return t(lang, "closed", reference=ticket.reference)
+    names = ", ".join(f"{x.reference} ({x.subject[:40]})" for x in remaining)
+    key = "closed_one_left" if len(remaining) == 1 else "closed_several_left"
+    return t(lang, key, reference=ticket.reference, remaining=names)
+
+
 def create_router() -> Router:
     router = Router(name="tickets")
 
@@ -68,11 +78,12 @@ def create_router() -> Router:
                     "ticket_line",
                     reference=ticket.reference,
                     status=t(lang, f"status_{ticket.status.value}"),
-                    activity=activity.strftime("%d-%m-%Y %H:%M"),
+                    activity=moment_text(lang, activity),
                     subject=ticket.subject[:80],
                 )
             )
-        await message.answer("\n".join(lines))
+        for part in split_text("\n".join(lines)):  # many tickets: more than one message
+            await message.answer(part)
 
     @router.message(Command("close"))
     async def close_choose(
@@ -116,13 +127,16 @@ def create_router() -> Router:
         if ticket is None or ticket.contact_id != contact.id:
             await query.answer(t(lang, "not_yours"), show_alert=True)
             return
+        if not ticket.is_open:  # closed already: this button's moment has passed
+            await query.answer(t(lang, "button_stale"), show_alert=True)
+            return
         await ticket_service.close(
             session, ticket.id, actor=Actor.customer(contact.id, contact.name)
         )
         await query.answer()
+        remaining = await ticket_service.open_tickets_of(session, contact.id)
         await bot.send_message(
-            contact.telegram_chat_id or query.from_user.id,
-            t(lang, "closed", reference=ticket.reference),
+            contact.telegram_chat_id or query.from_user.id, closed_text(lang, ticket, remaining)
         )
 
     @router.message(Command("language"))

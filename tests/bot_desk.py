@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.dispatcher import create_dispatcher
+from bot.new_ticket import NewStep
 from storage.clock import FrozenClock
 from storage.config import Settings
-from storage.models import ContactPerson, Ticket, TicketMessage
+from storage.models import ContactPerson, Ticket, TicketCategory, TicketMessage
 from storage.objectstore.local import LocalObjectStore
 from storage.services.tickets import TicketService
 from tests.telegram_fake import TOKEN, RecordingSession
@@ -63,6 +64,21 @@ class Desk:
                 .order_by(TicketMessage.id)
             )
             return list(rows)
+
+    def new_step(self, action: str, category: TicketCategory | None = None) -> str:
+        """The callback data of the latest /new button for `action` the bot sent (buttons
+        carry their flow's number, so tests press what was shown)."""
+        for call in reversed(self.api.calls("sendMessage")):
+            markup = call.reply_markup  # type: ignore[attr-defined]
+            for row in markup.inline_keyboard if markup is not None else []:
+                for button in row:
+                    data = button.callback_data or ""
+                    if not data.startswith(f"{NewStep.__prefix__}:"):
+                        continue
+                    step = NewStep.unpack(data)
+                    if step.action == action and step.category == category:
+                        return data
+        raise AssertionError(f"no /new button {action} {category} was sent")
 
     async def contact(self, user_id: int = USER) -> ContactPerson | None:
         async with self.sessionmaker() as s:

@@ -27,6 +27,28 @@ class UnexpectedCall(AssertionError):
     pass
 
 
+TEXT_LIMIT = 4096  # UTF-16 code units, as Telegram counts
+CAPTION_LIMIT = 1024
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def refused(method: TelegramMethod[Any]) -> str | None:
+    """What Telegram answers 400 to: an empty or too long text, a too long caption."""
+    if method.__api_method__ in ("sendMessage", "editMessageText"):
+        text = str(getattr(method, "text", "") or "")
+        if not text.strip():
+            return "message text is empty"
+        if utf16_units(text) > TEXT_LIMIT:
+            return "message is too long"
+    caption = getattr(method, "caption", None)
+    if caption is not None and utf16_units(str(caption)) > CAPTION_LIMIT:
+        return "message caption is too long"
+    return None
+
+
 class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +60,7 @@ class RecordingSession(BaseSession):
         self._ids = itertools.count(1000)
         self.files: dict[str, bytes] = {}  # file_id -> content served by getFile + download
         self.documents: list[bytes] = []  # contents of sendDocument files
+        self.refusals: list[str] = []  # what Telegram's limits refused (see `refused`)
 
     def fail_next(
         self, api_method: str, status: int, description: str, *, after: int = 0, **parameters: Any
@@ -99,6 +122,14 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         self.requests.append(method)
         name = method.__api_method__
+        refusal = refused(method)
+        if refusal is not None:
+            body = {"ok": False, "error_code": 400, "description": f"Bad Request: {refusal}"}
+            self.refusals.append(refusal)
+            response = self.check_response(
+                bot=bot, method=method, status_code=400, content=json.dumps(body)
+            )
+            return response.result  # type: ignore[return-value]  # (raises)
         if self.errors[name] and self.passes[name] > 0:
             self.passes[name] -= 1
             status, body = 200, {"ok": True, "result": self._result(bot, method)}

@@ -15,11 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.callbacks import SetCategory
-from bot.new_ticket import NewStep
 from bot.office_hours import dutch_public_holidays, next_opening
 from bot.tickets import CloseTicket
 from storage.config import Settings
-from storage.models import Attachment, AuditEvent, MessageEdit, TicketCategory
+from storage.models import Attachment, AuditEvent, MessageEdit, Ticket, TicketCategory
 from tests.bot_desk import OTHER, USER, Desk, open_desk
 from tests.telegram_fake import callback_update, message_update
 
@@ -73,7 +72,7 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
     await desk.feed(message_update(USER, "/new", language="en"))
     assert desk.api.sent_texts() == ["New ticket. First choose the subject:"]
     await desk.feed(
-        callback_update(USER, NewStep(action="category", category=TicketCategory.VOIP).pack())
+        callback_update(USER, desk.new_step("category", TicketCategory.VOIP))
     )
     assert desk.api.sent_texts()[-1] == "Describe your question or problem in one message."
     await desk.feed(message_update(USER, sticker=_STICKER))  # kept as a note, text still asked
@@ -87,14 +86,14 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
     await desk.feed(message_update(USER, document=document))
     assert desk.api.sent_texts()[-1] == "Attachment received (1). More, or Continue?"
     assert await desk.tickets() == []  # nothing is filed before the confirmation
-    await desk.feed(callback_update(USER, NewStep(action="continue").pack()))
+    await desk.feed(callback_update(USER, desk.new_step("continue")))
     review = desk.api.sent_texts()[-1]
     assert "Subject: Telephony (VoIP)" in review and "Geen kiestoon" in review
     assert "Attachments: 1" in review
     await desk.feed(message_update(USER, "ook op toestel 14"))  # still part of this ticket
     review = desk.api.sent_texts()[-1]
     assert review.startswith("Please check your ticket:") and "ook op toestel 14" in review
-    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    await desk.feed(callback_update(USER, desk.new_step("send")))
     [ticket] = await desk.tickets()
     assert ticket.category == TicketCategory.VOIP
     assert await desk.texts(ticket.id) == [
@@ -116,7 +115,7 @@ async def test_new_flow_category_description_attachment_confirm(desk: Desk) -> N
 async def test_new_flow_cancel_before_writing_anything_leaves_nothing(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/new"))
     await desk.feed(
-        callback_update(USER, NewStep(action="category", category=TicketCategory.MOBILE).pack())
+        callback_update(USER, desk.new_step("category", TicketCategory.MOBILE))
     )
     await desk.feed(message_update(USER, "/cancel"))
     assert desk.api.sent_texts()[-1] == "Geannuleerd; er is geen ticket aangemaakt."
@@ -124,7 +123,7 @@ async def test_new_flow_cancel_before_writing_anything_leaves_nothing(desk: Desk
     await desk.feed(message_update(USER, "/cancel"))
     assert desk.api.sent_texts()[-1] == "Er is niets om te annuleren."
     # a stale button of the cancelled flow does nothing harmful
-    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.VOIP)))
     assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
     assert await desk.tickets() == []
     await desk.feed(callback_update(USER, "pick:not-a-number:x", language="en"))
@@ -149,7 +148,7 @@ async def test_new_flow_keeps_what_is_sent_instead_of_pressing_buttons(desk: Des
     photo = [{"file_id": "ph", "file_unique_id": "p1", "width": 8, "height": 6, "file_size": 7}]
     await desk.feed(message_update(USER, photo=photo, caption="de factuur"))
     await desk.feed(
-        callback_update(USER, NewStep(action="category", category=TicketCategory.BILLING).pack())
+        callback_update(USER, desk.new_step("category", TicketCategory.BILLING))
     )
     # the description was written already: not asked for again
     assert desk.api.sent_texts()[-1].startswith("Dank u, uw beschrijving is bewaard. Wilt u")
@@ -158,11 +157,11 @@ async def test_new_flow_keeps_what_is_sent_instead_of_pressing_buttons(desk: Des
     await desk.feed(message_update(USER, "extra tekst bij bijlagen-stap"))
     assert desk.api.sent_texts()[-1] == "Toegevoegd aan uw ticket. Nog meer, of Verder?"
     json.dumps(await _fsm_data(desk))  # Redis FSM storage keeps it as JSON
-    await desk.feed(callback_update(USER, NewStep(action="continue").pack()))
+    await desk.feed(callback_update(USER, desk.new_step("continue")))
     review = desk.api.sent_texts()[-1]
     assert "Mijn factuur klopt niet" in review and "extra tekst bij bijlagen-stap" in review
     assert "Bijlagen: 1" in review
-    await desk.feed(callback_update(USER, NewStep(action="send").pack()))
+    await desk.feed(callback_update(USER, desk.new_step("send")))
     [ticket] = await desk.tickets()
     assert ticket.category == TicketCategory.BILLING
     assert await desk.texts(ticket.id) == [
@@ -176,62 +175,94 @@ async def test_new_flow_keeps_what_is_sent_instead_of_pressing_buttons(desk: Des
     assert attachment.ticket_id == ticket.id and attachment.media_type == "image/jpeg"
 
 
-async def test_new_flow_cancel_button_files_what_was_sent(desk: Desk) -> None:
+async def test_new_flow_cancel_asks_and_sending_keeps_the_chosen_category(desk: Desk) -> None:
     desk.api.files["scan"] = b"%PDF-1.4 scan"
     await desk.feed(message_update(USER, "/new", language="en"))
-    await desk.feed(
-        callback_update(USER, NewStep(action="category", category=TicketCategory.MOBILE).pack())
-    )
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.MOBILE)))
     await desk.feed(message_update(USER, "Simkaart kwijt", language="en"))
     document = {"file_id": "scan", "file_unique_id": "s1", "file_name": "scan.pdf",
                 "mime_type": "application/pdf", "file_size": 13}  # fmt: skip
     await desk.feed(message_update(USER, document=document, language="en"))
     await desk.feed(message_update(USER, "nummer 06-12345678", language="en"))
-    await desk.feed(callback_update(USER, NewStep(action="cancel").pack(), language="en"))
-    # filed as any message is: a new ticket that offers the categories
+    await desk.feed(callback_update(USER, desk.new_step("cancel"), language="en"))
+    assert await desk.tickets() == []  # nothing filed unasked
+    assert desk.api.sent_texts()[-1] == (
+        "Stop this new ticket? What you wrote has not been sent yet. "
+        "Send it as a ticket (Mobile), or discard it?"
+    )
+    await desk.feed(callback_update(USER, desk.new_step("keep"), language="en"))
     [ticket] = await desk.tickets()
+    assert ticket.category == TicketCategory.MOBILE  # the chosen one, not "other"
     assert await desk.texts(ticket.id) == ["Simkaart kwijt", "nummer 06-12345678"]
-    opened, stopped = desk.api.sent_texts()[-2:]
-    assert ticket.reference in opened and opened.endswith("whatever you choose.")
-    assert stopped == (
-        f"Stopped. What you had already sent is not lost: it is on ticket {ticket.reference}."
+    assert desk.api.sent_texts()[-1] == (
+        f"Thank you! Your ticket {ticket.reference} has been created. "
+        "An agent will get back to you."
     )
     async with desk.sessionmaker() as s:
         [attachment] = list(await s.scalars(select(Attachment)))
     assert attachment.ticket_id == ticket.id and attachment.filename == "scan.pdf"
     assert await _fsm_data(desk) == {}
-    # the flow is over: /cancel has nothing left to stop
+    # the flow is over: its buttons are no longer valid, /cancel has nothing to stop
+    for action in ("keep", "discard", "cancel"):
+        await desk.feed(callback_update(USER, desk.new_step(action), language="en"))
+        assert desk.api.calls("answerCallbackQuery")[-1].text == "This button is no longer valid."  # type: ignore[attr-defined]
+    assert len(await desk.tickets()) == 1
     await desk.feed(message_update(USER, "/cancel", language="en"))
     assert desk.api.sent_texts()[-1] == "There is nothing to cancel."
 
 
-async def test_new_flow_cancel_command_adds_what_was_sent_to_the_open_ticket(
-    desk: Desk,
-) -> None:
+async def test_new_flow_cancel_never_files_on_another_open_ticket(desk: Desk) -> None:
     await desk.feed(message_update(USER, "Internet valt weg"))
     [ticket] = await desk.tickets()
     await desk.feed(message_update(USER, "/new"))
     await desk.feed(message_update(USER, "Mijn factuur klopt niet, te hoog bedrag"))
     await desk.feed(message_update(USER, "/cancel"))
-    assert [x.id for x in await desk.tickets()] == [ticket.id]  # a normal message: appended
-    assert await desk.texts(ticket.id) == [
-        "Internet valt weg",
-        "Mijn factuur klopt niet, te hoog bedrag",
-    ]
     assert desk.api.sent_texts()[-1] == (
-        "Gestopt. Wat u al had gestuurd gaat niet verloren: "
-        f"het staat op ticket {ticket.reference}."
+        "Dit nieuwe ticket stoppen? Wat u schreef is nog niet verstuurd. "
+        "Als ticket versturen (onderwerp nog te kiezen), of weggooien?"
     )
+    await desk.feed(message_update(USER, "en nog iets"))  # kept with it; asked again
+    assert desk.api.sent_texts()[-1].startswith("Dit nieuwe ticket stoppen?")
+    await desk.feed(callback_update(USER, desk.new_step("keep")))
+    first, new = await desk.tickets()
+    assert first.id == ticket.id and await desk.texts(ticket.id) == ["Internet valt weg"]
+    assert await desk.texts(new.id) == ["Mijn factuur klopt niet, te hoog bedrag", "en nog iets"]
+    assert new.category == TicketCategory.OTHER  # none chosen: the categories are offered
+    assert desk.api.sent_texts()[-1].endswith("Uw bericht blijft bewaard, wat u ook kiest.")
 
 
-async def test_new_again_files_what_the_earlier_new_collected(desk: Desk) -> None:
+async def test_new_flow_cancel_can_discard(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "Internet valt weg"))
     await desk.feed(message_update(USER, "/new"))
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.BILLING)))
+    await desk.feed(message_update(USER, "laat maar"))
+    await desk.feed(message_update(USER, "/cancel"))
+    await desk.feed(callback_update(USER, desk.new_step("discard")))
+    assert desk.api.sent_texts()[-1] == "Weggegooid; er is geen ticket aangemaakt."
+    [ticket] = await desk.tickets()
+    assert await desk.texts(ticket.id) == ["Internet valt weg"]
+    assert await _fsm_data(desk) == {}
+
+
+async def test_new_again_asks_about_what_the_earlier_new_collected(desk: Desk) -> None:
+    await desk.feed(message_update(USER, "/new"))
+    old_category = desk.new_step("category", TicketCategory.VOIP)
     await desk.feed(message_update(USER, "eerste poging"))
     await desk.feed(message_update(USER, "/new"))
-    [ticket] = await desk.tickets()
-    assert await desk.texts(ticket.id) == ["eerste poging"]
+    assert desk.api.sent_texts()[-1].startswith("Dit nieuwe ticket stoppen?")
+    await desk.feed(callback_update(USER, desk.new_step("discard")))
+    assert desk.api.sent_texts()[-2:] == [
+        "Weggegooid; er is geen ticket aangemaakt.",
+        "Klaar. Stuur /new nog eens om verder te gaan.",
+    ]
+    assert await desk.tickets() == []
+    await desk.feed(message_update(USER, "/new"))
     assert desk.api.sent_texts()[-1] == "Nieuw ticket. Kies eerst het onderwerp:"
-    assert await _fsm_data(desk) == {}  # the new flow starts empty
+    assert await _fsm_data(desk) != {} and "description" not in await _fsm_data(desk)
+    # a button of the earlier flow does not act on this one
+    await desk.feed(callback_update(USER, old_category))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+    assert "category" not in await _fsm_data(desk)
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
@@ -239,7 +270,7 @@ async def test_new_description_edits_reach_the_ticket(desk: Desk, language: str)
     await desk.feed(message_update(USER, "/new", language=language))
     await desk.feed(
         callback_update(
-            USER, NewStep(action="category", category=TicketCategory.INTERNET).pack(),
+            USER, desk.new_step("category", TicketCategory.INTERNET),
             language=language,
         )
     )  # fmt: skip
@@ -253,9 +284,9 @@ async def test_new_description_edits_reach_the_ticket(desk: Desk, language: str)
         return update.model_copy(update={"message": None, "edited_message": edited})
 
     await desk.feed(edit("Glasvezel storing sinds 8:00", 1))  # before sending: what is sent
-    await desk.feed(callback_update(USER, NewStep(action="continue").pack(), language=language))
+    await desk.feed(callback_update(USER, desk.new_step("continue"), language=language))
     assert "Glasvezel storing sinds 8:00" in desk.api.sent_texts()[-1]
-    await desk.feed(callback_update(USER, NewStep(action="send").pack(), language=language))
+    await desk.feed(callback_update(USER, desk.new_step("send"), language=language))
     [ticket] = await desk.tickets()
     assert await desk.texts(ticket.id) == ["Glasvezel storing sinds 8:00"]
     await desk.feed(edit("Glasvezel storing sinds 7:30", 2))  # after sending: with history
@@ -366,8 +397,8 @@ async def test_tickets_and_close_in_dutch_and_english(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/tickets"))
     await desk.feed(message_update(OTHER, "/tickets", language="en"))
     nl, en = desk.api.sent_texts()
-    assert nl.startswith("Uw open tickets:") and "nieuw - laatste activiteit 02-03-2026 11:00" in nl
-    assert en.startswith("Your open tickets:") and "new - last activity 02-03-2026 11:00" in en
+    assert nl.startswith("Uw open tickets:") and "laatste activiteit 2 mrt 2026, 11:00" in nl
+    assert en.startswith("Your open tickets:") and "last activity Mar 2, 2026, 11:00\u202fAM" in en
     assert mine.reference in nl and theirs.reference in en and theirs.reference not in nl
     await desk.feed(callback_update(OTHER, CloseTicket(ticket_id=theirs.id).pack()))
     assert desk.api.sent_texts()[-1] == (
@@ -375,6 +406,55 @@ async def test_tickets_and_close_in_dutch_and_english(desk: Desk) -> None:
     )
     await desk.feed(message_update(OTHER, "/tickets", language="en"))
     assert desk.api.sent_texts()[-1] == "You have no open tickets. Send a message to open one."
+
+
+async def _two_open(desk: Desk) -> tuple[Ticket, Ticket]:
+    await desk.feed(message_update(USER, "Glasvezel storing"))
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.BILLING)))
+    await desk.feed(message_update(USER, "Factuur te hoog"))
+    await desk.feed(callback_update(USER, desk.new_step("continue")))
+    await desk.feed(callback_update(USER, desk.new_step("send")))
+    first, second = await desk.tickets()
+    return first, second
+
+
+async def test_closing_one_of_two_names_what_stays_open_and_where_the_next_message_goes(
+    desk: Desk,
+) -> None:
+    first, second = await _two_open(desk)
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=second.id).pack()))
+    assert desk.api.sent_texts()[-1] == (
+        f"Ticket {second.reference} is gesloten. Nog open: {first.reference} (Glasvezel storing). "
+        "Uw volgende bericht wordt aan dat ticket toegevoegd; voor een ander ticket gebruikt u "
+        "/new."
+    )
+    await desk.feed(message_update(USER, "nog steeds storing"))
+    assert (await desk.texts(first.id))[-1] == "nog steeds storing"  # as announced
+    # the close button again: its moment has passed, nothing happens
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=second.id).pack()))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+    # and a closed ticket's category buttons no longer re-categorise it
+    data = SetCategory(ticket_id=second.id, category=TicketCategory.MOBILE).pack()
+    await desk.feed(callback_update(USER, data))
+    assert desk.api.calls("answerCallbackQuery")[-1].text == "Deze knop is niet meer geldig."  # type: ignore[attr-defined]
+    [_, closed] = await desk.tickets()
+    assert closed.category == TicketCategory.BILLING
+
+
+async def test_closing_one_of_three_says_the_next_message_asks(desk: Desk) -> None:
+    first, second = await _two_open(desk)
+    await desk.feed(message_update(USER, "/new"))
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.VOIP)))
+    await desk.feed(message_update(USER, "Geen kiestoon"))
+    await desk.feed(callback_update(USER, desk.new_step("continue")))
+    await desk.feed(callback_update(USER, desk.new_step("send")))
+    *_, third = await desk.tickets()
+    await desk.feed(callback_update(USER, CloseTicket(ticket_id=first.id).pack()))
+    text = desk.api.sent_texts()[-1]
+    assert text.startswith(f"Ticket {first.reference} is gesloten. Nog open: ")
+    assert second.reference in text and third.reference in text
+    assert text.endswith("Bij uw volgende bericht vraag ik over welk ticket het gaat.")
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,8 @@ async def test_wrong_expired_and_used_codes_get_one_generic_answer(desk: Desk) -
     for attempt in (used, expired, "not-a-code", "x" * 300):
         await desk.feed(message_update(OTHER, f"/start {attempt}", language="en"))
     refusals = desk.api.sent_texts()[1::2]
-    assert refusals == ["This code is invalid or has expired. Ask your contact for a new code."] * 4
+    refusal = "This code is invalid or has expired. Ask our support desk for a new code."
+    assert refusals == [refusal] * 4
     other = await desk.contact(OTHER)
     assert other is not None and other.organisation_id is None
     async with desk.sessionmaker() as s:

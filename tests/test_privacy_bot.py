@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.privacy import PrivacyRight
+from bot.privacy import PrivacyConfirm, PrivacyRight
 from storage.config import Settings
 from storage.models import AuditEvent, PrivacyRequest, RequestStatus, RequestType
 from storage.objectstore.local import LocalObjectStore
@@ -46,19 +46,27 @@ async def test_privacy_shows_summary_and_a_button_per_right(desk: Desk) -> None:
     assert await desk.tickets() == []  # a command, not a support message
 
 
-async def test_privacy_during_new_files_what_was_written_first(desk: Desk) -> None:
+async def test_privacy_during_new_asks_about_what_was_written_first(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/new"))
     await desk.feed(message_update(USER, "Mijn factuur klopt niet"))
-    desk.api.requests.clear()
     await desk.feed(message_update(USER, "/privacy"))
+    assert desk.api.sent_texts()[-1].startswith("Dit nieuwe ticket stoppen?")
+    assert await desk.tickets() == []
+    await desk.feed(callback_update(USER, desk.new_step("keep")))
     [ticket] = await desk.tickets()
     assert await desk.texts(ticket.id) == ["Mijn factuur klopt niet"]
-    *filed, summary = desk.api.sent_texts()
-    assert any(ticket.reference in text for text in filed)
-    assert "3 jaar" in summary
+    assert desk.api.sent_texts()[-1] == "Klaar. Stuur /privacy nog eens om verder te gaan."
+    await desk.feed(message_update(USER, "/privacy"))
+    assert "3 jaar" in desk.api.sent_texts()[-1]
     # /new is over: the next text is an ordinary message on that ticket
     await desk.feed(message_update(USER, "nog iets"))
     assert await desk.texts(ticket.id) == ["Mijn factuur klopt niet", "nog iets"]
+
+
+async def test_english_deadline_is_written_in_english(desk: Desk) -> None:
+    data = PrivacyConfirm(right=RequestType.ACCESS).pack()
+    await desk.feed(callback_update(USER, data, language="en"))
+    assert "We will answer by April 2, 2026 at the latest." in desk.api.sent_texts()[-1]
 
 
 async def test_english_summary(desk: Desk) -> None:
@@ -69,7 +77,19 @@ async def test_english_summary(desk: Desk) -> None:
 
 async def test_button_records_the_request_and_confirms_the_deadline(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/privacy", language="nl"))
-    data = PrivacyRight(right=RequestType.ERASURE).pack()
+    await desk.feed(
+        callback_update(USER, PrivacyRight(right=RequestType.ERASURE).pack(), language="nl")
+    )
+    # One tap asks; nothing is recorded before the confirmation.
+    assert desk.api.sent_texts()[-1] == (
+        "Wilt u een privacyverzoek indienen: Verwijdering? "
+        "We nemen daarna contact met u op om uw identiteit te bevestigen."
+    )
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PrivacyRequest))) == []
+    data = PrivacyConfirm(right=RequestType.ERASURE).pack()
+    [[button]] = desk.api.calls("sendMessage")[-1].reply_markup.inline_keyboard  # type: ignore[attr-defined]
+    assert button.callback_data == data and button.text == "Ja, verzoek indienen"
     await desk.feed(callback_update(USER, data, language="nl"))
     async with desk.sessionmaker() as s:
         [request] = list(await s.scalars(select(PrivacyRequest)))
@@ -79,14 +99,14 @@ async def test_button_records_the_request_and_confirms_the_deadline(desk: Desk) 
         assert request.deadline_at.date().isoformat() == "2026-04-02"  # received 2 March
         actions = list(await s.scalars(select(AuditEvent.action)))
         assert "privacy.request" in actions
-    assert len(desk.api.calls("answerCallbackQuery")) == 1
+    assert len(desk.api.calls("answerCallbackQuery")) == 2
     confirmation = desk.api.sent_texts()[-1]
-    assert f"P-{request.id}" in confirmation and "02-04-2026" in confirmation
+    assert f"P-{request.id}" in confirmation and "2 april 2026" in confirmation
     assert "Verwijdering" in confirmation
     # Pressed again while it is being handled: no second request, the first one is named.
     await desk.feed(callback_update(USER, data, language="nl"))
     again = desk.api.sent_texts()[-1]
-    assert "al in behandeling" in again and f"P-{request.id}" in again and "02-04-2026" in again
+    assert "al in behandeling" in again and f"P-{request.id}" in again and "2 april 2026" in again
     async with desk.sessionmaker() as s:
         assert len(list(await s.scalars(select(PrivacyRequest)))) == 1
 
@@ -145,7 +165,7 @@ async def test_correction_and_objection_ask_for_details_first(
     desk: Desk, right: RequestType, question: str
 ) -> None:
     await desk.feed(message_update(USER, "/privacy", language="nl"))
-    await desk.feed(callback_update(USER, PrivacyRight(right=right).pack(), language="nl"))
+    await desk.feed(callback_update(USER, PrivacyConfirm(right=right).pack(), language="nl"))
     assert question in desk.api.sent_texts()[-1]
     async with desk.sessionmaker() as s:
         assert list(await s.scalars(select(PrivacyRequest))) == []  # not before the details
@@ -164,7 +184,7 @@ async def test_correction_and_objection_ask_for_details_first(
 
 
 async def test_cancel_while_asked_for_details_records_nothing(desk: Desk) -> None:
-    data = PrivacyRight(right=RequestType.CORRECTION).pack()
+    data = PrivacyConfirm(right=RequestType.CORRECTION).pack()
     await desk.feed(callback_update(USER, data, language="en"))
     assert "how should it read" in desk.api.sent_texts()[-1]
     await desk.feed(message_update(USER, "/cancel", language="en"))
