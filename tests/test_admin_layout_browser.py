@@ -31,7 +31,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 WIDTHS = (390, 1280)
 # snake_case words and dotted.names (recording.hold): codes that should have been labels.
 KEY_LIKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b|\b[a-z]+(?:\.[a-z_]+)+\b")
-# Visible text outside code/pre/script/style, without URLs and e-mail addresses.
+# Visible text outside code/pre/script/style, without URLs, e-mail addresses, file paths.
 VISIBLE_TEXT_JS = """() => {
   const skip = new Set(["CODE", "PRE", "SCRIPT", "STYLE", "NOSCRIPT", "TEXTAREA"]);
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -42,7 +42,8 @@ VISIBLE_TEXT_JS = """() => {
     if (hidden || el.getClientRects().length === 0) continue;  // code, or not shown
     parts.push(node.textContent);
   }
-  return parts.join(" ").replace(/(https?:\\/\\/|www\\.)\\S+/g, " ").replace(/\\S+@\\S+/g, " ");
+  return parts.join(" ").replace(/(https?:\\/\\/|www\\.)\\S+/g, " ").replace(/\\S+@\\S+/g, " ")
+    .replace(/\\S*\\/\\S*/g, " ");  // file paths (admin/views.py) are not keys
 }"""
 
 
