@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin import (
     display,
+    flash,
     i18n,
     ops,
 )
@@ -78,6 +79,7 @@ def create_app(
         per_address=settings.login_failures_per_address,
     )
     app[TRANSLATIONS] = i18n.load_translations()
+    app[flash.FLASH] = flash.FlashStore()
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
@@ -96,6 +98,7 @@ def create_app(
     i18n.install(env)  # `_`, ngettext, `label`: per request language, one shared env
     env.filters["local"] = display.local_time(settings.zone)  # times in SUPPORTDESK_TIMEZONE
     env.filters["delivery_reason"] = display.delivery_reason
+    env.globals["minutes_between"] = display.minutes_between
     app.on_response_prepare.append(security_headers)
     return app
 

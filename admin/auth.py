@@ -126,3 +126,19 @@ def has_permission(user: StaffUser | None, requirement: Requirement) -> bool:
     if requirement == Access.AUTHENTICATED:
         return True
     return requirement in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+# Each role's home, first match wins: where its work is (the logo and login lead there).
+HOMES: tuple[tuple[Permission, str], ...] = (
+    (Permission.TICKETS_WRITE, "inbox"),
+    (Permission.PRIVACY_MANAGE, "privacy"),
+    (Permission.TRAINING_LISTEN, "training"),
+    (Permission.TICKETS_VIEW, "inbox"),
+)
+
+
+def home_route(user: StaffUser | None) -> str:
+    for permission, route in HOMES:
+        if has_permission(user, permission):
+            return route
+    return "account" if user is not None else "login"

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.auth import Permission, requires
+from admin.flash import flash, take_flash
 from admin.keys import CLOCK, DB, LANG, SETTINGS, TICKETS, USER
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
@@ -195,7 +196,11 @@ async def _contact(
 
 @requires(Permission.CUSTOMERS_MANAGE)
 async def contact(request: web.Request) -> web.Response:
-    return await _contact(request)
+    return await _contact(request, link_code=take_flash(request, _link_code_key(request)))
+
+
+def _link_code_key(request: web.Request) -> str:
+    return f"link_code:{path_id(request)}"
 
 
 @requires(Permission.CUSTOMERS_MANAGE)
@@ -214,7 +219,7 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
 
 
 @requires(Permission.CUSTOMERS_MANAGE)
-async def make_link_code(request: web.Request) -> web.Response:
+async def make_link_code(request: web.Request) -> web.StreamResponse:
     """Show the code once: only its hash is stored, a reload shows nothing."""
     form = await request.post()
     try:
@@ -228,4 +233,5 @@ async def make_link_code(request: web.Request) -> web.Response:
         if exc.status == 404:
             raise
         return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
-    return await _contact(request, link_code=code)
+    flash(request, _link_code_key(request), code)  # shown once, after the redirect
+    raise web.HTTPSeeOther(url_for(request, "contact", id=path_id(request)))

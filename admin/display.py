@@ -35,3 +35,10 @@ def delivery_reason(error: str | None) -> str | None:
     """The label key for a known delivery error, else None (show the stored text)."""
     lowered = (error or "").lower()
     return next((key for needle, key in _DELIVERY_REASONS if needle in lowered), None)
+
+
+def minutes_between(since: datetime, now: datetime) -> int:
+    """Whole minutes from `since` to `now` (naive values are UTC), never negative."""
+    since = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return max(0, int((now - since).total_seconds() // 60))

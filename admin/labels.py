@@ -140,6 +140,18 @@ TABLES: dict[str, dict[str, Message]] = {
             "The export can be downloaded once the identity is verified; the customer is told then."
         ),
     },
+    # What an audit entry is about (AuditEvent.subject_type).
+    "audit_subject": {
+        "attachment": L_("attachment"),
+        "contact": L_("contact person"),
+        "contact_form_submission": L_("contact form"),
+        "organisation": L_("organisation"),
+        "privacy_document": L_("privacy file"),
+        "privacy_request": L_("privacy request"),
+        "recording": L_("recording"),
+        "staff_user": L_("staff user"),
+        "ticket": L_("ticket"),
+    },
     # Audit log actions (AuditEvent.action).
     "audit_action": {
         "api_token.created": L_("API token created"),

@@ -12,7 +12,14 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.auth import Access, has_permission, is_csrf_exempt, is_read_only, requirement_of
+from admin.auth import (
+    Access,
+    has_permission,
+    home_route,
+    is_csrf_exempt,
+    is_read_only,
+    requirement_of,
+)
 from admin.i18n import pick_language, texts
 from admin.keys import (
     CLOCK,
@@ -245,4 +252,5 @@ def template_context(request: web.Request) -> dict[str, object]:
         "user": user,
         "csrf_token": record.csrf_token if record is not None else "",
         "can": can,
+        "home": home_route(user),  # the logo's target: the role's own start page
     }

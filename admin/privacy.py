@@ -31,8 +31,10 @@ from storage.services.errors import N_, InvalidInput, NotFound, ServiceError
 from storage.services.privacy import (
     CHANNELS,
     ID_COPY_MAX_BYTES,
+    REQUEST_ACTIONS,
     PrivacyService,
     deadline_state,
+    request_reference,
 )
 from storage.services.privacy_export import export_contact
 
@@ -164,6 +166,8 @@ async def _page(
         "flags": flags,
         "error": _sentence(error),
         "erasure_mode": request.config_dict[SETTINGS].privacy_erasure_tickets,
+        "actions": REQUEST_ACTIONS[item.type],
+        "reference": request_reference(item.id),
     }
     return render("privacy_request.html", request, context, status=status)
 
@@ -251,8 +255,12 @@ async def erase(request: web.Request) -> web.StreamResponse:
     form = await request.post()
 
     async def work(rid: int) -> None:
-        if form.get("confirm") != "1":
-            raise InvalidInput(N_("tick the confirmation: erasure cannot be undone"))
+        reference = request_reference(rid)
+        if str(form.get("confirm", "")).strip().upper() != reference:
+            raise InvalidInput(
+                N_("type the reference {reference} to confirm: erasure cannot be undone"),
+                reference=reference,
+            )
         # By the request: a waiting erasure finishes even after the contact row is gone.
         await privacy_erasure.erase_request(
             _service(request),

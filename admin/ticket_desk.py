@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import select
 
-from admin.auth import ROLE_PERMISSIONS, Permission, public, requires
+from admin.auth import Permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
 from admin.parsing import parse_id, path_id
 from admin.urls import url_for
@@ -22,13 +22,11 @@ from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
 from storage.services.errors import N_, InvalidInput
 from storage.services.message_edits import history as edit_history
+from storage.services.tickets import TICKET_WORKER_ROLES
 
 STATIC = Path(__file__).parent / "static"
 # Shown inline only for raster types a browser cannot run script from (never SVG/HTML).
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-_WRITERS = tuple(
-    role for role, perms in ROLE_PERMISSIONS.items() if Permission.TICKETS_WRITE in perms
-)
 
 
 async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
@@ -38,7 +36,7 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
     await presence.beat(db, ticket.id, user.id)
     agents = await db.scalars(
         select(StaffUser)
-        .where(StaffUser.is_active.is_(True), StaffUser.role.in_(_WRITERS))
+        .where(StaffUser.is_active.is_(True), StaffUser.role.in_(TICKET_WORKER_ROLES))
         .order_by(StaffUser.username)
     )
     service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])

@@ -15,7 +15,8 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import ticket_desk
-from admin.auth import Permission, authenticated, has_permission, public, requires, writes
+from admin.auth import Permission, authenticated, home_route, public, requires, writes
+from admin.flash import flash, take_flash
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
@@ -49,8 +50,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _home_for(request: web.Request, user: StaffUser) -> str:
-    home = "inbox" if has_permission(user, Permission.TICKETS_VIEW) else "account"
-    return str(url_for(request, home))
+    return str(url_for(request, home_route(user)))
 
 
 def _safe_next(value: str) -> str:
@@ -193,7 +193,13 @@ async def _render_account(
         .where(ApiToken.user_id == request[USER].id, ApiToken.revoked_at.is_(None))
         .order_by(ApiToken.id)
     )
-    context = {"tokens": list(tokens), "now": request.config_dict[CLOCK].now(), **context}
+    context = {
+        "tokens": list(tokens),
+        "now": request.config_dict[CLOCK].now(),
+        "new_token": take_flash(request, "api_token"),
+        "saved": request.query.get("saved") == "1",
+        **context,
+    }
     return render("account.html", request, context, status=status)
 
 
@@ -210,7 +216,8 @@ async def create_token(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(user),
         expires_at=clock.now() + parse_duration(expires_in) if expires_in else None,
     )
-    return await _render_account(request, {"new_token": token})
+    flash(request, "api_token", token)  # shown once by the page the redirect leads to
+    raise web.HTTPSeeOther(url_for(request, "account"))
 
 
 @authenticated
@@ -239,7 +246,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         )
     except ServiceError as exc:
         return await _render_account(request, {"error": exc.text(request[LANG])}, status=exc.status)
-    return await _render_account(request, {"saved": True})
+    raise web.HTTPSeeOther(url_for(request, "account").with_query(saved="1"))
 
 
 # --- users (admins) ------------------------------------------------------------------------
@@ -371,6 +378,8 @@ async def inbox(request: web.Request) -> web.Response:
             for s, n in found.counts.items()
         },
         "count_cap": found.cap,
+        "waiting": await tickets.waiting_since(request[DB], found.page.items),
+        "now": request.config_dict[CLOCK].now(),
         "params": params,
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),

@@ -161,7 +161,7 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
     download = await client.get(f"/privacy/documents/{docs[1].id}")
     assert await download.read() == b"%PDF-1.4 id"
     # Erasure needs verification first; verification deletes the ID copies.
-    refused = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    refused = await client.post(f"/privacy/{rid}/erase", data=confirmed(csrf, rid))
     assert "Controleer eerst de identiteit" in await refused.text()
     await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf, "note": "paspoort"})
     assert await world.store.list("privacy/id-copies/") == []
@@ -181,8 +181,8 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
         assert flags is not None and flags.restricted_at == NOW
     # Erase: the held evidence keeps the erasure waiting, so the request stays open.
     unconfirmed = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
-    assert "Vink de bevestiging aan" in await unconfirmed.text()
-    await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    assert "Typ het kenmerk P-" in await unconfirmed.text()
+    await client.post(f"/privacy/{rid}/erase", data=confirmed(csrf, rid))
     async with world.sessions() as s:
         assert await s.get(ContactPerson, SUBJECT.contact_id) is None
     page = await (await client.get(f"/privacy/{rid}")).text()
@@ -257,7 +257,7 @@ async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) 
     assert "Bezwaar</option>" in new and "brief</option>" in new
     for raw in (">erasure<", ">received<", " erasure</h1>", ">objection</option>"):
         assert raw not in listing + page + new
-    refused = await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf, "confirm": "1"})
+    refused = await client.post(f"/privacy/{rid}/erase", data=confirmed(csrf, rid))
     refused_nl = await refused.text()
     assert "Controleer eerst de identiteit van de aanvrager" in refused_nl
     assert "verify the requester" not in refused_nl
@@ -268,7 +268,7 @@ async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) 
     unconfirmed = await (
         await client.post(f"/privacy/{rid}/erase", data={"csrf_token": csrf})
     ).text()
-    assert "Vink de bevestiging aan" in unconfirmed and "tick the confirmation" not in unconfirmed
+    assert "Typ het kenmerk P-" in unconfirmed and "type the reference" not in unconfirmed
 
     client.session.cookie_jar.update_cookies({"lang": "en"})
     listing = await (await client.get("/privacy")).text()
@@ -277,7 +277,7 @@ async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) 
     page = await refused_en.text()
     assert "Erasure" in listing and "identity verified" in listing
     assert f"#{rid} Erasure</h1>" in page and "Tickets are: anonymised." in page
-    assert "Tick the confirmation: erasure cannot be undone." in page
+    assert f"Type the reference P-{rid} to confirm: erasure cannot be undone." in page
     # The address cannot put words on the page (a refusal is shown at once, not via a URL).
     spoofed = await (await client.get(f"/privacy/{rid}?error=request+rejected")).text()
     assert "request rejected" not in spoofed and "refused" not in spoofed
@@ -347,3 +347,8 @@ async def test_audit_csv_cells_cannot_run_as_spreadsheet_formulas(desk: Desk) ->
         assert "'" + label in label_cells
     for row in rows:
         assert not [c for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r")], row
+
+
+def confirmed(csrf: str, rid: int) -> dict[str, str]:
+    """An erasure form with the typed confirmation (the request's reference)."""
+    return {"csrf_token": csrf, "confirm": f"P-{rid}"}

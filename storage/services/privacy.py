@@ -50,6 +50,22 @@ ID_COPY_SIGNATURES = (
     (b"%PDF-", "application/pdf"),
 )
 OPEN = (RequestStatus.RECEIVED, RequestStatus.VERIFIED)
+# Besides verifying the identity and completing, what each kind of request lets the desk
+# do: an access request never offers an erasure. A correction is made on the contact page.
+REQUEST_ACTIONS: dict[RequestType, frozenset[str]] = {
+    RequestType.ACCESS: frozenset({"export"}),
+    RequestType.PORTABILITY: frozenset({"export"}),
+    RequestType.ERASURE: frozenset({"erase"}),
+    RequestType.RESTRICTION: frozenset({"restricted"}),
+    RequestType.OBJECTION: frozenset({"objected"}),
+    RequestType.CONSENT_WITHDRAWAL: frozenset({"consent_withdrawn"}),
+    RequestType.CORRECTION: frozenset(),
+}
+
+
+def request_reference(request_id: int) -> str:
+    """How requesters and staff name a request (the bot says "P-12")."""
+    return f"P-{request_id}"
 
 
 def add_month(moment: datetime) -> datetime:

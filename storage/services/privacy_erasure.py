@@ -46,6 +46,7 @@ from storage.models import (
     PrivacyRequestEvent,
     ReplyChunk,
     RequestStatus,
+    RequestType,
     StaffRole,
     Ticket,
     TicketMessage,
@@ -407,6 +408,11 @@ async def erase_request(
     request = await service.get(session, request_id)
     if request.status not in OPEN:
         raise Conflict(N_("privacy request {request_id} is already closed"), request_id=request_id)
+    if request.type != RequestType.ERASURE:
+        raise Conflict(
+            N_("privacy request {request_id} does not ask for erasure: nothing was erased"),
+            request_id=request_id,
+        )
     if request.verified_at is None:
         raise Conflict(N_("verify the requester's identity before erasing"))
     now = service.clock.now()

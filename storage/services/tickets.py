@@ -45,6 +45,7 @@ from storage.models import (
     ContactPrivacy,
     DeliveryState,
     MessageDirection,
+    StaffRole,
     StaffUser,
     Ticket,
     TicketCategory,
@@ -73,6 +74,14 @@ MAX_PAGE = 200
 # Below this many index hits a search filters on the hits' ids; above it the words are
 # common and walking the newest tickets finds a page of matches sooner.
 SEARCH_CANDIDATES = 20_000
+# Staff who may work tickets (reply, be assigned). admin.auth grants TICKETS_WRITE to
+# exactly these roles (a test holds the two together).
+TICKET_WORKER_ROLES = frozenset({StaffRole.AGENT, StaffRole.ADMIN})
+_INBOX_LOADS = (
+    selectinload(Ticket.contact),
+    selectinload(Ticket.organisation),
+    selectinload(Ticket.assignee),
+)
 # SQLite FTS5 trigram tables of migrations 0012 and 0014 (rowids are the content tables'
 # ids). A contact-form ticket's customer is its submission's name, e-mail, company and
 # customer number (the person stays out of contact_persons).
@@ -525,6 +534,11 @@ class TicketService:
                     N_("no active staff user {assignee_id}"),
                     assignee_id=assignee_id,
                 )
+            if assignee.role not in TICKET_WORKER_ROLES:
+                raise InvalidInput(
+                    N_("{name} cannot work tickets: assign an agent"),
+                    name=assignee.display_name or assignee.username,
+                )
         ticket = await self.get(session, ticket_id)
         status = TicketStatus.OPEN if ticket.status == TicketStatus.NEW else ticket.status
         return await self._change(
@@ -626,6 +640,36 @@ class TicketService:
         every_status = self._conditions(replace(filters, status=None))
         return Inbox(page, await self._capped_counts(session, every_status, cap), cap=cap)
 
+    @staticmethod
+    async def waiting_since(
+        session: AsyncSession, tickets: list[Ticket]
+    ) -> dict[int, datetime]:
+        """Per open ticket, when the customer's oldest unanswered message came in (none:
+        the last word was ours). One query for the page's tickets."""
+        open_ids = [t.id for t in tickets if t.status != TicketStatus.CLOSED]
+        if not open_ids:
+            return {}
+        answered = (
+            select(func.max(TicketMessage.created_at))
+            .where(
+                TicketMessage.ticket_id == Ticket.id,
+                TicketMessage.direction == MessageDirection.OUT,
+            )
+            .correlate(Ticket)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(Ticket.id, func.min(TicketMessage.created_at))
+            .join(TicketMessage, TicketMessage.ticket_id == Ticket.id)
+            .where(
+                Ticket.id.in_(open_ids),
+                TicketMessage.direction == MessageDirection.IN,
+                or_(answered.is_(None), TicketMessage.created_at > answered),
+            )
+            .group_by(Ticket.id)
+        )
+        return {ticket_id: at for ticket_id, at in await session.execute(stmt)}
+
     async def count_by_status(
         self,
         session: AsyncSession,
@@ -653,7 +697,7 @@ class TicketService:
         limit = max(1, min(limit, MAX_PAGE))
         stmt = (
             select(Ticket)
-            .options(selectinload(Ticket.contact), selectinload(Ticket.organisation))
+            .options(*_INBOX_LOADS)
             .where(*conditions, *_after(cursor, Ticket.last_activity_at, Ticket.id))
             .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
             .limit(limit + 1)
@@ -703,7 +747,7 @@ class TicketService:
         rows = list(
             await session.scalars(
                 select(Ticket)
-                .options(selectinload(Ticket.contact), selectinload(Ticket.organisation))
+                .options(*_INBOX_LOADS)
                 .where(Ticket.id.in_(ids))
             )
         )
