@@ -640,6 +640,31 @@ class RecordingService:
         await session.flush()
         return wanted
 
+    async def adopt_version(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        version_id: str,
+        *,
+        actor: Actor,
+        reason: str = "",
+    ) -> None:
+        """Point the row at another stored version of its key (the caller has checked that
+        its bytes are the recording's: a bucket restored or copied elsewhere has new version
+        ids) and give that version the hold state the rows ask for."""
+        recording = await self._lock(session, recording_id)
+        previous, recording.version_id = recording.version_id, version_id
+        await self._sync_retention(recording)
+        audit.record(
+            session,
+            actor=actor,
+            action="recording.version_adopted",
+            subject_type=SUBJECT,
+            subject_id=recording.id,
+            at=self.clock.now(),
+            details={"previous": previous, "version_id": version_id, "reason": reason},
+        )
+
     # --- deletion -------------------------------------------------------------------
 
     async def delete_recording(

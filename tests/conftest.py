@@ -1,5 +1,6 @@
 """Shared fixtures: a migrated database (SQLite, or PostgreSQL when
-SUPPORTDESK_TEST_DATABASE_URL names one), an S3 endpoint (moto's server on loopback),
+SUPPORTDESK_TEST_DATABASE_URL names one), an S3 endpoint (moto's server on loopback; with
+`s3_server` also SeaweedFS, tests/seaweed.py),
 and settings pointing at both.
 
 The migrations run once per test run, into a template database; each test gets a copy of
@@ -25,6 +26,7 @@ from storage import migrate
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
 from tests.db_template import copy_sqlite_template
+from tests.seaweed import seaweedfs_endpoint  # noqa: F401 - a session fixture, registered here
 
 PG_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL", "")
 
@@ -146,6 +148,14 @@ def s3_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3_server(request: pytest.FixtureRequest) -> str:
+    """Each real S3 server in turn: moto, and SeaweedFS (which answers some questions the
+    way AWS does, where moto does not)."""
+    fixture = "s3_endpoint" if request.param == "moto" else "seaweedfs_endpoint"
+    return request.getfixturevalue(fixture)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""One contract suite for both object stores: the local directory and S3 (moto's server on
-loopback, driven through the real minio SDK)."""
+"""One contract suite for both object stores: the local directory and S3 (moto's server and
+SeaweedFS on loopback, driven through the real minio SDK)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,13 @@ DATA = bytes(range(256)) * 4  # 1024 bytes, every byte value distinct within a 2
 BAD_KEYS = ["../escape", "a/../b", "nul\x00byte", "/leading", "back\\slash", ""]
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "moto", "seaweedfs"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
     if request.param == "local":
         instance: ObjectStore = LocalObjectStore(tmp_path / "objects")
     else:
-        endpoint = request.getfixturevalue("s3_endpoint")
+        fixture = "s3_endpoint" if request.param == "moto" else "seaweedfs_endpoint"
+        endpoint = request.getfixturevalue(fixture)
         bucket = request.getfixturevalue("s3_bucket")
         instance = S3ObjectStore(endpoint, "test", "testtest", bucket)
     await instance.ensure_bucket()
@@ -232,8 +233,8 @@ async def test_get_absent(store: ObjectStore) -> None:
         await store.stat("t/absent.bin")
 
 
-async def test_s3_bucket_has_object_lock_and_versioning(s3_endpoint: str, s3_bucket: str) -> None:
-    store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
+async def test_s3_bucket_has_object_lock_and_versioning(s3_server: str, s3_bucket: str) -> None:
+    store = S3ObjectStore(s3_server, "test", "testtest", s3_bucket)
     try:
         await store.ensure_bucket()
         await store.ensure_bucket()
@@ -265,3 +266,83 @@ async def test_unusual_but_valid_keys(store: ObjectStore, key: str) -> None:
     assert [info.key for info in await store.list(key.split("/")[0])] == [key]
     await store.delete(key)
     assert not await store.exists(key)
+
+
+async def test_bucket_exists_never_creates(store: ObjectStore, tmp_path: Path) -> None:
+    assert await store.bucket_exists()
+    if isinstance(store, S3ObjectStore):
+        other: ObjectStore = S3ObjectStore(store.endpoint, "test", "testtest", "never-made")
+    else:
+        other = LocalObjectStore(tmp_path / "never-made")
+    try:
+        assert not await other.bucket_exists()
+        assert not await other.bucket_exists()
+    finally:
+        await other.close()
+    if isinstance(other, S3ObjectStore):
+        assert not other.client.bucket_exists("never-made")
+    else:
+        assert not (tmp_path / "never-made").exists()
+
+
+async def test_list_versions(store: ObjectStore) -> None:
+    a = await store.put("v/a.bin", b"a")
+    b = await store.put("v/sub/b.bin", b"bb")
+    listed = sorted(await store.list_versions("v/"), key=lambda v: v.key)
+    assert [(v.key, v.version_id, v.size, v.is_delete_marker, v.is_latest) for v in listed] == [
+        ("v/a.bin", a.version_id, 1, False, True),
+        ("v/sub/b.bin", b.version_id, 2, False, True),
+    ]
+    assert await store.list_versions("none/") == []
+
+
+async def test_a_never_held_version_reads_as_not_held(store: ObjectStore) -> None:
+    """SeaweedFS (like AWS) answers NoSuchObjectLegalHold here; that is "no hold"."""
+    put = await store.put("t/never-held.bin", b"x")
+    assert not await store.is_legal_hold("t/never-held.bin", version_id=put.version_id)
+    assert not await store.is_legal_hold("t/never-held.bin")
+    await store.delete("t/never-held.bin", version_id=put.version_id)
+    assert not await store.exists("t/never-held.bin")
+
+
+async def test_remove_delete_marker_refuses_a_stored_version(store: ObjectStore) -> None:
+    put = await store.put("t/not-a-marker.bin", b"data")
+    assert put.version_id
+    with pytest.raises(ObjectNotFound):
+        await store.remove_delete_marker("t/not-a-marker.bin", put.version_id)
+    assert await (await store.get("t/not-a-marker.bin")).read_all() == b"data"
+
+
+@pytest.fixture
+async def s3_store(s3_server: str, s3_bucket: str) -> AsyncIterator[S3ObjectStore]:
+    """S3 only (moto and SeaweedFS): the local store keeps one version per key."""
+    instance = S3ObjectStore(s3_server, "test", "testtest", s3_bucket)
+    await instance.ensure_bucket()
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["unheld", "held"])
+async def test_plain_s3_delete_only_adds_a_marker(s3_store: S3ObjectStore, held: bool) -> None:
+    store = s3_store
+    put = await store.put("t/marked.bin", b"kept")
+    if held:
+        await store.set_legal_hold("t/marked.bin", True, version_id=put.version_id)
+    store.client.remove_object(store.bucket, "t/marked.bin")  # no version id: a marker
+    assert not await store.exists("t/marked.bin")
+    assert await store.exists("t/marked.bin", version_id=put.version_id)
+    versions = await store.list_versions("t/marked.bin")
+    markers = [v for v in versions if v.is_delete_marker]
+    assert len(markers) == 1 and markers[0].is_latest and markers[0].version_id
+    assert [v.version_id for v in versions if not v.is_delete_marker] == [put.version_id]
+
+    await store.remove_delete_marker("t/marked.bin", markers[0].version_id)
+    assert (await store.stat("t/marked.bin")).version_id == put.version_id
+    assert await (await store.get("t/marked.bin")).read_all() == b"kept"
+    assert [v.is_delete_marker for v in await store.list_versions("t/marked.bin")] == [False]
+    assert await store.is_legal_hold("t/marked.bin") is held
+    if held:
+        await store.set_legal_hold("t/marked.bin", False, version_id=put.version_id)
+    await store.delete("t/marked.bin")

@@ -1,5 +1,5 @@
 """Retention on the command line: `supportdesk sweep` (every rule, recordings included),
-`supportdesk reconcile` (objects without rows, rows without objects) and
+`supportdesk reconcile` (objects without rows, rows whose version is not stored) and
 `supportdesk hold-review`."""
 
 from __future__ import annotations
@@ -82,17 +82,41 @@ async def _sweep(
 
 
 @click.command("reconcile")
-@click.option("--fix", is_flag=True, help="Remove orphan objects (>1 h, not held), clean rows.")
-def reconcile(fix: bool) -> None:
-    """Find objects without rows and rows without objects (e.g. after a crash)."""
-    for line in run(_reconcile(cli_settings(), fix)).lines():
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Remove orphan objects (>1 h, not held) and stray delete markers; clean rows "
+    "whose key holds nothing.",
+)
+@click.option(
+    "--adopt-current",
+    is_flag=True,
+    help="After a bucket restore or copy (new version ids): point each row whose version "
+    "is missing at its key's current version, when that version's sha256 matches the row.",
+)
+def reconcile(fix: bool, adopt_current: bool) -> None:
+    """Check that every row's object version is stored, and every object has a row.
+
+    Without options it only reports and changes nothing (not even a missing bucket).
+    Exit 1 when the bucket is missing.
+    """
+    report = run(_reconcile(cli_settings(), fix, adopt_current))
+    for line in report.lines():
         click.echo(line)
+    if report.bucket_missing:
+        sys.exit(1)
 
 
-async def _reconcile(settings: Settings, fix: bool) -> ReconcileReport:
-    async with cli_runtime(settings, bucket=True) as rt:
+async def _reconcile(settings: Settings, fix: bool, adopt_current: bool) -> ReconcileReport:
+    # No bucket=True: reconcile must not create a bucket (without its lifecycle rules).
+    async with cli_runtime(settings) as rt:
         return await run_reconcile(
-            rt.sessions, rt.store, rt.clock, fix=fix, recordings=rt.recordings()
+            rt.sessions,
+            rt.store,
+            rt.clock,
+            fix=fix,
+            adopt_current=adopt_current,
+            recordings=rt.recordings(),
         )
 
 

@@ -92,6 +92,19 @@ class ObjectInfo:
     etag: str | None = None
 
 
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One stored version of a key, or a delete marker (a versioned bucket's "deleted"
+    without erasing: the versions under it are still there, fetchable by version id)."""
+
+    key: str
+    version_id: str | None
+    is_delete_marker: bool
+    is_latest: bool
+    size: int = 0
+    last_modified: datetime | None = None
+
+
 @dataclass
 class PutResult:
     key: str
@@ -141,6 +154,9 @@ class ObjectStore(Protocol):
     async def ensure_bucket(self) -> None:
         """Create the bucket (object lock, hence versioning) if missing. Idempotent."""
 
+    async def bucket_exists(self) -> bool:
+        """Whether the bucket is there; never creates it."""
+
     async def put(
         self,
         key: str,
@@ -179,6 +195,15 @@ class ObjectStore(Protocol):
 
     async def list(self, prefix: str = "") -> list[ObjectInfo]:
         """Current versions of every object under the prefix."""
+
+    async def list_versions(self, prefix: str = "") -> list[ObjectVersion]:
+        """Every version and delete marker under the prefix (a store without versioning
+        lists its one version per key)."""
+
+    async def remove_delete_marker(self, key: str, version_id: str) -> None:
+        """Remove one delete marker (a DELETE naming its version id), bringing back the
+        version under it. Refuses (ObjectNotFound) a version id that is no delete marker,
+        so it can never erase data."""
 
     async def check(self) -> dict[str, object]:
         """Reachability for /healthz and /readyz; raises when the store is unusable."""

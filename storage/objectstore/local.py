@@ -24,6 +24,7 @@ from storage.objectstore.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
+    ObjectVersion,
     PutResult,
     PutSource,
     sha256_of,
@@ -50,6 +51,9 @@ class LocalObjectStore:
 
     async def ensure_bucket(self) -> None:
         await asyncio.to_thread(self._make_dirs)
+
+    async def bucket_exists(self) -> bool:
+        return await asyncio.to_thread(self._data.is_dir)
 
     def _make_dirs(self) -> None:
         self._data.mkdir(parents=True, exist_ok=True)
@@ -200,6 +204,23 @@ class LocalObjectStore:
             return found
 
         return await asyncio.to_thread(collect)
+
+    async def list_versions(self, prefix: str = "") -> list[ObjectVersion]:
+        return [
+            ObjectVersion(
+                key=info.key,
+                version_id=info.version_id,
+                is_delete_marker=False,
+                is_latest=True,
+                size=info.size,
+                last_modified=info.last_modified,
+            )
+            for info in await self.list(prefix)
+        ]
+
+    async def remove_delete_marker(self, key: str, version_id: str) -> None:
+        validate_key(key)
+        raise ObjectNotFound(f"{key}: no delete marker {version_id} (this store keeps none)")
 
     async def check(self) -> dict[str, object]:
         writable = await asyncio.to_thread(os.access, self.root, os.W_OK)

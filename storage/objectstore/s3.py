@@ -21,6 +21,7 @@ from storage.objectstore.base import (
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
+    ObjectVersion,
     PutResult,
     PutSource,
     sha256_of,
@@ -35,6 +36,9 @@ PART_SIZE = 16 * 1024 * 1024
 BODY_READ = 2 * 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
 _HELD = {"AccessDenied", "ObjectLocked", "InvalidRequest"}
+# "This version has no legal hold": moto answers with the hold off, AWS and SeaweedFS with
+# NoSuchObjectLegalHold (a version never held), MinIO without lock config with the other.
+_NO_HOLD = {"NoSuchObjectLegalHold", "NoSuchObjectLockConfiguration"}
 
 
 class S3ObjectStore:
@@ -82,6 +86,9 @@ class S3ObjectStore:
             except S3Error as exc:
                 if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
+
+    async def bucket_exists(self) -> bool:
+        return bool(await self._call(self.client.bucket_exists, self.bucket))
 
     async def put(
         self,
@@ -191,11 +198,15 @@ class S3ObjectStore:
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         validate_key(key)
-        versions = [version_id] if version_id else await self._versions(key)
-        for version in versions:
-            if await self._legal_hold_on(key, version):
+        if version_id:
+            versions = [(version_id, False)]
+        else:
+            versions = [(v.version_id, v.is_delete_marker) for v in await self._versions(key)]
+        for version, marker in versions:
+            # A delete marker has no legal hold (asking for one is an error on some servers).
+            if not marker and await self._legal_hold_on(key, version):
                 raise ObjectHeld(f"{key} (version {version}) is under legal hold")
-        for version in versions:
+        for version, _marker in versions:
             try:
                 await self._call(self.client.remove_object, self.bucket, key, version_id=version)
             except S3Error as exc:
@@ -204,12 +215,38 @@ class S3ObjectStore:
                 if exc.code not in _NOT_FOUND:
                     raise
 
-    async def _versions(self, key: str) -> list[str | None]:
-        def collect() -> list[str | None]:
+    async def remove_delete_marker(self, key: str, version_id: str) -> None:
+        validate_key(key)
+        markers = {v.version_id for v in await self._versions(key) if v.is_delete_marker}
+        if version_id not in markers:
+            raise ObjectNotFound(f"{key}: no delete marker {version_id}")
+        try:
+            await self._call(self.client.remove_object, self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            raise self._translate(exc, key) from exc
+
+    async def _versions(self, key: str) -> list[ObjectVersion]:
+        return [v for v in await self._list_versions(key, recursive=False) if v.key == key]
+
+    async def list_versions(self, prefix: str = "") -> list[ObjectVersion]:
+        return await self._list_versions(prefix, recursive=True)
+
+    async def _list_versions(self, prefix: str, *, recursive: bool) -> list[ObjectVersion]:
+        def collect() -> list[ObjectVersion]:
             return [
-                obj.version_id
-                for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True)
-                if obj.object_name == key
+                ObjectVersion(
+                    key=obj.object_name,
+                    version_id=obj.version_id,
+                    is_delete_marker=bool(obj.is_delete_marker),
+                    # The SDK hands IsLatest over as the XML text.
+                    is_latest=str(obj.is_latest).lower() == "true",
+                    size=int(obj.size or 0),
+                    last_modified=obj.last_modified,
+                )
+                for obj in self.client.list_objects(
+                    self.bucket, prefix=prefix, recursive=recursive, include_version=True
+                )
+                if obj.object_name and not obj.is_dir
             ]
 
         return await self._call(collect)
@@ -225,7 +262,7 @@ class S3ObjectStore:
                 )
             )
         except S3Error as exc:
-            if exc.code in _NOT_FOUND or exc.code == "NoSuchObjectLockConfiguration":
+            if exc.code in _NOT_FOUND or exc.code in _NO_HOLD:
                 return False
             raise
 

