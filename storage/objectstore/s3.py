@@ -20,12 +20,14 @@ from storage.objectstore.base import (
     ObjectHeld,
     ObjectInfo,
     ObjectNotFound,
+    ObjectStoreUnavailable,
     ObjectStream,
     PutResult,
     PutSource,
     sha256_of,
     validate_key,
 )
+from storage.services.errors import N_
 
 T = TypeVar("T")
 PART_SIZE = 16 * 1024 * 1024
@@ -35,6 +37,15 @@ PART_SIZE = 16 * 1024 * 1024
 BODY_READ = 2 * 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
 _HELD = {"AccessDenied", "ObjectLocked", "InvalidRequest"}
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+# A refused or timed-out connect is retried once (nothing was sent yet). A read that timed
+# out is not: the endpoint stalled, a retry doubles the wait, and a PUT sent again lands a
+# second version. Error statuses are retried only for reads (GET/HEAD), never for writes.
+CONNECT_RETRIES = 1
+STATUS_RETRIES = 2
+# urllib3's failures when the endpoint is stalled, dead or drops the connection.
+_UNREACHABLE = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
 class S3ObjectStore:
@@ -49,17 +60,29 @@ class S3ObjectStore:
         region: str = "us-east-1",
         *,
         max_connections: int = 32,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"S3 endpoint must be an http(s) URL, got {endpoint!r}")
         self.endpoint = endpoint
         self.bucket = bucket
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         http_client = urllib3.PoolManager(
             maxsize=max_connections,
-            timeout=urllib3.Timeout(connect=10, read=120),
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                total=CONNECT_RETRIES + STATUS_RETRIES,
+                connect=CONNECT_RETRIES,
+                read=0,
+                status=STATUS_RETRIES,
+                other=0,
+                backoff_factor=0.2,
+                status_forcelist=[500, 502, 503, 504],
+                allowed_methods=frozenset({"GET", "HEAD"}),
+                raise_on_status=False,
             ),
         )
         self.client = Minio(
@@ -71,9 +94,26 @@ class S3ObjectStore:
             http_client=http_client,
         )
 
-    @staticmethod
-    async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    @property
+    def deadline(self) -> float:
+        """The longest one call waits: every connect try, then one read."""
+        return self.connect_timeout * (CONNECT_RETRIES + 1) + self.read_timeout
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except _UNREACHABLE as exc:
+            raise self.unavailable() from exc
+
+    def unavailable(self) -> ObjectStoreUnavailable:
+        return ObjectStoreUnavailable(
+            N_(
+                "the object store at {endpoint} did not answer within {seconds:.0f} s; "
+                "nothing was changed, please try again later"
+            ),
+            endpoint=self.endpoint,
+            seconds=self.deadline,
+        )
 
     async def ensure_bucket(self) -> None:
         if not await self._call(self.client.bucket_exists, self.bucket):
@@ -165,7 +205,9 @@ class S3ObjectStore:
             )
         except S3Error as exc:
             raise self._translate(exc, key) from exc
-        return ObjectStream(info=info, first=first, last=last, _chunks=_Body(response))
+        return ObjectStream(
+            info=info, first=first, last=last, _chunks=_Body(response, self.unavailable)
+        )
 
     async def _get_whole(self, key: str, version_id: str | None) -> ObjectStream:
         """One plain GET and no HEAD first (the response headers describe the object):
@@ -187,7 +229,9 @@ class S3ObjectStore:
             last_modified=parsedate_to_datetime(modified) if modified else None,
             etag=(headers.get("ETag") or "").strip('"') or None,
         )
-        return ObjectStream(info=info, first=0, last=info.size - 1, _chunks=_Body(response))
+        return ObjectStream(
+            info=info, first=0, last=info.size - 1, _chunks=_Body(response, self.unavailable)
+        )
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         validate_key(key)
@@ -317,8 +361,9 @@ class _Body:
     connection back also when nothing was read yet (say the listener left before the
     headers went out), and a generator never started skips its `finally`."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, unavailable: Callable[[], Exception]) -> None:
         self._response: Any = response
+        self._unavailable = unavailable
 
     def __aiter__(self) -> _Body:
         return self
@@ -328,6 +373,9 @@ class _Body:
             raise StopAsyncIteration
         try:
             chunk = await asyncio.to_thread(self._response.read, BODY_READ)
+        except _UNREACHABLE as exc:
+            await self.aclose()
+            raise self._unavailable() from exc
         except BaseException:
             await self.aclose()
             raise
