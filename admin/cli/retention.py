@@ -16,8 +16,12 @@ from storage.clock import SystemClock
 from storage.config import Settings
 from storage.retention import jobs
 from storage.retention.holds import due_for_review, render_summary
+from storage.retention.pending import PendingReport, settle_pending
 from storage.retention.rules import Rule, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper, SweepResult
+
+# sysexits.h: a temporary failure, try again later (cron and systemd see it).
+EX_TEMPFAIL = 75
 
 # Why items went or were kept back (the keys of jobs.Outcome.deleted_by / .kept).
 WHY = {
@@ -36,10 +40,14 @@ def _rules(settings: Settings) -> tuple[Rule, ...]:
 
 def print_sweep(result: SweepResult) -> None:
     if result.skipped:
-        click.echo(f"sweep skipped: {result.skipped}")
+        holder = f" ({result.holder.describe()})" if result.holder else ""
+        click.echo(f"sweep skipped: {result.skipped}{holder}", err=True)
         return
     verb = "would delete" if result.dry_run else "deleted"
     click.echo(f"retention sweep as of {result.as_of.isoformat()} (run {result.run_id})")
+    if result.pending is not None:
+        for line in result.pending.lines():
+            click.echo(line)
     for key, report in result.rules.items():
         line = f"{key}: {verb} {report.deleted}, kept under hold {report.kept_held}"
         click.echo(f"{line}, failed {len(report.failed) + (1 if report.error else 0)}")
@@ -60,13 +68,16 @@ def print_sweep(result: SweepResult) -> None:
 def sweep(now_text: str | None, dry_run: bool, batch: int | None) -> None:
     """Apply every retention rule: delete what is due (holds respected, audited).
 
-    Safe to kill and re-run, and to run next to `serve` or another sweep.
+    Safe to kill and re-run, and to run next to `serve` or another sweep. Exits 75
+    (EX_TEMPFAIL) when a live sweeper holds the lease (SQLite), 1 when something failed.
     """
     settings = cli_settings()
     rules = _rules(settings)
     now = moment_option(now_text, settings, "--now")
     result = run(_sweep(settings, rules, now, dry_run, batch or settings.retention_batch_size))
     print_sweep(result)
+    if result.skipped:
+        sys.exit(EX_TEMPFAIL)
     if result.failed:
         sys.exit(1)
 
@@ -84,16 +95,22 @@ async def _sweep(
 @click.command("reconcile")
 @click.option("--fix", is_flag=True, help="Remove orphan objects (>1 h, not held), clean rows.")
 def reconcile(fix: bool) -> None:
-    """Find objects without rows and rows without objects (e.g. after a crash)."""
-    for line in run(_reconcile(cli_settings(), fix)).lines():
+    """Find objects without rows and rows without objects (e.g. after a crash).
+
+    With --fix, object writes left pending (given up at their deadline) over an hour ago
+    are settled first: their objects go unless a row names them."""
+    pending, report = run(_reconcile(cli_settings(), fix))
+    for line in pending.lines() + report.lines():
         click.echo(line)
 
 
-async def _reconcile(settings: Settings, fix: bool) -> ReconcileReport:
+async def _reconcile(settings: Settings, fix: bool) -> tuple[PendingReport, ReconcileReport]:
     async with cli_runtime(settings, bucket=True) as rt:
-        return await run_reconcile(
+        pending = await settle_pending(rt.sessions, rt.store, rt.clock.now(), dry_run=not fix)
+        report = await run_reconcile(
             rt.sessions, rt.store, rt.clock, fix=fix, recordings=rt.recordings()
         )
+        return pending, report
 
 
 @click.command("hold-review")

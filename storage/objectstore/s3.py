@@ -109,7 +109,7 @@ class S3ObjectStore:
         return ObjectStoreUnavailable(
             N_(
                 "the object store at {endpoint} did not answer within {seconds:.0f} s; "
-                "nothing was changed, please try again later"
+                "please try again later"
             ),
             endpoint=self.endpoint,
             seconds=self.deadline,
