@@ -25,8 +25,11 @@ from retention_helpers import sweeper
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.clock import SystemClock
+from storage.config import Settings
 from storage.db import is_postgres
 from storage.models import PendingObject, Recording, RetentionRun, StaffRole
+from storage.objectstore import LocalObjectStore
 from storage.retention.pending import GRACE
 
 pytestmark = pytest.mark.storage
@@ -77,6 +80,10 @@ async def _pending(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         return list(await session.scalars(select(PendingObject.key)))
 
 
+async def _has_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    return bool(await _pending(sessions))
+
+
 async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled(
     vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -87,7 +94,17 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
 
     moto_process.stop()
     try:
-        upload, elapsed = await timed(vault.upload(late_audio))
+        uploading = asyncio.create_task(timed(vault.upload(late_audio)))
+        # Its key is on record (committed) before the write: the upload now waits on S3...
+        assert await eventually(lambda: _has_pending(vault.sessions), within=DEADLINE)
+        # ...with no transaction open: another writer gets the database meanwhile.
+        async with vault.sessions() as session:
+            session.add(PendingObject(key="probe", created_at=vault.clock.now()))
+            await session.commit()
+            await session.delete(await session.get(PendingObject, "probe"))
+            await session.commit()
+        assert not uploading.done(), "the probe was meant to run during the upload"
+        upload, elapsed = await uploading
         await _unavailable(upload, elapsed)
         hold, elapsed = await timed(
             api.post(f"{base}/holds", json={"kind": "evidence", "reason": "x"}, headers=headers)
@@ -95,12 +112,6 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
         await _unavailable(hold, elapsed)
         stream, elapsed = await timed(api.get(f"{base}/audio", headers=headers))
         await _unavailable(stream, elapsed)
-        # No transaction stayed open: another writer gets the database at once.
-        async with vault.sessions() as session:
-            session.add(PendingObject(key="probe", created_at=vault.clock.now()))
-            await session.commit()
-            await session.delete(await session.get(PendingObject, "probe"))
-            await session.commit()
         # The sweeper, too, gives up within the deadline and says why.
         due = sweeper(vault.sessions, vault.store, vault.clock)
         result, elapsed = await timed(due.run(now=vault.clock.now() + timedelta(days=1000)))
@@ -184,3 +195,26 @@ async def test_a_live_holder_makes_sweep_exit_75_naming_it_and_a_killed_one_is_t
     assert after.exit_code == 0, after.output
     assert "sweep skipped" not in after.output
     assert (await _runs(session_factory))[child.pid] == "interrupted"
+
+
+async def test_reconcile_fix_settles_a_pending_write_that_no_row_names(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    env = cli_env(tmp_path / "var", database_url)
+    store = LocalObjectStore(Settings(data_dir=tmp_path / "var").local_store_dir)
+    old = SystemClock().now() - GRACE - timedelta(minutes=1)
+    async with session_factory() as session:
+        for key in ("recordings/2026/01/late.ogg", "recordings/2026/01/fresh.ogg"):
+            session.add(PendingObject(key=key, created_at=old))
+            await store.put(key, b"OggS landed after its deadline")
+        young = PendingObject(key="recordings/2026/01/young.ogg", created_at=SystemClock().now())
+        session.add(young)
+        await session.commit()
+    report = await ainvoke(env, "reconcile")  # without --fix: reported, nothing changes
+    assert report.exit_code == 0, report.output
+    assert "2 orphaned" not in report.output and "3 waiting" in report.output
+    fixed = await ainvoke(env, "reconcile", "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert "2 orphaned (objects deleted)" in fixed.output and "1 waiting" in fixed.output
+    assert await store.list("") == []
+    assert await _pending(session_factory) == ["recordings/2026/01/young.ogg"]
