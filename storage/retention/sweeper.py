@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import Clock
@@ -340,7 +340,7 @@ class Sweeper:
             await asyncio.sleep(self.heartbeat.total_seconds())
             try:
                 await self._renew(run_id, use_lease)
-            except OperationalError as exc:  # SQLite's lock busy past its timeout: next beat
+            except Exception as exc:  # e.g. SQLite's lock busy past its timeout: next beat
                 log.warning("sweeper heartbeat missed: %s", type(exc).__name__)
 
     async def _renew(self, run_id: int, use_lease: bool) -> None:
