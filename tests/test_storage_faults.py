@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from cli_fixtures import ainvoke, cli_env
 from moto_process import MotoProcess, moto_process  # noqa: F401  (fixture)
 from recording_audio_helpers import make_audio
@@ -29,7 +30,7 @@ from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import is_postgres
 from storage.models import PendingObject, Recording, RetentionRun, StaffRole
-from storage.objectstore import LocalObjectStore
+from storage.objectstore import LocalObjectStore, ObjectStoreUnavailable, S3ObjectStore
 from storage.retention.pending import GRACE
 
 pytestmark = pytest.mark.storage
@@ -38,6 +39,10 @@ CONNECT, READ = 1.0, 1.0
 DEADLINE = CONNECT * 2 + READ
 SLACK = 4.0
 ROOT = Path(__file__).resolve().parent.parent
+_SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 @pytest.fixture
@@ -218,3 +223,31 @@ async def test_reconcile_fix_settles_a_pending_write_that_no_row_names(
     assert "2 orphaned (objects deleted)" in fixed.output and "1 waiting" in fixed.output
     assert await store.list("") == []
     assert await _pending(session_factory) == ["recordings/2026/01/young.ogg"]
+
+
+@pytest.mark.parametrize("body", [_SLOW_DOWN, b"<html>502 bad gateway</html>"])
+async def test_an_endpoint_that_answers_busy_is_unavailable(aiohttp_server, body: bytes) -> None:
+    """S3's "slow down" (XML) and a bare 5xx page (a proxy) read as unavailable, not 500."""
+
+    async def busy(request: web.Request) -> web.Response:
+        xml = body.startswith(b"<?xml")
+        return web.Response(
+            status=503 if xml else 502,
+            body=body,
+            content_type="application/xml" if xml else "text/html",
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", busy)
+    server = await aiohttp_server(app)
+    endpoint = f"http://127.0.0.1:{server.port}"
+    store = S3ObjectStore(
+        endpoint, "k", "secretkey", "busy-bucket", connect_timeout=CONNECT, read_timeout=READ
+    )
+    try:
+        with pytest.raises(ObjectStoreUnavailable):
+            await store.put("recordings/x.ogg", b"OggS")
+        with pytest.raises(ObjectStoreUnavailable):
+            await store.get("recordings/x.ogg")
+    finally:
+        await store.close()

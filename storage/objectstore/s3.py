@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import urllib3
 from minio import Minio
 from minio.commonconfig import Tags
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from storage.objectstore.base import (
     ByteRange,
@@ -46,6 +46,8 @@ CONNECT_RETRIES = 1
 STATUS_RETRIES = 2
 # urllib3's failures when the endpoint is stalled, dead or drops the connection.
 _UNREACHABLE = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+# S3's own ways of saying "not now".
+_BUSY = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout"}
 
 
 class S3ObjectStore:
@@ -104,6 +106,17 @@ class S3ObjectStore:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except _UNREACHABLE as exc:
             raise self.unavailable() from exc
+        except S3Error as exc:
+            if exc.code in _BUSY:
+                raise self.unavailable() from exc
+            raise
+        except InvalidResponseError as exc:
+            # Not an S3 answer at all: a proxy's error page (502/504), or no S3 there.
+            raise self.unavailable() from exc
+        except ServerError as exc:
+            if exc.status_code >= 500:  # a 5xx without an S3 error body
+                raise self.unavailable() from exc
+            raise
 
     def unavailable(self) -> ObjectStoreUnavailable:
         return ObjectStoreUnavailable(
