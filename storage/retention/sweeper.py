@@ -381,9 +381,15 @@ class Sweeper:
             lease.expires_at = now + self.lease_ttl
             try:
                 await session.commit()
-            except IntegrityError:  # another sweeper inserted it first
+            except IntegrityError:  # another sweeper inserted it first: name it
+                pass
+            else:
+                return None
+        async with self.sessions() as session:
+            lease = await session.get(RetentionLease, LEASE)
+            if lease is None:
                 return Holder(None, None, None)
-        return None
+            return Holder(lease.host, lease.pid, lease.since)
 
     async def _drop_lease(self) -> None:
         async with self.sessions() as session:
