@@ -149,8 +149,11 @@ async def serve_audio(
         # Commit before streaming: a long body must not hold the transaction or SQLite's lock.
         await request[DB].commit()
 
+    # The lookup's transaction ends before the store is called (a stalled store must not
+    # hold it, nor SQLite's write lock); the audit then writes in a short one of its own.
+    await request[DB].commit()
     try:
-        # The audit runs while the store opens the object; no byte goes out before it.
+        # The audit runs once the store opened the object; no byte goes out before it.
         return await stream_object(
             request,
             app[OBJECT_STORE],

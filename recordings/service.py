@@ -36,8 +36,9 @@ from storage.models import (
     StaffRole,
     Ticket,
 )
-from storage.objectstore.base import ObjectHeld, ObjectStore
+from storage.objectstore.base import ObjectHeld, ObjectStore, ObjectStoreError
 from storage.phones import normalise_phone
+from storage.retention.pending import clear_pending, record_pending
 from storage.retention.rules import months_after
 from storage.services import audit, purge
 from storage.services.audit import Actor
@@ -310,6 +311,10 @@ class RecordingService:
         audio whose recording was deleted before raises RecordingDeleted. A call start in the
         future (past MAX_CLOCK_SKEW) is refused: it would escape the retention period.
         Bad input raises (AudioError/InvalidInput) and leaves no row and no object.
+
+        Unlike other service calls, ingest commits the session twice before it returns (after
+        its checks, and with the object's key recorded as pending): no transaction stays
+        open while audio is transcoded and uploaded. The caller commits the row after.
         """
         now = self.clock.now()
         started_at = _require_aware(meta.started_at or now, "started_at")
@@ -338,10 +343,18 @@ class RecordingService:
                 )
             organisation_id = organisation_id or ticket.organisation_id
 
+        # Transcoding and the upload take long and the store may stall: no transaction
+        # (on SQLite: no write lock) stays open across them. What the session holds so far
+        # (the checks above only read) is committed here.
+        await session.commit()
         async with temporary_directory("sd-ingest-", self.policy.temp_dir) as tmp:
             archive_path = tmp / f"archive{ARCHIVE_SUFFIX}"
             audio = await normalise(source, archive_path, self.policy.audio, original)
             key = f"{KEY_PREFIX}/{started_at:%Y/%m}/{uuid.uuid4().hex}{ARCHIVE_SUFFIX}"
+            # The key is on record before a byte goes out: a write given up at its deadline
+            # that lands later is found by the sweep, never left orphaned.
+            record_pending(session, key, self.clock.now())
+            await session.commit()
             put = await self.store.put(
                 key,
                 archive_path,
@@ -373,39 +386,57 @@ class RecordingService:
             created_at=now,
             expires_at=started_at + self.policy.retention,
         )
+        # The short transaction the caller commits: the row, its audit event, and the
+        # pending record gone. Should it never commit, the sweep removes the object.
         try:
-            async with session.begin_nested():
-                session.add(recording)
-                await session.flush()
-                audit.record(
-                    session,
-                    actor=actor,
-                    action="recording.ingest",
-                    subject_type=SUBJECT,
-                    subject_id=recording.id,
-                    at=now,
-                    details={
-                        "object_key": key,
-                        "version_id": put.version_id,
-                        "sha256": audio.sha256_original,
-                        "duration_seconds": audio.duration,
-                        "original_format": audio.original_format,
-                        # Admins read the audit: a withheld number stays out of it.
-                        "filename": shield_filename(recording.original_filename)
-                        if recording.caller_withheld
-                        else recording.original_filename,
-                    },
-                )
-                await session.flush()
-        except BaseException as exc:
-            await self.store.delete(key, version_id=put.version_id)
-            if isinstance(exc, IntegrityError):
+            session.add(recording)
+            await session.flush()
+            audit.record(
+                session,
+                actor=actor,
+                action="recording.ingest",
+                subject_type=SUBJECT,
+                subject_id=recording.id,
+                at=now,
+                details={
+                    "object_key": key,
+                    "version_id": put.version_id,
+                    "sha256": audio.sha256_original,
+                    "duration_seconds": audio.duration,
+                    "original_format": audio.original_format,
+                    # Admins read the audit: a withheld number stays out of it.
+                    "filename": shield_filename(recording.original_filename)
+                    if recording.caller_withheld
+                    else recording.original_filename,
+                },
+            )
+            await clear_pending(session, key)
+            await session.flush()
+        except Exception as exc:
+            # Nothing of this ingest stays: the row is rolled back, the object deleted with
+            # no transaction open (if the store fails too, the pending record remains).
+            await session.rollback()
+            existing = None
+            if isinstance(exc, IntegrityError):  # the same audio, stored meanwhile
                 existing = await self.find_by_sha256(session, audio.sha256_original)
-                if existing is not None:
-                    return IngestResult(existing, created=False)
+                await session.commit()
+            await self._discard(session, key, put.version_id)
+            if existing is not None:
+                return IngestResult(existing, created=False)
+            if isinstance(exc, IntegrityError):
                 raise Conflict(N_("the recording could not be stored (conflicting row)")) from exc
             raise
         return IngestResult(recording, created=True)
+
+    async def _discard(self, session: AsyncSession, key: str, version_id: str | None) -> None:
+        """Delete an object no row will name, then its pending record; no transaction is
+        open during the delete. A store that fails leaves the record for the sweep."""
+        try:
+            await self.store.delete(key, version_id=version_id)
+        except ObjectStoreError:
+            return
+        await clear_pending(session, key)
+        await session.commit()
 
     # --- holds ----------------------------------------------------------------------
 

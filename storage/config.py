@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
     s3_bucket: str = Field("recordings", description="Bucket for recordings and attachments.")
     s3_region: str = Field("us-east-1", description="S3 region.")
+    s3_connect_timeout: float = Field(
+        5.0, gt=0, le=300, description="Seconds to connect to S3 before trying once more."
+    )
+    s3_read_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds S3 may stay silent during a call before it answers 503.",
+    )
 
     recording_training_hold_days: int = Field(
         365, ge=1, description="Default review period of a training hold, in days."

@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery"
 _HASH = PasswordHasher().hash(PASSWORD)  # argon2 costs ~100 ms: once per run
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 MAX_BYTES = 3 * 1024 * 1024
-__all__ = ["vault"]
+__all__ = ["s3_store_options", "vault"]
 
 
 @dataclass
@@ -83,6 +83,12 @@ class Vault:
 
 
 @pytest.fixture
+def s3_store_options() -> dict[str, Any]:
+    """Extra S3ObjectStore arguments (a module overrides it: short deadlines)."""
+    return {}
+
+
+@pytest.fixture
 async def vault(
     aiohttp_client,
     engine,
@@ -91,6 +97,7 @@ async def vault(
     database_url: str,
     s3_endpoint,
     s3_bucket,
+    s3_store_options: dict[str, Any],
 ) -> AsyncIterator[Vault]:
     clock = FrozenClock(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
     settings = Settings(
@@ -99,7 +106,7 @@ async def vault(
         recording_max_bytes=MAX_BYTES,
         recording_max_seconds=120,
     )
-    store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
+    store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket, **s3_store_options)
     users: dict[StaffRole, StaffUser] = {}
     tokens: dict[StaffRole, dict[str, str]] = {}
     password_hash = _HASH

@@ -40,6 +40,17 @@ def test_environment_and_secrets(monkeypatch, tmp_path: Path) -> None:
     assert "s3cr3t" not in repr(settings) and "123:abc" not in repr(settings)
     store = create_object_store(settings)
     assert isinstance(store, S3ObjectStore) and store.client._base_url.is_https
+    assert (store.connect_timeout, store.read_timeout) == (5.0, 30.0)  # the defaults
+
+
+def test_s3_deadlines_come_from_the_environment(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SUPPORTDESK_S3_ENDPOINT", "http://minio:9000")
+    monkeypatch.setenv("SUPPORTDESK_S3_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("SUPPORTDESK_S3_READ_TIMEOUT", "7.5")
+    store = create_object_store(load_settings(data_dir=tmp_path))
+    assert isinstance(store, S3ObjectStore)
+    assert (store.connect_timeout, store.read_timeout) == (2.0, 7.5)
+    assert store.deadline == 2.0 * 2 + 7.5  # one connect retry, then one read
 
 
 def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None:
@@ -63,6 +74,8 @@ def test_generated_secret_key_is_kept_private_and_stable(tmp_path: Path) -> None
         ("SUPPORTDESK_DATABASE_URL", "mysql+aiomysql://u@h/db"),
         ("SUPPORTDESK_DATABASE_URL", "not a url"),
         ("SUPPORTDESK_REDIS_URL", "foo://bar"),
+        ("SUPPORTDESK_S3_READ_TIMEOUT", "0"),
+        ("SUPPORTDESK_S3_CONNECT_TIMEOUT", "soon"),
         ("SUPPORTDESK_TELEGRAM_TOKEN", "notatoken"),
         ("SUPPORTDESK_TELEGRAM_TOKEN", "abc:def"),
         ("SUPPORTDESK_WEBHOOK_URL", "http://desk.example.com/telegram/hook"),

@@ -26,7 +26,14 @@ from recordings.service import (
     may_release_hold,
 )
 from storage.clock import FrozenClock
-from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, StaffRole
+from storage.models import (
+    AuditEvent,
+    HoldKind,
+    PendingObject,
+    Recording,
+    RecordingHold,
+    StaffRole,
+)
 from storage.objectstore import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.retention.rules import schedule
 from storage.retention.sweeper import Sweeper
@@ -155,6 +162,7 @@ async def test_bad_input_leaves_no_row_and_no_object(
         await svc.ingest(session, good, IngestMetadata(started_at=T0), ACTOR)
     await session.rollback()
     assert await _count(session, Recording) == 0
+    assert await _count(session, PendingObject) == 0
     assert await store.list("") == []
 
 

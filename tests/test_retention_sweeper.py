@@ -5,6 +5,9 @@ once (PostgreSQL: SKIP LOCKED; SQLite: the lease), orphans found and fixed."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -28,7 +31,7 @@ from storage.models import (
     Ticket,
 )
 from storage.objectstore import S3ObjectStore
-from storage.retention.sweeper import LEASE, STALE_AFTER
+from storage.retention.sweeper import HEARTBEAT, LEASE, STALE_BEATS
 
 pytestmark = pytest.mark.storage
 Sessions = async_sessionmaker[AsyncSession]
@@ -143,42 +146,87 @@ async def test_killed_between_object_and_row_delete_next_run_finishes(
     await _assert_finished(session_factory, store, ids)
 
 
+def _dead_pid() -> int:
+    """The pid of a process of this host that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 async def test_a_run_killed_outright_is_marked_interrupted_by_the_next_sweep(
     session_factory: Sessions, store: S3ObjectStore
 ) -> None:
-    """SIGKILL runs no cleanup: the run row stays "running" and (SQLite) the lease stays
-    until it expires. The next sweep that may run marks the row interrupted."""
+    """SIGKILL runs no cleanup: the run row stays "running" and (SQLite) the lease stays.
+    The holder's process is gone from this host: the next sweep takes over at once (its
+    heartbeat still fresh) and marks the run interrupted, on both databases."""
     clock = FrozenClock(T0)
+    host, pid = socket.gethostname(), _dead_pid()
     async with session_factory() as s:
         killed = RetentionRun(
-            started_at=T0, as_of=T0, trigger="serve", status="running", summary={}
+            started_at=T0, as_of=T0, trigger="serve", status="running", summary={},
+            host=host, pid=pid, heartbeat_at=T0,
         )
         s.add(killed)
-        s.add(RetentionLease(name=LEASE, holder="killed", expires_at=T0 + timedelta(minutes=10)))
+        s.add(
+            RetentionLease(
+                name=LEASE, holder="killed", expires_at=T0 + timedelta(minutes=10),
+                host=host, pid=pid, since=T0, heartbeat_at=T0,
+            )
+        )
         await s.commit()
-        killed_id, postgres = killed.id, is_postgres(s)
+        killed_id = killed.id
 
-    async def status() -> tuple[str, str | None]:
-        async with session_factory() as s:
-            run = await s.get(RetentionRun, killed_id)
-            assert run is not None
-            return run.status, run.error
-
-    clock.set(T0 + timedelta(minutes=5))
-    early = await sweeper(session_factory, store, clock).run()
-    assert bool(early.skipped) is not postgres  # SQLite: the dead sweeper's lease still holds
-    assert await status() == ("running", None)
-    clock.set(T0 + timedelta(minutes=11))
     after = await sweeper(session_factory, store, clock).run()
-    if postgres:  # sweepers run side by side: 11 minutes old may still be alive
-        assert await status() == ("running", None)
-        clock.set(T0 + STALE_AFTER + SECOND)
-        after = await sweeper(session_factory, store, clock).run()
-    state, error = await status()
-    assert state == "interrupted" and error and "killed" in error
+    assert after.skipped is None
     async with session_factory() as s:
+        run = await s.get(RetentionRun, killed_id)
+        assert run is not None and run.status == "interrupted"
+        assert run.error and "killed" in run.error
         own = await s.get(RetentionRun, after.run_id)
         assert own is not None and own.status == "done"
+        if not is_postgres(s):  # the lease was taken over, then dropped when done
+            assert await s.get(RetentionLease, LEASE) is None
+
+
+async def test_a_silent_holder_elsewhere_is_taken_over_after_three_beats(
+    session_factory: Sessions, store: S3ObjectStore
+) -> None:
+    """A holder on another host (its pid cannot be checked) is alive while it beats: a
+    sweep then steps aside and names it; three beats of silence and the lease is taken."""
+    clock = FrozenClock(T0)
+    async with session_factory() as s:
+        other = RetentionRun(
+            started_at=T0, as_of=T0, trigger="cli", status="running", summary={},
+            host="other-host", pid=4242, heartbeat_at=T0,
+        )
+        s.add(other)
+        s.add(
+            RetentionLease(
+                name=LEASE, holder="other", expires_at=T0 + timedelta(minutes=10),
+                host="other-host", pid=4242, since=T0, heartbeat_at=T0,
+            )
+        )
+        await s.commit()
+        other_id, postgres = other.id, is_postgres(s)
+
+    async def status() -> str:
+        async with session_factory() as s:
+            run = await s.get(RetentionRun, other_id)
+            assert run is not None
+            return run.status
+
+    clock.set(T0 + HEARTBEAT * 2)
+    early = await sweeper(session_factory, store, clock).run()
+    if postgres:  # no lease: sweepers run side by side, the live one's run stays running
+        assert early.skipped is None
+    else:
+        assert early.skipped and early.holder is not None
+        assert early.holder.describe() == f"host other-host, pid 4242, since {T0.isoformat()}"
+    assert await status() == "running"
+    clock.set(T0 + HEARTBEAT * STALE_BEATS + SECOND)
+    late = await sweeper(session_factory, store, clock).run()
+    assert late.skipped is None
+    assert await status() == "interrupted"
 
 
 async def test_reconcile_fix_finishes_a_half_job(

@@ -16,8 +16,12 @@ from storage.clock import SystemClock
 from storage.config import Settings
 from storage.retention import jobs
 from storage.retention.holds import due_for_review, render_summary
+from storage.retention.pending import PendingReport, settle_pending
 from storage.retention.rules import Rule, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper, SweepResult
+
+# sysexits.h: a temporary failure, try again later (cron and systemd see it).
+EX_TEMPFAIL = 75
 
 # Why items went or were kept back (the keys of jobs.Outcome.deleted_by / .kept).
 WHY = {
@@ -36,10 +40,14 @@ def _rules(settings: Settings) -> tuple[Rule, ...]:
 
 def print_sweep(result: SweepResult) -> None:
     if result.skipped:
-        click.echo(f"sweep skipped: {result.skipped}")
+        holder = f" ({result.holder.describe()})" if result.holder else ""
+        click.echo(f"sweep skipped: {result.skipped}{holder}", err=True)
         return
     verb = "would delete" if result.dry_run else "deleted"
     click.echo(f"retention sweep as of {result.as_of.isoformat()} (run {result.run_id})")
+    if result.pending is not None:
+        for line in result.pending.lines():
+            click.echo(line)
     for key, report in result.rules.items():
         line = f"{key}: {verb} {report.deleted}, kept under hold {report.kept_held}"
         click.echo(f"{line}, failed {len(report.failed) + (1 if report.error else 0)}")
@@ -60,13 +68,16 @@ def print_sweep(result: SweepResult) -> None:
 def sweep(now_text: str | None, dry_run: bool, batch: int | None) -> None:
     """Apply every retention rule: delete what is due (holds respected, audited).
 
-    Safe to kill and re-run, and to run next to `serve` or another sweep.
+    Safe to kill and re-run, and to run next to `serve` or another sweep. Exits 75
+    (EX_TEMPFAIL) when a live sweeper holds the lease (SQLite), 1 when something failed.
     """
     settings = cli_settings()
     rules = _rules(settings)
     now = moment_option(now_text, settings, "--now")
     result = run(_sweep(settings, rules, now, dry_run, batch or settings.retention_batch_size))
     print_sweep(result)
+    if result.skipped:
+        sys.exit(EX_TEMPFAIL)
     if result.failed:
         sys.exit(1)
 
@@ -98,19 +109,28 @@ def reconcile(fix: bool, adopt_current: bool) -> None:
     """Check that every row's object version is stored, and every object has a row.
 
     Without options it only reports and changes nothing (not even a missing bucket).
-    Exit 1 when the bucket is missing.
+    With --fix, object writes left pending (given up at their deadline) over an hour ago
+    are settled first: their objects go unless a row names them. Exit 1 when the bucket
+    is missing.
     """
-    report = run(_reconcile(cli_settings(), fix, adopt_current))
-    for line in report.lines():
+    pending, report = run(_reconcile(cli_settings(), fix, adopt_current))
+    for line in (pending.lines() if pending else []) + report.lines():
         click.echo(line)
     if report.bucket_missing:
         sys.exit(1)
 
 
-async def _reconcile(settings: Settings, fix: bool, adopt_current: bool) -> ReconcileReport:
+async def _reconcile(
+    settings: Settings, fix: bool, adopt_current: bool
+) -> tuple[PendingReport | None, ReconcileReport]:
     # No bucket=True: reconcile must not create a bucket (without its lifecycle rules).
     async with cli_runtime(settings) as rt:
-        return await run_reconcile(
+        pending = None
+        if await rt.store.bucket_exists():
+            pending = await settle_pending(
+                rt.sessions, rt.store, rt.clock.now(), dry_run=not fix
+            )
+        report = await run_reconcile(
             rt.sessions,
             rt.store,
             rt.clock,
@@ -118,6 +138,7 @@ async def _reconcile(settings: Settings, fix: bool, adopt_current: bool) -> Reco
             adopt_current=adopt_current,
             recordings=rt.recordings(),
         )
+        return pending, report
 
 
 @click.command("hold-review")

@@ -38,7 +38,12 @@ from storage.models.privacy import (
 )
 from storage.models.recordings import HoldKind, Recording, RecordingHold, RecordingTag
 from storage.models.recordings_web import RecordingListen
-from storage.models.retention import RecordingTombstone, RetentionLease, RetentionRun
+from storage.models.retention import (
+    PendingObject,
+    RecordingTombstone,
+    RetentionLease,
+    RetentionRun,
+)
 
 __all__ = [
     "ApiToken",
@@ -59,6 +64,7 @@ __all__ = [
     "MessageDirection",
     "MessageEdit",
     "Organisation",
+    "PendingObject",
     "PrivacyDocument",
     "PrivacyRequest",
     "PrivacyRequestEvent",

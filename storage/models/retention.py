@@ -31,16 +31,39 @@ class RetentionRun(Base):
     # {rule key: {"deleted": n, "kept_held": n, "failed": n}}
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(String(500))
+    # Who runs it and when it last said so: a "running" row whose heartbeat stopped (or, on
+    # the same host, whose process is gone) was killed. None on rows from before 0026.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None]
 
 
 class RetentionLease(Base):
-    """At most one sweeper per name at a time on SQLite (PostgreSQL uses SKIP LOCKED)."""
+    """At most one sweeper per name at a time on SQLite (PostgreSQL uses SKIP LOCKED).
+    The holder renews `heartbeat_at` while it runs; a stale heartbeat or a vanished process
+    on the same host frees the lease at once."""
 
     __tablename__ = "retention_leases"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    since: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+
+class PendingObject(Base):
+    """An object-store key about to be written: recorded (and committed) before the write,
+    removed in the transaction that adds the row naming it. A write that failed or landed
+    after its deadline leaves this row, and the sweep (or `reconcile`) deletes the key's
+    versions that no row names once `created_at` is past the grace period."""
+
+    __tablename__ = "pending_objects"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class RecordingTombstone(Base):

@@ -9,6 +9,7 @@ from storage.objectstore.base import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
+    ObjectStoreUnavailable,
     ObjectStream,
     ObjectVersion,
     PutResult,
@@ -28,6 +29,8 @@ def create_object_store(settings: Settings) -> ObjectStore:
             settings.s3_secret_key.get_secret_value(),
             settings.s3_bucket,
             settings.s3_region,
+            connect_timeout=settings.s3_connect_timeout,
+            read_timeout=settings.s3_read_timeout,
         )
     return LocalObjectStore(settings.local_store_dir)
 
@@ -41,6 +44,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "ObjectStoreError",
+    "ObjectStoreUnavailable",
     "ObjectStream",
     "ObjectVersion",
     "PutResult",

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from storage.services.errors import ServiceError
+
 CHUNK_SIZE = 256 * 1024
 MAX_KEY_BYTES = 1024
 
@@ -29,6 +31,14 @@ class ObjectNotFound(ObjectStoreError):
 
 class ObjectHeld(ObjectStoreError):
     """The object (or one of its versions) is under legal hold: deletion refused."""
+
+
+class ObjectStoreUnavailable(ServiceError, ObjectStoreError):
+    """The endpoint did not answer within its deadline (stalled, down, unreachable): a
+    refusal the caller may retry later, not a fault of ours (HTTP 503)."""
+
+    code = "object_store_unavailable"
+    status = 503
 
 
 class RangeNotSatisfiable(ObjectStoreError):

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import urllib3
 from minio import Minio
 from minio.commonconfig import Tags
-from minio.error import S3Error
+from minio.error import InvalidResponseError, S3Error, ServerError
 
 from storage.objectstore.base import (
     ByteRange,
     ObjectHeld,
     ObjectInfo,
     ObjectNotFound,
+    ObjectStoreUnavailable,
     ObjectStream,
     ObjectVersion,
     PutResult,
@@ -27,6 +28,7 @@ from storage.objectstore.base import (
     sha256_of,
     validate_key,
 )
+from storage.services.errors import N_
 
 T = TypeVar("T")
 PART_SIZE = 16 * 1024 * 1024
@@ -36,6 +38,17 @@ PART_SIZE = 16 * 1024 * 1024
 BODY_READ = 2 * 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "NoSuchObject", "ResourceNotFound"}
 _HELD = {"AccessDenied", "ObjectLocked", "InvalidRequest"}
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+# A refused or timed-out connect is retried once (nothing was sent yet). A read that timed
+# out is not: the endpoint stalled, a retry doubles the wait, and a PUT sent again lands a
+# second version. Error statuses are retried only for reads (GET/HEAD), never for writes.
+CONNECT_RETRIES = 1
+STATUS_RETRIES = 2
+# urllib3's failures when the endpoint is stalled, dead or drops the connection.
+_UNREACHABLE = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+# S3's own ways of saying "not now".
+_BUSY = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout"}
 # "This version has no legal hold": moto answers with the hold off, AWS and SeaweedFS with
 # NoSuchObjectLegalHold (a version never held), MinIO without lock config with the other.
 _NO_HOLD = {"NoSuchObjectLegalHold", "NoSuchObjectLockConfiguration"}
@@ -53,17 +66,29 @@ class S3ObjectStore:
         region: str = "us-east-1",
         *,
         max_connections: int = 32,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"S3 endpoint must be an http(s) URL, got {endpoint!r}")
         self.endpoint = endpoint
         self.bucket = bucket
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         http_client = urllib3.PoolManager(
             maxsize=max_connections,
-            timeout=urllib3.Timeout(connect=10, read=120),
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                total=CONNECT_RETRIES + STATUS_RETRIES,
+                connect=CONNECT_RETRIES,
+                read=0,
+                status=STATUS_RETRIES,
+                other=0,
+                backoff_factor=0.2,
+                status_forcelist=[500, 502, 503, 504],
+                allowed_methods=frozenset({"GET", "HEAD"}),
+                raise_on_status=False,
             ),
         )
         self.client = Minio(
@@ -75,9 +100,37 @@ class S3ObjectStore:
             http_client=http_client,
         )
 
-    @staticmethod
-    async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+    @property
+    def deadline(self) -> float:
+        """The longest one call waits: every connect try, then one read."""
+        return self.connect_timeout * (CONNECT_RETRIES + 1) + self.read_timeout
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except _UNREACHABLE as exc:
+            raise self.unavailable() from exc
+        except S3Error as exc:
+            if exc.code in _BUSY:
+                raise self.unavailable() from exc
+            raise
+        except InvalidResponseError as exc:
+            # Not an S3 answer at all: a proxy's error page (502/504), or no S3 there.
+            raise self.unavailable() from exc
+        except ServerError as exc:
+            if exc.status_code >= 500:  # a 5xx without an S3 error body
+                raise self.unavailable() from exc
+            raise
+
+    def unavailable(self) -> ObjectStoreUnavailable:
+        return ObjectStoreUnavailable(
+            N_(
+                "the object store at {endpoint} did not answer within {seconds:.0f} s; "
+                "please try again later"
+            ),
+            endpoint=self.endpoint,
+            seconds=self.deadline,
+        )
 
     async def ensure_bucket(self) -> None:
         if not await self._call(self.client.bucket_exists, self.bucket):
@@ -172,7 +225,9 @@ class S3ObjectStore:
             )
         except S3Error as exc:
             raise self._translate(exc, key) from exc
-        return ObjectStream(info=info, first=first, last=last, _chunks=_Body(response))
+        return ObjectStream(
+            info=info, first=first, last=last, _chunks=_Body(response, self.unavailable)
+        )
 
     async def _get_whole(self, key: str, version_id: str | None) -> ObjectStream:
         """One plain GET and no HEAD first (the response headers describe the object):
@@ -194,7 +249,9 @@ class S3ObjectStore:
             last_modified=parsedate_to_datetime(modified) if modified else None,
             etag=(headers.get("ETag") or "").strip('"') or None,
         )
-        return ObjectStream(info=info, first=0, last=info.size - 1, _chunks=_Body(response))
+        return ObjectStream(
+            info=info, first=0, last=info.size - 1, _chunks=_Body(response, self.unavailable)
+        )
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         validate_key(key)
@@ -354,8 +411,9 @@ class _Body:
     connection back also when nothing was read yet (say the listener left before the
     headers went out), and a generator never started skips its `finally`."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, unavailable: Callable[[], Exception]) -> None:
         self._response: Any = response
+        self._unavailable = unavailable
 
     def __aiter__(self) -> _Body:
         return self
@@ -365,6 +423,9 @@ class _Body:
             raise StopAsyncIteration
         try:
             chunk = await asyncio.to_thread(self._response.read, BODY_READ)
+        except _UNREACHABLE as exc:
+            await self.aclose()
+            raise self._unavailable() from exc
         except BaseException:
             await self.aclose()
             raise

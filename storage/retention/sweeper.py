@@ -5,18 +5,27 @@ sweeper killed at any point loses at most one uncommitted batch; objects are del
 their rows, so a re-run finishes what a killed one started. Two sweepers at once:
 PostgreSQL rows are picked with FOR UPDATE SKIP LOCKED (each takes different rows);
 SQLite has one writer anyway and a lease row makes a second sweeper step aside.
+
+Liveness: the lease and the run row carry the holder's host, pid and a heartbeat it renews
+every `heartbeat` while it runs. A holder whose heartbeat is older than STALE_BEATS beats,
+or whose process is gone from this host, is dead: its lease is taken over at once and its
+run marked interrupted (on both databases). A sweeper that steps aside names the holder.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,6 +34,7 @@ from storage.db import is_postgres
 from storage.models import RetentionLease, RetentionRun
 from storage.objectstore.base import ObjectStore
 from storage.retention.jobs import Job
+from storage.retention.pending import GRACE, PendingReport, settle_pending
 from storage.retention.rules import Rule
 from storage.services.audit import Actor
 from storage.services.recording_port import RecordingRetention
@@ -36,6 +46,37 @@ INTERRUPTED = "interrupted"
 # PostgreSQL sweepers run side by side, so a "running" run is only taken for dead when it
 # is older than any real sweep takes (a batch commits every few seconds).
 STALE_AFTER = timedelta(hours=6)
+HEARTBEAT = timedelta(seconds=5)
+# A heartbeat this many beats old is a dead holder's (a live one may miss a beat or two
+# waiting for SQLite's write lock).
+STALE_BEATS = 3
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the lease (or runs a run): enough to find the process."""
+
+    host: str | None
+    pid: int | None
+    since: datetime | None
+
+    def describe(self) -> str:
+        since = self.since.isoformat() if self.since else "unknown"
+        return f"host {self.host or 'unknown'}, pid {self.pid or 'unknown'}, since {since}"
+
+
+class LeaseLost(Exception):
+    """Another sweeper took the lease over (this one's heartbeat went stale)."""
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 @dataclass
@@ -68,10 +109,13 @@ class SweepResult:
     run_id: int | None = None
     rules: dict[str, RuleReport] = field(default_factory=dict)
     skipped: str | None = None  # why this sweeper did not run
+    holder: Holder | None = None  # skipped: who holds the lease
+    pending: PendingReport | None = None  # object writes settled first
 
     @property
     def failed(self) -> int:
-        return sum(len(r.failed) + (1 if r.error else 0) for r in self.rules.values())
+        pending = len(self.pending.failed) if self.pending else 0
+        return pending + sum(len(r.failed) + (1 if r.error else 0) for r in self.rules.values())
 
 
 class Sweeper:
@@ -89,6 +133,8 @@ class Sweeper:
         batch: int = 500,
         lease_ttl: timedelta = timedelta(minutes=10),
         stale_after: timedelta = STALE_AFTER,
+        heartbeat: timedelta = HEARTBEAT,
+        pending_grace: timedelta = GRACE,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -98,7 +144,12 @@ class Sweeper:
         self.recordings = recordings
         self.lease_ttl = lease_ttl
         self.stale_after = stale_after
+        self.heartbeat = heartbeat
+        self.pending_grace = pending_grace
         self.holder = uuid.uuid4().hex
+        self.host = socket.gethostname()[:255]
+        self.pid = os.getpid()
+        self._lost = False
 
     async def run(
         self,
@@ -113,12 +164,24 @@ class Sweeper:
         result = SweepResult(as_of=as_of, dry_run=dry_run)
         async with self.sessions() as probe:
             use_lease = not is_postgres(probe)
-        if use_lease and not await self._take_lease():
-            result.skipped = "another sweeper holds the lease"
-            return result
+        if use_lease:
+            holder = await self._take_lease()
+            if holder is not None:
+                result.skipped = "another sweeper holds the lease"
+                result.holder = holder
+                return result
+        beat: asyncio.Task[None] | None = None
         try:
             await self._close_dead_runs(use_lease)
             result.run_id = await self._start(as_of, dry_run, trigger)
+            beat = asyncio.create_task(self._beat(result.run_id, use_lease))
+            result.pending = await settle_pending(
+                self.sessions,
+                self.store,
+                self.clock.now(),
+                grace=self.pending_grace,
+                dry_run=dry_run,
+            )
             for rule in self.rules:
                 started = time.perf_counter()
                 report = await self._sweep_rule(rule, as_of, dry_run, actor, use_lease)
@@ -132,6 +195,10 @@ class Sweeper:
                 await self._save(result, done=True, error=type(exc).__name__)
             raise
         finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
             if use_lease:
                 await self._drop_lease()
         return result
@@ -178,28 +245,59 @@ class Sweeper:
             first = False
             if dry_run or not outcome.more:
                 return report
-            if use_lease:
-                await self._take_lease()
+            if self._lost:
+                raise LeaseLost("another sweeper took the lease over; it continues")
 
     # --- the run row ------------------------------------------------------------------
 
+    def _alive(self, host: str | None, pid: int | None, heartbeat_at: datetime | None) -> bool:
+        """Whether the sweeper that last beat at `heartbeat_at` may still be running."""
+        if heartbeat_at is None:  # a row from before heartbeats: judged by its age elsewhere
+            return False
+        if heartbeat_at < self.clock.now() - self.heartbeat * STALE_BEATS:
+            return False
+        return not (host == self.host and pid is not None and not process_exists(pid))
+
     async def _close_dead_runs(self, use_lease: bool) -> None:
-        """A sweeper killed outright (SIGKILL, power loss) never ends its run row. Holding
-        the SQLite lease means no other sweeper runs, so every "running" row is dead; on
-        PostgreSQL only rows older than `stale_after` are. Their batches were committed
-        (or rolled back) one by one: this sweep simply continues the work."""
-        dead = RetentionRun.status == "running"
-        if not use_lease:
-            dead = and_(dead, RetentionRun.started_at <= self.clock.now() - self.stale_after)
+        """A sweeper killed outright (SIGKILL, power loss) never ends its run row: a row
+        still "running" whose sweeper is dead (heartbeat stale, or its process gone from
+        this host) is marked interrupted. Holding the SQLite lease means no other sweeper
+        runs, so there every "running" row is dead; a row without a heartbeat (from before
+        heartbeats) is dead once older than `stale_after`. Their batches were committed (or
+        rolled back) one by one: this sweep simply continues the work."""
         async with self.sessions() as session:
-            await session.execute(
-                update(RetentionRun)
-                .where(dead)
-                .values(
-                    status=INTERRUPTED,
-                    error="stopped without finishing (killed?); a later sweep continued",
+            running = (
+                await session.execute(
+                    select(
+                        RetentionRun.id,
+                        RetentionRun.host,
+                        RetentionRun.pid,
+                        RetentionRun.heartbeat_at,
+                        RetentionRun.started_at,
+                    ).where(RetentionRun.status == "running")
                 )
-            )
+            ).all()
+            dead = [
+                row.id
+                for row in running
+                if use_lease
+                or (
+                    not self._alive(row.host, row.pid, row.heartbeat_at)
+                    and (
+                        row.heartbeat_at is not None
+                        or row.started_at <= self.clock.now() - self.stale_after
+                    )
+                )
+            ]
+            if dead:
+                await session.execute(
+                    update(RetentionRun)
+                    .where(RetentionRun.id.in_(dead), RetentionRun.status == "running")
+                    .values(
+                        status=INTERRUPTED,
+                        error="stopped without finishing (killed?); a later sweep continued",
+                    )
+                )
             await session.commit()
 
     async def _start(self, as_of: datetime, dry_run: bool, trigger: str) -> int:
@@ -211,6 +309,9 @@ class Sweeper:
                 trigger=trigger,
                 status="running",
                 summary={},
+                host=self.host,
+                pid=self.pid,
+                heartbeat_at=self.clock.now(),
             )
             session.add(run)
             await session.commit()
@@ -230,26 +331,65 @@ class Sweeper:
             )
             await session.commit()
 
+    # --- the heartbeat -------------------------------------------------------------------
+
+    async def _beat(self, run_id: int, use_lease: bool) -> None:
+        """Renew the run's (and the lease's) heartbeat until cancelled. A lease found in
+        another's hands means this sweeper was taken for dead: it stops after its batch."""
+        while True:
+            await asyncio.sleep(self.heartbeat.total_seconds())
+            try:
+                await self._renew(run_id, use_lease)
+            except Exception as exc:  # e.g. SQLite's lock busy past its timeout: next beat
+                log.warning("sweeper heartbeat missed: %s", type(exc).__name__)
+
+    async def _renew(self, run_id: int, use_lease: bool) -> None:
+        now = self.clock.now()
+        async with self.sessions() as session:
+            await session.execute(
+                update(RetentionRun).where(RetentionRun.id == run_id).values(heartbeat_at=now)
+            )
+            if use_lease:
+                renewed = await session.execute(
+                    update(RetentionLease)
+                    .where(RetentionLease.name == LEASE, RetentionLease.holder == self.holder)
+                    .values(heartbeat_at=now, expires_at=now + self.lease_ttl)
+                )
+                if renewed.rowcount == 0:  # type: ignore[attr-defined]
+                    self._lost = True
+            await session.commit()
+
     # --- the SQLite lease ---------------------------------------------------------------
 
-    async def _take_lease(self) -> bool:
+    async def _take_lease(self) -> Holder | None:
+        """Take the lease (None), or name the live sweeper that holds it."""
         now = self.clock.now()
         async with self.sessions() as session:
             lease = await session.get(RetentionLease, LEASE)
             if lease is None:
-                session.add(
-                    RetentionLease(name=LEASE, holder=self.holder, expires_at=now + self.lease_ttl)
-                )
-            elif lease.holder != self.holder and lease.expires_at > now:
-                return False
-            else:
-                lease.holder = self.holder
-                lease.expires_at = now + self.lease_ttl
+                lease = RetentionLease(name=LEASE)
+                session.add(lease)
+            elif lease.holder != self.holder and self._alive(
+                lease.host, lease.pid, lease.heartbeat_at
+            ):
+                return Holder(lease.host, lease.pid, lease.since)
+            lease.holder = self.holder
+            lease.host = self.host
+            lease.pid = self.pid
+            lease.since = now
+            lease.heartbeat_at = now
+            lease.expires_at = now + self.lease_ttl
             try:
                 await session.commit()
-            except IntegrityError:
-                return False
-        return True
+            except IntegrityError:  # another sweeper inserted it first: name it
+                pass
+            else:
+                return None
+        async with self.sessions() as session:
+            lease = await session.get(RetentionLease, LEASE)
+            if lease is None:
+                return Holder(None, None, None)
+            return Holder(lease.host, lease.pid, lease.since)
 
     async def _drop_lease(self) -> None:
         async with self.sessions() as session:

@@ -1,0 +1,253 @@
+"""Faults of real processes: an S3 endpoint stalled (SIGSTOP) and killed (SIGKILL) under the
+real admin app and sweeper, and a sweeper killed (SIGKILL) while it holds the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from cli_fixtures import ainvoke, cli_env
+from moto_process import MotoProcess, moto_process  # noqa: F401  (fixture)
+from recording_audio_helpers import make_audio
+from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
+from recordings_web_fixtures import Vault
+from retention_helpers import sweeper
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.clock import SystemClock
+from storage.config import Settings
+from storage.db import is_postgres
+from storage.models import PendingObject, Recording, RetentionRun, StaffRole
+from storage.objectstore import LocalObjectStore, ObjectStoreUnavailable, S3ObjectStore
+from storage.retention.pending import GRACE
+
+pytestmark = pytest.mark.storage
+CONNECT, READ = 1.0, 1.0
+# One connect retry, then one read: the longest a call may take, plus scheduling slack.
+DEADLINE = CONNECT * 2 + READ
+SLACK = 4.0
+ROOT = Path(__file__).resolve().parent.parent
+_SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+@pytest.fixture
+def s3_endpoint(moto_process: MotoProcess) -> str:  # noqa: F811
+    """The vault's S3 is the child-process server (overrides the session's in-process one)."""
+    return moto_process.endpoint
+
+
+@pytest.fixture
+def s3_store_options() -> dict[str, Any]:
+    return {"connect_timeout": CONNECT, "read_timeout": READ}
+
+
+async def timed(call: Awaitable[Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    result = await call
+    return result, time.monotonic() - started
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> bool:
+    """Wait for a state another process brings about (the resumed server's late write)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def _unavailable(response: Any, elapsed: float) -> None:
+    assert response.status == 503, await response.text()
+    body = (await response.json())["error"]
+    assert body["code"] == "object_store_unavailable"
+    assert "did not answer within" in body["message"]
+    assert elapsed < DEADLINE + SLACK, elapsed
+
+
+async def _pending(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        return list(await session.scalars(select(PendingObject.key)))
+
+
+async def _has_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    return bool(await _pending(sessions))
+
+
+async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled(
+    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
+) -> None:
+    api, headers = vault.client, vault.tokens[StaffRole.AGENT]
+    kept = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    base = f"/api/v1/recordings/{kept['id']}"
+    late_audio = make_audio(tmp_path, "wav_pcm", seconds=1, frequency=660)
+
+    moto_process.stop()
+    try:
+        uploading = asyncio.create_task(timed(vault.upload(late_audio)))
+        # Its key is on record (committed) before the write: the upload now waits on S3...
+        assert await eventually(lambda: _has_pending(vault.sessions), within=DEADLINE)
+        # ...with no transaction open: another writer gets the database meanwhile.
+        async with vault.sessions() as session:
+            session.add(PendingObject(key="probe", created_at=vault.clock.now()))
+            await session.commit()
+            await session.delete(await session.get(PendingObject, "probe"))
+            await session.commit()
+        assert not uploading.done(), "the probe was meant to run during the upload"
+        upload, elapsed = await uploading
+        await _unavailable(upload, elapsed)
+        hold, elapsed = await timed(
+            api.post(f"{base}/holds", json={"kind": "evidence", "reason": "x"}, headers=headers)
+        )
+        await _unavailable(hold, elapsed)
+        stream, elapsed = await timed(api.get(f"{base}/audio", headers=headers))
+        await _unavailable(stream, elapsed)
+        # The sweeper, too, gives up within the deadline and says why.
+        due = sweeper(vault.sessions, vault.store, vault.clock)
+        result, elapsed = await timed(due.run(now=vault.clock.now() + timedelta(days=1000)))
+        assert elapsed < DEADLINE * 3 + SLACK, elapsed
+        assert result.failed
+    finally:
+        moto_process.resume()
+
+    assert await vault.count(Recording) == 1
+    assert len(await _pending(vault.sessions)) == 1
+    # Resumed, the server stores what it had received: the upload's object, without a row.
+    assert await eventually(lambda: _has_objects(vault, 2)), "the late write never landed"
+    vault.clock.advance(GRACE + timedelta(seconds=1))
+    swept = await sweeper(vault.sessions, vault.store, vault.clock).run()
+    assert swept.pending is not None and len(swept.pending.removed) == 1
+    assert await _pending(vault.sessions) == []
+    async with vault.sessions() as session:
+        named = set(await session.scalars(select(Recording.object_key)))
+    assert {o.key for o in await vault.store.list("")} == named == {kept["object_key"]}
+
+
+async def _has_objects(vault: Vault, n: int) -> bool:
+    return len(await vault.store.list("")) >= n
+
+
+async def test_a_dead_store_answers_503_in_time(
+    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
+) -> None:
+    audio = make_audio(tmp_path, "wav_pcm", seconds=1)
+    moto_process.kill()
+    upload, elapsed = await timed(vault.upload(audio))
+    await _unavailable(upload, elapsed)
+    assert await vault.count(Recording) == 0
+
+
+# --- a sweeper killed while it holds the lease -----------------------------------------
+
+
+def _start_child(database_url: str, store_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "sweeper_child.py"), database_url, str(store_dir)],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()  # blocks until the child holds the lease (or dies)
+    assert line.strip() == b"holding", line
+    return child
+
+
+async def _runs(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str]:
+    async with sessions() as session:
+        rows = (await session.execute(select(RetentionRun.pid, RetentionRun.status))).all()
+    return {pid: status for pid, status in rows}
+
+
+async def test_a_live_holder_makes_sweep_exit_75_naming_it_and_a_killed_one_is_taken_over(
+    database_url: str,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    async with session_factory() as session:
+        postgres = is_postgres(session)
+    env = cli_env(tmp_path / "var", database_url)
+    child = await asyncio.to_thread(_start_child, database_url, tmp_path / "child-objects")
+    try:
+        assert (await _runs(session_factory)).get(child.pid) == "running"
+        beside = await ainvoke(env, "sweep", "--dry-run")
+        if postgres:  # no lease: sweeps run side by side, the live one is left running
+            assert beside.exit_code == 0, beside.output
+        else:
+            assert beside.exit_code == 75, beside.output
+            assert f"host {socket.gethostname()}, pid {child.pid}, since" in beside.stderr
+        assert (await _runs(session_factory)).get(child.pid) == "running"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(child.wait)
+    # At once, not after a lease timeout: the holder's process is gone from this host.
+    after = await ainvoke(env, "sweep", "--dry-run")
+    assert after.exit_code == 0, after.output
+    assert "sweep skipped" not in after.output
+    assert (await _runs(session_factory))[child.pid] == "interrupted"
+
+
+async def test_reconcile_fix_settles_a_pending_write_that_no_row_names(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    env = cli_env(tmp_path / "var", database_url)
+    store = LocalObjectStore(Settings(data_dir=tmp_path / "var").local_store_dir)
+    old = SystemClock().now() - GRACE - timedelta(minutes=1)
+    async with session_factory() as session:
+        for key in ("recordings/2026/01/late.ogg", "recordings/2026/01/fresh.ogg"):
+            session.add(PendingObject(key=key, created_at=old))
+            await store.put(key, b"OggS landed after its deadline")
+        young = PendingObject(key="recordings/2026/01/young.ogg", created_at=SystemClock().now())
+        session.add(young)
+        await session.commit()
+    report = await ainvoke(env, "reconcile")  # without --fix: reported, nothing changes
+    assert report.exit_code == 0, report.output
+    assert "2 orphaned" not in report.output and "3 waiting" in report.output
+    fixed = await ainvoke(env, "reconcile", "--fix")
+    assert fixed.exit_code == 0, fixed.output
+    assert "2 orphaned (objects deleted)" in fixed.output and "1 waiting" in fixed.output
+    assert await store.list("") == []
+    assert await _pending(session_factory) == ["recordings/2026/01/young.ogg"]
+
+
+@pytest.mark.parametrize("body", [_SLOW_DOWN, b"<html>502 bad gateway</html>"])
+async def test_an_endpoint_that_answers_busy_is_unavailable(aiohttp_server, body: bytes) -> None:
+    """S3's "slow down" (XML) and a bare 5xx page (a proxy) read as unavailable, not 500."""
+
+    async def busy(request: web.Request) -> web.Response:
+        xml = body.startswith(b"<?xml")
+        return web.Response(
+            status=503 if xml else 502,
+            body=body,
+            content_type="application/xml" if xml else "text/html",
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", busy)
+    server = await aiohttp_server(app)
+    endpoint = f"http://127.0.0.1:{server.port}"
+    store = S3ObjectStore(
+        endpoint, "k", "secretkey", "busy-bucket", connect_timeout=CONNECT, read_timeout=READ
+    )
+    try:
+        with pytest.raises(ObjectStoreUnavailable):
+            await store.put("recordings/x.ogg", b"OggS")
+        with pytest.raises(ObjectStoreUnavailable):
+            await store.get("recordings/x.ogg")
+    finally:
+        await store.close()
