@@ -57,6 +57,7 @@ from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput
 from storage.services.privacy import OPEN, PrivacyService
 from storage.services.recording_port import RecordingEraser, RecordingHeld
+from storage.services.redaction import erase_mentions
 from storage.services.subject import SubjectIdentity, SubjectIndex, identity_of_contact, index
 
 ERASED_TEXT = "[verwijderd op verzoek van de betrokkene / erased at the data subject's request]"
@@ -352,6 +353,13 @@ async def _erase(
     await _tickets(
         service, session, found, keep, mode=ticket_mode, actor=actor, reason=reason, result=result
     )
+    # Where other people's rows name them (a note in a colleague's ticket): the mention goes.
+    kept_recordings = {i.id for i in result.kept if i.type == "recording"}
+    mentions = await erase_mentions(
+        session, found, keep_tickets=keep, keep_recordings=kept_recordings
+    )
+    for kind, ids in mentions.items():
+        result.add(kind, ids, ANONYMISED)
     await _rest(service, session, found, actor=actor, reason=reason, result=result)
     return result
 
