@@ -210,42 +210,33 @@ def _mentioning(model: Any, columns: tuple[str, ...], needles: list[str]) -> Col
     )
 
 
-async def erase_mentions(
-    session: AsyncSession,
-    found: SubjectIndex,
-    *,
-    keep_tickets: set[int] = frozenset(),  # type: ignore[assignment]
-    keep_recordings: set[int] = frozenset(),  # type: ignore[assignment]
-) -> dict[str, list[int]]:
-    """Replace the subject's identifiers in every row that mentions them, except in what
-    an evidence hold keeps (those tickets with their messages, those recordings' holds).
-    Returns the ids changed, by item type."""
+async def erase_mentions(session: AsyncSession, found: SubjectIndex) -> dict[str, list[int]]:
+    """Replace the subject's identifiers in every other row that mentions them. The
+    subject's own rows (the index) are left to the erasure: erased, anonymised, or kept
+    under an evidence hold as they are. Returns the ids changed, by item type."""
     eraser = mention_eraser(found)
     needles = eraser.needles()
     changed: dict[str, list[int]] = {}
     if not needles:
         return changed
-    kept_messages = set(
-        await session.scalars(
-            select(TicketMessage.id).where(TicketMessage.ticket_id.in_(keep_tickets))
-        )
-    )
-    kept = {
-        "ticket": lambda row: row.id in keep_tickets,
-        "message": lambda row: row.ticket_id in keep_tickets,
-        "message_edit": lambda row: row.message_id in kept_messages,
-        "recording_hold": lambda row: row.recording_id in keep_recordings,
+    own = {
+        "ticket": found.tickets,
+        "message": found.messages,
+        "message_edit": found.message_edits,
+        "contact_form": found.contact_form,
+        "held_message": found.held_messages,
+        "recording_hold": found.recording_holds,
+        "privacy_request": found.privacy_requests,
     }
     for kind, model, columns in MENTION_COLUMNS:
+        theirs = {row.id for row in own[kind]}
         rows = await session.scalars(
             select(model)
-            .where(_mentioning(model, columns, needles))
+            .where(_mentioning(model, columns, needles), model.id.not_in(theirs))
             .order_by(model.id)
             .execution_options(populate_existing=True)
         )
         for row in rows:
-            if kept.get(kind, lambda _row: False)(row):
-                continue
             edited = False
             for column in columns:
                 before = getattr(row, column)
