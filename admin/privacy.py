@@ -233,7 +233,14 @@ async def flag(request: web.Request) -> web.StreamResponse:
     name, on = str(form.get("flag", "")), form.get("on") == "1"
     return await _act(
         request,
-        lambda rid: _service(request).set_flag(request[DB], rid, name, on, actor=_actor(request)),
+        lambda rid: _service(request).set_flag(
+            request[DB],
+            rid,
+            name,
+            on,
+            actor=_actor(request),
+            recordings=request.config_dict[RECORDINGS],
+        ),
     )
 
 

@@ -29,7 +29,7 @@ from recordings.service import (
 from storage.models import HoldKind, Recording
 from storage.services.audit import Actor
 from storage.services.errors import N_, InvalidInput, NotFound
-from storage.services.privacy import excluded_callers
+from storage.services.privacy import excluded_recordings
 
 
 def _size(limit: int) -> str:
@@ -238,8 +238,7 @@ async def _training_recording(request: web.Request) -> Recording:
     recording = await _recording(request)
     if not any(h.kind == HoldKind.TRAINING for h in active_holds(recording)):
         raise NotFound(N_("recording not in the training library"))
-    numbers = {recording.caller_e164, recording.callee_e164} - {None}
-    if numbers & await excluded_callers(request[DB]):
+    if recording.id in await excluded_recordings(request[DB]):
         raise NotFound(N_("recording not in the training library"))  # restricted / objection
     return recording
 

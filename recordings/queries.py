@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from storage.models import AuditEvent, HoldKind, Recording, RecordingHold, RecordingTag
 from storage.phones import normalise_phone
 from storage.services.errors import N_, InvalidInput, NotFound
-from storage.services.privacy import excluded_callers
+from storage.services.privacy import excluded_recordings
 from storage.services.recording_port import active_hold
 
 PAGE = 50
@@ -152,14 +152,9 @@ async def audit_trail(session: AsyncSession, recording_id: int, limit: int = 200
 async def training_library(session: AsyncSession) -> list[Recording]:
     """Recordings under an active training hold, newest call first."""
     training = active_hold(RecordingHold.kind == HoldKind.TRAINING)
-    # Callers who restricted processing or objected (issue 6) are left out of training.
-    excluded = await excluded_callers(session)
-    not_excluded = and_(
-        *(
-            column.is_(None) | column.not_in(excluded)
-            for column in (Recording.caller_e164, Recording.callee_e164)
-        )
-    )
+    # Recordings of people who restricted processing, withdrew consent or objected are
+    # left out of training (found through the subject index).
+    not_excluded = Recording.id.not_in(await excluded_recordings(session))
     return list(
         await session.scalars(
             select(Recording)

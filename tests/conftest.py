@@ -11,42 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import migrate
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
-from tests.db_template import copy_sqlite_template
+from tests.db_template import (
+    PG_URL,
+    admin_execute,
+    copy_sqlite_template,
+    pg_database,
+    pg_name,
+    pg_url,
+)
 from tests.seaweed import seaweedfs_endpoint  # noqa: F401 - a session fixture, registered here
-
-PG_URL = os.environ.get("SUPPORTDESK_TEST_DATABASE_URL", "")
-
-
-async def _admin_execute(url: str, statement: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-def _pg_url(name: str) -> str:
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _pg_name(kind: str) -> str:
-    return f"sd_{kind}_{uuid.uuid4().hex[:12]}"
 
 
 async def _migrate_to_head(url: str) -> None:
@@ -72,24 +56,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_template() -> Iterator[str]:
     """A PostgreSQL database migrated to head once per run; its name. Requested only when
     PG_URL is set."""
-    name = _pg_name("tmpl")
-    asyncio.run(_admin_execute(PG_URL, f'CREATE DATABASE "{name}"'))
+    name = pg_name("tmpl")
+    asyncio.run(admin_execute(PG_URL, f'CREATE DATABASE "{name}"'))
     try:
-        asyncio.run(_migrate_to_head(_pg_url(name)))
+        asyncio.run(_migrate_to_head(pg_url(name)))
         yield name
     finally:
-        asyncio.run(_admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def _pg_database(template: str | None) -> Iterator[str]:
-    name = _pg_name("test")
-    clause = f' TEMPLATE "{template}"' if template else ""
-    asyncio.run(_admin_execute(PG_URL, f'CREATE DATABASE "{name}"{clause}'))
-    try:
-        yield _pg_url(name)
-    finally:
-        asyncio.run(_admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -98,7 +71,7 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    with _pg_database(None) as url:
+    with pg_database(None) as url:
         yield url
 
 
@@ -109,7 +82,7 @@ def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str
         template = request.getfixturevalue("sqlite_template")
         yield copy_sqlite_template(template, tmp_path / "test.sqlite3")
         return
-    with _pg_database(request.getfixturevalue("pg_template")) as url:
+    with pg_database(request.getfixturevalue("pg_template")) as url:
         yield url
 
 

@@ -5,14 +5,16 @@ the training library, until lifted."""
 from __future__ import annotations
 
 import pytest
+from recording_audio_helpers import make_audio
 from sqlalchemy import select
 
 from bot.delivery import deliver_pending
 from recordings.queries import training_library
-from storage.models import DeliveryState, HoldKind, ReplyChunk, TicketMessage
-from storage.services.privacy import excluded_callers
+from recordings.service import IngestMetadata
+from storage.models import AuditEvent, DeliveryState, HoldKind, Recording, ReplyChunk, TicketMessage
+from storage.services.privacy import excluded_callers, excluded_recordings
 from storage.services.privacy_erasure import erase_contact
-from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
+from tests.privacy_fixtures import NOW, OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
 from tests.telegram_fake import make_bot
 
 pytestmark = pytest.mark.storage
@@ -45,9 +47,7 @@ async def test_restricted_contact_gets_no_messages(pworld: PrivacyWorld) -> None
         assert [e.action for e in request.events][-1] == "restricted_on"
 
 
-async def test_restricted_withdrawn_or_objecting_callers_leave_the_training_library(
-    pworld: PrivacyWorld,
-) -> None:
+async def test_restricted_callers_leave_the_training_library(pworld: PrivacyWorld) -> None:
     async with pworld.sessions() as s:
         for recording_id in (SUBJECT.recording_ids[0], OTHER.recording_ids[0]):
             await pworld.recordings.place_hold(
@@ -56,14 +56,80 @@ async def test_restricted_withdrawn_or_objecting_callers_leave_the_training_libr
         await s.commit()
         both = {r.id for r in await training_library(s)}
         assert both == {SUBJECT.recording_ids[0], OTHER.recording_ids[0]}
-        for flag in ("objected", "restricted", "consent_withdrawn"):
+        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        await s.commit()
+        assert {r.id for r in await training_library(s)} == {OTHER.recording_ids[0]}
+        assert "+31612345678" in await excluded_callers(s)  # SUBJECT.phone in E.164
+        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", False, actor=STAFF)
+        await s.commit()
+        assert {r.id for r in await training_library(s)} == both
+
+
+async def _call_from_another_line(world: PrivacyWorld, s, tmp_path) -> int:  # type: ignore[no-untyped-def]
+    """A call about the subject's ticket from a colleague's line: the subject index finds
+    it by the ticket, not by any number of the subject."""
+    made = await world.recordings.ingest(
+        s,
+        make_audio(tmp_path, "wav_mulaw", frequency=990),
+        IngestMetadata(
+            started_at=NOW, caller="0201112222", agent="bob", ticket_id=SUBJECT.ticket_ids[0]
+        ),
+        STAFF,
+    )
+    await world.recordings.place_hold(
+        s, made.recording.id, kind=HoldKind.TRAINING, reason="goed voorbeeld", actor=STAFF
+    )
+    return made.recording.id
+
+
+async def test_restriction_finds_their_calls_through_the_subject_index(
+    pworld: PrivacyWorld, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    async with pworld.sessions() as s:
+        other_line = await _call_from_another_line(pworld, s, tmp_path)
+        await s.commit()
+        assert other_line in {r.id for r in await training_library(s)}
+        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        await s.commit()
+        assert other_line not in {r.id for r in await training_library(s)}
+        assert other_line in await excluded_recordings(s)
+
+
+@pytest.mark.parametrize("flag", ["objected", "consent_withdrawn"])
+async def test_objection_or_withdrawal_deletes_their_recordings_training_yields(
+    pworld: PrivacyWorld, tmp_path, flag: str
+) -> None:  # type: ignore[no-untyped-def]
+    trained, evidence = SUBJECT.recording_ids[0], pworld.held_recording_id
+    async with pworld.sessions() as s:
+        await pworld.recordings.place_hold(
+            s, trained, kind=HoldKind.TRAINING, reason="goed voorbeeld", actor=STAFF
+        )
+        other_line = await _call_from_another_line(pworld, s, tmp_path)
+        await s.commit()
+        with pytest.raises(ValueError):  # the vault must be passed: it does the deleting
             await pworld.privacy.set_flag(s, pworld.request_id, flag, True, actor=STAFF)
-            await s.commit()
-            assert {r.id for r in await training_library(s)} == {OTHER.recording_ids[0]}
-            assert "+31612345678" in await excluded_callers(s)  # SUBJECT.phone in E.164
-            await pworld.privacy.set_flag(s, pworld.request_id, flag, False, actor=STAFF)
-            await s.commit()
-            assert {r.id for r in await training_library(s)} == both
+        await s.rollback()
+        await pworld.privacy.set_flag(
+            s, pworld.request_id, flag, True, actor=STAFF, recordings=pworld.recordings
+        )
+        await s.commit()
+        assert await s.get(Recording, trained) is None
+        assert await s.get(Recording, other_line) is None  # found by its ticket
+        assert await s.get(Recording, evidence) is not None  # evidence keeps it
+        assert await s.get(Recording, OTHER.recording_ids[0]) is not None
+        released = list(
+            await s.scalars(
+                select(AuditEvent).where(AuditEvent.action == "privacy.recordings.hold_released")
+            )
+        )
+        assert {e.details["recording_id"] for e in released} == {trained, other_line}
+        assert {e.subject_id for e in released} == {str(pworld.request_id)}
+        deletes = select(AuditEvent).where(AuditEvent.action == "recording.delete")
+        reasons = [e.details["reason"] for e in await s.scalars(deletes)]
+        assert len(reasons) == 2
+        assert all(f"privacy request {pworld.request_id}" in r for r in reasons)
+        request = await pworld.privacy.get(s, pworld.request_id)
+        assert "recordings_deleted" in [e.action for e in request.events]
 
 
 async def test_erasure_forgets_the_chat_messages_of_sent_replies(pworld: PrivacyWorld) -> None:

@@ -37,6 +37,9 @@ from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput, NotFound
+from storage.services.privacy_recordings import RecordingOutcome, delete_subject_recordings
+from storage.services.recording_port import RecordingEraser
+from storage.services.subject import index_of_contact
 
 SUBJECT = "privacy_request"
 TEMP_FILE_DAYS = 7  # ID copies (at most) and exports live this long in the object store
@@ -539,8 +542,11 @@ class PrivacyService:
         on: bool,
         *,
         actor: Actor,
+        recordings: RecordingEraser | None = None,
     ) -> Flags:
-        """restricted / consent_withdrawn / objected, recorded on the request."""
+        """restricted / consent_withdrawn / objected, recorded on the request. An objection
+        or consent withdrawal also deletes the subject's recordings (`recordings`, the
+        vault: required then): see `end_recordings`."""
         if flag not in ("restricted", "consent_withdrawn", "objected"):
             raise InvalidInput(N_("unknown flag {flag!r}"), flag=flag)
         request = await self.get(session, request_id)
@@ -556,26 +562,75 @@ class PrivacyService:
         action = f"{flag}_{'on' if on else 'off'}"
         self._log(session, request_id, actor, action)
         self._audit(session, actor, f"privacy.{action}", request_id, contact_id=contact_id)
+        if on and flag in ("objected", "consent_withdrawn"):
+            if recordings is None:
+                raise ValueError("objection and consent withdrawal need the recording vault")
+            await self.end_recordings(session, recordings, request_id, contact_id, actor=actor)
         await session.flush()
         return await self.flags(session, contact_id)
+
+    async def end_recordings(
+        self,
+        session: AsyncSession,
+        recordings: RecordingEraser,
+        request_id: int,
+        contact_id: int,
+        *,
+        actor: Actor,
+    ) -> RecordingOutcome:
+        """Objection (art. 21) or consent withdrawal (art. 7(3)): the subject's recordings
+        (the subject index: by number, and calls about their tickets from any line) go;
+        a training hold yields with the request as its documented reason, an evidence hold
+        keeps its recording (art. 17(3)(e)). Logged on the request."""
+        found = await index_of_contact(session, contact_id)
+        outcome = await delete_subject_recordings(
+            session, recordings, found, actor=actor,
+            reason=f"privacy request {request_id} (objection / consent withdrawn)",
+            request_id=request_id, now=self.clock.now(),
+            action="privacy.recordings.hold_released",
+        )  # fmt: skip
+        note = f"recordings erased: {len(outcome.erased)}, kept (evidence): {len(outcome.kept)}"
+        if outcome.waiting:
+            note += f", waiting (object store): {len(outcome.waiting)}"
+        self._log(session, request_id, actor, "recordings_deleted", note)
+        self._audit(
+            session, actor, "privacy.recordings", request_id,
+            erased=outcome.erased, kept=outcome.kept, waiting=sorted(outcome.waiting),
+        )  # fmt: skip
+        return outcome
+
+
+async def _flagged_contacts(session: AsyncSession) -> list[int]:
+    return list(
+        await session.scalars(
+            select(ContactPrivacy.contact_id).where(
+                ContactPrivacy.restricted_at.is_not(None)
+                | ContactPrivacy.consent_withdrawn_at.is_not(None)
+                | ContactPrivacy.objected_at.is_not(None)
+            )
+        )
+    )
 
 
 async def excluded_callers(session: AsyncSession) -> set[str]:
     """E.164 numbers of contacts whose data must not be used for training: processing
-    restricted, consent withdrawn or an objection recorded; compared with a recording's
-    caller_e164 and callee_e164. Training is the only consent-based use; replies to their
-    own tickets (contract) stop on restriction alone (bot/delivery.py)."""
-    rows = await session.scalars(
-        select(ContactPerson.phone_e164)
-        .join(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
-        .where(
-            ContactPerson.phone_e164.is_not(None),
-            ContactPrivacy.restricted_at.is_not(None)
-            | ContactPrivacy.consent_withdrawn_at.is_not(None)
-            | ContactPrivacy.objected_at.is_not(None),
-        )
-    )
-    return set(rows)
+    restricted, consent withdrawn or an objection recorded (their own numbers from the
+    subject index: contact and form submissions). Training is the only consent-based
+    use; replies to their own tickets (contract) stop on restriction alone
+    (bot/delivery.py)."""
+    numbers: set[str] = set()
+    for contact_id in await _flagged_contacts(session):
+        numbers |= (await index_of_contact(session, contact_id)).own_phones
+    return numbers
+
+
+async def excluded_recordings(session: AsyncSession) -> set[int]:
+    """Ids of the recordings of those contacts, found through the subject index: their
+    calls by any of their numbers and calls about their tickets from any line."""
+    ids: set[int] = set()
+    for contact_id in await _flagged_contacts(session):
+        ids |= {r.id for r in (await index_of_contact(session, contact_id)).recordings}
+    return ids
 
 
 async def deliverable_export(session: AsyncSession, contact_id: int) -> PrivacyDocument | None:

@@ -38,7 +38,6 @@ from storage.models import (
     ContactFormSubmission,
     ErasureItem,
     ErasureRun,
-    HoldKind,
     LinkCode,
     MessageEdit,
     PrivacyDocument,
@@ -47,7 +46,6 @@ from storage.models import (
     ReplyChunk,
     RequestStatus,
     RequestType,
-    StaffRole,
     Ticket,
     TicketMessage,
     UnfiledMessage,
@@ -57,7 +55,9 @@ from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput
 from storage.services.privacy import OPEN, PrivacyService
-from storage.services.recording_port import RecordingEraser, RecordingHeld
+from storage.services.privacy_recordings import delete_subject_recordings
+from storage.services.recording_port import RecordingEraser
+from storage.services.redaction import erase_mentions
 from storage.services.subject import SubjectIdentity, SubjectIndex, identity_of_contact, index
 
 ERASED_TEXT = "[verwijderd op verzoek van de betrokkene / erased at the data subject's request]"
@@ -138,48 +138,16 @@ async def _recordings(
     now: datetime,
     result: ErasureResult,
 ) -> set[int]:
-    """Evidence keeps a recording; a training hold is released, then the recording goes
-    through the hold-checked delete. Returns the tickets a kept recording is about."""
-    holds: dict[int, list] = {}
-    for hold in found.recording_holds:
-        if hold.released_at is None:
-            holds.setdefault(hold.recording_id, []).append(hold)
-    keep_tickets: set[int] = set()
-    for recording in found.recordings:
-        active = holds.get(recording.id, [])
-        if any(h.kind == HoldKind.EVIDENCE for h in active):
-            result.add("recording", [recording.id], KEPT, GROUND_EVIDENCE)
-            if recording.ticket_id is not None:
-                keep_tickets.add(recording.ticket_id)
-            continue
-        try:
-            async with session.begin_nested():
-                for hold in active:  # training: yields to the erasure
-                    await recordings.release_hold(
-                        session, recording.id, hold.id, reason=reason, actor=actor,
-                        role=StaffRole.PRIVACY_OFFICER,
-                    )  # fmt: skip
-                await recordings.delete_recording(session, recording.id, actor=actor, reason=reason)
-        except RecordingHeld:  # an evidence hold placed meanwhile
-            result.add("recording", [recording.id], KEPT, GROUND_EVIDENCE)
-            if recording.ticket_id is not None:
-                keep_tickets.add(recording.ticket_id)
-            continue
-        except ObjectStoreError as exc:
-            result.add("recording", [recording.id], WAITING, f"object: {type(exc).__name__}")
-            continue
-        result.add("recording", [recording.id], ERASED)
-        for hold in active:
-            audit.record(
-                session,
-                actor=actor,
-                action="privacy.erasure.hold_released",
-                subject_type="privacy_request" if request_id is not None else "recording",
-                subject_id=request_id if request_id is not None else recording.id,
-                at=now,
-                details={"recording_id": recording.id, "hold_id": hold.id, "kind": "training"},
-            )
-    return keep_tickets
+    """Evidence keeps a recording; a training hold yields (privacy_recordings.py).
+    Returns the tickets a kept recording is about."""
+    outcome = await delete_subject_recordings(
+        session, recordings, found, actor=actor, reason=reason, request_id=request_id, now=now
+    )
+    result.add("recording", outcome.erased, ERASED)
+    result.add("recording", outcome.kept, KEPT, GROUND_EVIDENCE)
+    for recording_id, why in outcome.waiting.items():
+        result.add("recording", [recording_id], WAITING, why)
+    return outcome.keep_tickets
 
 
 # --- tickets -----------------------------------------------------------------------------
@@ -353,6 +321,10 @@ async def _erase(
     await _tickets(
         service, session, found, keep, mode=ticket_mode, actor=actor, reason=reason, result=result
     )
+    # Where other people's rows name them (a note in a colleague's ticket): the mention goes.
+    mentions = await erase_mentions(session, found)
+    for kind, ids in mentions.items():
+        result.add(kind, ids, ANONYMISED)
     await _rest(service, session, found, actor=actor, reason=reason, result=result)
     return result
 
