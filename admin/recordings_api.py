@@ -1,4 +1,4 @@
-"""The recordings part of the JSON API (/api/v1/recordings...). Contract in issue 5."""
+"""The recordings part of the JSON API (/api/v1/recordings...)."""
 
 from __future__ import annotations
 

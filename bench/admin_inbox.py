@@ -1,4 +1,4 @@
-"""Inbox benchmark (issue 4): the inbox page and GET /api/v1/tickets at 1 000 000 tickets
+"""Inbox benchmark: the inbox page and GET /api/v1/tickets at 1 000 000 tickets
 on SQLite (or PostgreSQL), through the real app over loopback HTTP (middlewares, session,
 templates).
 

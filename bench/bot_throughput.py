@@ -1,4 +1,4 @@
-"""Bot throughput benchmark (issue 3): customer messages into tickets per second through the
+"""Bot throughput benchmark: customer messages into tickets per second through the
 real path - the update inbox (stored and committed first, in batches of --batch like one
 getUpdates answer or concurrent webhook calls), the processor's lanes, the full dispatcher
 (`create_dispatcher`, real ticket service) and 'handled' - next to a bare aiogram dispatcher

@@ -1,4 +1,4 @@
-"""Ingest benchmark (issue 5): normalising 1 h of 8 kHz mu-law WAV through
+"""Ingest benchmark: normalising 1 h of 8 kHz mu-law WAV through
 `recordings.audio.normalise` vs plain ffmpeg doing the same conversion.
 
     .venv/bin/python bench/ingest.py [--seconds 3600] [--stereo48k]

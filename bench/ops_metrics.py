@@ -1,4 +1,4 @@
-"""Scrape cost benchmark (issue 7): GET /metrics reads its business counts from the database
+"""Scrape cost benchmark: GET /metrics reads its business counts from the database
 at scrape time. Measures it at 1 000 000 tickets (each with a message and two audit events)
 on SQLite through the real app over loopback HTTP, next to GET /healthz (a `SELECT 1`) as
 the baseline in the same run.

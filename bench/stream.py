@@ -1,4 +1,4 @@
-"""Streaming benchmark (issue 5): a large recording through the admin's audio route vs a
+"""Streaming benchmark: a large recording through the admin's audio route vs a
 direct GET of the same object from the same S3 endpoint (moto's server), in one run.
 
     .venv/bin/python bench/stream.py [--size-mb 100] [--rounds 5]

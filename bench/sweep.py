@@ -1,4 +1,4 @@
-"""Retention sweep benchmark (issue 6): N tickets (default 1 000 000) with 10 % due for
+"""Retention sweep benchmark: N tickets (default 1 000 000) with 10 % due for
 deletion, bulk-seeded into SQLite, swept by the real sweeper (storage/retention).
 
     .venv/bin/python bench/sweep.py [--tickets 1000000] [--due 0.1] [--batch 500]

@@ -119,7 +119,7 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         over = NotStored(f"{media.size} bytes, over the {format_limit(max_media_bytes)} limit")
         if too_large:
             note += " " + not_stored_note(over)
-        # Several open tickets: keep the file reference until the customer picks (issue 3);
+        # Several open tickets: keep the file reference until the customer picks;
         # a file already known to be too large keeps why, so the pick can tell the customer.
         held_ref = {"not_stored": over.reason, "limit": max_media_bytes} if too_large else None
         if await ask_ticket_if_ambiguous(
@@ -172,7 +172,7 @@ def create_router(max_media_bytes: int = MAX_MEDIA_BYTES) -> Router:
         ticket_service: TicketService,
         settings: Settings,
     ) -> None:
-        # A note holds no file, so it can wait for the customer's choice of ticket (issue 3).
+        # A note holds no file, so it can wait for the customer's choice of ticket.
         await file_text(
             message,
             describe(message),

@@ -105,7 +105,7 @@ def _chat(query: CallbackQuery, contact: ContactPerson) -> int:
 
 
 def _piece(message: Message, text: str) -> dict[str, Any]:
-    """A kept text with the customer's message id, so a later edit finds it (issue 3)."""
+    """A kept text with the customer's message id, so a later edit finds it."""
     return {"text": clean(text), "message_id": message.message_id}
 
 

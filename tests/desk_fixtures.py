@@ -144,7 +144,7 @@ async def seed_route_targets(
         session, store, clock, ticket_id, body=PNG, media_type="image/png", filename="a.png"
     )
     await _add_held_recording(session, store, clock)
-    from tests.privacy_seed import seed_privacy  # issue 6: /privacy/{id}, its files
+    from tests.privacy_seed import seed_privacy  # /privacy/{id}, its files
 
     await seed_privacy(session, store, clock)
     agent = await session.scalar(

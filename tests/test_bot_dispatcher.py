@@ -459,7 +459,7 @@ async def test_group_messages_are_ignored(desk: Desk) -> None:
     assert await desk.contact() is None
 
 
-# Files Telegram will not hand over, size texts, refused downloads (issue 3).
+# Files Telegram will not hand over, size texts, refused downloads.
 
 
 def _document(file_id: str, name: str, size: int | None = None) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The update inbox under load and with several instances (issue 3): group commits, few
+"""The update inbox under load and with several instances: group commits, few
 statements per customer message, each update handled exactly once by two instances on one
 database, and one "received" note (never "try again") while an update waits for a retry.
 

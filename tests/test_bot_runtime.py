@@ -734,7 +734,7 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
     assert len(api.sent) == 2 and "could not be stored" in api.sent[1]["text"]
     assert await _count(client.app[SESSIONMAKER], Attachment) == 0
     assert await client.app[OBJECT_STORE].list("attachments/") == []
-    # the agent sees it was refused, not just "[photo]" (issue 3)
+    # the agent sees it was refused, not just "[photo]"
     assert await _customer_texts(client.app[SESSIONMAKER]) == [
         "[photo] [not stored: over the 4 KB limit]"
     ]

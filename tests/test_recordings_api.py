@@ -1,4 +1,4 @@
-"""Recordings API (issue 5 contract) on the real app, moto S3 and both databases."""
+"""Recordings API on the real app, moto S3 and both databases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Web admin: server-side staff sessions, API tokens and login failures (issue 4)."""
+"""Web admin: server-side staff sessions, API tokens and login failures."""
 
 from __future__ import annotations
 

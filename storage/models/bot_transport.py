@@ -1,4 +1,4 @@
-"""Telegram bot transport: the update inbox (issue 3).
+"""Telegram bot transport: the update inbox.
 
 Every update is stored (committed) before Telegram gets its 200 / before the polling offset
 moves on, and handled from here; `update_id` as the key makes a repeated delivery a no-op.

@@ -1,4 +1,4 @@
-"""Public contact form (issue 4): each submission is kept as its own record.
+"""Public contact form: each submission is kept as its own record.
 
 The privacy statement keeps form submissions one year (retention keys on `created_at`),
 while the ticket it opened follows the three-year support rule; hence a separate table

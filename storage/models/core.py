@@ -157,7 +157,7 @@ class Ticket(Base):
         Index("ix_tickets_status_activity", "status", "last_activity_at", "id"),
         Index("ix_tickets_assignee_activity", "assignee_id", "last_activity_at", "id"),
         Index("ix_tickets_org_activity", "organisation_id", "last_activity_at", "id"),
-        # Inbox filter status + category, and its capped per-status counts (issue 4).
+        # Inbox filter status + category, and its capped per-status counts.
         Index("ix_tickets_status_category", "status", "category", "last_activity_at", "id"),
         Index("ix_tickets_closed_at", "closed_at"),
     )

@@ -1,4 +1,4 @@
-"""Telegram linking and conversation state (issue 3): link codes, held messages, edits."""
+"""Telegram linking and conversation state: link codes, held messages, edits."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class UnfiledMessage(Base):
 
 class ReplyChunk(Base):
     """One Telegram message of a sent agent reply, in order: a reply over 4096 characters
-    goes out as several, and an edit of the reply must update all of them (issue 3).
+    goes out as several, and an edit of the reply must update all of them.
     TicketMessage.telegram_message_id stays the first chunk's id (replies are matched on it)."""
 
     __tablename__ = "reply_chunks"

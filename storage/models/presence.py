@@ -1,4 +1,4 @@
-"""Who has a ticket open right now (issue 4): one heartbeat row per ticket and staff user.
+"""Who has a ticket open right now: one heartbeat row per ticket and staff user.
 
 Kept in the database, not in process memory, so that two app instances see each other.
 """

@@ -1,4 +1,4 @@
-"""Privacy rights (issue 6): data-subject requests, their event log, the temporary files
+"""Privacy rights: data-subject requests, their event log, the temporary files
 they involve (ID copies, exports) and the per-contact processing flags."""
 
 from __future__ import annotations

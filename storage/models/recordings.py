@@ -1,4 +1,4 @@
-"""Call recordings (issue 5): the archive row, free tags on our rows, and holds."""
+"""Call recordings: the archive row, free tags on our rows, and holds."""
 
 from __future__ import annotations
 

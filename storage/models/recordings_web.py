@@ -1,4 +1,4 @@
-"""Listening sessions on recordings (issue 5, web): one audited play per session."""
+"""Listening sessions on recordings (web): one audited play per session."""
 
 from __future__ import annotations
 

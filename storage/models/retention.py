@@ -1,4 +1,4 @@
-"""Retention engine (issue 6): sweep-run summaries, the sweeper lease, recording tombstones."""
+"""Retention engine: sweep-run summaries, the sweeper lease, recording tombstones."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""Retention engine (issue 6): the schedule (rules.py), the sweep functions (jobs.py), the
+"""Retention engine: the schedule (rules.py), the sweep functions (jobs.py), the
 sweeper (sweeper.py), reconcile (reconcile.py) and hold review (holds.py)."""

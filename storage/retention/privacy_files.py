@@ -1,4 +1,4 @@
-"""Retention of the privacy desk's temporary files (issue 6): uploaded ID copies (deleted at
+"""Retention of the privacy desk's temporary files: uploaded ID copies (deleted at
 identity verification, never kept longer than 7 days) and export ZIPs (7 days). The
 object goes; the row stays with `deleted_at` as proof of the deletion."""
 

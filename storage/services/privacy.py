@@ -1,4 +1,4 @@
-"""Privacy rights (issue 6): THE place requests are recorded, verified, acted on and closed,
+"""Privacy rights: THE place requests are recorded, verified, acted on and closed,
 called by the bot, the admin and the CLI. Export and erasure live in privacy_export.py and
 privacy_erasure.py; this module is their front door.
 

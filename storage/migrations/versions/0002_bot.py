@@ -1,4 +1,4 @@
-"""Telegram bot: link codes, processed updates, message history (issue 3)
+"""Telegram bot: link codes, processed updates, message history
 
 Revision ID: 0002
 Revises: 0001

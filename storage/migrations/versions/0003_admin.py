@@ -1,4 +1,4 @@
-"""Web admin: server-side sessions, API tokens, login throttling, contact form (issue 4)
+"""Web admin: server-side sessions, API tokens, login throttling, contact form
 
 Revision ID: 0003
 Revises: 0002

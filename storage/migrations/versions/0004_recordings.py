@@ -1,4 +1,4 @@
-"""Call recordings, tags and holds (issue 5)
+"""Call recordings, tags and holds
 
 Revision ID: 0004
 Revises: 0003

@@ -1,4 +1,4 @@
-"""Telegram bot transport: the update inbox (issue 3)
+"""Telegram bot transport: the update inbox
 
 Revision ID: 0005
 Revises: 0004

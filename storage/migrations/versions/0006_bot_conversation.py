@@ -1,4 +1,4 @@
-"""Telegram bot conversation: link codes, held messages, edit history (issue 3)
+"""Telegram bot conversation: link codes, held messages, edit history
 
 Revision ID: 0006
 Revises: 0005

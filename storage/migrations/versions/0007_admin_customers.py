@@ -1,4 +1,4 @@
-"""Admin: contact-form submissions, presence and customer management (issue 4)
+"""Admin: contact-form submissions, presence and customer management
 
 Revision ID: 0007
 Revises: 0006

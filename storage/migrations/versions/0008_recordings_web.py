@@ -1,4 +1,4 @@
-"""Recordings on the web: listening sessions, waveform cache (issue 5)
+"""Recordings on the web: listening sessions, waveform cache
 
 Revision ID: 0008
 Revises: 0007

@@ -1,4 +1,4 @@
-"""Retention engine: sweep runs, leases, tombstones (issue 6)
+"""Retention engine: sweep runs, leases, tombstones
 
 Revision ID: 0009
 Revises: 0008

@@ -1,4 +1,4 @@
-"""Privacy requests, restriction, exports (issue 6)
+"""Privacy requests, restriction, exports
 
 Revision ID: 0010
 Revises: 0009

@@ -1,4 +1,4 @@
-"""Operations (issue 7)
+"""Operations
 
 No schema change: health, metrics and backup-check read existing tables (metrics count
 audit events through ix_audit_events_action). Kept so the chain's ids stay as planned.

@@ -1,4 +1,4 @@
-"""Ticket search index (issue 4)
+"""Ticket search index
 
 Substring search over ticket subjects, message texts and contact names/e-mails without a
 scan of every ticket. SQLite: external-content FTS5 tables with the trigram tokenizer, kept

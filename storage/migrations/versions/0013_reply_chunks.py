@@ -1,4 +1,4 @@
-"""Telegram message ids of every chunk of a sent agent reply (reply edits, issue 3)
+"""Telegram message ids of every chunk of a sent agent reply (reply edits)
 
 A reply over 4096 characters goes out as several Telegram messages; an edit must reach all
 of them. Replies sent before this revision only know their first message: that one becomes

@@ -1,4 +1,4 @@
-"""Search contact-form tickets by their submitter (issue 4: "reference, text, customer")
+"""Search contact-form tickets by their submitter ("reference, text, customer")
 
 A contact-form ticket keeps the person's details in its submission, not in a contact
 person: the ticket search also matches the submitter's name, e-mail, company and customer

@@ -1,4 +1,4 @@
-"""The Telegram user of each stored bot update (issue 3)
+"""The Telegram user of each stored bot update
 
 Lets every instance see that a user's earlier update failed and is waiting for its retry,
 so it holds the user's later updates behind it instead of only the instance that saw the

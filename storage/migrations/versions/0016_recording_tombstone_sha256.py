@@ -1,4 +1,4 @@
-"""Recording tombstones keep the sha256 of the original audio (issue 5)
+"""Recording tombstones keep the sha256 of the original audio
 
 Ingest refuses a file whose recording was deleted before (by hand, the sweep or an erasure),
 so re-running an import of the same PBX export does not bring it back with a fresh 90 days.

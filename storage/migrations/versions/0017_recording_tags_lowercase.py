@@ -1,4 +1,4 @@
-"""Recording tags written before tags were normalised are lower-cased and merged (issue 5)
+"""Recording tags written before tags were normalised are lower-cased and merged
 
 "Escalation" and "escalation" on one recording become one row "escalation", with inner
 whitespace collapsed as normalise_tags does, so the tag filter and the autocomplete need no
