@@ -32,7 +32,7 @@ from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import answers, inbox
+from bot import inbox, outbox
 from bot.inbox_notice import tell_received
 from bot.middlewares import InboxBatch
 from storage.clock import Clock
@@ -361,7 +361,8 @@ class UpdateProcessor:
                 await session.rollback()
                 await batch.undo()
                 return False
-        await answers.send(self.bot, batch.said)
+        for chat_id in sorted(batch.chats):
+            await outbox.deliver_chat(self.bot, self.sessionmaker, self.clock, chat_id)
         return True
 
     def _may_block(self, update_id: int, failed: int) -> bool:

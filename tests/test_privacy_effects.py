@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.delivery import deliver_pending
+from bot.outbox import deliver_pending
 from recordings.queries import training_library
 from storage.models import DeliveryState, HoldKind, ReplyChunk, TicketMessage
 from storage.services.privacy import excluded_callers
