@@ -29,7 +29,10 @@ from storage.models import BotUpdate
 
 MAX_BACKOFF = timedelta(minutes=5)
 KEEP_HANDLED = timedelta(days=7)
-LEASE = timedelta(minutes=1)
+# Short, so a crashed instance's updates are taken over within seconds (scan interval plus
+# lease: under 10 s); a live instance renews it every HEARTBEAT while they wait or are handled.
+LEASE = timedelta(seconds=6)
+HEARTBEAT = LEASE / 3
 INSERT_CHUNK = 200  # rows per INSERT: well under SQLite's bound-parameter limit
 
 

@@ -164,7 +164,7 @@ class UpdateProcessor:
         clock: Clock,
         limiter: RateLimiter,
         *,
-        scan_interval: float = 5.0,
+        scan_interval: float = 3.0,
         concurrency: int | None = None,
     ) -> None:
         self.dp = dp
@@ -467,8 +467,24 @@ class UpdateProcessor:
         if self.blocked_lanes:
             await self._review_blocked_lanes()
 
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every update queued or being handled here, well before it runs
+        out: the lease is short so that a crashed instance's updates are not stuck for long."""
+        while True:
+            await asyncio.sleep(inbox.HEARTBEAT.total_seconds())
+            if not self.inflight:
+                continue
+            try:
+                async with self._turn():
+                    until = self.clock.now() + inbox.LEASE
+                    await inbox.set_lease(self.sessionmaker, set(self.inflight), until)
+            except Exception as exc:  # the next beat (or scan) tries again
+                log.warning("bot inbox lease renewal failed: %s", type(exc).__name__)
+
     async def run(self) -> None:
         """Retry loop: pending updates at start-up and every `scan_interval` (or kick)."""
+        # Not in self.tasks (the lanes, which shutdown waits for): it never ends by itself.
+        heartbeat = asyncio.create_task(self._heartbeat(), name="bot-inbox-heartbeat")
         try:
             while True:
                 try:
@@ -480,10 +496,10 @@ class UpdateProcessor:
                 self.wake.clear()
         finally:
             queued = set(self.inflight)  # the lanes forget theirs as they are cancelled
-            for task in [self.storing, *self.tasks]:
+            for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     task.cancel()
-            for task in [self.storing, *self.tasks]:
+            for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
