@@ -33,7 +33,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -287,3 +287,19 @@ async def deliver_chat(
     while heads := await due_heads(sessionmaker, clock, 1, chat_id=chat_id):
         if await deliver_row(bot, sessionmaker, clock, heads[0]) in (None, OutboxState.PENDING):
             return  # failed for now (the worker retries it), or another sender has it
+
+
+KEEP_SENT = timedelta(days=7)
+
+
+async def prune_sent(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Forget rows finished over a week ago (their message id lives on in the reply)."""
+    async with sessionmaker() as session:
+        result = await session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.state != OutboxState.PENDING,
+                OutboxMessage.created_at < now - KEEP_SENT,
+            )
+        )
+        await session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
