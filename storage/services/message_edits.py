@@ -113,16 +113,15 @@ class MessageEditService:
             chat_id = message.telegram_chat_id or await outbox.ticket_chat(
                 session, message.ticket_id
             )
-            if chat_id is not None:
-                await session.flush()  # the edit's id
-                outbox.enqueue(
-                    session,
-                    chat_id,
-                    outbox.REPLY_EDIT,
-                    "{}",
-                    self.clock.now(),
-                    message_edit_id=edit.id,
-                )
+            await session.flush()  # the edit's id
+            outbox.enqueue(
+                session,
+                outbox.NO_CHAT if chat_id is None else chat_id,
+                outbox.REPLY_EDIT,
+                "{}",
+                self.clock.now(),
+                message_edit_id=edit.id,
+            )
         audit.record(
             session,
             actor=Actor.staff(staff),

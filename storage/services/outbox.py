@@ -13,6 +13,9 @@ from storage.models import ContactPerson, OutboxMessage, Ticket
 
 REPLY = "reply"  # an agent reply (ticket_message_id), sent in chunks
 REPLY_EDIT = "reply_edit"  # an edit of a sent reply (message_edit_id)
+# A reply on a ticket without a Telegram chat (yet): the worker finds none when it sends,
+# and records the reply as undeliverable, as it does for a contact whose chat is gone.
+NO_CHAT = 0
 
 
 def enqueue(

@@ -462,13 +462,13 @@ class TicketService:
     ) -> None:
         """Into the bot's outbox, behind whatever the bot already said in that chat."""
         chat_id = await outbox.ticket_chat(session, ticket_id)
-        if chat_id is None:
-            message.delivery_state = DeliveryState.UNDELIVERABLE
-            message.delivery_error = "the contact has no Telegram chat"
-            message.next_attempt_at = None
-            return
         outbox.enqueue(
-            session, chat_id, outbox.REPLY, "{}", self.clock.now(), ticket_message_id=message.id
+            session,
+            outbox.NO_CHAT if chat_id is None else chat_id,
+            outbox.REPLY,
+            "{}",
+            self.clock.now(),
+            ticket_message_id=message.id,
         )
 
     async def replies_restricted(self, session: AsyncSession, ticket: Ticket) -> bool:
