@@ -21,22 +21,26 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STATES = ("pending", "sent", "failed", "undeliverable")
+# BIGINT keys on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     op.create_table(
         "outbox",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            primary_key=True,
-        ),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),
         sa.Column("method", sa.String(length=40), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column(
             "state",
-            sa.Enum(*STATES, name="outbox_state", native_enum=False, create_constraint=True),
+            sa.Enum(
+                *STATES,
+                name="outbox_state",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -50,16 +54,17 @@ def upgrade() -> None:
         sa.Column("sent_message_id", sa.BigInteger(), nullable=True),
         sa.Column(
             "ticket_message_id",
-            sa.BigInteger(),
+            ID,
             sa.ForeignKey("ticket_messages.id", ondelete="CASCADE"),
             nullable=True,
         ),
         sa.Column(
             "message_edit_id",
-            sa.BigInteger(),
+            ID,
             sa.ForeignKey("message_edits.id", ondelete="CASCADE"),
             nullable=True,
         ),
+        sqlite_autoincrement=True,  # ids are the send order: never reused
     )
     op.create_index("ix_outbox_chat_pending", "outbox", ["state", "chat_id", "id"])
     op.create_index("ix_outbox_ticket_message", "outbox", ["ticket_message_id"])
