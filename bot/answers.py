@@ -33,6 +33,7 @@ from aiogram.methods import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.models import OutboxMessage
 from storage.services import outbox
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,12 @@ def deferred() -> Iterator[list[TelegramMethod[Any]]]:
 
 def enqueue(
     session: AsyncSession, chat_id: int, said: list[TelegramMethod[Any]], now: datetime
-) -> None:
+) -> list[OutboxMessage]:
     """In the update's transaction: the answers become outbox rows (bot/outbox.py), committed
     with what the handler stored, or rolled back with it; never lost once committed."""
+    rows = []
     for method in said:
         # Serialised as the Bot API takes it; aiogram's default markers are left to the bot.
         payload = method.model_dump_json(exclude_none=True, exclude_defaults=True)
-        outbox.enqueue(session, chat_id, method.__api_method__, payload, now)
+        rows.append(outbox.enqueue(session, chat_id, method.__api_method__, payload, now))
+    return rows

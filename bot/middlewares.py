@@ -15,6 +15,7 @@ from bot import answers, outbox
 from bot.contacts import resolve_contact
 from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
+from storage.models import OutboxMessage
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 RollbackHook = Callable[[], Awaitable[object]]
@@ -29,7 +30,7 @@ class InboxBatch:
     wait here until that commit, or its rollback."""
 
     session: AsyncSession
-    chats: set[int] = field(default_factory=set)  # outbox rows queued for them
+    queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
 
     async def undo(self) -> None:
@@ -68,12 +69,12 @@ class DbSessionMiddleware(BaseMiddleware):
                     await mark_handled(session, update_id, clock.now())
                 with answers.deferred() as said:
                     result = await handler(event, data)
-                chat_id = _queue_answers(session, said, data)
+                queued = _queue_answers(session, said, data)
                 await session.commit()
             except AlreadyHandled:
                 await session.rollback()
                 log.info("bot update %s was handled elsewhere; skipped", update_id)
-                result, chat_id = None, None
+                result, queued = None, []
             except BaseException as exc:
                 if outcome is not None:
                     outcome.error = type(exc).__name__
@@ -82,8 +83,8 @@ class DbSessionMiddleware(BaseMiddleware):
                 raise
         if outcome is not None:
             outcome.handled = True
-        if chat_id is not None:  # sent now; what fails is retried by the outbox worker
-            await outbox.deliver_chat(bot, self.sessionmaker, data["clock"], chat_id)
+        # Sent now; what fails (or waits behind an earlier row) goes with the outbox worker.
+        await outbox.deliver_now(bot, self.sessionmaker, data["clock"], queued)
         return result
 
     async def _in_batch(
@@ -111,18 +112,18 @@ class DbSessionMiddleware(BaseMiddleware):
                 if outcome is not None:
                     outcome.error = type(exc).__name__
                 raise
-            chat_id = _queue_answers(batch.session, said, data)
-            if chat_id is not None:
-                batch.chats.add(chat_id)
+            batch.queued.extend(_queue_answers(batch.session, said, data))
         if outcome is not None:
             outcome.handled = True
         return result
 
 
-def _queue_answers(session: AsyncSession, said: list[Any], data: dict[str, Any]) -> int | None:
-    """The handler's answers into the outbox, in its transaction; the chat they go to."""
+def _queue_answers(
+    session: AsyncSession, said: list[Any], data: dict[str, Any]
+) -> list[OutboxMessage]:
+    """The handler's answers into the outbox, in its transaction."""
     if not said:
-        return None
+        return []
     chat = data.get("event_chat")
     user = data.get("event_from_user")
     chat_id = chat.id if chat is not None else user.id if user is not None else None
@@ -130,10 +131,9 @@ def _queue_answers(session: AsyncSession, said: list[Any], data: dict[str, Any])
         chat_id = getattr(said[0], "chat_id", None)
     if not isinstance(chat_id, int):
         log.warning("bot answers without a chat dropped: %s", said[0].__api_method__)
-        return None
+        return []
     clock: Clock = data["clock"]
-    answers.enqueue(session, chat_id, said, clock.now())
-    return chat_id
+    return answers.enqueue(session, chat_id, said, clock.now())
 
 
 async def _undo(hooks: list[RollbackHook]) -> None:

@@ -113,29 +113,31 @@ async def due_heads(
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, row_id: int
 ) -> Claimed | None:
+    """Take the row if it is due and first in its chat: one compare-and-set UPDATE."""
     now = clock.now()
     async with sessionmaker() as session:
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, *_due(now))
-            .values(attempts=OutboxMessage.attempts + 1, leased_until=now + LEASE)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            await session.rollback()
-            return None
-        row = await session.get_one(OutboxMessage, row_id, populate_existing=True)
-        claimed = Claimed(
-            row.id,
-            row.chat_id,
-            row.method,
-            row.payload,
-            row.attempts,
-            row.ticket_message_id,
-            row.message_edit_id,
-        )
+        row = (
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id, *_due(now))
+                .values(attempts=OutboxMessage.attempts + 1, leased_until=now + LEASE)
+                .returning(*_CLAIMED)
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
         await session.commit()
-        return claimed
+        return Claimed(*row) if row is not None else None
+
+
+_CLAIMED = (
+    OutboxMessage.id,
+    OutboxMessage.chat_id,
+    OutboxMessage.method,
+    OutboxMessage.payload,
+    OutboxMessage.attempts,
+    OutboxMessage.ticket_message_id,
+    OutboxMessage.message_edit_id,
+)
 
 
 async def _send(
@@ -203,6 +205,8 @@ async def _record(
     telegram_id: int | None,
 ) -> OutboxState | None:
     now = clock.now()
+    if state == OutboxState.SENT and claimed.method in ANSWER_METHODS:
+        return await _record_sent_answer(sessionmaker, claimed, now, telegram_id)
     async with sessionmaker() as session:
         row = await session.get(OutboxMessage, claimed.id, populate_existing=True)
         # Our lease ran out and another instance re-claimed the row: its result wins.
@@ -221,6 +225,32 @@ async def _record(
         await _mirror(session, row, retry_at, telegram_id)
         await session.commit()
         return state
+
+
+async def _record_sent_answer(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    claimed: Claimed,
+    now: datetime,
+    telegram_id: int | None,
+) -> OutboxState | None:
+    """The common case in one statement: an answer went out (nothing to mirror)."""
+    async with sessionmaker() as session:
+        result = await session.execute(
+            update(OutboxMessage)
+            # Our lease ran out and another instance re-claimed the row: its result wins.
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.attempts == claimed.attempts)
+            .values(
+                state=OutboxState.SENT,
+                leased_until=None,
+                last_error=None,
+                failing_since=None,
+                sent_at=now,
+                sent_message_id=telegram_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+    return OutboxState.SENT if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 async def _mirror(
@@ -279,14 +309,18 @@ async def deliver_pending_edits(
     return await deliver_pending(bot, sessionmaker, clock, limit, methods=(REPLY_EDIT,))
 
 
-async def deliver_chat(
-    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, chat_id: int
+async def deliver_now(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    rows: list[OutboxMessage],
 ) -> None:
-    """Right after an update's commit: send what it queued for its chat, in order, until a
-    row fails (the worker retries it) or the chat is done."""
-    while heads := await due_heads(sessionmaker, clock, 1, chat_id=chat_id):
-        if await deliver_row(bot, sessionmaker, clock, heads[0]) in (None, OutboxState.PENDING):
-            return  # failed for now (the worker retries it), or another sender has it
+    """Right after an update's commit: send the rows it queued, in order, until one is not
+    sent (it failed, or waits behind an earlier row of its chat): the worker goes on from
+    there. Their ids are known, so no search for the chat's head is needed."""
+    for row_id in sorted(row.id for row in rows):
+        if await deliver_row(bot, sessionmaker, clock, row_id) in (None, OutboxState.PENDING):
+            return
 
 
 KEEP_SENT = timedelta(days=7)

@@ -361,8 +361,7 @@ class UpdateProcessor:
                 await session.rollback()
                 await batch.undo()
                 return False
-        for chat_id in sorted(batch.chats):
-            await outbox.deliver_chat(self.bot, self.sessionmaker, self.clock, chat_id)
+        await outbox.deliver_now(self.bot, self.sessionmaker, self.clock, batch.queued)
         return True
 
     def _may_block(self, update_id: int, failed: int) -> bool:
