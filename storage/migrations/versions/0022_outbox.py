@@ -73,22 +73,25 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("delivery_failing_since", sa.DateTime(timezone=True), nullable=True)
         )
-    # Replies (and edits of sent replies) still waiting go into the outbox, in their order.
+    # Replies (and edits of sent replies) still waiting go into the outbox, in their order;
+    # without a chat (0, storage/services/outbox.py NO_CHAT) the worker marks them undeliverable.
     op.execute(
         "INSERT INTO outbox (chat_id, method, payload, state, attempts, failed_attempts,"
         " created_at, next_attempt_at, ticket_message_id)"
-        " SELECT c.telegram_chat_id, 'reply', '{}', 'pending', 0, 0, m.created_at,"
-        " m.created_at, m.id FROM ticket_messages m"
-        " JOIN tickets t ON t.id = m.ticket_id JOIN contact_persons c ON c.id = t.contact_id"
-        " WHERE m.delivery_state = 'pending' AND c.telegram_chat_id IS NOT NULL ORDER BY m.id"
+        " SELECT COALESCE(c.telegram_chat_id, 0), 'reply', '{}', 'pending', 0, 0,"
+        " m.created_at, m.created_at, m.id FROM ticket_messages m"
+        " JOIN tickets t ON t.id = m.ticket_id"
+        " LEFT JOIN contact_persons c ON c.id = t.contact_id"
+        " WHERE m.delivery_state = 'pending' ORDER BY m.id"
     )
     op.execute(
         "INSERT INTO outbox (chat_id, method, payload, state, attempts, failed_attempts,"
         " created_at, next_attempt_at, message_edit_id)"
-        " SELECT c.telegram_chat_id, 'reply_edit', '{}', 'pending', 0, 0, e.edited_at,"
-        " e.edited_at, e.id FROM message_edits e JOIN ticket_messages m ON m.id = e.message_id"
-        " JOIN tickets t ON t.id = m.ticket_id JOIN contact_persons c ON c.id = t.contact_id"
-        " WHERE e.delivery_state = 'pending' AND c.telegram_chat_id IS NOT NULL ORDER BY e.id"
+        " SELECT COALESCE(c.telegram_chat_id, 0), 'reply_edit', '{}', 'pending', 0, 0,"
+        " e.edited_at, e.edited_at, e.id FROM message_edits e"
+        " JOIN ticket_messages m ON m.id = e.message_id JOIN tickets t ON t.id = m.ticket_id"
+        " LEFT JOIN contact_persons c ON c.id = t.contact_id"
+        " WHERE e.delivery_state = 'pending' ORDER BY e.id"
     )
 
 
