@@ -32,8 +32,8 @@ from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import inbox, outbox
-from bot.inbox_notice import tell_received
+from bot import answers, inbox, outbox
+from bot.inbox_notice import received_notice
 from bot.middlewares import InboxBatch
 from storage.clock import Clock
 
@@ -438,8 +438,22 @@ class UpdateProcessor:
             if len(self.notified) > 10_000:
                 self.notified.clear()
             self.notified.add(update_id)
-            await tell_received(self.bot, update, self.dp["i18n"])
+            await self._tell_received(update)
         return False
+
+    async def _tell_received(self, update: Update) -> None:
+        """Best effort, through the outbox in a transaction of its own (the update's rolled
+        back): the update itself is safe in the inbox whatever happens here."""
+        try:
+            notice = await received_notice(update, self.dp["i18n"])
+            if notice is None:
+                return
+            async with self.sessionmaker() as session:
+                rows = answers.enqueue(session, int(notice.chat_id), [notice], self.clock.now())
+                await session.commit()
+            await outbox.deliver_now(self.bot, self.sessionmaker, self.clock, rows)
+        except Exception as exc:
+            log.warning("could not tell the customer of a queued update: %s", type(exc).__name__)
 
     async def scan(self) -> None:
         """Renew the lease of what waits in our lanes (a flood behind the rate limit can wait
