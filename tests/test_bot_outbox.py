@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from admin.app import SESSIONMAKER, TICKETS, create_app
 from bot import inbox
+from bot.outbox import deliver_pending
 from bot.processor import UpdateProcessor
 from storage.clock import FrozenClock
 from storage.config import Settings
@@ -26,7 +28,9 @@ from storage.models import OutboxMessage, OutboxState, StaffRole, StaffUser, Tic
 from storage.services import access
 from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
-from tests.telegram_fake import TOKEN, HttpBotApi
+from tests.bot_desk import USER as DESK_USER
+from tests.bot_desk import Desk, open_desk
+from tests.telegram_fake import TOKEN, HttpBotApi, message_update
 
 pytestmark = pytest.mark.storage
 
@@ -261,3 +265,38 @@ async def test_a_crashed_instances_updates_resume_within_ten_seconds(
     assert inbox.LEASE + scan <= timedelta(seconds=10)
     clock.advance(inbox.LEASE)
     assert [d.update_id for d in await inbox.claim_due(session_factory, clock)] == [77]
+
+
+@pytest.fixture
+async def desk(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path, settings: Settings
+) -> AsyncIterator[Desk]:
+    async with open_desk(session_factory, tmp_path, settings) as opened:
+        yield opened
+
+
+async def test_a_failed_confirmation_with_its_buttons_is_kept_and_sent_once_later(
+    desk: Desk,
+) -> None:
+    """The answer is an outbox row committed with the ticket: a 5xx does not lose it, the
+    retry sends the very same message (text and category buttons), and only once."""
+    desk.api.fail_next("sendMessage", 502, "Bad Gateway")
+    await desk.feed(message_update(DESK_USER, "Mijn internet ligt eruit", language="nl"))
+    [ticket] = await desk.tickets(DESK_USER)
+    [failed] = desk.api.calls("sendMessage")
+    [row] = await _outbox(desk.sessionmaker, DESK_USER)
+    assert row.state == OutboxState.PENDING and "Bad Gateway" in (row.last_error or "")
+    assert row.failing_since == desk.clock.now() and row.failed_attempts == 1
+
+    assert await deliver_pending(desk.bot, desk.sessionmaker, desk.clock) == 0  # backing off
+    desk.clock.advance(timedelta(seconds=5))
+    assert await deliver_pending(desk.bot, desk.sessionmaker, desk.clock) == 1
+    _, sent = desk.api.calls("sendMessage")
+    assert sent.text == failed.text and ticket.reference in sent.text  # type: ignore[attr-defined]
+    assert sent.reply_markup == failed.reply_markup is not None  # type: ignore[attr-defined]
+    [row] = await _outbox(desk.sessionmaker, DESK_USER)
+    assert row.state == OutboxState.SENT and row.sent_message_id is not None
+    assert row.failing_since is None and row.failed_attempts == 1
+    desk.clock.advance(timedelta(hours=1))
+    assert await deliver_pending(desk.bot, desk.sessionmaker, desk.clock) == 0
+    assert len(desk.api.calls("sendMessage")) == 2
