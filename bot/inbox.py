@@ -232,12 +232,17 @@ async def set_lease(
     sessionmaker: async_sessionmaker[AsyncSession],
     ids: Collection[int],
     until: datetime,
+    *,
+    held_at: datetime | None = None,
 ) -> None:
     """Move the lease of pending updates: ahead while they wait in our lanes (renew), or to
-    now when we stop without handling them (release, so another instance need not wait)."""
+    now when we stop without handling them (release, so another instance need not wait).
+    `held_at`: only leases still running at that moment (a heartbeat extends what it holds;
+    it must not push back the retry of an update whose attempt just failed)."""
     pending = sorted(ids)
     if not pending:
         return
+    held = [BotUpdate.next_attempt_at > held_at] if held_at is not None else []
     async with sessionmaker() as session:
         for start in range(0, len(pending), INSERT_CHUNK):
             await session.execute(
@@ -245,6 +250,7 @@ async def set_lease(
                 .where(
                     BotUpdate.update_id.in_(pending[start : start + INSERT_CHUNK]),
                     BotUpdate.processed_at.is_(None),
+                    *held,
                 )
                 .values(next_attempt_at=until)
                 .execution_options(synchronize_session=False)

@@ -59,6 +59,9 @@ CONCURRENT_CHATS = 8
 ANSWER_METHODS: dict[str, type[TelegramMethod[object]]] = {
     cls.__api_method__: cls for cls in answers.DEFERRED
 }
+# Once sent, what was said is in the chat (and a reply's text in its ticket): the row keeps
+# only that it went out and Telegram's message id, not the words.
+SENT_PAYLOAD = "{}"
 _OUTCOME = {
     OutboxState.SENT: DeliveryState.SENT,
     OutboxState.PENDING: DeliveryState.PENDING,
@@ -220,6 +223,7 @@ async def _record(
             row.failing_since = row.failing_since or now
         if state == OutboxState.SENT:
             row.sent_at, row.sent_message_id, row.failing_since = now, telegram_id, None
+            row.payload = SENT_PAYLOAD
         if retry_at is not None:
             row.next_attempt_at = retry_at
         await _mirror(session, row, retry_at, telegram_id)
@@ -246,6 +250,7 @@ async def _record_sent_answer(
                 failing_since=None,
                 sent_at=now,
                 sent_message_id=telegram_id,
+                payload=SENT_PAYLOAD,
             )
             .execution_options(synchronize_session=False)
         )

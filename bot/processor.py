@@ -489,8 +489,10 @@ class UpdateProcessor:
                 continue
             try:
                 async with self._turn():
-                    until = self.clock.now() + inbox.LEASE
-                    await inbox.set_lease(self.sessionmaker, set(self.inflight), until)
+                    now = self.clock.now()
+                    await inbox.set_lease(
+                        self.sessionmaker, set(self.inflight), now + inbox.LEASE, held_at=now
+                    )
             except Exception as exc:  # the next beat (or scan) tries again
                 log.warning("bot inbox lease renewal failed: %s", type(exc).__name__)
 

@@ -221,6 +221,7 @@ class HttpBotApi:
         self.token = token
         self.updates: list[dict[str, Any]] = []
         self.shown: dict[int, list[str]] = defaultdict(list)
+        self.message_ids: dict[int, list[int]] = defaultdict(list)  # of shown sendMessages
         self.calls: list[str] = []
         self.refused: list[str] = []  # "method: status" of every fault answered
         self.outage = False
@@ -271,8 +272,9 @@ class HttpBotApi:
         elif method == "sendMessage":
             chat_id = int(form["chat_id"])
             self.shown[chat_id].append(form["text"])
+            self.message_ids[chat_id].append(next(self._ids))
             result = {
-                "message_id": next(self._ids),
+                "message_id": self.message_ids[chat_id][-1],
                 "date": _DATE,
                 "chat": {"id": chat_id, "type": "private"},
                 "text": form["text"],

@@ -511,13 +511,14 @@ async def test_heartbeat_renews_the_short_lease_of_queued_updates_between_scans(
             if await _texts(a.sessionmaker):
                 break
             await asyncio.sleep(0.05)
-        clock.advance(inbox.LEASE * 2)  # the lease taken when storing them has run out
+        clock.advance(inbox.LEASE / 2)  # half the lease taken when storing them is gone
         renewed = clock.now() + inbox.LEASE
         for _ in range(200):
             if await _leases(a.sessionmaker, updates[1:]) == {renewed}:
                 break
             await asyncio.sleep(0.05)
         assert await _leases(a.sessionmaker, updates[1:]) == {renewed}
+        clock.advance(inbox.LEASE / 2 + timedelta(seconds=1))  # past the first lease
         assert await inbox.claim_due(b.sessionmaker, clock) == []  # still a's
     finally:
         run.cancel()
