@@ -18,6 +18,7 @@ from admin.views import inbox_filter
 from storage.models import (
     Attachment,
     AuditEvent,
+    DeliveryState,
     MessageDirection,
     MessageEdit,
     StaffUser,
@@ -70,6 +71,29 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
     }
 
 
+def delivery_word(message: TicketMessage) -> str:
+    """sent, pending (not tried yet), retrying (failed at least once, tried again),
+    failed (no more attempts), undeliverable, n/a."""
+    if message.delivery_state == DeliveryState.PENDING and message.delivery_failing_since:
+        return "retrying"
+    return message.delivery_state.value
+
+
+def delivery_detail(message: TicketMessage) -> dict[str, Any] | None:
+    """Attempts and the last error, from the first failed attempt on (None: not sent)."""
+    if message.delivery_state == DeliveryState.NOT_APPLICABLE:
+        return None
+    since = message.delivery_failing_since
+    retry = message.next_attempt_at if message.delivery_state == DeliveryState.PENDING else None
+    return {
+        "state": delivery_word(message),
+        "attempts": message.delivery_attempts,
+        "retrying_since": since.isoformat() if since else None,
+        "next_attempt_at": retry.isoformat() if retry and since else None,
+        "last_error": message.delivery_error,
+    }
+
+
 def message_json(
     message: TicketMessage,
     author: str | None,
@@ -84,7 +108,8 @@ def message_json(
         "author": author,
         "author_staff_id": message.author_staff_id,
         "created_at": message.created_at.isoformat(),
-        "delivery": message.delivery_state.value,
+        "delivery": delivery_word(message),
+        "delivery_detail": delivery_detail(message),
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
     }
     if edits is not None:  # the thread lists earlier versions; single-message answers don't
@@ -305,7 +330,22 @@ _MESSAGE = {
         },
         "author_staff_id": {"type": "integer", "nullable": True},
         "created_at": {**_STRING, "format": "date-time"},
-        "delivery": _STRING,
+        "delivery": {
+            "type": "string",
+            "enum": ["n/a", "pending", "retrying", "sent", "failed", "undeliverable"],
+            "description": "retrying: an attempt failed and it is tried again (see detail)",
+        },
+        "delivery_detail": {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "state": _STRING,
+                "attempts": {"type": "integer"},
+                "retrying_since": {**_NULLABLE_STRING, "format": "date-time"},
+                "next_attempt_at": {**_NULLABLE_STRING, "format": "date-time"},
+                "last_error": _NULLABLE_STRING,
+            },
+        },
         "edited_at": {**_NULLABLE_STRING, "format": "date-time"},
         "edits": {
             "type": "array",

@@ -41,7 +41,7 @@ TABLES: dict[str, dict[str, Message]] = {
     "delivery": {
         "pending": L_("queued"),
         "sent": L_("sent"),
-        "failed": L_("failed, will be retried"),
+        "failed": L_("failed: no more attempts"),
         "undeliverable": L_("not delivered"),
         "n/a": L_("not sent: this ticket has no Telegram chat"),
     },

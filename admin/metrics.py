@@ -9,6 +9,7 @@ process, as Prometheus expects of histograms.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import (
@@ -24,6 +25,8 @@ from recordings.listens import DOWNLOAD, PLAY
 from storage.models import (
     AuditEvent,
     DeliveryState,
+    OutboxMessage,
+    OutboxState,
     Recording,
     RetentionRun,
     Ticket,
@@ -47,6 +50,7 @@ AUDIT_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 # ticket): counting them is an index lookup, where grouping ticket_messages is a table scan.
 MESSAGE_ACTIONS = {"in": ("ticket.opened", "ticket.customer_message"), "out": ("ticket.reply",)}
 FAILED_STATES = (DeliveryState.FAILED, DeliveryState.UNDELIVERABLE)
+LATE = timedelta(minutes=1)  # an outbox row waiting longer than this counts as late
 
 
 class DatabaseSnapshot:
@@ -55,6 +59,8 @@ class DatabaseSnapshot:
     def __init__(self) -> None:
         self.audit: dict[str, int] = {}
         self.delivery: dict[str, int] = {}
+        self.failed_attempts = 0
+        self.outbox_late = 0
         self.tickets: dict[str, int] = {}
         self.recordings_stored = 0
         self.sweep_runs: dict[str, int] = {}
@@ -62,7 +68,7 @@ class DatabaseSnapshot:
         self.sweep_seconds = 0.0
         self.sweep_last_success: float | None = None
 
-    async def refresh(self, session: AsyncSession) -> None:
+    async def refresh(self, session: AsyncSession, now: datetime) -> None:
         actions = {a for _, names in AUDIT_COUNTERS.values() for a in names}
         actions |= {a for names in MESSAGE_ACTIONS.values() for a in names}
         rows = await session.execute(
@@ -78,6 +84,22 @@ class DatabaseSnapshot:
             .group_by(TicketMessage.delivery_state)
         )
         self.delivery = {str(state): count for state, count in rows}
+        # Everything the bot says (answers, replies, edits): failed attempts, and what waits.
+        self.failed_attempts = int(
+            await session.scalar(select(func.coalesce(func.sum(OutboxMessage.failed_attempts), 0)))
+            or 0
+        )
+        self.outbox_late = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(
+                    OutboxMessage.state == OutboxState.PENDING,
+                    OutboxMessage.created_at < now - LATE,
+                )
+            )
+            or 0
+        )
         rows = await session.execute(select(Ticket.status, func.count()).group_by(Ticket.status))
         self.tickets = {str(status): count for status, count in rows}
         self.recordings_stored = await session.scalar(select(func.count(Recording.id))) or 0
@@ -124,6 +146,17 @@ class DatabaseSnapshot:
         for state in FAILED_STATES:
             failures.add_metric([state.value], self.delivery.get(state.value, 0))
         yield failures
+        yield CounterMetricFamily(
+            "supportdesk_delivery_failed_attempts",
+            "Failed attempts to send a bot message (answer, reply or edit) to Telegram; each "
+            "is retried until it is sent or given up.",
+            self.failed_attempts,
+        )
+        yield GaugeMetricFamily(
+            "supportdesk_outbox_waiting_over_minute",
+            "Bot messages (answers, replies, edits) not sent a minute after they were queued.",
+            self.outbox_late,
+        )
         yield GaugeMetricFamily(
             "supportdesk_replies_pending",
             "Agent replies waiting for delivery.",

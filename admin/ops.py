@@ -20,6 +20,7 @@ from sqlalchemy import inspect, text
 from admin.auth import public
 from admin.keys import (
     BOT_PROBE,
+    CLOCK,
     DB,
     ENGINE,
     METRICS,
@@ -144,7 +145,7 @@ async def metrics_view(request: web.Request) -> web.Response:
             headers={"WWW-Authenticate": "Bearer"},
         )
     metrics = request.config_dict[METRICS]
-    await metrics.snapshot.refresh(request[DB])
+    await metrics.snapshot.refresh(request[DB], request.config_dict[CLOCK].now())
     body = generate_latest(metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

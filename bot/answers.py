@@ -1,12 +1,13 @@
-"""The bot's answers to an update go out after the update's transaction commits.
+"""The bot's answers to an update are written to the outbox in the update's transaction.
 
 A handler that says "ticket T-2026-000123 opened" and then fails (a full disk at commit, a
 lost database connection) would otherwise have told the customer about a ticket that was
 never stored; the retry would then open it again - on PostgreSQL under another reference,
 since sequences do not roll back. So while an update is handled (bot/middlewares.py), the
 Bot API calls that only tell the customer something are queued here instead of sent, and
-are sent in order once the commit succeeded; after a rollback they are dropped, and the
-retry says it again. Calls whose answer the handler needs (getFile, downloads) go out at
+written to the outbox (bot/outbox.py) in the update's transaction: they commit with it and are
+then sent in order and retried until Telegram confirms them; after a rollback they are gone,
+and the retry says it again. Calls whose answer the handler needs (getFile, downloads) go out at
 once. A queued call returns None to the handler: handlers never read what an answer
 returned (the outbox and reply-edit workers, which do, run outside any update).
 """
@@ -17,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot
@@ -29,6 +31,10 @@ from aiogram.methods import (
     SendMessage,
     TelegramMethod,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage
+from storage.services import outbox
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,7 @@ def install(bot: Bot) -> None:
 
 @contextlib.contextmanager
 def deferred() -> Iterator[list[TelegramMethod[Any]]]:
-    """Queue the answers made inside the block; the caller sends them with `send`."""
+    """Queue the answers made inside the block; the caller writes them with `enqueue`."""
     queue: list[TelegramMethod[Any]] = []
     token = _queue.set(queue)
     try:
@@ -77,11 +83,14 @@ def deferred() -> Iterator[list[TelegramMethod[Any]]]:
         _queue.reset(token)
 
 
-async def send(bot: Bot, answers: list[TelegramMethod[Any]]) -> None:
-    """After the commit: the update is handled whatever happens here, so a failed answer
-    is logged (without its text) and the rest still go out."""
-    for method in answers:
-        try:
-            await bot(method)
-        except Exception as exc:  # TelegramAPIError, or the network under it
-            log.warning("bot answer %s not sent: %s", method.__api_method__, type(exc).__name__)
+def enqueue(
+    session: AsyncSession, chat_id: int, said: list[TelegramMethod[Any]], now: datetime
+) -> list[OutboxMessage]:
+    """In the update's transaction: the answers become outbox rows (bot/outbox.py), committed
+    with what the handler stored, or rolled back with it; never lost once committed."""
+    rows = []
+    for method in said:
+        # Serialised as the Bot API takes it; aiogram's default markers are left to the bot.
+        payload = method.model_dump_json(exclude_none=True, exclude_defaults=True)
+        rows.append(outbox.enqueue(session, chat_id, method.__api_method__, payload, now))
+    return rows

@@ -1,5 +1,5 @@
-"""The delivery loop run by the bot runtime: each round sends the due agent replies
-(bot.delivery), then carries the due edits of sent replies (bot.reply_edit_delivery)."""
+"""The delivery loop run by the bot runtime: each round sends the due head of every chat
+from the outbox (bot/outbox.py): bot answers, agent replies and edits of replies alike."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import logging
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import deliver_pending
-from bot.reply_edit_delivery import deliver_pending_edits
+from bot.outbox import deliver_pending
 from storage.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,6 @@ async def delivery_loop(
     while True:
         try:
             handled = await deliver_pending(bot, sessionmaker, clock, limit)
-            # Edits of sent replies: the same outbox round, after the replies themselves.
-            handled += await deliver_pending_edits(bot, sessionmaker, clock, limit)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -29,7 +29,10 @@ from storage.models import BotUpdate
 
 MAX_BACKOFF = timedelta(minutes=5)
 KEEP_HANDLED = timedelta(days=7)
-LEASE = timedelta(minutes=1)
+# Short, so a crashed instance's updates are taken over within seconds (scan interval plus
+# lease: under 10 s); a live instance renews it every HEARTBEAT while they wait or are handled.
+LEASE = timedelta(seconds=6)
+HEARTBEAT = LEASE / 3
 INSERT_CHUNK = 200  # rows per INSERT: well under SQLite's bound-parameter limit
 
 
@@ -229,12 +232,17 @@ async def set_lease(
     sessionmaker: async_sessionmaker[AsyncSession],
     ids: Collection[int],
     until: datetime,
+    *,
+    held_at: datetime | None = None,
 ) -> None:
     """Move the lease of pending updates: ahead while they wait in our lanes (renew), or to
-    now when we stop without handling them (release, so another instance need not wait)."""
+    now when we stop without handling them (release, so another instance need not wait).
+    `held_at`: only leases still running at that moment (a heartbeat extends what it holds;
+    it must not push back the retry of an update whose attempt just failed)."""
     pending = sorted(ids)
     if not pending:
         return
+    held = [BotUpdate.next_attempt_at > held_at] if held_at is not None else []
     async with sessionmaker() as session:
         for start in range(0, len(pending), INSERT_CHUNK):
             await session.execute(
@@ -242,6 +250,7 @@ async def set_lease(
                 .where(
                     BotUpdate.update_id.in_(pending[start : start + INSERT_CHUNK]),
                     BotUpdate.processed_at.is_(None),
+                    *held,
                 )
                 .values(next_attempt_at=until)
                 .execution_options(synchronize_session=False)

@@ -11,10 +11,11 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import answers
+from bot import answers, outbox
 from bot.contacts import resolve_contact
 from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
+from storage.models import OutboxMessage
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 RollbackHook = Callable[[], Awaitable[object]]
@@ -29,7 +30,7 @@ class InboxBatch:
     wait here until that commit, or its rollback."""
 
     session: AsyncSession
-    said: list[Any] = field(default_factory=list)
+    queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
 
     async def undo(self) -> None:
@@ -43,8 +44,8 @@ class DbSessionMiddleware(BaseMiddleware):
     effects and 'handled' commit together and a second instance handling the same update
     waits on the row and then skips it (bot/inbox.py). Handlers register undo steps for work
     outside the database (an object put into the store) in `on_rollback`; they run when the
-    transaction fails. What the handler tells the customer is sent after the commit
-    (bot/answers.py), never for a transaction that rolled back.
+    transaction fails. What the handler tells the customer goes into the outbox in the same
+    transaction (bot/answers.py) and is sent after the commit, never for one rolled back.
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -68,11 +69,12 @@ class DbSessionMiddleware(BaseMiddleware):
                     await mark_handled(session, update_id, clock.now())
                 with answers.deferred() as said:
                     result = await handler(event, data)
+                queued = _queue_answers(session, said, data)
                 await session.commit()
             except AlreadyHandled:
                 await session.rollback()
                 log.info("bot update %s was handled elsewhere; skipped", update_id)
-                result, said = None, []
+                result, queued = None, []
             except BaseException as exc:
                 if outcome is not None:
                     outcome.error = type(exc).__name__
@@ -81,7 +83,8 @@ class DbSessionMiddleware(BaseMiddleware):
                 raise
         if outcome is not None:
             outcome.handled = True
-        await answers.send(bot, said)
+        # Sent now; what fails (or waits behind an earlier row) goes with the outbox worker.
+        await outbox.deliver_now(bot, self.sessionmaker, data["clock"], queued)
         return result
 
     async def _in_batch(
@@ -109,10 +112,28 @@ class DbSessionMiddleware(BaseMiddleware):
                 if outcome is not None:
                     outcome.error = type(exc).__name__
                 raise
-            batch.said.extend(said)
+            batch.queued.extend(_queue_answers(batch.session, said, data))
         if outcome is not None:
             outcome.handled = True
         return result
+
+
+def _queue_answers(
+    session: AsyncSession, said: list[Any], data: dict[str, Any]
+) -> list[OutboxMessage]:
+    """The handler's answers into the outbox, in its transaction."""
+    if not said:
+        return []
+    chat = data.get("event_chat")
+    user = data.get("event_from_user")
+    chat_id = chat.id if chat is not None else user.id if user is not None else None
+    if chat_id is None:
+        chat_id = getattr(said[0], "chat_id", None)
+    if not isinstance(chat_id, int):
+        log.warning("bot answers without a chat dropped: %s", said[0].__api_method__)
+        return []
+    clock: Clock = data["clock"]
+    return answers.enqueue(session, chat_id, said, clock.now())
 
 
 async def _undo(hooks: list[RollbackHook]) -> None:

@@ -32,8 +32,8 @@ from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import answers, inbox
-from bot.inbox_notice import tell_received
+from bot import answers, inbox, outbox
+from bot.inbox_notice import received_notice
 from bot.middlewares import InboxBatch
 from storage.clock import Clock
 
@@ -164,7 +164,7 @@ class UpdateProcessor:
         clock: Clock,
         limiter: RateLimiter,
         *,
-        scan_interval: float = 5.0,
+        scan_interval: float = 3.0,
         concurrency: int | None = None,
     ) -> None:
         self.dp = dp
@@ -361,7 +361,7 @@ class UpdateProcessor:
                 await session.rollback()
                 await batch.undo()
                 return False
-        await answers.send(self.bot, batch.said)
+        await outbox.deliver_now(self.bot, self.sessionmaker, self.clock, batch.queued)
         return True
 
     def _may_block(self, update_id: int, failed: int) -> bool:
@@ -438,8 +438,22 @@ class UpdateProcessor:
             if len(self.notified) > 10_000:
                 self.notified.clear()
             self.notified.add(update_id)
-            await tell_received(self.bot, update, self.dp["i18n"])
+            await self._tell_received(update)
         return False
+
+    async def _tell_received(self, update: Update) -> None:
+        """Best effort, through the outbox in a transaction of its own (the update's rolled
+        back): the update itself is safe in the inbox whatever happens here."""
+        try:
+            notice = await received_notice(update, self.dp["i18n"])
+            if notice is None:
+                return
+            async with self.sessionmaker() as session:
+                rows = answers.enqueue(session, int(notice.chat_id), [notice], self.clock.now())
+                await session.commit()
+            await outbox.deliver_now(self.bot, self.sessionmaker, self.clock, rows)
+        except Exception as exc:
+            log.warning("could not tell the customer of a queued update: %s", type(exc).__name__)
 
     async def scan(self) -> None:
         """Renew the lease of what waits in our lanes (a flood behind the rate limit can wait
@@ -466,8 +480,26 @@ class UpdateProcessor:
         if self.blocked_lanes:
             await self._review_blocked_lanes()
 
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every update queued or being handled here, well before it runs
+        out: the lease is short so that a crashed instance's updates are not stuck for long."""
+        while True:
+            await asyncio.sleep(inbox.HEARTBEAT.total_seconds())
+            if not self.inflight:
+                continue
+            try:
+                async with self._turn():
+                    now = self.clock.now()
+                    await inbox.set_lease(
+                        self.sessionmaker, set(self.inflight), now + inbox.LEASE, held_at=now
+                    )
+            except Exception as exc:  # the next beat (or scan) tries again
+                log.warning("bot inbox lease renewal failed: %s", type(exc).__name__)
+
     async def run(self) -> None:
         """Retry loop: pending updates at start-up and every `scan_interval` (or kick)."""
+        # Not in self.tasks (the lanes, which shutdown waits for): it never ends by itself.
+        heartbeat = asyncio.create_task(self._heartbeat(), name="bot-inbox-heartbeat")
         try:
             while True:
                 try:
@@ -479,10 +511,10 @@ class UpdateProcessor:
                 self.wake.clear()
         finally:
             queued = set(self.inflight)  # the lanes forget theirs as they are cancelled
-            for task in [self.storing, *self.tasks]:
+            for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     task.cancel()
-            for task in [self.storing, *self.tasks]:
+            for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

@@ -1,5 +1,5 @@
-"""Edits of sent agent replies, carried to the customer's chat. Called from the delivery
-loop next to the reply outbox: message_edits rows in delivery_state PENDING are the queue.
+"""Edits of sent agent replies, carried to the customer's chat by the outbox worker
+(bot/outbox.py, REPLY_EDIT rows, behind the reply itself in the chat's order).
 
 A reply over 4096 characters went out as several messages (reply_chunks). An edit updates
 every one in place: the new text is split the same way, existing chunks are edited, extra
@@ -10,24 +10,16 @@ more (bots may delete only for 48 hours) is edited to SURPLUS_MARKER instead."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import ReplyParameters
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import (
-    BACKOFF_BASE,
-    BACKOFF_MAX,
-    CLAIM_LEASE,
-    MAX_ATTEMPTS,
-    split_text,
-    undeliverable,
-)
-from storage.clock import Clock
+from bot.delivery import Undeliverable, split_text
 from storage.models import (
     ContactPrivacy,
     DeliveryState,
@@ -50,11 +42,8 @@ class _Claim(NamedTuple):
     text: str
 
 
-async def _claim(
-    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, edit_id: int
-) -> _Claim | None:
-    """A due edit whose reply has been sent, with the reply's current text and chunks; None
-    otherwise. The lease keeps other workers off it while we call Telegram."""
+async def _load(sessionmaker: async_sessionmaker[AsyncSession], edit_id: int) -> _Claim:
+    """The sent reply the edit belongs to, with its current text and chunks."""
     async with sessionmaker() as session:
         row = (
             await session.execute(
@@ -62,28 +51,21 @@ async def _claim(
                 .join(TicketMessage, TicketMessage.id == MessageEdit.message_id)
                 .join(Ticket, Ticket.id == TicketMessage.ticket_id)
                 .outerjoin(ContactPrivacy, ContactPrivacy.contact_id == Ticket.contact_id)
-                .where(
-                    MessageEdit.id == edit_id,
-                    MessageEdit.delivery_state == DeliveryState.PENDING,
-                    MessageEdit.next_attempt_at <= clock.now(),
-                    TicketMessage.delivery_state == DeliveryState.SENT,
-                )
-                .execution_options(populate_existing=True)
+                .where(MessageEdit.id == edit_id)
             )
         ).one_or_none()
         if row is None:
-            return None
+            raise Undeliverable("the edit was removed")
         edit, reply, restricted_at = row
-        # Restricted processing (GDPR art. 18) stops edits too, like new replies.
+        # Restricted processing (GDPR art. 18) stops edits too, like new replies; a reply
+        # that never reached the chat has nothing to edit.
         if (
             restricted_at is not None
+            or reply.delivery_state != DeliveryState.SENT
             or reply.telegram_chat_id is None
             or reply.telegram_message_id is None
         ):
-            edit.delivery_state = DeliveryState.UNDELIVERABLE
-            edit.next_attempt_at = None
-            await session.commit()
-            return None
+            raise Undeliverable("the reply is not in the chat")
         chunk_ids = list(
             await session.scalars(
                 select(ReplyChunk.telegram_message_id)
@@ -96,38 +78,10 @@ async def _claim(
             session.add(
                 ReplyChunk(message_id=reply.id, position=0, telegram_message_id=chunk_ids[0])
             )
-        edit.delivery_attempts += 1
-        edit.next_attempt_at = clock.now() + CLAIM_LEASE
+            await session.commit()
         # The reply's current text: several quick edits end in the last one.
-        claim = _Claim(
-            edit.delivery_attempts,
-            reply.id,
-            reply.telegram_chat_id,
-            chunk_ids,
-            reply.text,
-        )
-        await session.commit()
-        return claim
-
-
-async def _record(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    edit_id: int,
-    attempt: int,
-    state: DeliveryState | None,
-    error: str | None,
-    retry_in: timedelta | None,
-    clock: Clock,
-) -> None:
-    async with sessionmaker() as session:
-        edit = await session.get(MessageEdit, edit_id, populate_existing=True)
-        if edit is None or edit.delivery_attempts != attempt:
-            return
-        if state is not None:
-            edit.delivery_state = state
-        edit.delivery_error = error
-        edit.next_attempt_at = clock.now() + retry_in if retry_in is not None else None
-        await session.commit()
+        chat_id = reply.telegram_chat_id
+        return _Claim(edit.delivery_attempts, reply.id, chat_id, chunk_ids, reply.text)
 
 
 def _not_modified(exc: TelegramBadRequest) -> bool:
@@ -197,54 +151,23 @@ async def _carry(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], claim
         await _drop_chunk(sessionmaker, claim.reply_id, position)
 
 
-async def deliver_edit(
-    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, edit_id: int
-) -> bool:
-    """Edit one sent reply in the chat; False when the edit was not due."""
-    claim = await _claim(sessionmaker, clock, edit_id)
-    if claim is None:
-        return False
-    attempt = claim.attempt
-    try:
-        await _carry(bot, sessionmaker, claim)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning("edit %s of a reply failed: %s", edit_id, error)
-        state: DeliveryState | None = None
-        retry_in: timedelta | None = None
-        if undeliverable(exc) or isinstance(exc, TelegramBadRequest):
-            state = DeliveryState.UNDELIVERABLE
-        elif attempt >= MAX_ATTEMPTS:
-            state = DeliveryState.FAILED
-        elif isinstance(exc, TelegramRetryAfter):
-            retry_in = timedelta(seconds=exc.retry_after)
-        else:
-            retry_in = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_MAX)
-        await _record(sessionmaker, edit_id, attempt, state, error, retry_in, clock)
-        return True
-    await _record(sessionmaker, edit_id, attempt, DeliveryState.SENT, None, None, clock)
-    return True
+async def carry_edit(
+    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], edit_id: int
+) -> None:
+    """Make the chat show the edited reply (the outbox's REPLY_EDIT row, bot/outbox.py)."""
+    await _carry(bot, sessionmaker, await _load(sessionmaker, edit_id))
 
 
-async def deliver_pending_edits(
-    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, limit: int = 20
-) -> int:
-    """Carry up to `limit` due edits to Telegram, oldest first; how many were handled."""
-    async with sessionmaker() as session:
-        ids = list(
-            await session.scalars(
-                select(MessageEdit.id)
-                .join(TicketMessage, TicketMessage.id == MessageEdit.message_id)
-                .where(
-                    MessageEdit.delivery_state == DeliveryState.PENDING,
-                    MessageEdit.next_attempt_at <= clock.now(),
-                    TicketMessage.delivery_state == DeliveryState.SENT,
-                )
-                .order_by(MessageEdit.id)
-                .limit(limit)
-            )
-        )
-    handled = 0
-    for edit_id in ids:
-        handled += await deliver_edit(bot, sessionmaker, clock, edit_id)
-    return handled
+def record_edit(
+    edit: MessageEdit,
+    *,
+    attempts: int,
+    state: DeliveryState,
+    error: str | None,
+    retry_at: datetime | None,
+) -> None:
+    """Mirror the outbox row's outcome on the edit."""
+    edit.delivery_attempts = attempts
+    edit.delivery_state = state
+    edit.delivery_error = error
+    edit.next_attempt_at = retry_at

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.delivery_worker import delivery_loop
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.inbox import prune_handled
+from bot.outbox import prune_sent
 from bot.polling import polling_loop
 from bot.probe import BotProbe
 from bot.processor import RateLimiter, UpdateProcessor
@@ -59,6 +60,7 @@ class BotRuntime:
         limiter = RateLimiter(settings.bot_rate_per_second, settings.bot_rate_burst)
         self.processor = processor = UpdateProcessor(dp, bot, sessionmaker, clock, limiter)
         await prune_handled(sessionmaker, clock.now())
+        await prune_sent(sessionmaker, clock.now())
         tasks = self._tasks
         tasks.append(asyncio.create_task(processor.run(), name="bot-inbox"))
         tasks.append(

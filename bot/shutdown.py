@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from aiogram import Bot, Dispatcher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import deliver_pending
+from bot.outbox import deliver_pending
 from bot.processor import UpdateProcessor
 from storage.clock import Clock
 

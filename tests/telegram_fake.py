@@ -4,6 +4,7 @@ raised in order, and any other API call fails the test."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections import defaultdict, deque
@@ -17,6 +18,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Update
+from aiohttp import web
 
 BOT_ID = 42
 TOKEN = f"{BOT_ID}:TEST-token-for-the-fake-session"
@@ -226,3 +228,105 @@ def callback_update(user_id: int, data: str, *, language: str = "nl") -> Update:
             },
         }
     )
+
+
+class HttpBotApi:
+    """The Bot API over HTTP (127.0.0.1, SUPPORTDESK_TELEGRAM_API_BASE) with injectable
+    faults, for end-to-end tests of the outbox: `outage` (every sending method answers 502
+    while it is on), `drop(n)` (the next n sending calls lose their connection before the
+    server acts on them), `fail_next(...)` (a queued error answer, e.g. 429 with
+    retry_after). `shown[chat_id]` is what each chat shows, in the order the server took
+    it: a message appears there once per call the server accepted."""
+
+    SENDING = frozenset(
+        {
+            "sendMessage",
+            "editMessageText",
+            "editMessageReplyMarkup",
+            "answerCallbackQuery",
+            "deleteMessage",
+        }
+    )
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.updates: list[dict[str, Any]] = []
+        self.shown: dict[int, list[str]] = defaultdict(list)
+        self.message_ids: dict[int, list[int]] = defaultdict(list)  # of shown sendMessages
+        self.calls: list[str] = []
+        self.refused: list[str] = []  # "method: status" of every fault answered
+        self.outage = False
+        self.dropping = 0
+        self.errors: deque[tuple[str, int, dict[str, Any]]] = deque()
+        self._ids = itertools.count(5000)
+
+    def fail_next(
+        self, api_method: str, status: int, description: str, **parameters: Any
+    ) -> None:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        self.errors.append((api_method, status, body))
+
+    def drop(self, count: int = 1) -> None:
+        self.dropping += count
+
+    def texts(self, chat_id: int) -> list[str]:
+        return list(self.shown[chat_id])
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        assert request.match_info["token"] == self.token
+        method = request.match_info["method"]
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.calls.append(method)
+        if method in self.SENDING:
+            if self.dropping:
+                self.dropping -= 1
+                self.refused.append(f"{method}: dropped")
+                request.transport.close()  # the client sees a dropped connection
+                raise web.HTTPBadRequest  # never reaches the client
+            if self.outage:
+                self.refused.append(f"{method}: 502")
+                return web.Response(status=502, text="Bad Gateway")
+            if self.errors and self.errors[0][0] == method:
+                _, status, body = self.errors.popleft()
+                self.refused.append(f"{method}: {status}")
+                return web.json_response(body, status=status)
+        result: Any = True
+        if method == "getMe":
+            result = {"id": BOT_ID, "is_bot": True, "first_name": "Desk", "username": "desk"}
+        elif method == "getUpdates":
+            offset = int(form.get("offset", 0))
+            result = [u for u in self.updates if u["update_id"] >= offset]
+            if not result:
+                await asyncio.sleep(0.05)
+        elif method == "sendMessage":
+            chat_id = int(form["chat_id"])
+            self.shown[chat_id].append(form["text"])
+            self.message_ids[chat_id].append(next(self._ids))
+            result = {
+                "message_id": self.message_ids[chat_id][-1],
+                "date": _DATE,
+                "chat": {"id": chat_id, "type": "private"},
+                "text": form["text"],
+            }
+        elif method == "editMessageText":
+            self.shown[int(form["chat_id"])].append("[edit] " + form["text"])
+            result = {
+                "message_id": int(form["message_id"]),
+                "date": _DATE,
+                "chat": {"id": int(form["chat_id"]), "type": "private"},
+                "text": form["text"],
+            }
+        return web.json_response({"ok": True, "result": result})
+
+    async def serve(self) -> tuple[web.AppRunner, str]:
+        """Start on a free port; returns the runner (call cleanup()) and the base URL."""
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        return runner, f"http://{host}:{port}"

@@ -79,14 +79,14 @@ async def test_delivery_state_and_reason_in_words(world: World) -> None:
     url = f"/tickets/{world.ticket_id}"
     nl = html.unescape(await (await world.client.get(url, headers=NL)).text())
     assert "Aflevering: niet afgeleverd (de klant heeft de bot geblokkeerd)" in nl
-    assert "Aflevering: mislukt, wordt opnieuw geprobeerd (Bad Gateway <b>proxy</b>)" in nl
+    assert "Aflevering: mislukt: geen nieuwe pogingen meer (Bad Gateway <b>proxy</b>)" in nl
     assert "Aflevering: verstuurd<" in nl
     assert "undeliverable<" not in nl and "bot was blocked" not in nl
     en_raw = await (await world.client.get(url, headers=EN)).text()
     assert "<b>proxy</b>" not in en_raw  # the stored error text is escaped
     en = html.unescape(en_raw)
     assert "Delivery: not delivered (the customer has blocked the bot)" in en
-    assert "Delivery: failed, will be retried (Bad Gateway <b>proxy</b>)" in en
+    assert "Delivery: failed: no more attempts (Bad Gateway <b>proxy</b>)" in en
     assert "Delivery: sent<" in en
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import retry
-from bot.delivery import deliver_pending, split_text
+from bot.delivery import split_text
+from bot.outbox import deliver_pending
 from storage.clock import FrozenClock
 from storage.models import (
     ContactPerson,

@@ -493,3 +493,34 @@ async def test_a_server_error_fetching_a_file_is_retried_not_noted(
         [attachment] = list(await s.scalars(select(Attachment)))
     assert attachment.size == 8
     assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_heartbeat_renews_the_short_lease_of_queued_updates_between_scans(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    """The lease is short (a killed instance's updates move on within seconds), so a live
+    instance renews it by a heartbeat for what it holds, not only at its scans."""
+    a, b = make_instance(), make_instance()
+    a.processor.limiter = RateLimiter(0.001, 1)  # after one message the rest wait ~17 min
+    a.processor.scan_interval = 600  # no scan after the first: only the heartbeat renews
+    run = asyncio.create_task(a.processor.run())
+    try:
+        updates = [message_update(7800, f"hart {n}") for n in range(3)]
+        await a.processor.receive_many([(u.update_id, u, _payload(u)) for u in updates])
+        for _ in range(200):
+            if await _texts(a.sessionmaker):
+                break
+            await asyncio.sleep(0.05)
+        clock.advance(inbox.LEASE / 2)  # half the lease taken when storing them is gone
+        renewed = clock.now() + inbox.LEASE
+        for _ in range(200):
+            if await _leases(a.sessionmaker, updates[1:]) == {renewed}:
+                break
+            await asyncio.sleep(0.05)
+        assert await _leases(a.sessionmaker, updates[1:]) == {renewed}
+        clock.advance(inbox.LEASE / 2 + timedelta(seconds=1))  # past the first lease
+        assert await inbox.claim_due(b.sessionmaker, clock) == []  # still a's
+    finally:
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run

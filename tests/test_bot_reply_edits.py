@@ -13,9 +13,10 @@ from aiogram.methods import TelegramMethod
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import deliver_pending, split_text
+from bot.delivery import split_text
 from bot.delivery_worker import delivery_loop
-from bot.reply_edit_delivery import SURPLUS_MARKER, deliver_pending_edits
+from bot.outbox import deliver_pending, deliver_pending_edits
+from bot.reply_edit_delivery import SURPLUS_MARKER
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import create_engine, create_sessionmaker

@@ -21,8 +21,12 @@ from storage.models import (
     ContactFormSubmission,
     ContactPerson,
     Organisation,
+    OutboxMessage,
     Recording,
     RecordingTag,
+    Ticket,
+    TicketChannel,
+    TicketMessage,
 )
 
 pytestmark = pytest.mark.storage
@@ -314,3 +318,65 @@ async def test_0018_fills_e164_from_numbers_typed_before(empty_database_url: str
     finally:
         await engine.dispose()
 
+
+
+async def test_0023_moves_waiting_replies_into_the_outbox(empty_database_url: str) -> None:
+    """Replies still waiting when 0023 runs become outbox rows for their chat, in order; a
+    sent one does not."""
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    messages = _old_table(
+        "ticket_messages",
+        *("ticket_id", "direction", "text", "delivery_state", "delivery_attempts", "created_at"),
+    )
+    engine = create_engine(empty_database_url)
+    try:
+        await migrate.upgrade(engine, "0022")
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            with_chat = ContactPerson(
+                name="a", telegram_chat_id=9001, created_at=now, updated_at=now
+            )
+            without = ContactPerson(name="b", created_at=now, updated_at=now)
+            session.add_all([with_chat, without])
+            await session.flush()
+            tickets = [
+                Ticket(
+                    channel=TicketChannel.TELEGRAM,
+                    contact_id=contact.id,
+                    created_at=now,
+                    updated_at=now,
+                    last_activity_at=now,
+                )
+                for contact in (with_chat, without)
+            ]
+            session.add_all(tickets)
+            await session.commit()
+            ids = [t.id for t in tickets]
+        async with engine.begin() as conn:
+            await conn.execute(
+                messages.insert(),
+                [
+                    {"ticket_id": ticket_id, "direction": "out", "text": text,
+                     "delivery_state": state, "delivery_attempts": 0, "created_at": now}
+                    for ticket_id, text, state in [
+                        (ids[0], "sent", "sent"), (ids[0], "A", "pending"),
+                        (ids[1], "no chat", "pending"), (ids[0], "B", "pending"),
+                    ]
+                ],
+            )  # fmt: skip
+        await migrate.upgrade(engine)
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(OutboxMessage.chat_id, OutboxMessage.method, TicketMessage.text)
+                    .join(TicketMessage, TicketMessage.id == OutboxMessage.ticket_message_id)
+                    .order_by(OutboxMessage.id)
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (9001, "reply", "A"),
+            (0, "reply", "no chat"),  # marked undeliverable by the worker, as before
+            (9001, "reply", "B"),
+        ]
+    finally:
+        await engine.dispose()

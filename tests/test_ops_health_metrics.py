@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy import update
 
 from admin.app import create_app
 from bot.dispatcher import create_bot
@@ -15,7 +16,7 @@ from storage import migrate
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.db import create_engine
-from storage.models import RetentionRun, StaffRole, StaffUser, TicketChannel
+from storage.models import OutboxMessage, RetentionRun, StaffRole, StaffUser, TicketChannel
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 from tests.ops_fakes import BOT_TOKEN, redis_server, running_fake_telegram
@@ -176,6 +177,17 @@ async def test_metrics_counts_from_database_and_route_latency(
     assert samples[unmatched] == 1
     routes = {dict(labels).get("route") for _, labels in samples} - {None}
     assert routes == {"/tickets/{id}", "unmatched"}
+
+    # The reply's outbox row: failed attempts counted as they happen, and late after a minute.
+    assert samples[("supportdesk_delivery_failed_attempts_total", ())] == 0
+    assert samples[("supportdesk_outbox_waiting_over_minute", ())] == 0
+    async with session_factory() as session:
+        await session.execute(update(OutboxMessage).values(failed_attempts=3))
+        await session.commit()
+    clock.advance(timedelta(minutes=2))
+    samples = _samples(await (await client.get("/metrics")).text())
+    assert samples[("supportdesk_delivery_failed_attempts_total", ())] == 3
+    assert samples[("supportdesk_outbox_waiting_over_minute", ())] == 1
 
 
 async def test_metrics_token_required_when_configured(aiohttp_client, engine, settings) -> None:

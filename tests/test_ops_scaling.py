@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin.app import create_app
-from bot.delivery import deliver_pending
 from bot.dispatcher import create_dispatcher
+from bot.outbox import deliver_pending
 from bot.scaling import STATE_TTL
 from storage.clock import FrozenClock
 from storage.config import Settings

@@ -8,7 +8,7 @@ import pytest
 from recording_audio_helpers import make_audio
 from sqlalchemy import select
 
-from bot.delivery import deliver_pending
+from bot.outbox import deliver_pending
 from recordings.queries import training_library
 from recordings.service import IngestMetadata
 from storage.models import AuditEvent, DeliveryState, HoldKind, Recording, ReplyChunk, TicketMessage

@@ -5,7 +5,7 @@ Each feature keeps its tables in its own module here and imports it below.
 
 from storage.models.admin import ApiToken, LoginFailure, StaffSession
 from storage.models.base import Base, utcnow
-from storage.models.bot_transport import BotUpdate
+from storage.models.bot_transport import BotUpdate, OutboxMessage, OutboxState
 from storage.models.contact_form import ContactFormSubmission
 from storage.models.core import (
     Attachment,
@@ -64,6 +64,8 @@ __all__ = [
     "MessageDirection",
     "MessageEdit",
     "Organisation",
+    "OutboxMessage",
+    "OutboxState",
     "PendingObject",
     "PrivacyDocument",
     "PrivacyRequest",

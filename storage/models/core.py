@@ -231,6 +231,8 @@ class TicketMessage(Base):
     )
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     delivery_error: Mapped[str | None] = mapped_column(String(500))
+    # The first failed attempt of a reply still being retried (shown as "retrying since").
+    delivery_failing_since: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]

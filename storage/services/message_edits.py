@@ -18,7 +18,7 @@ from storage.models import (
     StaffUser,
     TicketMessage,
 )
-from storage.services import audit
+from storage.services import audit, outbox
 from storage.services.audit import Actor
 from storage.services.errors import N_, Forbidden, NotFound
 from storage.services.text import clean_text
@@ -110,6 +110,18 @@ class MessageEditService:
         if message.delivery_state in (DeliveryState.SENT, DeliveryState.PENDING):
             edit.delivery_state = DeliveryState.PENDING
             edit.next_attempt_at = self.clock.now()
+            chat_id = message.telegram_chat_id or await outbox.ticket_chat(
+                session, message.ticket_id
+            )
+            await session.flush()  # the edit's id
+            outbox.enqueue(
+                session,
+                outbox.NO_CHAT if chat_id is None else chat_id,
+                outbox.REPLY_EDIT,
+                "{}",
+                self.clock.now(),
+                message_edit_id=edit.id,
+            )
         audit.record(
             session,
             actor=Actor.staff(staff),

@@ -54,7 +54,7 @@ from storage.models import (
     TicketPriority,
     TicketStatus,
 )
-from storage.services import audit
+from storage.services import audit, outbox
 from storage.services.audit import Actor
 from storage.services.errors import (
     N_,
@@ -208,7 +208,13 @@ _INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__tabl
 async def _insert_message(session: AsyncSession, **values: object) -> TicketMessage:
     """A message row by one Core INSERT (every customer message takes this path; the ORM
     flush costs several times more), then known to the session as a persistent object."""
-    row = {"delivery_attempts": 0, "delivery_error": None, "edited_at": None, **values}
+    row = {
+        "delivery_attempts": 0,
+        "delivery_error": None,
+        "delivery_failing_since": None,
+        "edited_at": None,
+        **values,
+    }
     message = TicketMessage(**row)
     message.id = (await session.execute(_INSERT_MESSAGE, row)).scalar_one()
     make_transient_to_detached(message)  # every column is set: nothing left to load
@@ -444,7 +450,7 @@ class TicketService:
             if ticket.channel == TicketChannel.TELEGRAM
             else DeliveryState.NOT_APPLICABLE
         )
-        return await self._append(
+        message = await self._append(
             session,
             ticket_id,
             direction=MessageDirection.OUT,
@@ -455,6 +461,23 @@ class TicketService:
             delivery=delivery,
             new_status=TicketStatus.WAITING,
             expected_version=expected_version,
+        )
+        if delivery == DeliveryState.PENDING:
+            await self._queue_reply(session, ticket_id, message)
+        return message
+
+    async def _queue_reply(
+        self, session: AsyncSession, ticket_id: int, message: TicketMessage
+    ) -> None:
+        """Into the bot's outbox, behind whatever the bot already said in that chat."""
+        chat_id = await outbox.ticket_chat(session, ticket_id)
+        outbox.enqueue(
+            session,
+            outbox.NO_CHAT if chat_id is None else chat_id,
+            outbox.REPLY,
+            "{}",
+            self.clock.now(),
+            ticket_message_id=message.id,
         )
 
     async def replies_restricted(self, session: AsyncSession, ticket: Ticket) -> bool:
