@@ -3,6 +3,7 @@ for the outbox's REPLY rows; the reply's delivery fields mirror its row."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -12,9 +13,11 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNotFound,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.telegram_text import split_text
+from bot.texts import create_i18n, translate
 from storage.models import (
     ContactPerson,
     ContactPrivacy,
@@ -22,30 +25,14 @@ from storage.models import (
     ReplyChunk,
     Ticket,
     TicketMessage,
+    TicketStatus,
 )
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_LIMIT = 4096
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(hours=1)
-
-
-def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Chunks of at most `limit` characters, cut at a line break or space when possible."""
-    chunks: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit + 1)
-        if cut <= 0:
-            cut = limit
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n ") if cut < limit else text[cut:]
-    if text or not chunks:
-        chunks.append(text)
-    return chunks
 
 
 def undeliverable(exc: Exception) -> bool:
@@ -80,6 +67,8 @@ async def send_reply(
             .where(Ticket.id == message.ticket_id, ContactPrivacy.restricted_at.is_(None))
         )
         text = message.text
+        if chat_id is not None:
+            text = await _with_reference(session, message.ticket_id, text)
         sent = list(
             await session.scalars(
                 select(ReplyChunk.telegram_message_id)
@@ -89,7 +78,7 @@ async def send_reply(
         )
     if chat_id is None:
         raise Undeliverable("the contact has no Telegram chat (or restricted processing)")
-    chunks = split_text(text)
+    chunks = split_text(text)  # by Telegram's UTF-16 units, at paragraph/sentence/word ends
     for position in range(len(sent), len(chunks)):
         telegram_id = (await bot.send_message(chat_id, chunks[position])).message_id
         sent.append(telegram_id)
@@ -100,6 +89,27 @@ async def send_reply(
             session.add(chunk)
             await session.commit()
     return sent[0]
+
+
+async def _with_reference(session: AsyncSession, ticket_id: int, text: str) -> str:
+    """With several open tickets the customer cannot tell which one an answer is about: the
+    reply then starts with the ticket's reference, in the customer's language."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None or ticket.contact_id is None or not ticket.reference:
+        return text
+    open_tickets = await session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.contact_id == ticket.contact_id, Ticket.status != TicketStatus.CLOSED)
+    )
+    if (open_tickets or 0) < 2:
+        return text
+    language = await session.scalar(
+        select(ContactPerson.language).where(ContactPerson.id == ticket.contact_id)
+    )
+    i18n = await asyncio.to_thread(create_i18n)  # .mo files: off the event loop
+    heading = translate(i18n, language or "", "reply_reference", reference=ticket.reference)
+    return f"{heading}\n\n{text}"
 
 
 def record_reply(

@@ -19,7 +19,8 @@ from aiogram.types import ReplyParameters
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import Undeliverable, split_text
+from bot.delivery import Undeliverable
+from bot.telegram_text import split_text
 from storage.models import (
     ContactPrivacy,
     DeliveryState,

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import retry
-from bot.delivery import split_text
 from bot.outbox import deliver_pending
+from bot.telegram_text import split_text
 from storage.clock import FrozenClock
 from storage.models import (
     ContactPerson,
@@ -84,7 +84,7 @@ def test_split_text_respects_telegram_limit() -> None:
     chunks = split_text("a" * 10_000)
     assert [len(c) for c in chunks] == [4096, 4096, 1808]
     words = split_text(("woord " * 2000).strip())
-    assert all(len(c) <= 4096 for c in words) and " ".join(words) == ("woord " * 2000).strip()
+    assert all(len(c) <= 4096 for c in words) and "".join(words) == ("woord " * 2000).strip()
 
 
 async def test_reply_is_sent_once_and_marked_sent(

@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import deliver_pending
+from bot.outbox import deliver_pending
 from bot.telegram_text import CAPTION_LIMIT, TEXT_LIMIT, split_text, truncate, utf16_len
 from storage.clock import FrozenClock
 from storage.models import ContactPerson, StaffRole, StaffUser, TicketChannel
@@ -85,10 +85,6 @@ START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.storage
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/delivery.py (the outbox branch's) must split with bot.telegram_text.split_text",
-)
 async def test_agent_reply_of_3000_phones_stays_within_telegram_limits(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -116,3 +112,42 @@ async def test_agent_reply_of_3000_phones_stays_within_telegram_limits(
     assert api.refusals == []
     assert all(utf16_len(str(r.text)) <= TEXT_LIMIT for r in api.calls("sendMessage"))  # type: ignore[attr-defined]
     assert "".join(api.sent_texts()) == text
+
+
+@pytest.mark.storage
+async def test_a_reply_names_its_ticket_when_the_customer_has_several_open(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = FrozenClock(START)
+    service = TicketService(clock)
+    async with session_factory() as s:
+        contact = ContactPerson(
+            name="Anna", telegram_user_id=7002, telegram_chat_id=7002, language="nl",
+            created_at=clock.now(), updated_at=clock.now(),
+        )  # fmt: skip
+        staff = StaffUser(
+            username="agent-reference", password_hash="x", role=StaffRole.AGENT,
+            created_at=clock.now(), updated_at=clock.now(),
+        )  # fmt: skip
+        s.add_all([contact, staff])
+        await s.flush()
+        first, _ = await service.open_ticket(
+            s, actor=Actor.system(), channel=TicketChannel.TELEGRAM, text="vpn", contact=contact
+        )
+        await service.add_agent_reply(s, first.id, staff=staff, text="Alleen dit ticket open.")
+        await s.commit()
+    bot, api = make_bot()
+    await deliver_pending(bot, session_factory, clock)
+    assert api.sent_texts() == ["Alleen dit ticket open."]  # one open ticket: no heading
+    async with session_factory() as s:
+        contact = await s.get(ContactPerson, contact.id)
+        staff = await s.get(StaffUser, staff.id)
+        assert contact is not None and staff is not None
+        await service.open_ticket(
+            s, actor=Actor.system(), channel=TicketChannel.TELEGRAM, text="fax", contact=contact
+        )
+        await service.add_agent_reply(s, first.id, staff=staff, text="Over de vpn.")
+        await s.commit()
+        reference = first.reference
+    await deliver_pending(bot, session_factory, clock)
+    assert api.sent_texts()[-1] == f"Over ticket {reference}:\n\nOver de vpn."

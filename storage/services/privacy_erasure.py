@@ -40,6 +40,7 @@ from storage.models import (
     ErasureRun,
     LinkCode,
     MessageEdit,
+    OutboxMessage,
     PrivacyDocument,
     PrivacyRequest,
     PrivacyRequestEvent,
@@ -271,6 +272,10 @@ async def _rest(
         ids = [r.id for r in rows]
         await session.execute(delete(model).where(model.id.in_(ids)))
         result.add(kind, ids, ERASED)
+    # Nothing more is said to an erased subject: what waits in the outbox goes too.
+    outbox = [m.id for m in found.outbox]
+    await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(outbox)))
+    result.add("outbox", outbox, ERASED)
     updates = [u.update_id for u in found.bot_updates]
     await session.execute(delete(BotUpdate).where(BotUpdate.update_id.in_(updates)))
     result.add("bot_update", updates, ERASED)

@@ -85,6 +85,8 @@ FILES: dict[str, tuple[str, str]] = {
                      "messages sent through the website's contact form"),
     "held_messages": ("berichten die nog op een ticketkeuze wachten",
                       "messages still waiting for a ticket choice"),
+    "outbox": ("wat de bot u nog stuurt of stuurde (verzonden berichten zonder tekst)",
+               "what the bot is still to send you or sent (sent messages without text)"),
     "privacy_requests": ("uw privacyverzoeken en hun verloop",
                          "your privacy requests and their progress"),
     "privacy_flags": ("beperking, ingetrokken toestemming en bezwaar",
@@ -152,6 +154,7 @@ _FREE_TEXT = {
     "recording_holds": ("reason", "release_reason"),
     "contact_form": ("message",),
     "held_messages": ("text",),
+    "outbox": ("payload", "last_error"),
     "privacy_requests": ("details", "outcome"),
     "audit": ("details",),
 }

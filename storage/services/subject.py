@@ -27,6 +27,7 @@ from storage.models import (
     LinkCode,
     MessageEdit,
     Organisation,
+    OutboxMessage,
     PrivacyDocument,
     PrivacyRequest,
     PrivacyRequestEvent,
@@ -118,6 +119,7 @@ class SubjectIndex:
     held_messages: list[UnfiledMessage] = field(default_factory=list)
     link_codes: list[LinkCode] = field(default_factory=list)
     bot_updates: list[BotUpdate] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
     privacy_requests: list[PrivacyRequest] = field(default_factory=list)
     privacy_request_events: list[PrivacyRequestEvent] = field(default_factory=list)
     privacy_documents: list[PrivacyDocument] = field(default_factory=list)
@@ -137,6 +139,10 @@ class SubjectIndex:
     def own_emails(self) -> frozenset[str]:
         forms = {f.email.strip().lower() for f in self.contact_form if f.email}
         return self.identity.emails | forms
+
+
+def _chat_ids(contacts: Iterable[ContactPerson]) -> list[int | None]:
+    return [c.telegram_chat_id for c in contacts]
 
 
 def _in(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
@@ -263,6 +269,13 @@ async def index(session: AsyncSession, identity: SubjectIdentity) -> SubjectInde
             )
             .order_by(BotUpdate.update_id),
         )
+    # What the bot is still to say (or said) in the subject's private chats: the chat id of a
+    # private chat is the user's id.
+    chats = {c for c in (identity.telegram_user_id, *_chat_ids(found.contact)) if c is not None}
+    found.outbox = await _all(
+        session,
+        select(OutboxMessage).where(_in(OutboxMessage.chat_id, chats)).order_by(OutboxMessage.id),
+    )
     found.privacy_requests = await _all(
         session,
         select(PrivacyRequest)
