@@ -19,12 +19,14 @@ from storage.models import (
     ErasureItem,
     ErasureRun,
     HoldKind,
+    OutboxMessage,
     PrivacyRequest,
     Recording,
     RecordingHold,
     RequestStatus,
     StaffRole,
 )
+from storage.services.outbox import enqueue
 from storage.services.privacy_erasure import erase_request
 from storage.services.privacy_export import export_contact
 from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, find_personal_data, pworld
@@ -105,3 +107,29 @@ async def test_training_yields_evidence_waits_and_the_rerun_completes(
         assert request is not None and request.status == RequestStatus.DONE
         assert await s.get(ErasureRun, pworld.request_id) is None  # the snapshot is gone
         assert await find_personal_data(s, SUBJECT) == []
+
+
+async def test_erasure_removes_what_the_bot_was_still_to_say(pworld: PrivacyWorld) -> None:
+    """An answer waiting in the bot outbox for the subject's chat (their name in it) goes
+    with the erasure: nothing more is said to an erased subject, nothing of them is kept."""
+    async with pworld.sessions() as s:
+        enqueue(
+            s,
+            SUBJECT.telegram_id,
+            "sendMessage",
+            json.dumps({"text": f"Dag {SUBJECT.name}, uw ticket is bijgewerkt."}),
+            pworld.clock.now(),
+        )
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        await s.commit()
+    async with pworld.sessions() as s:
+        result = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
+        await s.commit()
+    assert any(i.type == "outbox" and i.outcome == "erased" for i in result.items)
+    async with pworld.sessions() as s:
+        left = await s.scalars(
+            select(OutboxMessage).where(OutboxMessage.chat_id == SUBJECT.telegram_id)
+        )
+        assert list(left) == []
