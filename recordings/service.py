@@ -525,27 +525,7 @@ class RecordingService:
             )
         if hold.released_at is not None:
             raise Conflict(N_("hold {hold_id} was already released"), hold_id=hold_id)
-        now = self.clock.now()
-        hold.released_at = now
-        hold.released_by = _actor_label(actor)
-        hold.release_reason = reason
-        remaining = active_holds(recording)
-        audit.record(
-            session,
-            actor=actor,
-            action="recording.release",
-            subject_type=SUBJECT,
-            subject_id=recording.id,
-            at=now,
-            details={
-                "hold_id": hold.id,
-                "kind": hold.kind.value,
-                "reason": reason,
-                "remaining_holds": [h.id for h in remaining],
-            },
-        )
-        await session.flush()
-        await self._sync_retention(recording)
+        await self._release(session, recording, hold, reason, actor=actor, at=self.clock.now())
         return hold
 
     async def renew_hold(
@@ -608,9 +588,33 @@ class RecordingService:
             raise Conflict(
                 N_("hold {hold_id} is not a training hold past its review date"), hold_id=hold_id
             )
-        hold.released_at = now
+        await self._release(
+            session,
+            recording,
+            hold,
+            REVIEW_PASSED,
+            actor=actor,
+            at=now,
+            review_at=hold.review_at.isoformat(),
+        )
+        return hold
+
+    async def _release(
+        self,
+        session: AsyncSession,
+        recording: Recording,
+        hold: RecordingHold,
+        reason: str,
+        *,
+        actor: Actor,
+        at: datetime,
+        **details: str,
+    ) -> None:
+        """Release `hold` (audited with what still holds the recording); the stored version
+        returns to standard retention once no hold is left."""
+        hold.released_at = at
         hold.released_by = _actor_label(actor)
-        hold.release_reason = REVIEW_PASSED
+        hold.release_reason = reason
         remaining = active_holds(recording)
         audit.record(
             session,
@@ -618,18 +622,17 @@ class RecordingService:
             action="recording.release",
             subject_type=SUBJECT,
             subject_id=recording.id,
-            at=now,
+            at=at,
             details={
                 "hold_id": hold.id,
                 "kind": hold.kind.value,
-                "reason": REVIEW_PASSED,
-                "review_at": hold.review_at.isoformat(),
+                "reason": reason,
+                **details,
                 "remaining_holds": [h.id for h in remaining],
             },
         )
         await session.flush()
         await self._sync_retention(recording)
-        return hold
 
     @staticmethod
     def _active_hold(recording: Recording, hold_id: int) -> RecordingHold:
