@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin import (
     display,
-    flash,
     i18n,
     ops,
 )
@@ -79,7 +78,6 @@ def create_app(
         per_address=settings.login_failures_per_address,
     )
     app[TRANSLATIONS] = i18n.load_translations()
-    app[flash.FLASH] = flash.FlashStore()
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.auth import Permission, requires
+from admin.auth import Permission, requires, writes
 from admin.flash import flash, take_flash
 from admin.keys import CLOCK, DB, LANG, SETTINGS, TICKETS, USER
 from admin.middleware import render
@@ -195,8 +195,10 @@ async def _contact(
 
 
 @requires(Permission.CUSTOMERS_MANAGE)
+@writes  # reads and clears the one-time link code
 async def contact(request: web.Request) -> web.Response:
-    return await _contact(request, link_code=take_flash(request, _link_code_key(request)))
+    link_code = await take_flash(request, _link_code_key(request))
+    return await _contact(request, link_code=link_code)
 
 
 def _link_code_key(request: web.Request) -> str:
@@ -233,5 +235,5 @@ async def make_link_code(request: web.Request) -> web.StreamResponse:
         if exc.status == 404:
             raise
         return await _contact(request, error=exc.text(request[LANG]), status=exc.status)
-    flash(request, _link_code_key(request), code)  # shown once, after the redirect
+    await flash(request, _link_code_key(request), code)  # shown once, after the redirect
     raise web.HTTPSeeOther(url_for(request, "contact", id=path_id(request)))

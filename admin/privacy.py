@@ -36,7 +36,7 @@ from storage.services.privacy import (
     deadline_state,
     request_reference,
 )
-from storage.services.privacy_export import export_contact
+from storage.services.privacy_export import export_request
 
 
 def _service(request: web.Request) -> PrivacyService:
@@ -247,12 +247,7 @@ async def flag(request: web.Request) -> web.StreamResponse:
 @requires(Permission.PRIVACY_MANAGE)
 async def export(request: web.Request) -> web.StreamResponse:
     async def work(rid: int) -> None:
-        item = await _service(request).get(request[DB], rid)
-        if item.contact_id is None:
-            raise InvalidInput(N_("the subject of this request no longer exists"))
-        await export_contact(
-            _service(request), request[DB], item.contact_id, actor=_actor(request), request_id=rid
-        )
+        await export_request(_service(request), request[DB], rid, actor=_actor(request))
 
     return await _act(request, work, tell=tell_export_ready)
 

@@ -28,7 +28,7 @@ from storage.services.privacy import (
     erasure_report,
 )
 from storage.services.privacy_erasure import ErasureResult, erase_request
-from storage.services.privacy_export import export_contact
+from storage.services.privacy_export import export_request
 
 BASE = "/privacy-requests"
 # The API's channel names and the desk's (storage.services.privacy.CHANNELS).
@@ -147,12 +147,8 @@ async def verify(request: web.Request) -> web.Response:
 
 @requires(Permission.PRIVACY_MANAGE)
 async def make_export(request: web.Request) -> web.Response:
-    service = _service(request)
-    item = await service.get(request[DB], path_id(request))
-    if item.contact_id is None:
-        raise InvalidInput(N_("the subject of this request no longer exists"))
-    document = await export_contact(
-        service, request[DB], item.contact_id, actor=_actor(request), request_id=item.id
+    document = await export_request(
+        _service(request), request[DB], path_id(request), actor=_actor(request)
     )
     return web.json_response(document_json(document), status=201)
 
@@ -291,7 +287,14 @@ OPENAPI_PATHS: dict[str, Any] = {
         }
     },
     BASE + "/{id}/export": {
-        "post": {**_op("Build the export ZIP (kept 7 days)", status="201"), "parameters": _ID},
+        "post": {
+            **_op(
+                "Build the export ZIP (kept 7 days; access and portability requests only, "
+                "409 otherwise)",
+                status="201",
+            ),
+            "parameters": _ID,
+        },
         "get": {
             **_op("The export ZIP (application/zip), once the identity is verified"),
             "parameters": _ID,

@@ -181,6 +181,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 @authenticated
+@writes  # reads and clears the one-time token
 async def account(request: web.Request) -> web.Response:
     return await _render_account(request, {})
 
@@ -196,7 +197,7 @@ async def _render_account(
     context = {
         "tokens": list(tokens),
         "now": request.config_dict[CLOCK].now(),
-        "new_token": take_flash(request, "api_token"),
+        "new_token": await take_flash(request, "api_token"),
         "saved": request.query.get("saved") == "1",
         **context,
     }
@@ -216,7 +217,7 @@ async def create_token(request: web.Request) -> web.StreamResponse:
         actor=Actor.staff(user),
         expires_at=clock.now() + parse_duration(expires_in) if expires_in else None,
     )
-    flash(request, "api_token", token)  # shown once by the page the redirect leads to
+    await flash(request, "api_token", token)  # shown once by the page the redirect leads to
     raise web.HTTPSeeOther(url_for(request, "account"))
 
 

@@ -278,6 +278,18 @@ async def pworld(
         await store.close()
 
 
+async def open_request(world: PrivacyWorld, type: str, person: Person | None = None) -> int:
+    """Another request about the subject (default): each kind offers only its own actions
+    (a restriction needs a restriction request, an export an access request)."""
+    person = person or SUBJECT
+    async with world.sessions() as session:
+        request = await world.privacy.create_request(
+            session, type=type, contact_id=person.contact_id, channel="telegram", actor=STAFF
+        )
+        await session.commit()
+        return request.id
+
+
 async def find_personal_data(
     session: AsyncSession, person: Person, *, skip: set[tuple[str, str]] = frozenset()
 ) -> list[str]:

@@ -35,7 +35,7 @@ from storage.models import (
 from storage.services import audit
 from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
-from tests.privacy_fixtures import NOW, SUBJECT, PrivacyWorld, pworld
+from tests.privacy_fixtures import NOW, SUBJECT, PrivacyWorld, open_request, pworld
 from tests.telegram_fake import TOKEN, RecordingSession
 
 pytestmark = pytest.mark.storage
@@ -165,16 +165,19 @@ async def test_officer_handles_a_request_end_to_end(desk: Desk) -> None:
     assert "Controleer eerst de identiteit" in await refused.text()
     await client.post(f"/privacy/{rid}/verify", data={"csrf_token": csrf, "note": "paspoort"})
     assert await world.store.list("privacy/id-copies/") == []
-    # Export: a ZIP to download.
-    await client.post(f"/privacy/{rid}/export", data={"csrf_token": csrf})
+    # Export: a ZIP to download (an access request of the same subject offers it).
+    access_id = await open_request(world, "access")
+    await client.post(f"/privacy/{access_id}/export", data={"csrf_token": csrf})
     async with world.sessions() as s:
         export = await s.scalar(select(PrivacyDocument).where(PrivacyDocument.kind == "export"))
         assert export is not None
     body = await (await client.get(f"/privacy/documents/{export.id}")).read()
     assert "contact.json" in zipfile.ZipFile(io.BytesIO(body)).namelist()
-    # Restriction on and off.
+    # Restriction on and off (on a restriction request).
+    restriction_id = await open_request(world, "restriction")
     await client.post(
-        f"/privacy/{rid}/flag", data={"csrf_token": csrf, "flag": "restricted", "on": "1"}
+        f"/privacy/{restriction_id}/flag",
+        data={"csrf_token": csrf, "flag": "restricted", "on": "1"},
     )
     async with world.sessions() as s:
         flags = await s.get(ContactPrivacy, SUBJECT.contact_id)
@@ -237,7 +240,8 @@ async def test_id_copy_is_judged_by_its_bytes_not_its_content_type(desk: Desk) -
 async def test_a_document_whose_object_is_gone_is_a_clear_404(desk: Desk) -> None:
     client, world = desk.client, desk.world
     csrf = await login(client, "privacy-officer")
-    await client.post(f"/privacy/{world.request_id}/export", data={"csrf_token": csrf})
+    access_id = await open_request(world, "access")
+    await client.post(f"/privacy/{access_id}/export", data={"csrf_token": csrf})
     async with world.sessions() as s:
         export = await s.scalar(select(PrivacyDocument).where(PrivacyDocument.kind == "export"))
         assert export is not None
@@ -285,7 +289,9 @@ async def test_desk_pages_speak_the_staff_language_without_raw_keys(desk: Desk) 
 
 @pytest.mark.parametrize("desk", [True], indirect=True)
 async def test_requester_is_told_in_telegram_after_the_commit(desk: Desk) -> None:
-    client, world, rid = desk.client, desk.world, desk.world.request_id
+    client, world = desk.client, desk.world
+    # An access request (it offers the export); the fake bot reports world.request_id.
+    rid = world.request_id = await open_request(world, "access")
     api: CommitCheckingSession = world.api  # type: ignore[attr-defined]
     csrf = await login(client, "privacy-officer")
     # An export before the verification is not downloadable yet: nobody is told.
@@ -352,3 +358,32 @@ async def test_audit_csv_cells_cannot_run_as_spreadsheet_formulas(desk: Desk) ->
 def confirmed(csrf: str, rid: int) -> dict[str, str]:
     """An erasure form with the typed confirmation (the request's reference)."""
     return {"csrf_token": csrf, "confirm": f"P-{rid}"}
+
+
+WRONG_KIND_ACTIONS = [
+    ("erasure", "export", {}),
+    ("access", "flag", {"flag": "restricted", "on": "1"}),
+    ("erasure", "flag", {"flag": "objected", "on": "1"}),
+    ("restriction", "flag", {"flag": "consent_withdrawn", "on": "0"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "action", "form"), WRONG_KIND_ACTIONS)
+async def test_an_action_of_another_kind_of_request_is_refused(
+    desk: Desk, kind: str, action: str, form: dict[str, str]
+) -> None:
+    """The page only offers a request its own actions; a forged form gets 409 and nothing
+    is kept (no export, no flag, no event)."""
+    client, world = desk.client, desk.world
+    rid = world.request_id if kind == "erasure" else await open_request(world, kind)
+    csrf = await login(client, "privacy-officer")
+    async with world.sessions() as s:
+        events_before = len((await world.privacy.get(s, rid)).events)
+    refused = await client.post(f"/privacy/{rid}/{action}", data={"csrf_token": csrf, **form})
+    assert refused.status == 409
+    assert f"is een verzoek van de soort {kind}" in await refused.text()
+    async with world.sessions() as s:
+        exports = await s.scalars(select(PrivacyDocument).where(PrivacyDocument.kind == "export"))
+        assert list(exports) == []
+        assert await s.get(ContactPrivacy, SUBJECT.contact_id) is None
+        assert len((await world.privacy.get(s, rid)).events) == events_before

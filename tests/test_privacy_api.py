@@ -212,3 +212,29 @@ def test_openapi_lists_the_privacy_endpoints() -> None:
         assert f"/privacy-requests{path}" in paths
     assert paths["/privacy-requests"]["post"]["x-permission"] == "privacy.manage"
     assert "get" in paths["/privacy-requests/{id}/export"]
+
+
+async def test_export_only_on_an_access_or_portability_request(
+    api: TestClient, pworld: PrivacyWorld
+) -> None:
+    """The erasure request (verified, so only its kind stands in the way) neither builds nor
+    hands out an export: 409, nothing stored."""
+    headers = await _headers(pworld)
+    rid = pworld.request_id
+    async with pworld.sessions() as s:
+        await pworld.privacy.verify_identity(s, rid, actor=Actor.system("test"))
+        await s.commit()
+    for method in ("post", "get"):
+        refused = await api.request(method, f"{BASE}/{rid}/export", headers=headers)
+        assert refused.status == 409, method
+        error = (await refused.json())["error"]
+        assert "is a erasure request: it does not offer export" in error["message"]
+    async with pworld.sessions() as s:
+        exports = select(func.count()).where(PrivacyDocument.kind == DocumentKind.EXPORT)
+        assert await s.scalar(exports) == 0
+    made = await api.post(
+        BASE, json={"contact_id": SUBJECT.contact_id, "kind": "portability", "channel": "email"},
+        headers=headers,
+    )  # fmt: skip
+    portability = (await made.json())["id"]
+    assert (await api.post(f"{BASE}/{portability}/export", headers=headers)).status == 201

@@ -14,10 +14,19 @@ from recordings.service import IngestMetadata
 from storage.models import AuditEvent, DeliveryState, HoldKind, Recording, ReplyChunk, TicketMessage
 from storage.services.privacy import excluded_callers, excluded_recordings
 from storage.services.privacy_erasure import erase_contact
-from tests.privacy_fixtures import NOW, OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
+from tests.privacy_fixtures import (
+    NOW,
+    OTHER,
+    STAFF,
+    SUBJECT,
+    PrivacyWorld,
+    open_request,
+    pworld,
+)
 from tests.telegram_fake import make_bot
 
 pytestmark = pytest.mark.storage
+FLAG_KINDS = {"objected": "objection", "consent_withdrawn": "consent_withdrawal"}
 __all__ = ["pworld"]
 
 
@@ -33,8 +42,9 @@ async def _reply_state(world: PrivacyWorld, ticket_id: int) -> DeliveryState:
 
 
 async def test_restricted_contact_gets_no_messages(pworld: PrivacyWorld) -> None:
+    restriction = await open_request(pworld, "restriction")
     async with pworld.sessions() as s:
-        flags = await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        flags = await pworld.privacy.set_flag(s, restriction, "restricted", True, actor=STAFF)
         await s.commit()
     assert flags.restricted
     bot, api = make_bot()
@@ -43,11 +53,12 @@ async def test_restricted_contact_gets_no_messages(pworld: PrivacyWorld) -> None
     assert await _reply_state(pworld, SUBJECT.ticket_ids[0]) == DeliveryState.UNDELIVERABLE
     assert await _reply_state(pworld, OTHER.ticket_ids[0]) == DeliveryState.SENT
     async with pworld.sessions() as s:
-        request = await pworld.privacy.get(s, pworld.request_id)
+        request = await pworld.privacy.get(s, restriction)
         assert [e.action for e in request.events][-1] == "restricted_on"
 
 
 async def test_restricted_callers_leave_the_training_library(pworld: PrivacyWorld) -> None:
+    restriction = await open_request(pworld, "restriction")
     async with pworld.sessions() as s:
         for recording_id in (SUBJECT.recording_ids[0], OTHER.recording_ids[0]):
             await pworld.recordings.place_hold(
@@ -56,11 +67,11 @@ async def test_restricted_callers_leave_the_training_library(pworld: PrivacyWorl
         await s.commit()
         both = {r.id for r in await training_library(s)}
         assert both == {SUBJECT.recording_ids[0], OTHER.recording_ids[0]}
-        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        await pworld.privacy.set_flag(s, restriction, "restricted", True, actor=STAFF)
         await s.commit()
         assert {r.id for r in await training_library(s)} == {OTHER.recording_ids[0]}
         assert "+31612345678" in await excluded_callers(s)  # SUBJECT.phone in E.164
-        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", False, actor=STAFF)
+        await pworld.privacy.set_flag(s, restriction, "restricted", False, actor=STAFF)
         await s.commit()
         assert {r.id for r in await training_library(s)} == both
 
@@ -85,11 +96,12 @@ async def _call_from_another_line(world: PrivacyWorld, s, tmp_path) -> int:  # t
 async def test_restriction_finds_their_calls_through_the_subject_index(
     pworld: PrivacyWorld, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
+    restriction = await open_request(pworld, "restriction")
     async with pworld.sessions() as s:
         other_line = await _call_from_another_line(pworld, s, tmp_path)
         await s.commit()
         assert other_line in {r.id for r in await training_library(s)}
-        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", True, actor=STAFF)
+        await pworld.privacy.set_flag(s, restriction, "restricted", True, actor=STAFF)
         await s.commit()
         assert other_line not in {r.id for r in await training_library(s)}
         assert other_line in await excluded_recordings(s)
@@ -100,6 +112,7 @@ async def test_objection_or_withdrawal_deletes_their_recordings_training_yields(
     pworld: PrivacyWorld, tmp_path, flag: str
 ) -> None:  # type: ignore[no-untyped-def]
     trained, evidence = SUBJECT.recording_ids[0], pworld.held_recording_id
+    request_id = await open_request(pworld, FLAG_KINDS[flag])
     async with pworld.sessions() as s:
         await pworld.recordings.place_hold(
             s, trained, kind=HoldKind.TRAINING, reason="goed voorbeeld", actor=STAFF
@@ -107,10 +120,10 @@ async def test_objection_or_withdrawal_deletes_their_recordings_training_yields(
         other_line = await _call_from_another_line(pworld, s, tmp_path)
         await s.commit()
         with pytest.raises(ValueError):  # the vault must be passed: it does the deleting
-            await pworld.privacy.set_flag(s, pworld.request_id, flag, True, actor=STAFF)
+            await pworld.privacy.set_flag(s, request_id, flag, True, actor=STAFF)
         await s.rollback()
         await pworld.privacy.set_flag(
-            s, pworld.request_id, flag, True, actor=STAFF, recordings=pworld.recordings
+            s, request_id, flag, True, actor=STAFF, recordings=pworld.recordings
         )
         await s.commit()
         assert await s.get(Recording, trained) is None
@@ -123,12 +136,12 @@ async def test_objection_or_withdrawal_deletes_their_recordings_training_yields(
             )
         )
         assert {e.details["recording_id"] for e in released} == {trained, other_line}
-        assert {e.subject_id for e in released} == {str(pworld.request_id)}
+        assert {e.subject_id for e in released} == {str(request_id)}
         deletes = select(AuditEvent).where(AuditEvent.action == "recording.delete")
         reasons = [e.details["reason"] for e in await s.scalars(deletes)]
         assert len(reasons) == 2
-        assert all(f"privacy request {pworld.request_id}" in r for r in reasons)
-        request = await pworld.privacy.get(s, pworld.request_id)
+        assert all(f"privacy request {request_id}" in r for r in reasons)
+        request = await pworld.privacy.get(s, request_id)
         assert "recordings_deleted" in [e.action for e in request.events]
 
 

@@ -16,17 +16,20 @@ from storage.services.audit import Actor
 from storage.services.errors import ContactRestricted
 from storage.services.tickets import TicketService
 from tests.admin_fixtures import login
-from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
+from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, open_request, pworld
 from tests.test_privacy_admin import Desk, desk
 
 pytestmark = pytest.mark.storage
 __all__ = ["desk", "pworld"]
 
 
-async def _restrict(world: PrivacyWorld) -> None:
+async def _restrict(world: PrivacyWorld) -> int:
+    """Restrict the subject through a restriction request (its id returned)."""
+    request_id = await open_request(world, "restriction")
     async with world.sessions() as s:
-        await world.privacy.set_flag(s, world.request_id, "restricted", True, actor=STAFF)
+        await world.privacy.set_flag(s, request_id, "restricted", True, actor=STAFF)
         await s.commit()
+    return request_id
 
 
 async def _outgoing(world: PrivacyWorld, ticket_id: int) -> int:
@@ -41,7 +44,7 @@ async def _outgoing(world: PrivacyWorld, ticket_id: int) -> int:
 async def test_the_service_refuses_a_reply_but_takes_a_note(pworld: PrivacyWorld) -> None:
     tickets = TicketService(pworld.clock)
     telegram_ticket = SUBJECT.ticket_ids[0]
-    await _restrict(pworld)
+    restriction = await _restrict(pworld)
     async with pworld.sessions() as s:
         staff = await s.get(StaffUser, pworld.staff_id)
         assert staff is not None
@@ -57,7 +60,7 @@ async def test_the_service_refuses_a_reply_but_takes_a_note(pworld: PrivacyWorld
     async with pworld.sessions() as s:
         staff = await s.get(StaffUser, pworld.staff_id)
         assert staff is not None
-        await pworld.privacy.set_flag(s, pworld.request_id, "restricted", False, actor=STAFF)
+        await pworld.privacy.set_flag(s, restriction, "restricted", False, actor=STAFF)
         await tickets.add_agent_reply(s, telegram_ticket, staff=staff, text="Opgelost?")
         await s.commit()
     assert await _outgoing(pworld, telegram_ticket) == 2

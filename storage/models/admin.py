@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, BigIntPK
@@ -24,6 +24,9 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # A one-time value for the next page (admin/flash.py), JSON; in the database so any
+    # instance serving the redirected GET finds it.
+    flash: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ApiToken(Base):

@@ -4,6 +4,7 @@ users. The caller owns the AsyncSession and commits."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -416,3 +417,32 @@ async def change_password(
         at=clock.now(),
     )
     await session.flush()
+
+
+async def put_flash(
+    session: AsyncSession, session_id: str, name: str, value: str, expires_at: datetime
+) -> None:
+    """Keep one value for the next page of this login (written in the caller's
+    transaction: it exists exactly when what it shows was committed)."""
+    flash = json.dumps({"name": name, "value": value, "expires_at": expires_at.isoformat()})
+    await session.execute(
+        update(StaffSession).where(StaffSession.id == session_id).values(flash=flash)
+    )
+
+
+async def take_flash(session: AsyncSession, session_id: str, name: str, now: datetime) -> str:
+    """The value kept under `name`, at most once: the read clears it, and of two requests
+    racing for it only the one whose clearing update hits the row gets it."""
+    stored = await session.scalar(select(StaffSession.flash).where(StaffSession.id == session_id))
+    if stored is None:
+        return ""
+    flash = json.loads(stored)
+    expired = datetime.fromisoformat(flash["expires_at"]) <= now
+    if flash["name"] != name and not expired:
+        return ""  # another page's value: it waits for that page
+    cleared = await session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == session_id, StaffSession.flash == stored)
+        .values(flash=None)
+    )
+    return "" if expired or cleared.rowcount != 1 else str(flash["value"])

@@ -296,10 +296,23 @@ class PrivacyService:
                 names=names,
             )
 
+    @staticmethod
+    def require_action(request: PrivacyRequest, action: str) -> None:
+        """Refuse an action this kind of request does not offer (REQUEST_ACTIONS): the
+        desk only shows the right ones, the server must not rely on that."""
+        if action not in REQUEST_ACTIONS[request.type]:
+            raise Conflict(
+                N_("privacy request {id} is a {kind} request: it does not offer {action}"),
+                id=request.id,
+                kind=request.type.value,
+                action=action,
+            )
+
     async def request_export(self, session: AsyncSession, request_id: int) -> PrivacyDocument:
         """The newest export of this request still stored, once the identity is verified
         (the file leaves the desk: only to the person it is about)."""
         request = await self.get(session, request_id)
+        self.require_action(request, "export")
         if request.verified_at is None:
             raise Conflict(N_("verify the requester's identity before handing out the export"))
         document = await session.scalar(
@@ -550,6 +563,7 @@ class PrivacyService:
         if flag not in ("restricted", "consent_withdrawn", "objected"):
             raise InvalidInput(N_("unknown flag {flag!r}"), flag=flag)
         request = await self.get(session, request_id)
+        self.require_action(request, flag)
         if request.contact_id is None:
             raise Conflict(N_("the subject of this request no longer exists"))
         contact_id = request.contact_id

@@ -29,6 +29,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
+from storage.services.errors import N_, InvalidInput
 from storage.services.privacy import PrivacyService
 from storage.services.redaction import REDACTED, Redactor, redactor
 from storage.services.subject import index_of_contact
@@ -215,7 +216,9 @@ async def export_contact(
     out: Path | None = None,
 ) -> PrivacyDocument:
     """Build the ZIP, store it as a temporary object (7 days) and, with `out`, also write
-    it to that path (the CLI)."""
+    it to that path (the CLI). With `request_id`, only for a request that offers one."""
+    if request_id is not None:
+        service.require_action(await service.get(session, request_id), "export")
     found = await index_of_contact(session, contact_id)
     data = found.as_dict()
     tables = _tables(data, await redactor(session, found))
@@ -262,3 +265,16 @@ async def export_contact(
     )
     await session.flush()
     return document
+
+
+async def export_request(
+    service: PrivacyService, session: AsyncSession, request_id: int, *, actor: Actor
+) -> PrivacyDocument:
+    """The export a request asks for: only an access or portability request offers one."""
+    request = await service.get(session, request_id)
+    service.require_action(request, "export")  # before the subject: the clearer refusal
+    if request.contact_id is None:
+        raise InvalidInput(N_("the subject of this request no longer exists"))
+    return await export_contact(
+        service, session, request.contact_id, actor=actor, request_id=request.id
+    )
