@@ -1,7 +1,6 @@
 """Running the bot inside `supportdesk serve`: webhook (SUPPORTDESK_WEBHOOK_URL set) or long
 polling, the inbox processor, the delivery worker and the filing of unfiled messages. The
-admin app starts and stops it
-(a cleanup context) and passes in everything it needs."""
+admin app starts and stops it (a cleanup context) and passes in everything it needs."""
 
 from __future__ import annotations
 
