@@ -9,10 +9,18 @@ import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import World, login
 from desk_fixtures import seed_customer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from unfiled_helpers import WAITING_TEXT, two_tickets_and_a_waiting_message
 
 from admin.auth import ROLE_PERMISSIONS, Permission
-from storage.models import AuditEvent, ContactPerson, LinkCode, Organisation, StaffRole
+from storage.models import (
+    AuditEvent,
+    ContactPerson,
+    LinkCode,
+    Organisation,
+    StaffRole,
+    UnfiledMessage,
+)
 from storage.services import access
 from storage.services.audit import Actor
 
@@ -249,3 +257,24 @@ async def test_api_crud_and_errors(world: World) -> None:
     async with world.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(ContactPerson))
     assert count == 2  # the seeded one and Piet; the refused ones left nothing behind
+
+
+async def test_contact_page_lists_messages_waiting_for_a_ticket_choice(world: World) -> None:
+    """Agents see what the customer sent while the bot waits for their ticket choice."""
+    async with world.sessions() as session:
+        waiting = await two_tickets_and_a_waiting_message(session, world.clock, world.clock.now())
+    client = world.client
+    await login(client, "agent")
+    html = await (await client.get(f"/contacts/{waiting.contact_id}")).text()
+    assert "Berichten die op een ticketkeuze wachten" in html
+    listed = re.search(r'<ul class="contact-unfiled">(.*?)</ul>', html, re.S)
+    assert listed is not None
+    assert WAITING_TEXT in listed.group(1)
+    assert "2026-11-27 10:02" in listed.group(1)  # 09:02 UTC, shown in Europe/Amsterdam
+    assert "15 minuten" in html  # SUPPORTDESK_UNFILED_AFTER's default
+
+    async with world.sessions() as session:
+        await session.execute(delete(UnfiledMessage))
+        await session.commit()
+    html = await (await client.get(f"/contacts/{waiting.contact_id}")).text()
+    assert "contact-unfiled" not in html

@@ -33,6 +33,16 @@ class FiledNotice(Protocol):
     def __call__(self, language: str, reference: str, *, opened: bool) -> str: ...
 
 
+async def waiting_of(session: AsyncSession, contact_id: int) -> list[UnfiledMessage]:
+    """The contact's messages still waiting for a ticket choice, oldest first."""
+    rows = await session.scalars(
+        select(UnfiledMessage)
+        .where(UnfiledMessage.contact_id == contact_id)
+        .order_by(UnfiledMessage.created_at, UnfiledMessage.id)
+    )
+    return list(rows)
+
+
 async def file_waiting(
     session: AsyncSession,
     ticket_service: TicketService,
