@@ -4,18 +4,24 @@ run by the bot runtime's loop)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiogram.methods import SendMessage
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from unfiled_helpers import (
+    CHAT,
     WAITING_TEXT,
     assert_filed_on_recent,
     two_tickets_and_a_waiting_message,
 )
 
+from bot.outbox import ANSWER_METHODS
 from bot.texts import FiledNoticeText, create_i18n
+from bot.unfiled import unfiled_loop
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.models import OutboxMessage, TicketMessage, UnfiledMessage
@@ -67,3 +73,44 @@ async def test_filed_on_the_most_recent_open_ticket_once_the_wait_is_over(
         await assert_filed_on_recent(s, waiting)
     # Nothing left to file: a second round does nothing.
     assert await _file_as_of(session_factory, clock, wait) == 0
+
+
+async def test_the_bot_runtimes_loop_files_them_and_the_outbox_can_send_the_notice(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """bot.unfiled.unfiled_loop (started by BotRuntime) runs file_waiting with the wait of
+    the settings; the row it queues is a Bot API call the outbox worker sends."""
+    clock = FrozenClock(START)
+    async with session_factory() as s:
+        waiting = await two_tickets_and_a_waiting_message(s, clock, START)
+    clock.set(START + timedelta(minutes=2, seconds=15 * 60 + 1))
+    loop = asyncio.create_task(
+        unfiled_loop(
+            session_factory,
+            TicketService(clock),
+            clock,
+            FiledNoticeText(create_i18n()),
+            wait=timedelta(minutes=15),
+            interval=0.01,
+        )
+    )
+
+    async def gone() -> bool:
+        async with session_factory() as s:
+            return await s.get(UnfiledMessage, waiting.held_id) is None
+
+    try:
+        for _ in range(500):
+            if await gone():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    async with session_factory() as s:
+        await assert_filed_on_recent(s, waiting)
+        row = await s.scalar(select(OutboxMessage))
+        assert row is not None
+        call = ANSWER_METHODS[row.method].model_validate_json(row.payload)
+        assert isinstance(call, SendMessage) and call.chat_id == CHAT
