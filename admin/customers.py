@@ -19,6 +19,7 @@ from storage.services.customers import CustomerService
 from storage.services.errors import ServiceError
 from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketFilter
+from storage.services.unfiled import waiting_of
 
 ORG_FIELDS = ("name", "customer_number", "delivery_address")
 CONTACT_FIELDS = ("name", "email", "phone", "language", "organisation_id")
@@ -187,6 +188,8 @@ async def _contact(
         "contact": contact,
         "org": org,
         "tickets": page.items,
+        "unfiled": await waiting_of(db, contact_id),
+        "unfiled_after": request.config_dict[SETTINGS].unfiled_after,
         "error": error,
         "link_code": link_code,
         "deep_link": f"https://t.me/{bot}?start={link_code}" if link_code and bot else "",

@@ -242,6 +242,8 @@ TABLES: dict[str, dict[str, Message]] = {
     },
     "kept_why": {
         "open_privacy_request": L_("kept (open privacy request)"),
+        "filed": L_("filed on the most recent open ticket"),
+        "not_filed": L_("kept (not filed on a ticket yet)"),
     },
     # Codes handed to a page: error pages, warnings, form errors and notices.
     "code": {

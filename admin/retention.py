@@ -15,6 +15,7 @@ from sqlalchemy import select
 from admin.auth import Permission, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SESSIONMAKER, SETTINGS
 from admin.middleware import render
+from bot.texts import FiledNoticeText, create_i18n
 from storage.config import ConfigError
 from storage.models import RetentionRun
 from storage.retention.holds import due_for_review
@@ -70,6 +71,7 @@ async def _sweep_forever(app: web.Application, interval: int) -> None:
     # The first sweep soon after start: an instance restarted more often than the
     # interval must still sweep.
     delay = min(interval, FIRST_SWEEP_DELAY)
+    notice = FiledNoticeText(await asyncio.to_thread(create_i18n))  # .mo files: off the loop
     while True:
         await asyncio.sleep(delay)
         delay = interval
@@ -80,6 +82,7 @@ async def _sweep_forever(app: web.Application, interval: int) -> None:
             rules,
             batch=settings.retention_batch_size,
             recordings=app[RECORDINGS],  # the settings' policy: deletes clear waveforms too
+            filed_notice=notice,
         )
         try:
             result = await sweeper.run(trigger="serve")

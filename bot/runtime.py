@@ -1,12 +1,13 @@
 """Running the bot inside `supportdesk serve`: webhook (SUPPORTDESK_WEBHOOK_URL set) or long
-polling, the inbox processor and the delivery worker. The admin app starts and stops it
-(a cleanup context) and passes in everything it needs."""
+polling, the inbox processor, the delivery worker and the filing of unfiled messages. The
+admin app starts and stops it (a cleanup context) and passes in everything it needs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,9 @@ from bot.polling import polling_loop
 from bot.probe import BotProbe
 from bot.processor import RateLimiter, UpdateProcessor
 from bot.shutdown import drain
+from bot.texts import FiledNoticeText, create_i18n
 from bot.transport import BotTransport
+from bot.unfiled import unfiled_loop
 from bot.webhook import NOT_REGISTERED, register_webhook
 from storage.clock import Clock
 from storage.config import Settings
@@ -66,6 +69,15 @@ class BotRuntime:
         tasks.append(
             asyncio.create_task(delivery_loop(bot, sessionmaker, clock), name="bot-delivery")
         )
+        notice = FiledNoticeText(await asyncio.to_thread(create_i18n))  # .mo files: off the loop
+        unfiled = unfiled_loop(
+            sessionmaker,
+            self.ticket_service,
+            clock,
+            notice,
+            wait=timedelta(minutes=settings.unfiled_after),
+        )
+        tasks.append(asyncio.create_task(unfiled, name="bot-unfiled"))
         # Both modes: the admin reaches the bot through it (privacy notices); only webhook
         # mode has a secret, and the webhook route refuses everything without one.
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_url else ""

@@ -207,6 +207,18 @@ def translate(i18n: I18n, language: str, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+class FiledNoticeText:
+    """storage.services.unfiled.FiledNotice: what the customer is told when their message
+    was filed without their ticket choice."""
+
+    def __init__(self, i18n: I18n) -> None:
+        self.i18n = i18n
+
+    def __call__(self, language: str, reference: str, *, opened: bool) -> str:
+        key = "ticket_opened" if opened else "held_filed_recent"
+        return translate(self.i18n, language, key, reference=reference)
+
+
 def day_text(language: str, day: date) -> str:
     """A date as the customer's language writes it: '7 januari 2027' / 'January 7, 2027'."""
     return format_date(day, "long", locale=_locale(language))

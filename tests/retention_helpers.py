@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.texts import FiledNoticeText, create_i18n
 from recordings.service import RETENTION_STANDARD, RETENTION_TAG, RecordingService
 from storage.clock import FrozenClock
 from storage.models import (
@@ -40,7 +41,15 @@ def sweeper(
     **periods: int,
 ) -> Sweeper:
     recordings = RecordingService(clock, store)
-    return Sweeper(sessions, store, clock, schedule(periods), batch=batch, recordings=recordings)
+    return Sweeper(
+        sessions,
+        store,
+        clock,
+        schedule(periods),
+        batch=batch,
+        recordings=recordings,
+        filed_notice=FiledNoticeText(create_i18n()),
+    )
 
 
 async def count(session: AsyncSession, model: type, *where: object) -> int:

@@ -4,17 +4,28 @@ contact page with tickets and Telegram state, one-time link codes."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import World, login
 from desk_fixtures import seed_customer
 from sqlalchemy import func, select
+from unfiled_helpers import WAITING_TEXT, two_tickets_and_a_waiting_message
 
 from admin.auth import ROLE_PERMISSIONS, Permission
-from storage.models import AuditEvent, ContactPerson, LinkCode, Organisation, StaffRole
+from bot.texts import FiledNoticeText, create_i18n
+from storage.models import (
+    AuditEvent,
+    ContactPerson,
+    LinkCode,
+    Organisation,
+    StaffRole,
+)
 from storage.services import access
 from storage.services.audit import Actor
+from storage.services.tickets import TicketService
+from storage.services.unfiled import file_waiting
 
 pytestmark = pytest.mark.storage
 
@@ -249,3 +260,31 @@ async def test_api_crud_and_errors(world: World) -> None:
     async with world.sessions() as session:
         count = await session.scalar(select(func.count()).select_from(ContactPerson))
     assert count == 2  # the seeded one and Piet; the refused ones left nothing behind
+
+
+async def test_contact_page_lists_messages_waiting_for_a_ticket_choice(world: World) -> None:
+    """Agents see what the customer sent while the bot waits for their ticket choice."""
+    async with world.sessions() as session:
+        waiting = await two_tickets_and_a_waiting_message(session, world.clock, world.clock.now())
+    client = world.client
+    await login(client, "agent")
+    html = await (await client.get(f"/contacts/{waiting.contact_id}")).text()
+    assert "Berichten die op een ticketkeuze wachten" in html
+    listed = re.search(r'<ul class="contact-unfiled">(.*?)</ul>', html, re.S)
+    assert listed is not None
+    assert WAITING_TEXT in listed.group(1)
+    assert "2026-11-27 10:02" in listed.group(1)  # 09:02 UTC, shown in Europe/Amsterdam
+    assert "15 minuten" in html  # SUPPORTDESK_UNFILED_AFTER's default
+
+    world.clock.advance(timedelta(minutes=16))
+    async with world.sessions() as session:
+        notice = FiledNoticeText(create_i18n())
+        cutoff = world.clock.now() - timedelta(minutes=15)
+        assert await file_waiting(session, TicketService(world.clock), notice, cutoff=cutoff) == 1
+        await session.commit()
+    html = await (await client.get(f"/contacts/{waiting.contact_id}")).text()
+    assert "contact-unfiled" not in html
+    # On the ticket: the message, and the desk's own note saying why it is there.
+    thread = await (await client.get(f"/tickets/{waiting.recent_ticket}")).text()
+    assert WAITING_TEXT in thread
+    assert re.search(r"<strong>Supportdesk</strong>.*?Filed automatically", thread, re.S)

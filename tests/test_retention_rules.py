@@ -23,6 +23,7 @@ from retention_helpers import (
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from unfiled_helpers import assert_filed_on_recent, two_tickets_and_a_waiting_message
 
 from recordings.archive import configure_lifecycle
 from recordings.service import RecordingService
@@ -48,7 +49,7 @@ from storage.models import (
     UnfiledMessage,
 )
 from storage.objectstore import S3ObjectStore
-from storage.retention.jobs import CLOSED, INACTIVE, OPEN_PRIVACY_REQUEST
+from storage.retention.jobs import CLOSED, FILED, INACTIVE, OPEN_PRIVACY_REQUEST
 from storage.retention.rules import RULES, Months, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
 from storage.services import access, audit, purge
@@ -551,27 +552,25 @@ async def test_contact_form_submissions_go_after_one_year(
     assert emails == [None, "klaas@example.nl"]
 
 
-async def test_unanswered_held_messages_go_after_30_days(
+async def test_unanswered_held_messages_are_filed_not_deleted_after_30_days(
     session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
 ) -> None:
-    """Bot messages waiting for a ticket choice; an answered one already left the table."""
+    """Bot messages waiting for a ticket choice (the bot files them after 15 minutes; here
+    it was not running): at 30 days the rule files them on the customer's most recent open
+    ticket instead of deleting them, so none is lost."""
     async with session_factory() as s:
-        contact = ContactPerson(name="Klaas Vaak", created_at=T0, updated_at=T0)
-        s.add(contact)
-        await s.flush()
-        for moment in (T0, T0 + timedelta(days=1)):
-            s.add(UnfiledMessage(contact_id=contact.id, text="welk ticket?", created_at=moment))
-        await s.commit()
+        waiting = await two_tickets_and_a_waiting_message(s, clock, T0)
     keys = {rule.key: rule for rule in RULES}
     assert keys["held_messages"].days == 30
-    await _sweep(session_factory, store, clock, T0 + timedelta(days=30) - SECOND)
+    sent = T0 + timedelta(minutes=2)
+    await _sweep(session_factory, store, clock, sent + timedelta(days=30) - SECOND)
     async with session_factory() as s:
-        assert await count(s, UnfiledMessage) == 2
-    result = await _sweep(session_factory, store, clock, T0 + timedelta(days=30) + SECOND)
-    assert result.rules["held_messages"].deleted == 1
+        assert await count(s, UnfiledMessage) == 1
+    result = await _sweep(session_factory, store, clock, sent + timedelta(days=30) + SECOND)
+    report = result.rules["held_messages"]
+    assert (report.deleted, report.kept) == (0, {FILED: 1})
     async with session_factory() as s:
-        left = list(await s.scalars(select(UnfiledMessage.created_at)))
-        assert left == [T0 + timedelta(days=1)]
+        await assert_filed_on_recent(s, waiting)
         assert await count(s, ContactPerson) == 1  # the contact follows its own rule
 
 

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import datetime
 
 import click
 
 from admin.cli.runtime import CONFIG_ERROR, cli_runtime, cli_settings, fail, moment_option, run
+from bot.texts import FiledNoticeText, create_i18n
 from recordings.reconcile import ReconcileReport
 from recordings.reconcile import reconcile as run_reconcile
 from storage.clock import SystemClock
@@ -28,6 +30,8 @@ WHY = {
     jobs.CLOSED: "closed, period counted from closing",
     jobs.INACTIVE: "never closed, period counted from the last activity",
     jobs.OPEN_PRIVACY_REQUEST: "open privacy request: kept until it is closed",
+    jobs.FILED: "filed on the customer's most recent open ticket instead",
+    jobs.NOT_FILED: "kept: could not be filed on a ticket in this run",
 }
 
 
@@ -86,8 +90,15 @@ async def _sweep(
     settings: Settings, rules: tuple[Rule, ...], now: datetime | None, dry_run: bool, batch: int
 ) -> SweepResult:
     async with cli_runtime(settings, bucket=True) as rt:
+        i18n = await asyncio.to_thread(create_i18n)  # .mo files: off the event loop
         sweeper = Sweeper(
-            rt.sessions, rt.store, rt.clock, rules, batch=batch, recordings=rt.recordings()
+            rt.sessions,
+            rt.store,
+            rt.clock,
+            rules,
+            batch=batch,
+            recordings=rt.recordings(),
+            filed_notice=FiledNoticeText(i18n),
         )
         return await sweeper.run(now=now, dry_run=dry_run, trigger="cli")
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.clock import FrozenClock
 from storage.models import (
     ApiToken,
     AuditEvent,
@@ -46,6 +47,8 @@ from storage.services.contact_form import FORM_SUBJECT, form_subject
 from storage.services.errors import ServiceError
 from storage.services.privacy import OPEN as OPEN_REQUEST
 from storage.services.recording_port import RecordingHeld, RecordingRetention, active_hold
+from storage.services.tickets import TicketService
+from storage.services.unfiled import FiledNotice, file_waiting
 
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
@@ -55,6 +58,8 @@ CLOSED = "closed"  # support information: period counted from closing
 INACTIVE = "inactive"  # support information: never closed, counted from the last activity
 OPEN_PRIVACY_REQUEST = "open_privacy_request"  # contact kept until its request is closed
 REVIEW_PASSED = "review_passed"  # training hold released: its review date passed
+FILED = "filed"  # an unfiled bot message put on the customer's ticket instead of deleted
+NOT_FILED = "not_filed"  # no way to tell the customer was given: kept, never deleted
 
 
 @dataclass
@@ -71,6 +76,9 @@ class Job:
     first: bool = True
     skip_locked: bool = False
     skip: set[Any] = field(default_factory=set)
+    # The bot's text for a message filed without the customer's choice (held_messages);
+    # without it those messages are kept, never deleted.
+    filed_notice: FiledNotice | None = None
 
     def lock(self, stmt: S, of: Any) -> S:
         return stmt.with_for_update(skip_locked=True, of=of) if self.skip_locked else stmt
@@ -259,8 +267,18 @@ async def audit_events(job: Job) -> Outcome:
 async def held_messages(job: Job) -> Outcome:
     """Bot messages still waiting for the customer to pick a ticket. An answered one has
     already become a ticket message (and left this table), so what is here went unanswered.
-    The table only holds those pending messages: scanning it is cheap without an index."""
-    return await _bulk(job, UnfiledMessage, UnfiledMessage.created_at, "held_message")
+    The table only holds those pending messages: scanning it is cheap without an index.
+    None is deleted: each is filed on the customer's most recent open ticket first (as the
+    bot does after SUPPORTDESK_UNFILED_AFTER), so no message is ever lost."""
+    due = select(UnfiledMessage.id).where(UnfiledMessage.created_at <= job.cutoff)
+    if job.dry_run or job.filed_notice is None:
+        waiting = await job.count(due)
+        return Outcome(kept={FILED if job.dry_run else NOT_FILED: waiting} if waiting else {})
+    service = TicketService(FrozenClock(job.now))
+    filed = await file_waiting(
+        job.session, service, job.filed_notice, cutoff=job.cutoff, limit=job.limit
+    )
+    return _batch_done(job, filed, Outcome(kept={FILED: filed} if filed else {}))
 
 
 async def contact_form_submissions(job: Job) -> Outcome:

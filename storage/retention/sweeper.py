@@ -38,6 +38,7 @@ from storage.retention.pending import GRACE, PendingReport, settle_pending
 from storage.retention.rules import Rule
 from storage.services.audit import Actor
 from storage.services.recording_port import RecordingRetention
+from storage.services.unfiled import FiledNotice
 
 log = logging.getLogger(__name__)
 LEASE = "retention-sweep"
@@ -120,7 +121,9 @@ class SweepResult:
 
 class Sweeper:
     """`recordings`: the vault the recordings rule deletes through (its hold check
-    included); the composition root passes recordings.service.RecordingService."""
+    included); the composition root passes recordings.service.RecordingService.
+    `filed_notice`: the bot's text for a held message the held_messages rule files on a
+    ticket (bot.texts.FiledNoticeText); without it those messages are kept, not deleted."""
 
     def __init__(
         self,
@@ -135,6 +138,7 @@ class Sweeper:
         stale_after: timedelta = STALE_AFTER,
         heartbeat: timedelta = HEARTBEAT,
         pending_grace: timedelta = GRACE,
+        filed_notice: FiledNotice | None = None,
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -146,6 +150,7 @@ class Sweeper:
         self.stale_after = stale_after
         self.heartbeat = heartbeat
         self.pending_grace = pending_grace
+        self.filed_notice = filed_notice
         self.holder = uuid.uuid4().hex
         self.host = socket.gethostname()[:255]
         self.pid = os.getpid()
@@ -224,6 +229,7 @@ class Sweeper:
                     first=first,
                     skip_locked=not use_lease,
                     skip=skip,
+                    filed_notice=self.filed_notice,
                 )
                 try:
                     outcome = await rule.sweep(job)

@@ -521,6 +521,20 @@ class TicketService:
             allow_closed=True,
         )
 
+    async def add_system_note(
+        self, session: AsyncSession, ticket_id: int, *, text: str
+    ) -> TicketMessage:
+        """A note the desk itself writes (no staff author), e.g. why a message was filed."""
+        return await self._append(
+            session,
+            ticket_id,
+            direction=MessageDirection.NOTE,
+            text=text,
+            actor=Actor.system(),
+            action="ticket.note",
+            allow_closed=True,
+        )
+
     async def _change(
         self, session: AsyncSession, ticket_id: int, *, actor: Actor, action: str, **values: object
     ) -> Ticket:
