@@ -141,9 +141,11 @@ RULES: tuple[Rule, ...] = (
         key="held_messages",
         data=Text(
             "Berichten aan de bot die wachten tot u kiest voor welk ticket ze zijn (eenmaal "
-            "gekozen horen ze bij dat ticket)",
-            "Messages to the bot waiting for you to choose their ticket (once chosen they "
-            "are part of that ticket)",
+            "gekozen, of zonder keuze na de wachttijd bij uw laatste open ticket gevoegd, "
+            "horen ze bij dat ticket)",
+            "Messages to the bot waiting for you to choose their ticket (once chosen, or "
+            "filed on your latest open ticket when you did not choose in time, they are "
+            "part of that ticket)",
         ),
         period=timedelta(days=30),
         start=Text(
