@@ -67,7 +67,7 @@ SWITCHBOARD = "0201112222"  # a line of nobody in particular: recordings linked 
 
 
 def notation(nsn: str, style: int) -> str:
-    """Mobile number 6XXXXXXXX written as people do."""
+    """A Dutch mobile number (6 and eight digits) written as people do."""
     a, b = nsn[1:5], nsn[5:]
     return (f"06-{a} {b}", f"+31 6 {a} {b}", f"0031{nsn}", f"(06) {a}{b}")[style]
 
