@@ -435,6 +435,7 @@ async def test_webhook_repeated_update_id_is_handled_once(
     assert await _post(client, message(12, "Still noisy")) == 200
     await _until(lambda: _processed(client.app[SESSIONMAKER], 12))
     assert await _customer_texts(client.app[SESSIONMAKER]) == ["Line is noisy", "Still noisy"]
+    await _until(lambda: _has_sent(api, 1))  # answers follow the commit
     assert len(api.sent) == 1  # one confirmation; the follow-up adds to the same ticket
 
 
@@ -485,10 +486,11 @@ async def test_webhook_stores_and_files_an_update_it_cannot_read(
     assert await _count(client.app[SESSIONMAKER], BotUpdate) == 1  # stored before the 200
     await _until(lambda: _processed(client.app[SESSIONMAKER], 21))
     assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
-    assert len(api.sent) == 1  # the new ticket's confirmation
+    await _until(lambda: _has_sent(api, 1))  # the new ticket's confirmation, via the outbox
     assert await _post(client, _unreadable(22, "x", chat=-7)) == 200  # no customer: handled
     await _until(lambda: _processed(client.app[SESSIONMAKER], 22))
     assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
+    assert len(api.sent) == 1
 
 
 async def test_failed_handling_stays_in_the_inbox_and_is_retried(
