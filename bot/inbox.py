@@ -151,6 +151,28 @@ async def mark_handled(session: AsyncSession, update_id: int, now: datetime) -> 
         raise AlreadyHandled(update_id)
 
 
+_MARK_ALL_HANDLED = (
+    update(_BOT_UPDATES)
+    .where(
+        _BOT_UPDATES.c.update_id.in_(bindparam("handled_ids", expanding=True)),
+        _BOT_UPDATES.c.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("handled_at"), payload="", user_id=None)
+    .returning(_BOT_UPDATES.c.update_id)
+)
+
+
+async def mark_all_handled(
+    session: AsyncSession, update_ids: Collection[int], now: datetime
+) -> set[int]:
+    """`mark_handled` for the updates of one shared transaction, in one statement: the ids
+    it marked; the others were handled elsewhere."""
+    result = await session.execute(
+        _MARK_ALL_HANDLED, {"handled_ids": sorted(update_ids), "handled_at": now}
+    )
+    return set(result.scalars())
+
+
 def backoff(attempts: int) -> timedelta:
     """Wait before the next try after `attempts` failed ones: exponential, capped."""
     return min(timedelta(seconds=2 ** min(attempts, 16)), MAX_BACKOFF)

@@ -25,11 +25,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class InboxBatch:
-    """Several queued updates of one user handled in one transaction (bot/processor.py):
+    """Several queued updates handled in one transaction (bot/processor.py):
     the processor owns the session and commits once; each update's answers and undo steps
     wait here until that commit, or its rollback."""
 
     session: AsyncSession
+    marked: set[int] = field(default_factory=set)  # marked handled in this transaction
     queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
 
@@ -97,11 +98,9 @@ class DbSessionMiddleware(BaseMiddleware):
         data["session"] = batch.session
         data["on_rollback"] = batch.on_rollback
         update_id = data["inbox_update_id"]
-        clock: Clock = data["clock"]
-        try:
-            # 'Already handled' changed nothing (no row matched), so the batch goes on.
-            await mark_handled(batch.session, update_id, clock.now())
-        except AlreadyHandled:
+        # The processor marked the batch handled up front; an update it could not mark was
+        # handled elsewhere and changed nothing, so the batch goes on without it.
+        if update_id not in batch.marked:
             log.info("bot update %s was handled elsewhere; skipped", update_id)
             result = None
         else:

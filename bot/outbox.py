@@ -33,7 +33,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -81,17 +81,21 @@ class Claimed:
     message_edit_id: int | None
 
 
-def _due(now: datetime) -> list[object]:
+def _due(now: datetime, claimed_together: Collection[int] = ()) -> list[object]:
+    """Pending, due, not leased, and first in its chat (but for rows claimed with it)."""
     earlier = aliased(OutboxMessage)
+    ahead = [
+        earlier.chat_id == OutboxMessage.chat_id,
+        earlier.state == OutboxState.PENDING,
+        earlier.id < OutboxMessage.id,
+    ]
+    if claimed_together:
+        ahead.append(earlier.id.not_in(sorted(claimed_together)))
     return [
         OutboxMessage.state == OutboxState.PENDING,
         OutboxMessage.next_attempt_at <= now,
         or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
-        ~exists().where(
-            earlier.chat_id == OutboxMessage.chat_id,
-            earlier.state == OutboxState.PENDING,
-            earlier.id < OutboxMessage.id,
-        ),
+        ~exists().where(*ahead),
     ]
 
 
@@ -187,15 +191,22 @@ async def deliver_row(
         return None
     try:
         telegram_id = await _send(bot, sessionmaker, claimed)
-    except Exception as exc:  # TelegramAPIError, the network under it, Undeliverable
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        log.warning("outbox %s %s failed: %s", claimed.method, claimed.id, error)
-        state = _final_state(claimed, exc)
-        retry_at = clock.now() + _retry_in(claimed, exc) if state is None else None
-        return await _record(
-            sessionmaker, clock, claimed, state or OutboxState.PENDING, error, retry_at, None
-        )
+    except Exception as exc:
+        return await _record_failure(sessionmaker, clock, claimed, exc)
     return await _record(sessionmaker, clock, claimed, OutboxState.SENT, None, None, telegram_id)
+
+
+async def _record_failure(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, claimed: Claimed, exc: Exception
+) -> OutboxState | None:
+    """TelegramAPIError, the network under it, Undeliverable: retried later, or final."""
+    error = f"{type(exc).__name__}: {exc}"[:500]
+    log.warning("outbox %s %s failed: %s", claimed.method, claimed.id, error)
+    state = _final_state(claimed, exc)
+    retry_at = clock.now() + _retry_in(claimed, exc) if state is None else None
+    return await _record(
+        sessionmaker, clock, claimed, state or OutboxState.PENDING, error, retry_at, None
+    )
 
 
 async def _record(
@@ -320,12 +331,123 @@ async def deliver_now(
     clock: Clock,
     rows: list[OutboxMessage],
 ) -> None:
-    """Right after an update's commit: send the rows it queued, in order, until one is not
+    """Right after a commit: send the rows it queued, each chat in order until one is not
     sent (it failed, or waits behind an earlier row of its chat): the worker goes on from
-    there. Their ids are known, so no search for the chat's head is needed."""
-    for row_id in sorted(row.id for row in rows):
-        if await deliver_row(bot, sessionmaker, clock, row_id) in (None, OutboxState.PENDING):
+    there. Their ids are known, so no search for the chat's head is needed. All of them are
+    claimed in one statement and the answers among them recorded in one: a commit of many
+    users' updates (bot/processor.py) costs two round trips here, not two per answer."""
+    chats: dict[int, list[int]] = {}
+    for row in sorted(rows, key=lambda row: row.id):
+        chats.setdefault(row.chat_id, []).append(row.id)
+    if not chats:
+        return
+    claimed: dict[int, list[Claimed]] = {}
+    for row in await _claim_all(sessionmaker, clock, [i for ids in chats.values() for i in ids]):
+        claimed.setdefault(row.chat_id, []).append(row)
+    gate = asyncio.Semaphore(CONCURRENT_CHATS)
+    sent_answers: list[tuple[Claimed, int | None]] = []
+
+    async def chat(rows: list[Claimed]) -> None:
+        rows.sort(key=lambda row: row.id)
+        if [row.id for row in rows] != chats[rows[0].chat_id][: len(rows)]:
+            await _unclaim(sessionmaker, rows)  # an earlier one is not ours to send now
             return
+        async with gate:
+            for done, row in enumerate(rows):
+                if await _deliver_claimed(bot, sessionmaker, clock, row, sent_answers) != (
+                    OutboxState.SENT
+                ):
+                    await _unclaim(sessionmaker, rows[done + 1 :])
+                    return
+
+    try:
+        await asyncio.gather(*(chat(rows) for rows in claimed.values()))
+    finally:
+        await _record_sent_answers(sessionmaker, clock.now(), sent_answers)
+
+
+async def _claim_all(
+    sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, row_ids: list[int]
+) -> list[Claimed]:
+    """`_claim` for several rows in one statement; rows of one chat are taken together (each
+    due behind the earlier ones of the set), and sent in order by the caller."""
+    now = clock.now()
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sorted(row_ids)), *_due(now, row_ids))
+                .values(attempts=OutboxMessage.attempts + 1, leased_until=now + LEASE)
+                .returning(*_CLAIMED)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        await session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+async def _unclaim(sessionmaker: async_sessionmaker[AsyncSession], rows: list[Claimed]) -> None:
+    """Give back claimed rows that were not tried: due at once for the worker, in order."""
+    if not rows:
+        return
+    table = OutboxMessage.__table__
+    async with sessionmaker() as session:
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("row_attempts"))
+            .values(attempts=table.c.attempts - 1, leased_until=None),
+            [{"row_id": row.id, "row_attempts": row.attempts} for row in rows],
+        )
+        await session.commit()
+
+
+async def _deliver_claimed(
+    bot: Bot,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    claimed: Claimed,
+    noted: list[tuple[Claimed, int | None]],
+) -> OutboxState | None:
+    """Send a claimed row; a sent answer is only noted, for `_record_sent_answers`."""
+    try:
+        telegram_id = await _send(bot, sessionmaker, claimed)
+    except Exception as exc:
+        return await _record_failure(sessionmaker, clock, claimed, exc)
+    if claimed.method in ANSWER_METHODS:
+        noted.append((claimed, telegram_id))
+        return OutboxState.SENT
+    return await _record(sessionmaker, clock, claimed, OutboxState.SENT, None, None, telegram_id)
+
+
+async def _record_sent_answers(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    now: datetime,
+    sent: list[tuple[Claimed, int | None]],
+) -> None:
+    """`_record_sent_answer` for many rows: one statement with a parameter list."""
+    if not sent:
+        return
+    table = OutboxMessage.__table__
+    async with sessionmaker() as session:
+        await session.execute(
+            update(table)
+            # Our lease ran out and another instance re-claimed the row: its result wins.
+            .where(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("row_attempts"))
+            .values(
+                state=OutboxState.SENT,
+                leased_until=None,
+                last_error=None,
+                failing_since=None,
+                sent_at=now,
+                sent_message_id=bindparam("telegram_id"),
+                payload=SENT_PAYLOAD,
+            ),
+            [
+                {"row_id": c.id, "row_attempts": c.attempts, "telegram_id": telegram_id}
+                for c, telegram_id in sent
+            ],
+        )
+        await session.commit()
 
 
 KEEP_SENT = timedelta(days=7)

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BLOCK_ATTEMPTS = 3  # with inbox.backoff: retried after ~2 s and ~4 s (at the next scan)
 BLOCK_FOR = timedelta(minutes=2)
 BATCH = 20  # at most this many of a user's queued updates share one transaction
+GROUP = 100  # at most this many updates, of several users, share one transaction
 
 Queued = tuple[int, Update, int]  # update_id, update, failed attempts so far
 
@@ -181,10 +182,13 @@ class UpdateProcessor:
         self.wake = asyncio.Event()
         bind = sessionmaker.kw.get("bind")
         self.serial = bind is None or bind.dialect.name == "sqlite"
-        self.slots = asyncio.Semaphore(concurrency or (1 if self.serial else 16))
+        self.parallel = concurrency or (1 if self.serial else 16)
+        self.slots = asyncio.Semaphore(self.parallel)
         self.incoming: list[tuple[int, Update, str, asyncio.Future[bool]]] = []
         self.storing: asyncio.Task[None] | None = None
         self.notified: set[int] = set()
+        self.waiting_runs: deque[tuple[list[Queued], asyncio.Future[list[bool]]]] = deque()
+        self.group_runners = 0
 
     def kick(self) -> None:
         """Scan the inbox now (pending and due updates), not at the next interval."""
@@ -301,8 +305,7 @@ class UpdateProcessor:
                             booked = wait
                             break
                         run.append(lane.popleft())
-                    async with self.slots:
-                        handled = await self._handle_run(run)
+                    handled = await self._handle_shared(run)
                 except BaseException:
                     for update_id, *_ in run:
                         self.inflight.discard(update_id)
@@ -324,6 +327,63 @@ class UpdateProcessor:
     def _delay(self, key: int | None) -> float:
         return self.limiter.delay(key) if key is not None else 0.0
 
+    async def _handle_shared(self, run: list[Queued]) -> list[bool]:
+        """Handle a user's run; runs of other users that wait at the same moment share its
+        transaction (a group commit: one BEGIN, 'handled' mark and COMMIT for all of them).
+        Each user's order holds: a lane sends its next run only after this one's outcome."""
+        if not all(attempts == 0 and _has_event(update) for _, update, attempts in run):
+            async with self.slots:  # a retry goes alone: its failure is its own
+                return await self._handle_run(run)
+        entry = (run, asyncio.get_running_loop().create_future())
+        self.waiting_runs.append(entry)
+        if self.group_runners < self.parallel:
+            self.group_runners += 1
+            task = asyncio.create_task(self._run_groups(), name="bot-update-group")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        try:
+            return await entry[1]
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self.waiting_runs.remove(entry)  # not taken yet: nobody handles it
+            raise
+
+    async def _run_groups(self) -> None:
+        try:
+            async with self.slots:
+                await asyncio.sleep(0)  # lanes woken in the same moment join the group
+                while group := self._take_group():
+                    await self._handle_group(group)
+        finally:
+            self.group_runners -= 1
+
+    def _take_group(self) -> list[tuple[list[Queued], asyncio.Future[list[bool]]]]:
+        group: list[tuple[list[Queued], asyncio.Future[list[bool]]]] = []
+        size = 0
+        while self.waiting_runs and (not group or size + len(self.waiting_runs[0][0]) <= GROUP):
+            group.append(self.waiting_runs.popleft())
+            size += len(group[-1][0])
+        return group
+
+    async def _handle_group(
+        self, group: list[tuple[list[Queued], asyncio.Future[list[bool]]]]
+    ) -> None:
+        """Together when there are several runs; if that fails, nothing of it was committed
+        and each run goes on its own, so a failure is pinned on its own user."""
+        try:
+            if len(group) > 1 and await self._handle_together([q for run, _ in group for q in run]):
+                outcomes = [[True] * len(run) for run, _ in group]
+            else:
+                outcomes = [await self._handle_run(run) for run, _ in group]
+        except BaseException as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        for (_, future), handled in zip(group, outcomes, strict=True):
+            if not future.done():
+                future.set_result(handled)
+
     async def _handle_run(self, run: list[Queued]) -> list[bool]:
         """Handle a user's updates in order: together in one transaction when there are
         several (one BEGIN and COMMIT instead of one each); if that fails, nothing of it
@@ -343,6 +403,8 @@ class UpdateProcessor:
         async with self.sessionmaker() as session:
             batch = InboxBatch(session)
             try:
+                ids = [update_id for update_id, _, _ in run]
+                batch.marked = await inbox.mark_all_handled(session, ids, self.clock.now())
                 for update_id, update, attempts in run:
                     outcome = Outcome()
                     await self.dp.feed_update(

@@ -187,6 +187,50 @@ async def test_a_users_queued_updates_share_one_transaction(make_instance: Any) 
     assert await _pending(desk.sessionmaker) == 0
 
 
+async def test_several_users_updates_share_one_transaction(make_instance: Any) -> None:
+    desk = make_instance()
+    firsts = [message_update(7260 + n, "Internet valt weg") for n in range(5)]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in firsts])
+    await desk.idle()
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    later = [message_update(7260 + n, f"aanvulling {n}") for n in range(5)]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in later])
+    await desk.idle()
+    added = [text for text in await _texts(desk.sessionmaker) if text.startswith("aanvulling")]
+    assert sorted(added) == [f"aanvulling {n}" for n in range(5)]
+    assert counted.sql.count("COMMIT") == 2  # the five stored, then the five handled
+    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
+    assert len(marks) == 1  # marked handled together
+    assert await _pending(desk.sessionmaker) == 0
+
+
+async def test_a_failure_in_a_shared_transaction_holds_back_only_its_user(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    desk = make_instance()
+    known = [message_update(7270 + n, "Storing") for n in range(2)]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in known])
+    await desk.idle()
+    failing = [True]
+    with refusing_inserts(lambda: [Ticket] if failing[0] else []):
+        # Two known customers add to their tickets; a new one's ticket cannot be stored.
+        later = [message_update(7270 + n, f"aanvulling {n}") for n in range(2)]
+        new = message_update(7279, "Nieuwe klant")
+        arrivals = [*later, new]
+        await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in arrivals])
+        await desk.idle()
+        texts = await _texts(desk.sessionmaker)
+        assert "aanvulling 0" in texts and "aanvulling 1" in texts
+        assert "Nieuwe klant" not in texts
+        assert await _pending(desk.sessionmaker) == 1
+        failing[0] = False
+    clock.advance(inbox.MAX_BACKOFF + timedelta(seconds=1))
+    await desk.processor.scan()
+    await desk.idle()
+    assert "Nieuwe klant" in await _texts(desk.sessionmaker)
+    assert await _pending(desk.sessionmaker) == 0
+
+
 async def test_two_instances_never_claim_the_same_update(
     make_instance: Any, clock: FrozenClock
 ) -> None:
