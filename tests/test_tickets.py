@@ -109,6 +109,29 @@ async def test_open_ticket_gets_reference_first_message_and_audit(session, servi
     assert (await service.get_by_reference(session, ticket.reference.lower())).id == ticket.id
 
 
+async def test_customer_message_audit_commits_with_its_transaction(session, service, contact):
+    ticket, _ = await service.open_ticket(
+        session,
+        actor=Actor.customer(contact.id),
+        channel=TicketChannel.TELEGRAM,
+        text="Internet ligt eruit",
+        contact=contact,
+    )
+    await session.commit()
+    ticket_id = ticket.id
+    await service.add_customer_message(session, ticket_id, text="rolled back")
+    await session.rollback()  # its event is gone with it
+    assert await _audit_actions(session, ticket_id) == ["ticket.opened"]
+    for text in ("tweede", "derde"):
+        await service.add_customer_message(session, ticket_id, text=text)
+    await session.commit()
+    assert await _audit_actions(session, ticket_id) == [
+        "ticket.opened",
+        "ticket.customer_message",
+        "ticket.customer_message",
+    ]
+
+
 async def test_empty_text_is_refused_and_leaves_nothing(session, service, contact):
     with pytest.raises(InvalidInput, match="empty"):
         await service.open_ticket(

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from storage.models import AuditEvent, StaffUser
 
 # On the table, not the entity: a plain Core INSERT without the ORM bulk-insert machinery.
 _INSERT = insert(AuditEvent.__table__)
+_AT_COMMIT = "audit_rows_at_commit"  # session.info key
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,38 @@ async def record_many(
             for subject_id, details in details_by_subject.items()
         ],
     )
+
+
+def write_at_commit(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    subject_type: str,
+    subject_id: int | str | None,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """`write` for the hottest path (a customer's message): the event goes in at COMMIT of
+    the caller's transaction, with every other one of it in a single executemany. The bot
+    files many users' messages in one shared transaction; one INSERT each would be the
+    largest share of its statements. Nothing reads these events before the commit."""
+    rows = session.info.get(_AT_COMMIT)
+    if rows is None:
+        rows = session.info[_AT_COMMIT] = []
+        sync = session.sync_session
+        if not event.contains(sync, "before_commit", _insert_at_commit):
+            event.listen(sync, "before_commit", _insert_at_commit)
+            event.listen(sync, "after_transaction_end", _forget_at_end)
+    rows.append(_row(actor, action, subject_type, subject_id, at, details))
+
+
+def _insert_at_commit(session: Session) -> None:
+    rows = session.info.pop(_AT_COMMIT, None)
+    if rows:
+        session.execute(_INSERT, rows)
+
+
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed: its events never happened
+        session.info.pop(_AT_COMMIT, None)

@@ -384,15 +384,18 @@ class TicketService:
             next_attempt_at=now if delivery == DeliveryState.PENDING else None,
             created_at=now,
         )
-        await audit.write(
-            session,
-            actor=actor,
-            action=action,
-            subject_type="ticket",
-            subject_id=ticket_id,
-            at=now,
-            details={"message_id": message.id},
-        )
+        event = {
+            "actor": actor,
+            "action": action,
+            "subject_type": "ticket",
+            "subject_id": ticket_id,
+            "at": now,
+            "details": {"message_id": message.id},
+        }
+        if direction == MessageDirection.IN:  # the bot's hot path: one INSERT per commit
+            audit.write_at_commit(session, **event)
+        else:
+            await audit.write(session, **event)
         return message
 
     async def add_customer_message(
