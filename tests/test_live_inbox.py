@@ -128,7 +128,10 @@ async def test_a_bot_message_reaches_the_stream_within_two_seconds(
             added = await next_event(stream)
         assert (added.kind, added.data["ticket_id"]) == ("message", ticket.id)
         assert added.id > opened.id and added.data["unread"] == 2
-        assert await desk.texts(ticket.id) == ["De <b>fax</b> doet het niet", "En de printer ook niet"]
+        assert await desk.texts(ticket.id) == [
+            "De <b>fax</b> doet het niet",
+            "En de printer ook niet",
+        ]
 
 
 async def test_the_stream_is_for_staff_who_may_see_tickets(
