@@ -109,6 +109,10 @@ class LiveFeed:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def polling(self) -> bool:
+        return self._task is not None
+
     @asynccontextmanager
     async def subscription(self) -> AsyncIterator[Subscription]:
         """Subscribed before the caller reads its backlog, so nothing falls in between."""
@@ -123,6 +127,7 @@ class LiveFeed:
         finally:
             subscription.close()
             self._subscribers.discard(subscription)
+            await self._stop_if_idle()
 
     async def _ensure_polling(self) -> None:
         async with self._starting:
@@ -131,6 +136,17 @@ class LiveFeed:
             async with self._sessionmaker() as session:
                 self._cursor = await latest_message_id(session)
             self._task = asyncio.create_task(self._run(), name="live-feed")
+
+    async def _stop_if_idle(self) -> None:
+        """Nobody listens: stop asking the database. A later page starts the poller again
+        from the newest id and reads what it missed itself (`after`, Last-Event-ID)."""
+        async with self._starting:
+            if self._subscribers or self._task is None:
+                return
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+            self._gaps.clear()
 
     async def close(self) -> None:
         """App shutdown: end every stream now, so graceful shutdown does not wait on them."""

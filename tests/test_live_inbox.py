@@ -27,9 +27,12 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from admin.app import create_app
-from admin.live import LIVE_FEED
+from admin.live import LIVE_FEED, LiveFeed, Subscription
 from storage.clock import FrozenClock
 from storage.config import Settings
+from storage.models import MessageDirection, StaffRole, TicketMessage
+from storage.services.live import latest_message_id
+from storage.services.tickets import TicketService
 from tests.bot_desk import USER, open_desk
 from tests.telegram_fake import TOKEN, HttpBotApi, message_update
 
@@ -219,8 +222,10 @@ async def test_a_page_that_leaves_releases_its_subscription_and_shutdown_is_quic
         feed = app[LIVE_FEED]
         stream = await http.get("/live/events", headers=STREAM)
         await until(lambda: feed.subscriber_count == 1)
+        assert feed.polling
         stream.close()  # the tab is closed
         await until(lambda: feed.subscriber_count == 0, seconds=3)
+        await until(lambda: not feed.polling)  # nobody listens: the database is left alone
 
         async with http.get("/live/events", headers=STREAM) as open_stream:
             await until(lambda: feed.subscriber_count == 1)
@@ -228,3 +233,48 @@ async def test_a_page_that_leaves_releases_its_subscription_and_shutdown_is_quic
             await runner.cleanup()  # graceful shutdown with a page still listening
             assert time.monotonic() - started < 5
             await asyncio.wait_for(open_stream.content.read(), 1)  # the stream has ended
+
+
+async def announced(subscription: Subscription) -> int:
+    event = await subscription.next(2)
+    assert event is not None, "nothing announced within 2 s"
+    return event.id
+
+
+async def test_the_feed_counts_since_the_last_reply_and_announces_late_commits(
+    world: World, clock: FrozenClock
+) -> None:
+    """Ids are handed out before commit (a PostgreSQL sequence): a message whose lower id
+    commits after a higher one is still announced."""
+    tickets = TicketService(clock)
+    feed = LiveFeed(world.sessions, lambda ticket_id: f"/tickets/{ticket_id}", interval=0.05)
+    try:
+        async with feed.subscription() as subscription:
+            async with world.sessions() as s:
+                await tickets.add_agent_reply(
+                    s, world.ticket_id, staff=world.users[StaffRole.AGENT], text="Wij kijken"
+                )
+                customer = await tickets.add_customer_message(s, world.ticket_id, text="Dank")
+                await s.commit()
+            event = await subscription.next(2)  # the reply itself is not announced
+            assert event is not None and event.id == customer.id
+            assert (event.kind, event.data["unread"]) == ("message", 1)
+
+            async with world.sessions() as s:
+                latest = await latest_message_id(s)
+            for late in (latest + 5, latest + 3):  # + 3 commits after + 5
+                async with world.sessions() as s:
+                    s.add(
+                        TicketMessage(
+                            id=late,
+                            ticket_id=world.ticket_id,
+                            direction=MessageDirection.IN,
+                            text=f"bericht {late}",
+                            created_at=clock.now(),
+                        )
+                    )
+                    await s.commit()
+                assert await announced(subscription) == late
+    finally:
+        await feed.close()
+    assert feed.subscriber_count == 0
