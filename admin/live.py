@@ -94,10 +94,12 @@ class LiveFeed:
         ticket_url: Callable[[int], str],
         *,
         interval: float = POLL_INTERVAL,
+        heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._ticket_url = ticket_url
         self._interval = interval
+        self.heartbeat = heartbeat  # seconds of silence before a stream sends a comment
         self._subscribers: set[Subscription] = set()
         self._cursor = 0
         self._gaps: dict[int, float] = {}  # skipped id -> when to stop asking
@@ -277,11 +279,14 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode())
-        sent = {event.id for event in backlog}
-        for event in backlog:
-            await response.write(event.encode())
-        await _stream(request, response, subscription, sent)
+        try:
+            await response.write(f"retry: {RETRY_MS}\n\n".encode())
+            for event in backlog:
+                await response.write(event.encode())
+            sent = {event.id for event in backlog}
+            await _stream(request, response, subscription, sent, feed.heartbeat)
+        except ConnectionError:
+            pass  # the page has gone; nothing to tell it
     return response
 
 
@@ -290,21 +295,21 @@ async def _stream(
     response: web.StreamResponse,
     subscription: Subscription,
     sent: set[int],
+    heartbeat: float,
 ) -> None:
+    """Live events until the page leaves, the app shuts down or the stream is old enough
+    to check the login again (the browser reconnects by itself)."""
     loop = asyncio.get_running_loop()
     ends = loop.time() + STREAM_SECONDS
     quiet_since = loop.time()
     while not subscription.closed and loop.time() < ends and not _closing(request):
         event = await subscription.next(CHECK_SECONDS)
-        try:
-            if event is not None and event.id not in sent:
-                await response.write(event.encode())
-                quiet_since = loop.time()
-            elif loop.time() - quiet_since >= HEARTBEAT_SECONDS:
-                await response.write(b": heartbeat\n\n")  # keeps proxies from closing it
-                quiet_since = loop.time()
-        except ConnectionError:
-            return
+        if event is not None and event.id not in sent:
+            await response.write(event.encode())
+            quiet_since = loop.time()
+        elif loop.time() - quiet_since >= heartbeat:
+            await response.write(b": heartbeat\n\n")  # keeps proxies from closing it
+            quiet_since = loop.time()
 
 
 @public

@@ -214,15 +214,19 @@ async def test_a_reconnect_resumes_after_its_last_event_id(
         assert second.data["ticket_id"] == first.data["ticket_id"]
 
 
-async def test_a_page_that_leaves_releases_its_subscription_and_shutdown_is_quick(
+async def test_a_quiet_stream_beats_a_page_that_leaves_is_released_shutdown_is_quick(
     world: World, settings: Settings, engine, clock: FrozenClock
 ) -> None:
     app = create_app(settings, clock=clock, engine=engine)
     async with served(app) as (runner, base), logged_in(base, "agent") as http:
         feed = app[LIVE_FEED]
+        feed.heartbeat = 0.2  # instead of 15 s
         stream = await http.get("/live/events", headers=STREAM)
         await until(lambda: feed.subscriber_count == 1)
         assert feed.polling
+        async with asyncio.timeout(2):  # a quiet stream still speaks: proxies keep it open
+            while (await stream.content.readline()) != b": heartbeat\n":
+                pass
         stream.close()  # the tab is closed
         await until(lambda: feed.subscriber_count == 0, seconds=3)
         await until(lambda: not feed.polling)  # nobody listens: the database is left alone
