@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from admin import (
     display,
     i18n,
+    live,
     ops,
 )
 from admin import retention as retention_admin
@@ -84,6 +85,7 @@ def create_app(
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
+    live.install(app)  # the live inbox's poller (needs the db); streams end on shutdown
     retention_admin.install(app)  # periodic sweep (needs db and store)
     if settings.telegram_token.get_secret_value():
         app.cleanup_ctx.append(_bot_runtime)  # needs the database and store opened above
@@ -141,5 +143,3 @@ async def _bot_runtime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runtime.stop()
-
-

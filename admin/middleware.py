@@ -52,6 +52,10 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
+def wants_event_stream(request: web.Request) -> bool:
+    return "text/event-stream" in request.headers.get(hdrs.ACCEPT, "")
+
+
 def https(request: web.Request) -> bool:
     return request.config_dict[SETTINGS].public_url.startswith("https://")
 
@@ -183,6 +187,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         request[USER] = user
     if not has_permission(user, requirement):
         if user is None:
+            if wants_event_stream(request):
+                raise web.HTTPUnauthorized()  # EventSource cannot follow a login page
             if is_api(request):
                 return api_error(
                     401,

@@ -13,6 +13,7 @@ from admin import (
     contact_form,
     customers,
     customers_api,
+    live,
     ops,
     privacy,
     privacy_api,
@@ -73,6 +74,8 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     _add(router, "user_active", "/users/{id}/active", POST=views.set_user_active)
     _add(router, "user_role", "/users/{id}/role", POST=views.set_user_role)
     _add(router, "inbox", "/", GET=views.inbox)
+    _add(router, "live_events", "/live/events", GET=live.live_events)
+    _add(router, "live_js", "/static/live.js", GET=live.live_script)
     _add(router, "ticket", "/tickets/{id}", GET=views.ticket_page)
     _add(router, "ticket_reply", "/tickets/{id}/reply", POST=views.reply)
     _add(

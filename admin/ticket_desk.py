@@ -11,6 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import select
 
+from admin import live
 from admin.auth import Permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
 from admin.parsing import parse_id, path_id
@@ -49,6 +50,7 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
         # Customers' earlier versions of edited messages, in one query.
         "edits": await edit_history(db, [m.id for m in ticket.messages if m.edited_at]),
         "reply_restricted": await request.config_dict[TICKETS].replies_restricted(db, ticket),
+        **await live.page_context(request),
     }
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import Select, select
 
-from admin import ticket_desk
+from admin import live, ticket_desk
 from admin.auth import Permission, authenticated, home_route, public, requires, writes
 from admin.flash import flash, take_flash
 from admin.i18n import LANGUAGES
@@ -384,6 +384,7 @@ async def inbox(request: web.Request) -> web.Response:
         "params": params,
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),
+        **await live.page_context(request),
     }
     return render("inbox.html", request, context)
 
