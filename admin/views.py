@@ -22,7 +22,7 @@ from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, US
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_duration, parse_id, path_id
 from admin.proxies import client_address
-from admin.ticket_notify import CLOSED, REOPENED, tell_customer
+from admin.ticket_notify import close_and_tell, reopen_and_tell
 from admin.urls import url_for
 from storage.models import (
     ApiToken,
@@ -480,20 +480,14 @@ async def assign(request: web.Request) -> web.StreamResponse:
 @requires(Permission.TICKETS_WRITE)
 async def close(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
-    ticket = await request.config_dict[TICKETS].close(
-        request[DB], ticket_id, actor=Actor.staff(request[USER])
-    )
-    await tell_customer(request, request[DB], ticket, CLOSED)
+    await close_and_tell(request, request[DB], ticket_id, Actor.staff(request[USER]))
     raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
 async def reopen(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
-    ticket = await request.config_dict[TICKETS].reopen(
-        request[DB], ticket_id, actor=Actor.staff(request[USER])
-    )
-    await tell_customer(request, request[DB], ticket, REOPENED)
+    await reopen_and_tell(request, request[DB], ticket_id, Actor.staff(request[USER]))
     raise _back(request, ticket_id)
 
 
