@@ -1,17 +1,19 @@
 """Unfiled messages (held_messages): a customer text waiting for their ticket choice is
-filed on their most recent open ticket once the wait is over, so none is ever lost
-(the bot runtime's loop, and the retention rule before its 30 days end)."""
+asked about once more part-way through the wait, and filed on their most recent open ticket
+once the wait is over, so none is ever lost (the bot runtime's loop, and the retention rule
+before its 30 days end)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ContactPerson, TicketChannel, UnfiledMessage
+from storage.models import ContactPerson, Ticket, TicketChannel, UnfiledMessage
 from storage.services import outbox
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
@@ -31,6 +33,21 @@ class FiledNotice(Protocol):
     root passes bot.texts.FiledNoticeText."""
 
     def __call__(self, language: str, reference: str, *, opened: bool) -> str: ...
+
+
+class TicketQuestion(Protocol):
+    """The bot's "which ticket?" asked again, with the ticket buttons (which_ticket_again),
+    as a Bot API call: (method, payload JSON). The composition root passes
+    bot.unfiled.TicketQuestionAgain."""
+
+    def __call__(
+        self,
+        language: str,
+        chat_id: int,
+        held_id: int,
+        open_tickets: list[Ticket],
+        minutes: int,
+    ) -> tuple[str, str]: ...
 
 
 async def waiting_of(session: AsyncSession, contact_id: int) -> list[UnfiledMessage]:
@@ -107,3 +124,54 @@ async def _file(
         outbox.enqueue(session, chat, "sendMessage", payload, ticket_service.clock.now())
     await session.delete(held)
     await session.flush()
+
+
+async def remind_waiting(
+    session: AsyncSession,
+    ticket_service: TicketService,
+    question: TicketQuestion,
+    *,
+    wait: timedelta,
+    remind_after: timedelta,
+    limit: int = 100,
+) -> int:
+    """Ask once more, through the bot outbox, about messages waiting longer than
+    `remind_after` (and not yet `wait`, when they are filed anyway) whose question was not
+    asked again yet. Returns how many were asked about."""
+    now = ticket_service.clock.now()
+    due = list(
+        await session.scalars(
+            select(UnfiledMessage)
+            .where(
+                UnfiledMessage.reminded_at.is_(None),
+                UnfiledMessage.created_at <= now - remind_after,
+                UnfiledMessage.created_at > now - wait,
+            )
+            .order_by(UnfiledMessage.created_at, UnfiledMessage.id)
+            .limit(limit)
+        )
+    )
+    asked = 0
+    for held in due:
+        # Compare-and-set: two instances (or loops) never ask twice.
+        claimed = await session.execute(
+            update(UnfiledMessage)
+            .where(UnfiledMessage.id == held.id, UnfiledMessage.reminded_at.is_(None))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        contact = await session.get(ContactPerson, held.contact_id)
+        assert contact is not None  # the FK cascades: a held message has its contact
+        chat = contact.telegram_chat_id or held.telegram_chat_id
+        open_tickets = await ticket_service.open_tickets_of(session, contact.id)
+        if chat is None or not open_tickets:  # nothing to choose from: filed at the wait
+            continue
+        left = held.created_at + wait - now
+        minutes = max(1, math.ceil(left.total_seconds() / 60))
+        method, payload = question(contact.language, chat, held.id, open_tickets, minutes)
+        outbox.enqueue(session, chat, method, payload, now)
+        asked += 1
+    await session.flush()
+    return asked
