@@ -18,7 +18,7 @@ from admin import ticket_desk
 from admin.auth import Permission, authenticated, home_route, public, requires, writes
 from admin.flash import flash, take_flash
 from admin.i18n import LANGUAGES
-from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, USER
+from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, SETTINGS, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_duration, parse_id, path_id
 from admin.proxies import client_address
@@ -45,6 +45,7 @@ from storage.services.errors import (
 )
 from storage.services.text import csv_cell
 from storage.services.tickets import TicketFilter
+from storage.services.unfiled import contacts_waiting
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -384,6 +385,9 @@ async def inbox(request: web.Request) -> web.Response:
         "params": params,
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),
+        # Customers whose messages wait for their ticket choice: not on any ticket yet.
+        "unfiled": await contacts_waiting(request[DB]),
+        "unfiled_after": request.config_dict[SETTINGS].unfiled_after,
     }
     return render("inbox.html", request, context)
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ContactPerson, Ticket, TicketChannel, UnfiledMessage
@@ -58,6 +59,29 @@ async def waiting_of(session: AsyncSession, contact_id: int) -> list[UnfiledMess
         .order_by(UnfiledMessage.created_at, UnfiledMessage.id)
     )
     return list(rows)
+
+
+@dataclass(frozen=True)
+class WaitingContact:
+    """A customer with messages waiting for their ticket choice (the agents' inbox)."""
+
+    contact_id: int
+    name: str
+    count: int
+    oldest: datetime
+
+
+async def contacts_waiting(session: AsyncSession, limit: int = 20) -> list[WaitingContact]:
+    """Customers with unfiled messages, longest waiting first."""
+    oldest = func.min(UnfiledMessage.created_at)
+    rows = await session.execute(
+        select(ContactPerson.id, ContactPerson.name, func.count(UnfiledMessage.id), oldest)
+        .join(UnfiledMessage, UnfiledMessage.contact_id == ContactPerson.id)
+        .group_by(ContactPerson.id, ContactPerson.name)
+        .order_by(oldest, ContactPerson.id)
+        .limit(limit)
+    )
+    return [WaitingContact(*row) for row in rows]
 
 
 async def file_waiting(
