@@ -6,26 +6,32 @@ before its 30 days end)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ContactPerson, Ticket, TicketChannel, UnfiledMessage
+from storage.models import ContactPerson, Ticket, TicketChannel, TicketMessage, UnfiledMessage
 from storage.services import outbox
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
+
+log = logging.getLogger(__name__)
 
 FILED_NOTE = (
     "Filed automatically: the customer did not choose a ticket for this message "
     "(sent {sent})."
 )
-# A held file is only Telegram's reference: fetching it needs the bot, and a reference
-# this old may no longer work; the customer's text says what it was.
+# A held file is only Telegram's reference: fetching it needs the bot (HeldFiles). Without
+# it (the retention rule), or when Telegram would not hand it over, the note says so.
 FILE_NOT_FETCHED = " The file sent with it was not fetched: ask the customer to send it again."
+# Telegram unreachable while fetching a held file: the message waits for a later round,
+# this long past its cutoff at most; then it is filed without its file.
+FETCH_RETRY_FOR = timedelta(hours=1)
 
 
 class FiledNotice(Protocol):
@@ -34,6 +40,25 @@ class FiledNotice(Protocol):
     root passes bot.texts.FiledNoticeText."""
 
     def __call__(self, language: str, reference: str, *, opened: bool) -> str: ...
+
+
+class HeldFiles(Protocol):
+    """Fetches a held message's file from Telegram onto the ticket message it was filed as
+    (as if the customer had picked the ticket); returns the customer's explanation when the
+    file could not be stored (too large, refused), else None. Raises, having written
+    nothing, when Telegram could not be asked: file_waiting then raises too (the round is
+    rolled back and tried again later), or files the message without it once it is
+    FETCH_RETRY_FOR past its cutoff. The bot passes bot.unfiled.HeldFileFetcher."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        media: dict[str, Any],
+        *,
+        ticket: Ticket,
+        stored: TicketMessage,
+        language: str,
+    ) -> str | None: ...
 
 
 class TicketQuestion(Protocol):
@@ -91,10 +116,12 @@ async def file_waiting(
     *,
     cutoff: datetime,
     limit: int = 100,
+    files: HeldFiles | None = None,
 ) -> int:
     """File up to `limit` unfiled messages created at or before `cutoff` on the contact's
     most recent open ticket (a new ticket when none is open), with an internal note, and
-    tell the customer through the bot outbox. Returns how many were filed."""
+    tell the customer through the bot outbox. A held file comes along when `files` can
+    fetch it (see HeldFiles). Returns how many were filed."""
     waiting = list(
         await session.scalars(
             select(UnfiledMessage)
@@ -105,13 +132,20 @@ async def file_waiting(
             .with_for_update(skip_locked=True, of=UnfiledMessage)
         )
     )
+    give_up_before = cutoff - FETCH_RETRY_FOR
     for held in waiting:
-        await _file(session, ticket_service, notice, held)
+        fetch = files if held.media and "not_stored" not in held.media else None
+        await _file(session, ticket_service, notice, held, fetch, give_up_before)
     return len(waiting)
 
 
 async def _file(
-    session: AsyncSession, ticket_service: TicketService, notice: FiledNotice, held: UnfiledMessage
+    session: AsyncSession,
+    ticket_service: TicketService,
+    notice: FiledNotice,
+    held: UnfiledMessage,
+    files: HeldFiles | None,
+    give_up_before: datetime,
 ) -> None:
     contact = await session.get(ContactPerson, held.contact_id)
     assert contact is not None  # the FK cascades: a held message has its contact
@@ -119,7 +153,7 @@ async def _file(
     opened = not open_tickets
     if not opened:
         ticket = open_tickets[0]  # most recent activity first
-        await ticket_service.add_customer_message(
+        stored = await ticket_service.add_customer_message(
             session,
             ticket.id,
             text=held.text,
@@ -128,7 +162,7 @@ async def _file(
             telegram_message_id=held.telegram_message_id,
         )
     else:  # every ticket was closed meanwhile: the message still needs one
-        ticket, _ = await ticket_service.open_ticket(
+        ticket, stored = await ticket_service.open_ticket(
             session,
             actor=Actor.customer(contact.id, contact.name),
             channel=TicketChannel.TELEGRAM,
@@ -138,14 +172,27 @@ async def _file(
             telegram_message_id=held.telegram_message_id,
         )
     note = FILED_NOTE.format(sent=held.created_at.isoformat(" ", "minutes"))
-    if held.media and "not_stored" not in held.media:
+    refusal = None
+    if files is not None and held.media is not None:
+        try:
+            refusal = await files(
+                session, held.media, ticket=ticket, stored=stored, language=contact.language
+            )
+        except Exception as exc:  # raised before it wrote anything (HeldFiles)
+            if held.created_at > give_up_before:
+                raise  # Telegram away: the caller rolls back, a later round tries again
+            log.warning("held file not fetched (%s); filed without it", type(exc).__name__)
+            note += FILE_NOT_FETCHED
+    elif held.media and "not_stored" not in held.media:
         note += FILE_NOT_FETCHED
     await ticket_service.add_system_note(session, ticket.id, text=note)
     chat = contact.telegram_chat_id or held.telegram_chat_id
     if chat is not None:
-        text = notice(contact.language, ticket.reference, opened=opened)
-        payload = json.dumps({"chat_id": chat, "text": text})
-        outbox.enqueue(session, chat, "sendMessage", payload, ticket_service.clock.now())
+        now = ticket_service.clock.now()
+        for text in (notice(contact.language, ticket.reference, opened=opened), refusal):
+            if text is not None:
+                payload = json.dumps({"chat_id": chat, "text": text})
+                outbox.enqueue(session, chat, "sendMessage", payload, now)
     await session.delete(held)
     await session.flush()
 
