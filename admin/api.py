@@ -13,7 +13,7 @@ from admin.auth import Permission, public, requires
 from admin.keys import CLOCK, DB, TICKETS, USER
 from admin.parsing import json_body, json_id, parse_id, path_id
 from admin.ticket_desk import send_attachment
-from admin.ticket_notify import CLOSED, REOPENED, tell_customer
+from admin.ticket_notify import close_and_tell, reopen_and_tell
 from admin.views import inbox_filter
 from storage.models import (
     Attachment,
@@ -223,21 +223,17 @@ async def post_assign(request: web.Request) -> web.Response:
 
 @requires(Permission.TICKETS_WRITE)
 async def post_close(request: web.Request) -> web.Response:
-    ticket = await request.config_dict[TICKETS].close(
-        request[DB], path_id(request), actor=Actor.staff(request[USER])
-    )
+    actor = Actor.staff(request[USER])
+    ticket = await close_and_tell(request, request[DB], path_id(request), actor)
     body = ticket_json(ticket, with_org=False)
-    await tell_customer(request, request[DB], ticket, CLOSED)
     return web.json_response(body)
 
 
 @requires(Permission.TICKETS_WRITE)
 async def post_reopen(request: web.Request) -> web.Response:
-    ticket = await request.config_dict[TICKETS].reopen(
-        request[DB], path_id(request), actor=Actor.staff(request[USER])
-    )
+    actor = Actor.staff(request[USER])
+    ticket = await reopen_and_tell(request, request[DB], path_id(request), actor)
     body = ticket_json(ticket, with_org=False)
-    await tell_customer(request, request[DB], ticket, REOPENED)
     return web.json_response(body)
 
 

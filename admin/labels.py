@@ -129,6 +129,9 @@ TABLES: dict[str, dict[str, Message]] = {
     # Notice codes of admin.privacy_notify on the privacy request page.
     "privacy_notice": {
         "told": L_("The customer was told in Telegram."),
+        "tell_queued": L_(
+            "Telegram is not answering right now: the message to the customer is sent as soon as it is back."
+        ),
         "tell_failed": L_(
             "The Telegram message to the customer could not be sent: inform the customer another way."
         ),

@@ -179,8 +179,8 @@ async def request_page(request: web.Request) -> web.Response:
 
 async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     """Run one action in a savepoint; a refusal leaves nothing written and shows the page
-    with the reason. `tell` (request, db, item) -> notice code informs the customer, after
-    the commit: never about a change that could still roll back."""
+    with the reason. `tell` (request, db, item) -> notice code queues the customer's message
+    in the same transaction: it exists exactly when the change does."""
     request_id = path_id(request)
     db = request[DB]
     try:
@@ -190,8 +190,8 @@ async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # 
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     if tell is None:
         raise _back(request, request_id)
-    await db.commit()
     notice = await tell(request, db, await _service(request).get(db, request_id))
+    await db.commit()
     raise _back(request, request_id, notice=notice)
 
 

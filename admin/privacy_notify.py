@@ -1,24 +1,20 @@
-"""Telling the requester in Telegram that a privacy request is done or its export is ready.
-Runs after the officer's change is committed (a message about a rolled-back outcome would
-be false), best effort: the result comes back as a notice code for the officer's page."""
+"""Telling the requester in Telegram that a privacy request is done or its export is ready:
+through the bot's outbox, queued in the officer's transaction (a message about a rolled-back
+outcome cannot exist), sent in the chat's order and retried while Telegram is away. The
+result comes back as a notice code for the officer's page."""
 
 from __future__ import annotations
-
-import asyncio
-import logging
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.keys import BOT_TRANSPORT
-from bot.texts import create_i18n, translate
-from storage.models import ContactPerson, PrivacyRequest, RequestStatus
+from admin.outbox_notice import notice_text, queue_and_send
+from storage.models import ContactPerson, OutboxState, PrivacyRequest, RequestStatus
 from storage.services.privacy import deliverable_export
-
-log = logging.getLogger(__name__)
 
 # Notice codes (table "privacy_notice" in admin/labels.py).
 TOLD = "told"
+QUEUED = "tell_queued"
 FAILED = "tell_failed"
 NO_BOT = "no_bot"
 NO_CHAT = "no_chat"
@@ -38,19 +34,16 @@ async def _target(db: AsyncSession, item: PrivacyRequest) -> tuple[int, str] | N
 async def _send(
     request: web.Request, db: AsyncSession, target: tuple[int, str], key: str, **values: object
 ) -> str:
-    transport = request.config_dict.get(BOT_TRANSPORT)
-    if transport is None:
-        return NO_BOT
-    # End the read transaction first: SQLite would keep its lock during the Bot API call.
-    await db.commit()
     chat, language = target
-    try:
-        i18n = await asyncio.to_thread(create_i18n)  # .mo files: off the event loop
-        await transport.bot.send_message(chat, translate(i18n, language, key, **values))
-    except Exception as exc:  # the outcome stands; the officer informs the customer otherwise
-        log.warning("privacy notice to chat %s failed: %s", chat, type(exc).__name__)
-        return FAILED
-    return TOLD
+    text = await notice_text(language, key, **values)
+    state = await queue_and_send(request, db, chat, text)
+    if state is None:
+        return NO_BOT
+    if state == OutboxState.SENT:
+        return TOLD
+    if state == OutboxState.PENDING:  # Telegram is away: sent when it is back
+        return QUEUED
+    return FAILED  # Telegram refused it (no such chat): the outcome stands all the same
 
 
 async def tell_outcome(request: web.Request, db: AsyncSession, item: PrivacyRequest) -> str:

@@ -18,11 +18,11 @@ from admin import live, ticket_desk
 from admin.auth import Permission, authenticated, home_route, public, requires, writes
 from admin.flash import flash, take_flash
 from admin.i18n import LANGUAGES
-from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, STAFF_SESSION, TICKETS, USER
+from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, SETTINGS, STAFF_SESSION, TICKETS, USER
 from admin.middleware import LOGIN_CSRF_COOKIE, SESSION_COOKIE, https, render
 from admin.parsing import parse_duration, parse_id, path_id
 from admin.proxies import client_address
-from admin.ticket_notify import CLOSED, REOPENED, tell_customer
+from admin.ticket_notify import close_and_tell, reopen_and_tell
 from admin.urls import url_for
 from storage.models import (
     ApiToken,
@@ -45,6 +45,7 @@ from storage.services.errors import (
 )
 from storage.services.text import csv_cell
 from storage.services.tickets import TicketFilter
+from storage.services.unfiled import contacts_waiting
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -385,6 +386,9 @@ async def inbox(request: web.Request) -> web.Response:
         "statuses": list(TicketStatus),
         "categories": list(TicketCategory),
         **await live.page_context(request),
+        # Customers whose messages wait for their ticket choice: not on any ticket yet.
+        "unfiled": await contacts_waiting(request[DB]),
+        "unfiled_after": request.config_dict[SETTINGS].unfiled_after,
     }
     return render("inbox.html", request, context)
 
@@ -481,20 +485,14 @@ async def assign(request: web.Request) -> web.StreamResponse:
 @requires(Permission.TICKETS_WRITE)
 async def close(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
-    ticket = await request.config_dict[TICKETS].close(
-        request[DB], ticket_id, actor=Actor.staff(request[USER])
-    )
-    await tell_customer(request, request[DB], ticket, CLOSED)
+    await close_and_tell(request, request[DB], ticket_id, Actor.staff(request[USER]))
     raise _back(request, ticket_id)
 
 
 @requires(Permission.TICKETS_WRITE)
 async def reopen(request: web.Request) -> web.StreamResponse:
     ticket_id = path_id(request)
-    ticket = await request.config_dict[TICKETS].reopen(
-        request[DB], ticket_id, actor=Actor.staff(request[USER])
-    )
-    await tell_customer(request, request[DB], ticket, REOPENED)
+    await reopen_and_tell(request, request[DB], ticket_id, Actor.staff(request[USER]))
     raise _back(request, ticket_id)
 
 

@@ -35,6 +35,11 @@ def category_keyboard(lang: str, ticket_id: int) -> InlineKeyboardMarkup:
 
 
 def pick_keyboard(lang: str, held_id: int, tickets: list[Ticket]) -> InlineKeyboardMarkup:
+    return ticket_buttons(held_id, tickets, t(lang, "new_ticket_button"))
+
+
+def ticket_buttons(held_id: int, tickets: list[Ticket], new_label: str) -> InlineKeyboardMarkup:
+    """A button per open ticket and one for a new ticket (labelled `new_label`)."""
     rows = [
         [
             InlineKeyboardButton(
@@ -44,12 +49,6 @@ def pick_keyboard(lang: str, held_id: int, tickets: list[Ticket]) -> InlineKeybo
         ]
         for ticket in tickets
     ]
-    rows.append(
-        [
-            InlineKeyboardButton(
-                text=t(lang, "new_ticket_button"),
-                callback_data=PickTicket(held_id=held_id, ticket_id=0).pack(),
-            )
-        ]
-    )
+    new = PickTicket(held_id=held_id, ticket_id=0).pack()
+    rows.append([InlineKeyboardButton(text=new_label, callback_data=new)])
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -13,7 +13,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramNotFound,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.telegram_text import split_text
@@ -66,9 +66,6 @@ async def send_reply(
             .outerjoin(ContactPrivacy, ContactPrivacy.contact_id == ContactPerson.id)
             .where(Ticket.id == message.ticket_id, ContactPrivacy.restricted_at.is_(None))
         )
-        text = message.text
-        if chat_id is not None:
-            text = await _with_reference(session, message.ticket_id, text)
         sent = list(
             await session.scalars(
                 select(ReplyChunk.telegram_message_id)
@@ -76,6 +73,11 @@ async def send_reply(
                 .order_by(ReplyChunk.position)
             )
         )
+        # A retry after some chunks went out keeps the heading they went out with.
+        heading = message.sent_heading if sent else None
+        if chat_id is not None and heading is None:
+            heading = await reference_heading(session, message.ticket_id)
+        text = with_heading(heading or "", message.text)
     if chat_id is None:
         raise Undeliverable("the contact has no Telegram chat (or restricted processing)")
     chunks = split_text(text)  # by Telegram's UTF-16 units, at paragraph/sentence/word ends
@@ -87,29 +89,38 @@ async def send_reply(
                 message_id=message_id, position=position, telegram_message_id=telegram_id
             )
             session.add(chunk)
+            if position == 0:  # an edit repeats it (bot/reply_edit_delivery.py)
+                await session.execute(
+                    update(TicketMessage)
+                    .where(TicketMessage.id == message_id)
+                    .values(sent_heading=heading or "")
+                )
             await session.commit()
     return sent[0]
 
 
-async def _with_reference(session: AsyncSession, ticket_id: int, text: str) -> str:
+def with_heading(heading: str, text: str) -> str:
+    return f"{heading}\n\n{text}" if heading else text
+
+
+async def reference_heading(session: AsyncSession, ticket_id: int) -> str:
     """With several open tickets the customer cannot tell which one an answer is about: the
-    reply then starts with the ticket's reference, in the customer's language."""
+    reply then starts with the ticket's reference, in the customer's language ('' else)."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None or ticket.contact_id is None or not ticket.reference:
-        return text
+        return ""
     open_tickets = await session.scalar(
         select(func.count())
         .select_from(Ticket)
         .where(Ticket.contact_id == ticket.contact_id, Ticket.status != TicketStatus.CLOSED)
     )
     if (open_tickets or 0) < 2:
-        return text
+        return ""
     language = await session.scalar(
         select(ContactPerson.language).where(ContactPerson.id == ticket.contact_id)
     )
     i18n = await asyncio.to_thread(create_i18n)  # .mo files: off the event loop
-    heading = translate(i18n, language or "", "reply_reference", reference=ticket.reference)
-    return f"{heading}\n\n{text}"
+    return translate(i18n, language or "", "reply_reference", reference=ticket.reference)
 
 
 def record_reply(

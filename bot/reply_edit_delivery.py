@@ -2,7 +2,8 @@
 (bot/outbox.py, REPLY_EDIT rows, behind the reply itself in the chat's order).
 
 A reply over 4096 characters went out as several messages (reply_chunks). An edit updates
-every one in place: the new text is split the same way, existing chunks are edited, extra
+every one in place: the new text, under the ticket heading the reply went out with (if any),
+is split the same way, existing chunks are edited, extra
 chunks are sent (as a reply to the last existing one, so they read as its continuation) and
 chunks the shorter text no longer needs are deleted; a chunk Telegram will not delete any
 more (bots may delete only for 48 hours) is edited to SURPLUS_MARKER instead."""
@@ -19,7 +20,7 @@ from aiogram.types import ReplyParameters
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.delivery import Undeliverable
+from bot.delivery import Undeliverable, reference_heading, with_heading
 from bot.telegram_text import split_text
 from storage.models import (
     ContactPrivacy,
@@ -80,9 +81,15 @@ async def _load(sessionmaker: async_sessionmaker[AsyncSession], edit_id: int) ->
                 ReplyChunk(message_id=reply.id, position=0, telegram_message_id=chunk_ids[0])
             )
             await session.commit()
+        # The heading the reply went out with (sent before it was recorded: as a reply
+        # would have one now).
+        heading = reply.sent_heading
+        if heading is None:
+            heading = await reference_heading(session, reply.ticket_id)
         # The reply's current text: several quick edits end in the last one.
+        text = with_heading(heading, reply.text)
         chat_id = reply.telegram_chat_id
-        return _Claim(edit.delivery_attempts, reply.id, chat_id, chunk_ids, reply.text)
+        return _Claim(edit.delivery_attempts, reply.id, chat_id, chunk_ids, text)
 
 
 def _not_modified(exc: TelegramBadRequest) -> bool:

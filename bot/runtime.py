@@ -21,7 +21,7 @@ from bot.processor import RateLimiter, UpdateProcessor
 from bot.shutdown import drain
 from bot.texts import FiledNoticeText, create_i18n
 from bot.transport import BotTransport
-from bot.unfiled import unfiled_loop
+from bot.unfiled import HeldFileFetcher, TicketQuestionAgain, unfiled_loop
 from bot.webhook import NOT_REGISTERED, register_webhook
 from storage.clock import Clock
 from storage.config import Settings
@@ -69,12 +69,16 @@ class BotRuntime:
         tasks.append(
             asyncio.create_task(delivery_loop(bot, sessionmaker, clock), name="bot-delivery")
         )
-        notice = FiledNoticeText(await asyncio.to_thread(create_i18n))  # .mo files: off the loop
+        i18n = await asyncio.to_thread(create_i18n)  # .mo files: off the loop
         unfiled = unfiled_loop(
             sessionmaker,
             self.ticket_service,
             clock,
-            notice,
+            FiledNoticeText(i18n),
+            TicketQuestionAgain(i18n),
+            files=HeldFileFetcher(
+                bot, self.object_store, clock, i18n, settings.bot_media_max_bytes
+            ),
             wait=timedelta(minutes=settings.unfiled_after),
         )
         tasks.append(asyncio.create_task(unfiled, name="bot-unfiled"))

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     unfiled_after: int = Field(
         15,
         ge=1,
-        description="Minutes a customer message waits for their ticket choice before it is filed on their most recent open ticket.",
+        description="Minutes a customer message waits for their ticket choice (asked again halfway) before it is filed on their most recent open ticket.",
     )
     telegram_bot_username: str = Field(
         "", description="The bot's @username (without @), for t.me deep links such as link codes."

@@ -253,6 +253,7 @@ class HttpBotApi:
         self.updates: list[dict[str, Any]] = []
         self.shown: dict[int, list[str]] = defaultdict(list)
         self.message_ids: dict[int, list[int]] = defaultdict(list)  # of shown sendMessages
+        self.markups: dict[int, list[Any]] = defaultdict(list)  # their reply_markup (or None)
         self.calls: list[str] = []
         self.refused: list[str] = []  # "method: status" of every fault answered
         self.outage = False
@@ -304,6 +305,8 @@ class HttpBotApi:
             chat_id = int(form["chat_id"])
             self.shown[chat_id].append(form["text"])
             self.message_ids[chat_id].append(next(self._ids))
+            markup = form.get("reply_markup")
+            self.markups[chat_id].append(json.loads(markup) if markup else None)
             result = {
                 "message_id": self.message_ids[chat_id][-1],
                 "date": _DATE,

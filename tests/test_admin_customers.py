@@ -288,3 +288,32 @@ async def test_contact_page_lists_messages_waiting_for_a_ticket_choice(world: Wo
     thread = await (await client.get(f"/tickets/{waiting.recent_ticket}")).text()
     assert WAITING_TEXT in thread
     assert re.search(r"<strong>Supportdesk</strong>.*?Filed automatically", thread, re.S)
+
+
+async def test_inbox_flags_customers_whose_messages_wait_for_a_ticket_choice(
+    world: World,
+) -> None:
+    """Such messages are on no ticket yet, so no inbox row shows them: the inbox names the
+    customer, how many wait and since when, with a link to the customer's page."""
+    client = world.client
+    await login(client, "agent")
+    html = await (await client.get("/")).text()
+    assert "unfiled-waiting" not in html
+    async with world.sessions() as session:
+        waiting = await two_tickets_and_a_waiting_message(session, world.clock, world.clock.now())
+    html = await (await client.get("/")).text()
+    section = re.search(r'<section class="unfiled-waiting notice">(.*?)</section>', html, re.S)
+    assert section is not None
+    flagged = section.group(1)
+    assert "Berichten die op de ticketkeuze van de klant wachten" in flagged
+    assert f'<a href="/contacts/{waiting.contact_id}">Klaas Vaak</a>' in flagged
+    assert "1 bericht wacht" in flagged and "2026-11-27 10:02" in flagged
+    assert "15 minuten" in flagged  # SUPPORTDESK_UNFILED_AFTER's default
+
+    world.clock.advance(timedelta(minutes=16))
+    async with world.sessions() as session:
+        notice = FiledNoticeText(create_i18n())
+        cutoff = world.clock.now() - timedelta(minutes=15)
+        assert await file_waiting(session, TicketService(world.clock), notice, cutoff=cutoff) == 1
+        await session.commit()
+    assert "unfiled-waiting" not in await (await client.get("/")).text()

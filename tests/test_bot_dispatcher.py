@@ -4,16 +4,20 @@ at the edge, the real database underneath."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiogram.exceptions import TelegramServerError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.attachments import format_limit
 from bot.callbacks import PickTicket
 from bot.dispatcher import create_bot
+from bot.texts import FiledNoticeText, create_i18n
 from bot.tickets import CloseTicket, SetLanguage
+from bot.unfiled import HeldFileFetcher
 from storage.config import Settings
 from storage.models import (
     Attachment,
@@ -31,6 +35,7 @@ from storage.models import (
 from storage.objectstore.local import LocalObjectStore
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
+from storage.services.unfiled import FETCH_RETRY_FOR, file_waiting
 from tests import bot_desk
 from tests.bot_desk import Desk, open_desk
 from tests.telegram_fake import (
@@ -644,3 +649,81 @@ async def test_reply_to_a_later_chunk_of_a_long_agent_reply_picks_its_ticket(des
     assert await _held(desk) == []
     [answer] = desk.api.sent_texts()
     assert first.reference in answer
+
+
+async def _file_due(desk: Desk, files: HeldFileFetcher) -> int:
+    """The unfiled loop's round, 15 minutes after the message (SUPPORTDESK_UNFILED_AFTER)."""
+    async with desk.sessionmaker() as s:
+        try:
+            filed = await file_waiting(
+                s,
+                TicketService(desk.clock),
+                FiledNoticeText(create_i18n()),
+                cutoff=desk.clock.now() - timedelta(minutes=15),
+                files=files,
+            )
+        except TelegramServerError:  # as the loop does: nothing of the round is kept
+            await files.undo()
+            return 0
+        await s.commit()
+    files.committed()
+    return filed
+
+
+async def test_a_held_photo_filed_without_a_choice_brings_its_file(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    """Filed on the most recent open ticket when the wait is over: the photo is fetched from
+    Telegram then, as a pick would have; while Telegram cannot be asked the message waits
+    for a later round instead of going without its file."""
+    first, second = await _two_open_tickets(desk)
+    desk.api.files["ph"] = b"\xff\xd8router"
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    [held] = await _held(desk)
+    files = HeldFileFetcher(
+        desk.bot,
+        LocalObjectStore(tmp_path / "held"),
+        desk.clock,
+        create_i18n(),
+        settings.bot_media_max_bytes,
+    )
+    desk.clock.advance(timedelta(minutes=16))
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    assert await _file_due(desk, files) == 0  # Telegram away: the round is tried again
+    assert [h.id for h in await _held(desk)] == [held.id]
+    assert await desk.texts(second.id) == ["probleem twee"]
+
+    assert await _file_due(desk, files) == 1
+    assert await _held(desk) == []
+    texts = await desk.texts(second.id)  # the most recent open ticket
+    assert texts[:2] == ["probleem twee", "[photo] lampjes"]
+    assert texts[2].startswith("Filed automatically") and "not fetched" not in texts[2]
+    async with desk.sessionmaker() as s:
+        [attachment] = list(await s.scalars(select(Attachment)))
+        message = await s.get(TicketMessage, attachment.message_id)
+    assert attachment.ticket_id == second.id and attachment.size == 8
+    assert message is not None and message.text == "[photo] lampjes"
+    assert await desk.texts(first.id) == ["probleem een"]
+
+
+async def test_a_held_photo_telegram_keeps_refusing_is_filed_without_it_after_an_hour(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    _, second = await _two_open_tickets(desk)
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    files = HeldFileFetcher(
+        desk.bot, LocalObjectStore(tmp_path / "held"), desk.clock, create_i18n(),
+        settings.bot_media_max_bytes,
+    )  # fmt: skip
+    desk.clock.advance(timedelta(minutes=15) + FETCH_RETRY_FOR - timedelta(minutes=1))
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    assert await _file_due(desk, files) == 0
+    desk.clock.advance(timedelta(minutes=2))
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    assert await _file_due(desk, files) == 1
+    texts = await desk.texts(second.id)
+    assert texts[1] == "[photo] lampjes" and "The file sent with it was not fetched" in texts[2]
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(Attachment))) == []

@@ -17,6 +17,7 @@ from bot.delivery import split_text
 from bot.delivery_worker import delivery_loop
 from bot.outbox import deliver_pending, deliver_pending_edits
 from bot.reply_edit_delivery import SURPLUS_MARKER
+from bot.texts import create_i18n, translate
 from storage import migrate
 from storage.clock import FrozenClock
 from storage.db import create_engine, create_sessionmaker
@@ -438,3 +439,46 @@ async def test_replies_sent_before_migration_0013_become_chunk_zero(
         assert await _chunk_rows(sessionmaker, reply_id) == [(0, 555), (1, 1000)]
     finally:
         await engine.dispose()
+
+
+async def test_edit_of_a_long_reply_keeps_the_ticket_heading_it_went_out_with(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """With two open tickets a reply starts with "About ticket ...:"; its edit, split again,
+    starts with that same heading - even when only one ticket is open by then."""
+    clock = FrozenClock(START)
+    api = EditingSession()
+    bot = Bot(TOKEN, session=api)
+    reply_id, staff_id, _ = await _setup(session_factory, clock, "placeholder")
+    service = TicketService(clock)
+    async with session_factory() as s:
+        reply = await s.get(TicketMessage, reply_id)
+        assert reply is not None
+        ticket = await service.get(s, reply.ticket_id)
+        contact = await s.get(ContactPerson, ticket.contact_id)
+        other, _ = await service.open_ticket(
+            s, actor=Actor.system(), channel=TicketChannel.TELEGRAM, text="ook", contact=contact
+        )
+        reply.text = _long("oud", 2)  # long before it was sent
+        await s.commit()
+        reference, language = ticket.reference, contact.language  # type: ignore[union-attr]
+    heading = translate(create_i18n(), language, "reply_reference", reference=reference)
+    assert await deliver_pending(bot, session_factory, clock) == 1
+    sent = [m.text for m in api.calls("sendMessage")]  # type: ignore[attr-defined]
+    assert sent == split_text(f"{heading}\n\n{_long('oud', 2)}") and len(sent) >= 2
+    async with session_factory() as s:  # the other ticket is closed: one open ticket left
+        await service.close(s, other.id, actor=Actor.system())
+        await s.commit()
+
+    new_text = _long("nieuw", 2)
+    await _edit(session_factory, clock, reply_id, staff_id, new_text)
+    assert await deliver_pending_edits(bot, session_factory, clock) == 1
+    expected = split_text(f"{heading}\n\n{new_text}")
+    ids = [row[1] for row in await _chunk_rows(session_factory, reply_id)]
+    edited = _edits_made(api)
+    assert edited[0] == (ids[0], expected[0]) and expected[0].startswith(heading)
+    shown = [text for _, text in edited] + [
+        m.text for m in api.calls("sendMessage")[len(sent) :]  # type: ignore[attr-defined]
+    ]
+    assert shown == expected
+    assert api.unexpected == []

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from aiogram.methods import SendMessage
+from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from unfiled_helpers import (
     CHAT,
     WAITING_TEXT,
@@ -19,14 +21,24 @@ from unfiled_helpers import (
     two_tickets_and_a_waiting_message,
 )
 
+from admin.app import SESSIONMAKER, create_app
 from bot.outbox import ANSWER_METHODS
-from bot.texts import FiledNoticeText, create_i18n
-from bot.unfiled import unfiled_loop
+from bot.texts import FiledNoticeText, create_i18n, translate
+from bot.unfiled import TicketQuestionAgain, unfiled_loop
 from storage.clock import FrozenClock
 from storage.config import Settings
-from storage.models import OutboxMessage, TicketMessage, UnfiledMessage
+from storage.models import (
+    ContactPerson,
+    OutboxMessage,
+    Ticket,
+    TicketChannel,
+    TicketMessage,
+    UnfiledMessage,
+)
+from storage.services.audit import Actor
 from storage.services.tickets import TicketService
-from storage.services.unfiled import file_waiting
+from storage.services.unfiled import file_waiting, remind_waiting
+from tests.telegram_fake import TOKEN, HttpBotApi
 
 pytestmark = pytest.mark.storage
 
@@ -90,6 +102,7 @@ async def test_the_bot_runtimes_loop_files_them_and_the_outbox_can_send_the_noti
             TicketService(clock),
             clock,
             FiledNoticeText(create_i18n()),
+            TicketQuestionAgain(create_i18n()),
             wait=timedelta(minutes=15),
             interval=0.01,
         )
@@ -114,3 +127,123 @@ async def test_the_bot_runtimes_loop_files_them_and_the_outbox_can_send_the_noti
         assert row is not None
         call = ANSWER_METHODS[row.method].model_validate_json(row.payload)
         assert isinstance(call, SendMessage) and call.chat_id == CHAT
+
+
+USER = 8401
+WAIT = timedelta(minutes=15)
+
+
+def _customer_text(update_id: int, text: str) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1772445600,
+            "chat": {"id": USER, "type": "private"},
+            "from": {"id": USER, "is_bot": False, "first_name": "K", "language_code": "nl"},
+            "text": text,
+        },
+    }
+
+
+async def _until(predicate: Any, seconds: float = 15.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def _two_open_tickets(
+    sessions: async_sessionmaker[AsyncSession], clock: FrozenClock
+) -> list[Ticket]:
+    """The customer's tickets, most recent activity first."""
+    service = TicketService(clock)
+    async with sessions() as s:
+        contact = ContactPerson(
+            name="Klaas", telegram_user_id=USER, telegram_chat_id=USER, language="nl",
+            created_at=clock.now(), updated_at=clock.now(),
+        )  # fmt: skip
+        s.add(contact)
+        await s.flush()
+        tickets = []
+        for text in ("Storing op de lijn", "Factuur klopt niet"):
+            ticket, _ = await service.open_ticket(
+                s, actor=Actor.customer(contact.id), channel=TicketChannel.TELEGRAM,
+                text=text, contact=contact, telegram_chat_id=USER,
+            )  # fmt: skip
+            tickets.append(ticket)
+            clock.advance(timedelta(minutes=1))
+        await s.commit()
+        return tickets[::-1]
+
+
+async def test_the_question_is_asked_again_through_the_outbox_before_the_message_is_filed(
+    aiohttp_client: Any, engine: AsyncEngine, settings: Settings
+) -> None:
+    """The bot runs (long polling) against the HTTP Bot API fake. Halfway through the wait
+    the same periodic job asks once more, with the ticket buttons; at the end of the wait
+    it files the message on the most recent open ticket and says so."""
+    api = HttpBotApi(TOKEN)
+    runner, base = await api.serve()
+    clock = FrozenClock(START)
+    bot_settings = settings.model_copy(
+        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base}
+    )
+    client = await aiohttp_client(create_app(bot_settings, engine=engine, clock=clock))
+    sessions = client.app[SESSIONMAKER]
+    recent, older = await _two_open_tickets(sessions, clock)
+    asked_at = clock.now()
+    api.updates.append(_customer_text(1, WAITING_TEXT))
+    await _until(lambda: _shown(api, 1))
+    i18n = create_i18n()
+    assert api.texts(USER) == [translate(i18n, "nl", "which_ticket")]
+    question = TicketQuestionAgain(i18n)
+
+    async def remind() -> int:
+        async with sessions() as s:
+            asked = await remind_waiting(
+                s, TicketService(clock), question, wait=WAIT, remind_after=WAIT / 2
+            )
+            await s.commit()
+            return asked
+
+    clock.set(asked_at + WAIT / 2 - SECOND)
+    assert await remind() == 0  # not yet
+    clock.set(asked_at + timedelta(minutes=8))
+    loop = asyncio.create_task(
+        unfiled_loop(
+            sessions, TicketService(clock), clock, FiledNoticeText(i18n), question,
+            wait=WAIT, interval=0.02,
+        )
+    )  # fmt: skip
+    try:
+        await _until(lambda: _shown(api, 2))
+        again = translate(i18n, "nl", "which_ticket_again", reference=recent.reference, minutes=7)
+        assert api.texts(USER)[1] == again
+        buttons = [row[0]["text"] for row in api.markups[USER][1]["inline_keyboard"]]
+        assert buttons == [
+            f"{recent.reference} {recent.subject[:40]}",
+            f"{older.reference} {older.subject[:40]}",
+            translate(i18n, "nl", "new_ticket_button"),
+        ]
+        assert await remind() == 0  # asked once only
+        clock.set(asked_at + WAIT + SECOND)
+        await _until(lambda: _shown(api, 3))
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        await runner.cleanup()
+    filed = translate(i18n, "nl", "held_filed_recent", reference=recent.reference)
+    assert api.texts(USER)[2:] == [filed]
+    async with sessions() as s:
+        assert list(await s.scalars(select(UnfiledMessage))) == []
+        texts = await s.scalars(
+            select(TicketMessage.text).where(TicketMessage.ticket_id == recent.id)
+        )
+        assert WAITING_TEXT in list(texts)
+
+
+async def _shown(api: HttpBotApi, count: int) -> bool:
+    return len(api.texts(USER)) >= count

@@ -234,6 +234,9 @@ class TicketMessage(Base):
     # The first failed attempt of a reply still being retried (shown as "retrying since").
     delivery_failing_since: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
+    # The ticket heading a Telegram reply was sent with ('' none; NULL: not recorded): an
+    # edit split into several messages again starts with the same heading.
+    sent_heading: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     edited_at: Mapped[datetime | None]
 

@@ -49,6 +49,8 @@ class UnfiledMessage(Base):
     # media_type, size); the file is downloaded once the customer picks the ticket.
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    # When the bot asked again which ticket it is for (once, before it is filed anyway).
+    reminded_at: Mapped[datetime | None]
 
 
 class ReplyChunk(Base):
