@@ -4,7 +4,9 @@ recording (hand delete, retention sweep)."""
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,8 +33,12 @@ from storage.models import (
 from storage.objectstore import S3ObjectStore
 from storage.services.audit import Actor
 from storage.services.errors import InvalidInput
+from storage.services.privacy_erasure import erase_request
+from storage.services.privacy_export import export_contact
+from tests.privacy_fixtures import OTHER, STAFF, SUBJECT, PrivacyWorld, pworld
 
 pytestmark = pytest.mark.storage
+__all__ = ["pworld"]
 AGENT, PO, TRAINER, ADMIN = (
     StaffRole.AGENT,
     StaffRole.PRIVACY_OFFICER,
@@ -308,3 +314,54 @@ async def test_notes_go_with_the_recording_in_the_retention_sweep(
             )
         )
         assert deleted is not None and deleted.details["notes_deleted"] == 2
+
+
+async def test_export_lists_the_notes_and_erasure_takes_them(
+    pworld: PrivacyWorld, tmp_path: Path
+) -> None:
+    """Notes are staff notes about the subject's call: exported with the hold history
+    (free text redacted like it); an erasure deletes them with the recording, and a note on
+    someone else's recording that names the subject loses the mention."""
+    trained, others = SUBJECT.recording_ids[0], OTHER.recording_ids[0]
+    async with pworld.sessions() as s:
+        trainer = await _trainer(s)
+        for recording_id in (trained, others):
+            await pworld.recordings.place_hold(
+                s, recording_id, kind=HoldKind.TRAINING, reason="voorbeeld", actor=STAFF
+            )
+        own = await add_note(
+            s, trained, position_ms=750, text="Rustig uitgelegd", author=trainer, now=T0
+        )
+        mention = await add_note(
+            s,
+            others,
+            position_ms=500,
+            text=f"Hij noemt {SUBJECT.name} als collega",
+            author=trainer,
+            now=T0,
+        )
+        own_id, mention_id = own.id, mention.id
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        await s.commit()
+        document = await export_contact(pworld.privacy, s, SUBJECT.contact_id, actor=STAFF)
+        await s.commit()
+        body = await (await pworld.store.get(document.object_key)).read_all()
+    (tmp_path / "export.zip").write_bytes(body)
+    zf = zipfile.ZipFile(tmp_path / "export.zip")
+    notes = json.loads(zf.read("recording_notes.json"))
+    assert [(n["id"], n["recording_id"], n["position_ms"], n["text"]) for n in notes] == [
+        (own_id, trained, 750, "Rustig uitgelegd")
+    ]
+    assert "recording_notes" in zf.read("README.txt").decode()
+
+    async with pworld.sessions() as s:
+        result = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
+        await s.commit()
+        outcomes = {(i.type, i.id): i.outcome for i in result.items}
+        assert outcomes[("recording", trained)] == "erased"
+        assert outcomes[("recording_note", mention_id)] == "anonymised"
+        assert await s.get(RecordingNote, own_id, populate_existing=True) is None
+        left = await s.get(RecordingNote, mention_id, populate_existing=True)
+        assert left is not None and SUBJECT.name.split()[0] not in left.text
