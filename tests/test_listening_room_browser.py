@@ -3,7 +3,7 @@ app (create_app, moto S3) under the real CSP, with real Ogg/Opus audio made by f
 
 A trainer clicks the waveform at half way and the audio jumps there; adds a note at that
 moment; after a reload a click on the note's time brings the player back to it; the arrow
-keys move the player 10 seconds."""
+keys move the player 10 seconds and space plays and pauses, but not while typing."""
 
 from __future__ import annotations
 
@@ -122,10 +122,19 @@ async def test_trainer_seeks_takes_a_note_and_jumps_back_to_it(
             await page.keyboard.press("ArrowRight")
             await page.keyboard.press("ArrowRight")
             await _current_time_near(page, back + 10)
-            # Typing in the note's text field keeps its arrows to itself.
+            # Typing in the note's text field keeps its arrows and spaces to itself.
+            await _pause(page)
             await page.click("textarea[name=text]")
             await page.keyboard.press("ArrowLeft")
+            await page.keyboard.press(" ")
+            assert await page.evaluate("document.querySelector('audio').paused")
             assert abs(await _pause(page) - (back + 10)) < TOLERANCE
+            # Space elsewhere plays, and pauses again.
+            await page.locator("h1").click()
+            await page.keyboard.press(" ")
+            await page.wait_for_function("() => !document.querySelector('audio').paused")
+            await page.keyboard.press(" ")
+            await page.wait_for_function("() => document.querySelector('audio').paused")
             async with vault.sessions() as session:
                 plays = list(
                     await session.scalars(

@@ -76,6 +76,7 @@
     player.seek = seek;
     player.play = play;
     player.now = now;
+    player.stated = stated; // the stored length: the server's bound for a note's moment
     player.skip = function (delta) { seek(now() + delta); };
     player.toggle = function () {
       if (audio.paused) { play(); } else { audio.pause(); }
@@ -178,7 +179,9 @@
     });
     typed.placeholder = clock(players[0].now());
     form.addEventListener("submit", function () {
-      moment.value = typed.value.trim() ? "" : String(Math.round(players[0].now() * 1000));
+      // The decoder's length may run a few ms past the stored one: clamp to the latter.
+      var at = Math.min(players[0].now(), players[0].stated || Infinity);
+      moment.value = typed.value.trim() ? "" : String(Math.floor(at * 1000));
     });
   }
 }());
