@@ -185,6 +185,8 @@ TABLES: dict[str, dict[str, Message]] = {
         "recording.hold": L_("Hold placed on a recording"),
         "recording.ingest": L_("Recording uploaded"),
         "recording.linked_to_ticket": L_("Recording linked to a ticket"),
+        "recording.note_added": L_("Training note added to a recording"),
+        "recording.note_deleted": L_("Training note deleted from a recording"),
         "recording.play": L_("Recording played"),
         "recording.release": L_("Hold on a recording released"),
         "recording.tags": L_("Recording tags changed"),

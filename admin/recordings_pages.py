@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.auth import Permission, csrf_exempt, requires, writes
+from admin.auth import Permission, csrf_exempt, has_permission, requires, writes
 from admin.keys import CLOCK, DB, RECORDINGS, SETTINGS, USER
 from admin.middleware import render
 from admin.parsing import path_id
 from admin.recordings_http import ingest_upload, serve_audio, waveform_svg
 from admin.recordings_query import list_filter, parse_day
 from admin.urls import url_for
+from recordings.notes import note_counts
 from recordings.queries import (
     all_tags,
     audit_trail,
     list_recordings,
     recording_of_hold,
+    training_recording,
 )
 from recordings.queries import training_library as training_recordings
 from recordings.service import (
@@ -28,8 +30,7 @@ from recordings.service import (
 )
 from storage.models import HoldKind, Recording
 from storage.services.audit import Actor
-from storage.services.errors import N_, InvalidInput, NotFound
-from storage.services.privacy import excluded_recordings
+from storage.services.errors import N_, InvalidInput
 
 
 def _size(limit: int) -> str:
@@ -98,6 +99,8 @@ async def recording_page(request: web.Request) -> web.Response:
             "events": await audit_trail(request[DB], recording.id),
             "may_release": lambda hold: may_release_hold(hold.kind, user.role),
             "may_delete": may_delete_recording(user.role),
+            "in_training": has_permission(user, Permission.TRAINING_LISTEN)
+            and any(h.kind == HoldKind.TRAINING for h in active_holds(recording)),
             "kinds": list(HoldKind),
         },
     )
@@ -229,18 +232,14 @@ async def training_page(request: web.Request) -> web.Response:
         {
             "recordings": recordings,
             "training": lambda r: [h for h in active_holds(r) if h.kind == HoldKind.TRAINING],
+            "note_counts": await note_counts(request[DB], [r.id for r in recordings]),
         },
     )
 
 
 async def _training_recording(request: web.Request) -> Recording:
-    """Trainers reach only recordings under an active training hold."""
-    recording = await _recording(request)
-    if not any(h.kind == HoldKind.TRAINING for h in active_holds(recording)):
-        raise NotFound(N_("recording not in the training library"))
-    if recording.id in await excluded_recordings(request[DB]):
-        raise NotFound(N_("recording not in the training library"))  # restricted / objection
-    return recording
+    """Trainers reach only recordings under an active training hold (not restricted)."""
+    return await training_recording(request[DB], path_id(request))
 
 
 @requires(Permission.TRAINING_LISTEN)

@@ -14,6 +14,7 @@ from admin import (
     customers,
     customers_api,
     live,
+    listening_room,
     ops,
     privacy,
     privacy_api,
@@ -116,6 +117,14 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     _add(router, "recording_hold_renew", "/recording-holds/{id}/renew", POST=recordings_pages.renew)
     _add(router, "recording_delete", "/recordings/{id}/delete", POST=recordings_pages.delete)
     _add(router, "training", "/training", GET=recordings_pages.training_page)
+    _add(router, "training_room", "/training/{id}", GET=listening_room.room_page)
+    _add(router, "training_notes", "/training/{id}/notes", POST=listening_room.add_note_view)
+    _add(
+        router,
+        "training_note_delete",
+        "/training-notes/{id}/delete",
+        POST=listening_room.delete_note_view,
+    )
     _add(router, "training_audio", "/training/{id}/audio", GET=recordings_pages.training_audio)
     _add(
         router,
@@ -151,6 +160,7 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     )
     _add(router, "contact_form_sent", "/contact/sent", GET=contact_form.contact_form_sent)
     _add(router, "presence_js", "/static/presence.js", GET=ticket_desk.presence_script)
+    _add(router, "player_js", "/static/player.js", GET=listening_room.player_script)
     _add(router, "ticket_presence", "/tickets/{id}/presence", POST=ticket_desk.heartbeat)
     _add(
         router,

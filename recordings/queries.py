@@ -172,3 +172,20 @@ async def recording_of_hold(session: AsyncSession, hold_id: int) -> int:
     if recording_id is None:
         raise NotFound(N_("hold {hold_id} not found"), hold_id=hold_id)
     return recording_id
+
+
+async def training_recording(session: AsyncSession, recording_id: int) -> Recording:
+    """A recording as the trainer library shows it: under an active training hold and not
+    left out for a privacy right (restriction, objection, withdrawn consent)."""
+    recording = await session.scalar(
+        select(Recording)
+        .where(Recording.id == recording_id)
+        .options(selectinload(Recording.holds), selectinload(Recording.tags))
+        .execution_options(populate_existing=True)
+    )
+    if recording is None:
+        raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
+    held = any(h.kind == HoldKind.TRAINING and h.released_at is None for h in recording.holds)
+    if not held or recording.id in await excluded_recordings(session):
+        raise NotFound(N_("recording not in the training library"))
+    return recording

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
+from recordings.notes import delete_recording_notes
 from recordings.queries import normal_tag
 from recordings.waveform import waveform_path
 from storage.clock import Clock
@@ -711,8 +712,9 @@ class RecordingService:
         at: datetime | None = None,
     ) -> None:
         """THE delete path: refuses while a hold is active; deletes the stored version,
-        then the row; writes the audit event. `at` stamps the audit event and tombstone
-        (a sweep's own moment, e.g. `sweep --now`); default the service's clock."""
+        then the row with its trainers' notes; writes the audit event. `at` stamps the
+        audit event and tombstone (a sweep's own moment, e.g. `sweep --now`); default the
+        service's clock."""
         moment = at or self.clock.now()
         recording = await self._lock(session, recording_id, deleting=True)
         held = active_holds(recording)
@@ -736,6 +738,9 @@ class RecordingService:
         if self.policy.waveform_dir is not None:
             picture = waveform_path(self.policy.waveform_dir, recording.sha256_archive)
             await asyncio.to_thread(picture.unlink, missing_ok=True)
+        # Trainers' notes go with the recording (the foreign key cascades too; deleting them
+        # here keeps that true whatever the backend and counts them for the audit).
+        notes = await delete_recording_notes(session, recording.id)
         # Before the delete event is added, so that the event itself keeps its details.
         await purge.strip_audit(session, SUBJECT, [recording.id])
         audit.record(
@@ -750,6 +755,7 @@ class RecordingService:
                 "version_id": recording.version_id,
                 "sha256": recording.sha256_original,
                 "reason": reason,
+                "notes_deleted": notes,
             },
         )
         # Metadata reduced to a non-personal tombstone (events about it stripped above).

@@ -14,12 +14,16 @@ import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
 from admin_fixtures import PASSWORD, PASSWORD_HASH
 from playwright.async_api import Browser, Page, async_playwright
+from recording_audio_helpers import make_audio
+from sqlalchemy import select
 
 from admin.app import create_app
 from admin.keys import OBJECT_STORE
+from recordings.notes import add_note
+from recordings.service import IngestMetadata, RecordingService
 from storage.clock import FrozenClock
 from storage.config import Settings
-from storage.models import ContactPerson, StaffRole, StaffUser, TicketChannel
+from storage.models import ContactPerson, HoldKind, StaffRole, StaffUser, TicketChannel
 from storage.services.audit import Actor
 from storage.services.privacy import PrivacyService
 from storage.services.tickets import TicketService
@@ -47,7 +51,7 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
-async def _seed(session_factory, clock: FrozenClock, store) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def _seed(session_factory, clock: FrozenClock, store, tmp: Path) -> dict[str, int]:  # type: ignore[no-untyped-def]
     async with session_factory() as session:
         for role in StaffRole:
             session.add(
@@ -80,7 +84,33 @@ async def _seed(session_factory, clock: FrozenClock, store) -> dict[str, int]:  
         )
         await privacy.verify_identity(session, erasure.id, actor=Actor.system(), note="paspoort")
         await session.commit()
-        return {"ticket": ticket.id, "access": access.id, "erasure": erasure.id}
+        # A recording in the training library with a trainer's note (the listening room).
+        vault = RecordingService(clock, store)
+        pbx_name = "in-0201234567-1001-20261128-103000-1732789800.123.wav"  # as FreePBX names it
+        ingested = await vault.ingest(
+            session,
+            make_audio(tmp, "wav_mulaw", seconds=3),
+            IngestMetadata(filename=pbx_name),
+            Actor.system(),
+        )
+        recording_id = ingested.recording.id
+        await vault.place_hold(
+            session, recording_id, kind=HoldKind.TRAINING, reason="Goed voorbeeld",
+            actor=Actor.system(),
+        )  # fmt: skip
+        trainer = await session.scalar(select(StaffUser).where(StaffUser.role == StaffRole.TRAINER))
+        assert trainer is not None
+        await add_note(
+            session, recording_id, position_ms=1500, text="Rustige uitleg " + "lang-woord" * 8,
+            author=trainer, now=clock.now(),
+        )  # fmt: skip
+        await session.commit()
+        return {
+            "ticket": ticket.id,
+            "access": access.id,
+            "erasure": erasure.id,
+            "recording": recording_id,
+        }
 
 
 def _journeys(ids: dict[str, int]) -> dict[str, tuple[str, list[tuple[str, str]]]]:
@@ -96,7 +126,14 @@ def _journeys(ids: dict[str, int]) -> dict[str, tuple[str, list[tuple[str, str]]
                 ("account", "/account"),
             ],
         ),
-        "trainer": ("/training", [("training", "/training"), ("account", "/account")]),
+        "trainer": (
+            "/training",
+            [
+                ("training", "/training"),
+                ("training-room", f"/training/{ids['recording']}"),
+                ("account", "/account"),
+            ],
+        ),
         "privacy-officer": (
             "/privacy",
             [
@@ -113,6 +150,7 @@ def _journeys(ids: dict[str, int]) -> dict[str, tuple[str, list[tuple[str, str]]
                 ("inbox", "/"),
                 ("ticket", f"/tickets/{ids['ticket']}"),
                 ("users", "/users"),
+                ("recording", f"/recordings/{ids['recording']}"),
                 ("audit", "/audit"),
                 ("retention", "/retention"),
             ],
@@ -159,11 +197,16 @@ async def _journey(
 
 
 async def test_every_role_fits_phone_and_desktop(
-    aiohttp_server, engine, session_factory, settings: Settings, clock: FrozenClock
+    aiohttp_server,
+    engine,
+    session_factory,
+    settings: Settings,
+    clock: FrozenClock,
+    tmp_path: Path,
 ) -> None:
     app = create_app(settings, clock=clock, engine=engine)
     server = await aiohttp_server(app)
-    ids = await _seed(session_factory, clock, app[OBJECT_STORE])
+    ids = await _seed(session_factory, clock, app[OBJECT_STORE], tmp_path)
     base = str(server.make_url("/")).rstrip("/")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     args = ["--no-sandbox"] if os.geteuid() == 0 else []

@@ -85,7 +85,7 @@ _BODIES = {
     "{reply_id}": {"text": "edited by {role} via {via}"},
     "edit": {"text": "edited by {role} via {via}"},
     "note": {"text": "a note"},
-    "notes": {"text": "a note"},
+    "notes": {"text": "a note", "position_ms": "0"},  # a ticket's notes; a training note's
     "meta": {"category": "voip"},
     "password": {"current": PASSWORD, "new": PASSWORD},
     "users": {"username": "matrix-user", "role": "agent", "password": PASSWORD},
@@ -115,6 +115,8 @@ _LATER_IN_WALK = {
     # is already released by then (409).
     PREFIX + "/recordings/{id}/holds/{hold_id}/renew": {409, 422},
     "/recording-holds/{id}/renew": {409, 422},
+    # Training note 1 is the trainer's, deleted by the trainer earlier in the walk.
+    "/training-notes/{id}/delete": {404},
 }
 # A privacy request's actions refuse on the spot (422/409 with the page) when the walk's body
 # does not fit the request's state: that answer also proves the permission check let it in.

@@ -380,3 +380,47 @@ async def test_0023_moves_waiting_replies_into_the_outbox(empty_database_url: st
         ]
     finally:
         await engine.dispose()
+
+
+async def test_0026_recording_notes_go_with_their_recording_and_downgrade(
+    empty_database_url: str,
+) -> None:
+    """The notes table of 0026: a note goes when its recording row goes (the foreign key's
+    cascade, for any delete that bypasses the vault), and the downgrade drops the table."""
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    engine = create_engine(empty_database_url)
+    notes = sa.table(
+        "recording_notes",
+        *(sa.column(c) for c in ("recording_id", "position_ms", "text", "author_staff_id")),
+        sa.column("created_at", Base.metadata.tables["recording_notes"].c.created_at.type),
+    )
+    try:
+        await migrate.upgrade(engine, "0026")
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            await session.execute(
+                _RECORDINGS.insert(), [_old_recording(n, now, id=n) for n in (1, 2)]
+            )
+            await session.execute(
+                notes.insert(),
+                [
+                    {"recording_id": rid, "position_ms": 1000, "text": "toon",
+                     "author_staff_id": None, "created_at": now}
+                    for rid in (1, 1, 2)
+                ],
+            )  # fmt: skip
+            await session.commit()
+        async with sessions() as session:
+            await session.execute(sa.text("DELETE FROM recordings WHERE id = 1"))
+            await session.commit()
+        async with sessions() as session:
+            left = await session.execute(sa.text("SELECT recording_id FROM recording_notes"))
+            assert [row[0] for row in left] == [2]
+        await migrate.downgrade(engine, "0025")
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        assert "recording_notes" not in tables and "recordings" in tables
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()

@@ -36,7 +36,13 @@ from storage.models.privacy import (
     RequestStatus,
     RequestType,
 )
-from storage.models.recordings import HoldKind, Recording, RecordingHold, RecordingTag
+from storage.models.recordings import (
+    HoldKind,
+    Recording,
+    RecordingHold,
+    RecordingNote,
+    RecordingTag,
+)
 from storage.models.recordings_web import RecordingListen
 from storage.models.retention import (
     PendingObject,
@@ -73,6 +79,7 @@ __all__ = [
     "Recording",
     "RecordingHold",
     "RecordingListen",
+    "RecordingNote",
     "RecordingTag",
     "RecordingTombstone",
     "ReplyChunk",

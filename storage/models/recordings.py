@@ -101,3 +101,20 @@ class RecordingHold(Base):
     @property
     def active(self) -> bool:
         return self.released_at is None
+
+
+class RecordingNote(Base):
+    """A trainer's timestamped note on a recording held for training. Goes with the
+    recording: deleted by the vault's delete path, and by the foreign key's cascade."""
+
+    __tablename__ = "recording_notes"
+    __table_args__ = (Index("ix_recording_notes_recording", "recording_id", "position_ms"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    position_ms: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    author_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime]

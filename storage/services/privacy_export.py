@@ -46,7 +46,8 @@ en 20). Elk bestand staat er als JSON (voor programma's) en als CSV (voor spread
 
 {files_nl}
 Bijlagen staan als oorspronkelijk bestand in de map attachments/, de audio van
-gespreksopnames in de map recordings/ (met hun blokkadegeschiedenis in recording_holds).
+gespreksopnames in de map recordings/ (met hun blokkadegeschiedenis in recording_holds en
+de notities van trainers over het gesprek in recording_notes).
 Interne notities van medewerkers staan in messages met direction "note".
 Namen, telefoonnummers en e-mailadressen van andere personen in vrije tekst zijn
 vervangen door "{marker}": hun gegevens horen niet bij uw inzage (AVG art. 15 lid 4).
@@ -59,7 +60,8 @@ This archive holds all personal data the support desk keeps about you (GDPR art.
 
 {files_en}
 Attachments are in the attachments/ folder as their original files, call recording audio
-in the recordings/ folder (their hold history in recording_holds).
+in the recordings/ folder (their hold history in recording_holds, trainers' notes about
+the call in recording_notes).
 Internal staff notes are in messages with direction "note".
 Names, phone numbers and e-mail addresses of other people in free text are replaced by
 "{marker}": their data is not part of your copy (GDPR art. 15(4)).
@@ -80,6 +82,8 @@ FILES: dict[str, tuple[str, str]] = {
                    "call recordings with your number or about your tickets (audio in recordings/)"),
     "recording_holds": ("blokkades op die opnames (training, bewijs) en hun opheffing",
                         "holds on those recordings (training, evidence) and their release"),
+    "recording_notes": ("notities van trainers bij momenten in die opnames",
+                        "trainers' notes at moments of those recordings"),
     "link_codes": ("koppelcodes voor Telegram (zonder de code zelf)",
                    "Telegram link codes (without the code itself)"),
     "contact_form": ("berichten via het contactformulier van de website",
@@ -153,6 +157,7 @@ _FREE_TEXT = {
     "attachments": ("filename",),
     "recordings": ("caller", "callee", "original_filename"),
     "recording_holds": ("reason", "release_reason"),
+    "recording_notes": ("text",),
     "contact_form": ("message",),
     "held_messages": ("text",),
     "outbox": ("payload", "last_error"),

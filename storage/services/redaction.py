@@ -30,6 +30,7 @@ from storage.models import (
     MessageEdit,
     PrivacyRequest,
     RecordingHold,
+    RecordingNote,
     Ticket,
     TicketMessage,
     UnfiledMessage,
@@ -196,6 +197,7 @@ MENTION_COLUMNS: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
     ("contact_form", ContactFormSubmission, ("message",)),
     ("held_message", UnfiledMessage, ("text",)),
     ("recording_hold", RecordingHold, ("reason", "release_reason")),
+    ("recording_note", RecordingNote, ("text",)),
     ("privacy_request", PrivacyRequest, ("details", "outcome")),
 )
 
@@ -226,6 +228,7 @@ async def erase_mentions(session: AsyncSession, found: SubjectIndex) -> dict[str
         "contact_form": found.contact_form,
         "held_message": found.held_messages,
         "recording_hold": found.recording_holds,
+        "recording_note": found.recording_notes,
         "privacy_request": found.privacy_requests,
     }
     for kind, model, columns in MENTION_COLUMNS:

@@ -33,6 +33,7 @@ from storage.models import (
     PrivacyRequestEvent,
     Recording,
     RecordingHold,
+    RecordingNote,
     Ticket,
     TicketMessage,
     UnfiledMessage,
@@ -115,6 +116,8 @@ class SubjectIndex:
     attachments: list[Attachment] = field(default_factory=list)
     recordings: list[Recording] = field(default_factory=list)
     recording_holds: list[RecordingHold] = field(default_factory=list)
+    # Trainers' notes on those recordings: staff notes about the call, with its hold history.
+    recording_notes: list[RecordingNote] = field(default_factory=list)
     contact_form: list[ContactFormSubmission] = field(default_factory=list)
     held_messages: list[UnfiledMessage] = field(default_factory=list)
     link_codes: list[LinkCode] = field(default_factory=list)
@@ -249,6 +252,12 @@ async def index(session: AsyncSession, identity: SubjectIdentity) -> SubjectInde
         select(RecordingHold)
         .where(_in(RecordingHold.recording_id, recording_ids))
         .order_by(RecordingHold.id),
+    )
+    found.recording_notes = await _all(
+        session,
+        select(RecordingNote)
+        .where(_in(RecordingNote.recording_id, recording_ids))
+        .order_by(RecordingNote.recording_id, RecordingNote.position_ms, RecordingNote.id),
     )
     found.held_messages = await _all(
         session,
