@@ -21,6 +21,7 @@ from admin.keys import (
     BOT_TRANSPORT,
     CLOCK,
     ENGINE,
+    FLASH_SEALER,
     LOGIN_LIMITS,
     OBJECT_STORE,
     READ_SESSIONMAKER,
@@ -44,6 +45,7 @@ from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker, read_only
 from storage.objectstore import ObjectStore, create_object_store
+from storage.sealing import FLASH_PURPOSE, Sealer
 from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
 
@@ -78,6 +80,7 @@ def create_app(
         per_address=settings.login_failures_per_address,
     )
     app[TRANSLATIONS] = i18n.load_translations()
+    app[FLASH_SEALER] = Sealer(settings.effective_secret_key(), FLASH_PURPOSE)
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
