@@ -260,6 +260,7 @@ TABLES: dict[str, dict[str, Message]] = {
         "field_too_long": L_("This field is too long."),
         "field_email": L_("This is not a valid e-mail address."),
         "field_phone": L_("This is not a phone number (for example +31 6 1234 5678)."),
+        "field_choice": L_("Choose one of the options."),
         "form_rate_limited": L_("You sent many messages in a short time. Please try again in an hour."),
     },
 }
