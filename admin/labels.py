@@ -26,6 +26,12 @@ TABLES: dict[str, dict[str, Message]] = {
         "billing": L_("Invoices and billing"),
         "other": L_("Something else"),
     },
+    # What the placeholders of saved replies stand for (storage/services/saved_replies.py).
+    "placeholder": {
+        "customer_name": L_("the customer's name"),
+        "ticket_reference": L_("the ticket's reference"),
+        "agent_name": L_("your name"),
+    },
     "priority": {
         "low": L_("Low"),
         "normal": L_("Normal"),

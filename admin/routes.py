@@ -19,6 +19,7 @@ from admin import (
     recordings_api,
     recordings_pages,
     retention,
+    saved_replies,
     ticket_desk,
     views,
 )
@@ -83,6 +84,33 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     _add(router, "ticket_close", "/tickets/{id}/close", POST=views.close)
     _add(router, "ticket_reopen", "/tickets/{id}/reopen", POST=views.reopen)
     _add(router, "ticket_meta", "/tickets/{id}/meta", POST=views.change_meta)
+    _add(
+        router,
+        "ticket_saved_reply",
+        "/tickets/{id}/saved-replies/{saved_id}",
+        GET=saved_replies.ticket_saved_reply,
+    )
+    _add(
+        router,
+        "saved_replies",
+        "/saved-replies",
+        GET=saved_replies.saved_replies_page,
+        POST=saved_replies.create_saved_reply,
+    )
+    _add(
+        router,
+        "saved_reply_edit",
+        "/saved-replies/{id}/edit",
+        GET=saved_replies.edit_form,
+        POST=saved_replies.update_saved_reply,
+    )
+    _add(
+        router,
+        "saved_reply_delete",
+        "/saved-replies/{id}/delete",
+        POST=saved_replies.delete_saved_reply,
+    )
+    _add(router, "saved_replies_js", "/static/saved_replies.js", GET=saved_replies.picker_script)
     _add(router, "audit", "/audit", GET=views.audit_page)
     _add(router, "audit_csv", "/audit.csv", GET=views.audit_csv)
     _add(router, "recordings", "/recordings", GET=recordings_pages.recordings_page)

@@ -44,6 +44,7 @@ from storage.models.retention import (
     RetentionLease,
     RetentionRun,
 )
+from storage.models.saved_replies import SavedReply
 
 __all__ = [
     "ApiToken",
@@ -80,6 +81,7 @@ __all__ = [
     "RequestType",
     "RetentionLease",
     "RetentionRun",
+    "SavedReply",
     "ServiceStatus",
     "StaffRole",
     "StaffSession",
