@@ -13,6 +13,7 @@ from admin import (
     contact_form,
     customers,
     customers_api,
+    lookup,
     ops,
     privacy,
     privacy_api,
@@ -111,6 +112,11 @@ def add_routes(app: web.Application, settings: Settings) -> None:
         POST=saved_replies.delete_saved_reply,
     )
     _add(router, "saved_replies_js", "/static/saved_replies.js", GET=saved_replies.picker_script)
+    _add(router, "lookup_js", "/static/lookup.js", GET=lookup.lookup_script)
+    _add(router, "lookup_contacts", "/lookup/contacts", GET=lookup.contacts)
+    _add(router, "lookup_organisations", "/lookup/organisations", GET=lookup.organisations)
+    _add(router, "lookup_tickets", "/lookup/tickets", GET=lookup.tickets)
+    _add(router, "lookup_recordings", "/lookup/recordings", GET=lookup.recordings)
     _add(router, "audit", "/audit", GET=views.audit_page)
     _add(router, "audit_csv", "/audit.csv", GET=views.audit_csv)
     _add(router, "recordings", "/recordings", GET=recordings_pages.recordings_page)
