@@ -80,10 +80,10 @@ def create_app(
         per_address=settings.login_failures_per_address,
     )
     app[TRANSLATIONS] = i18n.load_translations()
-    app[FLASH_SEALER] = Sealer(settings.effective_secret_key(), FLASH_PURPOSE)
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
+    app.cleanup_ctx.append(_flash_sealer)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
@@ -102,6 +102,12 @@ def create_app(
     env.globals["minutes_between"] = display.minutes_between
     app.on_response_prepare.append(security_headers)
     return app
+
+
+async def _flash_sealer(app: web.Application) -> AsyncIterator[None]:
+    # At startup, not in the factory: the secret key may be generated and written first.
+    app[FLASH_SEALER] = Sealer(app[SETTINGS].effective_secret_key(), FLASH_PURPOSE)
+    yield
 
 
 def _database(given: AsyncEngine | None):
