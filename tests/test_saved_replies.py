@@ -21,6 +21,7 @@ from storage.models import (
 )
 from storage.services import saved_replies
 from storage.services.audit import Actor
+from storage.services.contact_form import ContactFormService
 from storage.services.errors import Forbidden, InvalidInput, NotFound
 from storage.services.tickets import TicketService
 
@@ -277,3 +278,20 @@ async def test_placeholders_are_filled_as_text_never_evaluated(world: World) -> 
             ticket,
         )
     assert text == "Dag {agent_name} <script>"
+
+
+async def test_a_web_form_ticket_names_the_customer_of_its_submission(world: World) -> None:
+    reply_id = await _reply(world, None, "Groet", "Dag {customer_name} ({ticket_reference})")
+    tickets = TicketService(world.clock)
+    async with world.sessions() as s:
+        receipt = await ContactFormService(world.clock, tickets).submit(
+            s,
+            {"name": "Els Bol", "email": "els@bol.example", "message": "Geen verbinding."},
+            sender="ip-hash",
+            language="nl",
+        )
+        ticket = await tickets.get(s, receipt.ticket_id)
+        text = await saved_replies.text_for_ticket(
+            s, world.users[StaffRole.AGENT], reply_id, ticket
+        )
+    assert text == f"Dag Els Bol ({receipt.reference})"
