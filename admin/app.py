@@ -22,6 +22,7 @@ from admin.keys import (
     BOT_TRANSPORT,
     CLOCK,
     ENGINE,
+    FLASH_SEALER,
     LOGIN_LIMITS,
     OBJECT_STORE,
     READ_SESSIONMAKER,
@@ -45,6 +46,7 @@ from storage.clock import Clock, SystemClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker, read_only
 from storage.objectstore import ObjectStore, create_object_store
+from storage.sealing import FLASH_PURPOSE, Sealer
 from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
 
@@ -82,6 +84,7 @@ def create_app(
     ops.install(app)  # /readyz, /metrics, access log and latency (outermost middleware)
     # Outside even that: everything below sees the client, not the reverse proxy.
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
+    app.cleanup_ctx.append(_flash_sealer)
     app.cleanup_ctx.append(_database(engine))
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
@@ -101,6 +104,12 @@ def create_app(
     env.globals["minutes_between"] = display.minutes_between
     app.on_response_prepare.append(security_headers)
     return app
+
+
+async def _flash_sealer(app: web.Application) -> AsyncIterator[None]:
+    # At startup, not in the factory: the secret key may be generated and written first.
+    app[FLASH_SEALER] = Sealer(app[SETTINGS].effective_secret_key(), FLASH_PURPOSE)
+    yield
 
 
 def _database(given: AsyncEngine | None):

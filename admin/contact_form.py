@@ -14,7 +14,9 @@ from admin.keys import CLOCK, DB, LANG, SETTINGS, STAFF_SESSION, TICKETS
 from admin.middleware import LOGIN_CSRF_COOKIE, https, render
 from admin.proxies import client_address
 from admin.urls import url_for
+from storage.models import TicketCategory
 from storage.services.contact_form import (
+    CATEGORY,
     LIMITS,
     ContactFormService,
     FormInvalid,
@@ -48,6 +50,7 @@ def _page(
         "errors": errors or {},
         "notice": notice,
         "limits": LIMITS,
+        "categories": list(TicketCategory),
         "honeypot": HONEYPOT,
     }
     response = render("contact_form.html", request, context, status=status)
@@ -66,7 +69,7 @@ async def contact_form(request: web.Request) -> web.Response:
 @public
 async def submit_contact_form(request: web.Request) -> web.Response:
     form = await request.post()
-    values = {name: str(form.get(name, "")) for name in LIMITS}
+    values = {name: str(form.get(name, "")) for name in (*LIMITS, CATEGORY)}
     if form.get(HONEYPOT):
         # A bot filled the invisible field: thank it and keep nothing.
         raise web.HTTPSeeOther(url_for(request, "contact_form_sent"))

@@ -2,7 +2,7 @@
 token or link code is shown once after the redirect, never put in a URL or re-rendered on
 the POST. Kept server-side on the staff session row, so whichever instance serves the
 redirected GET finds it; that GET reads and clears it (its handler is `@writes`). An unread
-value expires after FLASH_TTL."""
+value expires after FLASH_TTL. The row holds it sealed (storage/sealing.py), never readable."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from admin.keys import CLOCK, DB, STAFF_SESSION
+from admin.keys import CLOCK, DB, FLASH_SEALER, STAFF_SESSION
 from storage.services import access
 
 FLASH_TTL = timedelta(minutes=5)
@@ -19,7 +19,14 @@ FLASH_TTL = timedelta(minutes=5)
 async def flash(request: web.Request, name: str, value: str) -> None:
     """In the request's transaction: the value is there once the POST commits."""
     expires_at = request.config_dict[CLOCK].now() + FLASH_TTL
-    await access.put_flash(request[DB], request[STAFF_SESSION].id, name, value, expires_at)
+    await access.put_flash(
+        request[DB],
+        request.config_dict[FLASH_SEALER],
+        request[STAFF_SESSION].id,
+        name,
+        value,
+        expires_at,
+    )
 
 
 async def take_flash(request: web.Request, name: str) -> str:
@@ -27,5 +34,9 @@ async def take_flash(request: web.Request, name: str) -> str:
     if record is None:
         return ""
     return await access.take_flash(
-        request[DB], record.id, name, request.config_dict[CLOCK].now()
+        request[DB],
+        request.config_dict[FLASH_SEALER],
+        record.id,
+        name,
+        request.config_dict[CLOCK].now(),
     )

@@ -16,6 +16,7 @@ from storage.clock import Clock
 from storage.config import Settings
 from storage.models import StaffSession, StaffUser
 from storage.objectstore import ObjectStore
+from storage.sealing import Sealer
 from storage.services.access import LoginLimits
 from storage.services.tickets import TicketService
 
@@ -34,6 +35,8 @@ BOT_TRANSPORT = web.AppKey("bot_transport", BotTransport)
 METRICS = web.AppKey("metrics", Metrics)
 BOT_PROBE = web.AppKey("bot_probe", BotProbe)
 TRANSLATIONS = web.AppKey("translations", dict[str, Translations])  # language -> catalog
+# Seals the one-time page values (admin/flash.py) kept on the staff session row.
+FLASH_SEALER = web.AppKey("flash_sealer", Sealer)
 REDIS = web.AppKey("redis", Redis)  # only when SUPPORTDESK_REDIS_URL is set (readiness)
 
 DB = web.RequestKey("db", AsyncSession)

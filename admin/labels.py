@@ -26,6 +26,12 @@ TABLES: dict[str, dict[str, Message]] = {
         "billing": L_("Invoices and billing"),
         "other": L_("Something else"),
     },
+    # What the placeholders of saved replies stand for (storage/services/saved_replies.py).
+    "placeholder": {
+        "customer_name": L_("the customer's name"),
+        "ticket_reference": L_("the ticket's reference"),
+        "agent_name": L_("your name"),
+    },
     "priority": {
         "low": L_("Low"),
         "normal": L_("Normal"),
@@ -265,6 +271,7 @@ TABLES: dict[str, dict[str, Message]] = {
         "field_too_long": L_("This field is too long."),
         "field_email": L_("This is not a valid e-mail address."),
         "field_phone": L_("This is not a phone number (for example +31 6 1234 5678)."),
+        "field_choice": L_("Choose one of the options."),
         "form_rate_limited": L_("You sent many messages in a short time. Please try again in an hour."),
     },
 }

@@ -13,14 +13,16 @@ from admin import (
     contact_form,
     customers,
     customers_api,
-    live,
     listening_room,
+    live,
+    lookup,
     ops,
     privacy,
     privacy_api,
     recordings_api,
     recordings_pages,
     retention,
+    saved_replies,
     ticket_desk,
     views,
 )
@@ -87,6 +89,38 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     _add(router, "ticket_close", "/tickets/{id}/close", POST=views.close)
     _add(router, "ticket_reopen", "/tickets/{id}/reopen", POST=views.reopen)
     _add(router, "ticket_meta", "/tickets/{id}/meta", POST=views.change_meta)
+    _add(
+        router,
+        "ticket_saved_reply",
+        "/tickets/{id}/saved-replies/{saved_id}",
+        GET=saved_replies.ticket_saved_reply,
+    )
+    _add(
+        router,
+        "saved_replies",
+        "/saved-replies",
+        GET=saved_replies.saved_replies_page,
+        POST=saved_replies.create_saved_reply,
+    )
+    _add(
+        router,
+        "saved_reply_edit",
+        "/saved-replies/{id}/edit",
+        GET=saved_replies.edit_form,
+        POST=saved_replies.update_saved_reply,
+    )
+    _add(
+        router,
+        "saved_reply_delete",
+        "/saved-replies/{id}/delete",
+        POST=saved_replies.delete_saved_reply,
+    )
+    _add(router, "saved_replies_js", "/static/saved_replies.js", GET=saved_replies.picker_script)
+    _add(router, "lookup_js", "/static/lookup.js", GET=lookup.lookup_script)
+    _add(router, "lookup_contacts", "/lookup/contacts", GET=lookup.contacts)
+    _add(router, "lookup_organisations", "/lookup/organisations", GET=lookup.organisations)
+    _add(router, "lookup_tickets", "/lookup/tickets", GET=lookup.tickets)
+    _add(router, "lookup_recordings", "/lookup/recordings", GET=lookup.recordings)
     _add(router, "audit", "/audit", GET=views.audit_page)
     _add(router, "audit_csv", "/audit.csv", GET=views.audit_csv)
     _add(router, "recordings", "/recordings", GET=recordings_pages.recordings_page)

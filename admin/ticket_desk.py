@@ -12,12 +12,13 @@ from aiohttp import web
 from sqlalchemy import select
 
 from admin import live
-from admin.auth import Permission, public, requires
+from admin.auth import Permission, has_permission, public, requires
 from admin.keys import CLOCK, DB, OBJECT_STORE, TICKETS, USER
 from admin.parsing import parse_id, path_id
 from admin.urls import url_for
 from storage.models import Attachment, StaffUser, Ticket
 from storage.objectstore.base import ObjectNotFound
+from storage.services import saved_replies
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.desk import PresenceService, link_recording, recordings_of
@@ -41,7 +42,9 @@ async def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]
         .order_by(StaffUser.username)
     )
     service = ContactFormService(request.config_dict[CLOCK], request.config_dict[TICKETS])
+    may_reply = has_permission(user, Permission.TICKETS_WRITE)
     return {
+        "saved_replies": await saved_replies.visible(db, user) if may_reply else [],
         "others_present": await presence.others(db, ticket.id, user.id),
         "agents": list(agents),
         "linked_recordings": await recordings_of(db, ticket.id),

@@ -15,7 +15,15 @@ from aiohttp import web
 from sqlalchemy import Select, select
 
 from admin import live, ticket_desk
-from admin.auth import Permission, authenticated, home_route, public, requires, writes
+from admin.auth import (
+    Permission,
+    authenticated,
+    has_permission,
+    home_route,
+    public,
+    requires,
+    writes,
+)
 from admin.flash import flash, take_flash
 from admin.i18n import LANGUAGES
 from admin.keys import CLOCK, DB, LANG, LOGIN_LIMITS, SETTINGS, STAFF_SESSION, TICKETS, USER
@@ -33,7 +41,7 @@ from storage.models import (
     TicketPriority,
     TicketStatus,
 )
-from storage.services import access, staff
+from storage.services import access, saved_replies, staff
 from storage.services.audit import Actor
 from storage.services.errors import (
     N_,
@@ -415,7 +423,21 @@ async def _render_ticket(
 @requires(Permission.TICKETS_VIEW)
 @writes  # presence on the ticket
 async def ticket_page(request: web.Request) -> web.StreamResponse:
-    return await _render_ticket(request)
+    return await _render_ticket(request, draft=await _saved_reply_draft(request))
+
+
+async def _saved_reply_draft(request: web.Request) -> str:
+    """The reply box prefilled with a saved reply (?saved_reply=ID): the picker's way
+    without JavaScript. Only for staff who may reply."""
+    raw = request.query.get("saved_reply", "")
+    if not raw or not has_permission(request[USER], Permission.TICKETS_WRITE):
+        return ""
+    reply_id = parse_id(raw)
+    if reply_id is None:
+        raise web.HTTPNotFound()
+    db = request[DB]
+    ticket = await request.config_dict[TICKETS].get(db, path_id(request))
+    return await saved_replies.text_for_ticket(db, request[USER], reply_id, ticket)
 
 
 def _back(request: web.Request, ticket_id: int) -> web.HTTPSeeOther:

@@ -18,11 +18,16 @@ What happens to text that is not a possible number depends on where it comes fro
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 DEFAULT_REGION = "NL"
 # E.164 allows 15 digits after the "+".
 E164_LENGTH = 16
+# A lookup while typing searches by a number's start once this many digits are typed.
+PREFIX_MIN_DIGITS = 4
+_TYPED_NUMBER = re.compile(r"\+?[\d\s().\-/]+")
 
 
 def normalise_phone(text: str | None, region: str = DEFAULT_REGION) -> str | None:
@@ -46,3 +51,28 @@ def normalise_international(text: str | None) -> str | None:
         return None
     stripped = text.strip()
     return normalise_phone(stripped if stripped.startswith("+") else "+" + stripped)
+
+
+def e164_prefix(text: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The start of the E.164 form of a number being typed ("06 12 34" -> "+3161234"), for
+    a lookup that matches stored E.164 numbers by their start (a complete number is
+    normalised whole). None when `text` is no start of a phone number: too few
+    digits, or no "+", "00" or trunk "0" to say which country it is in."""
+    if not text or not _TYPED_NUMBER.fullmatch(text.strip()):
+        return None
+    typed = text.strip().replace("(0)", "")  # "+31 (0)6 ...": the trunk 0 in brackets
+    digits = re.sub(r"\D", "", typed)
+    if len(digits) < PREFIX_MIN_DIGITS or not (typed.startswith("+") or digits[0] == "0"):
+        return None
+    complete = normalise_phone(text, region)
+    if complete is not None:
+        return complete
+    if typed.startswith("+"):
+        prefix = "+" + digits
+    elif digits.startswith("00"):
+        prefix = "+" + digits[2:]
+    elif digits.startswith("0"):
+        prefix = f"+{phonenumbers.country_code_for_region(region)}{digits[1:]}"
+    else:
+        return None
+    return prefix[:E164_LENGTH]

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from admin.auth import ROLE_PERMISSIONS, Permission
 from admin.keys import OBJECT_STORE, RECORDINGS
-from storage.models import ApiToken, ContactPerson, StaffRole
+from storage.models import ApiToken, ContactPerson, StaffRole, Ticket
+from storage.services import access
 from storage.services.audit import Actor
 from storage.services.errors import Conflict, InvalidInput
 from storage.services.privacy import PrivacyService
@@ -126,3 +127,25 @@ async def test_an_access_request_is_never_erased(world: World) -> None:
 def test_ticket_workers_are_the_roles_with_ticket_write() -> None:
     writers = {r for r, perms in ROLE_PERMISSIONS.items() if Permission.TICKETS_WRITE in perms}
     assert writers == TICKET_WORKER_ROLES
+
+
+async def test_the_api_assigns_only_to_staff_who_may_work_tickets(world: World) -> None:
+    async with world.sessions() as s:
+        _, token = await access.create_api_token(
+            s, world.clock, username="agent", name="t", actor=Actor.system()
+        )
+        await s.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"/api/v1/tickets/{world.ticket_id}/assign"
+    for role in (StaffRole.TRAINER, StaffRole.PRIVACY_OFFICER):
+        refused = await world.client.post(
+            url, json={"assignee_id": world.users[role].id}, headers=headers
+        )
+        assert refused.status == 422, role
+        assert (await refused.json())["error"]["code"] == "invalid_input"
+    async with world.sessions() as s:
+        ticket = await s.get(Ticket, world.ticket_id)
+        assert ticket is not None and ticket.assignee_id is None
+    admin = world.users[StaffRole.ADMIN].id
+    assigned = await world.client.post(url, json={"assignee_id": admin}, headers=headers)
+    assert assigned.status == 200 and (await assigned.json())["assignee_id"] == admin

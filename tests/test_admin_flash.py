@@ -5,6 +5,7 @@ once."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
@@ -15,7 +16,8 @@ from admin.app import create_app
 from storage.config import Settings
 from storage.db import create_engine
 from storage.models import ApiToken, StaffSession
-from storage.services.access import token_hash
+from storage.sealing import FLASH_PURPOSE, Sealer
+from storage.services.access import put_flash, token_hash
 
 pytestmark = pytest.mark.storage
 
@@ -50,3 +52,50 @@ async def test_a_new_token_is_shown_once_by_another_instance(
         assert TOKEN_RE.findall(await (await first.get("/account")).text()) == []
     finally:
         await engine.dispose()
+
+
+async def test_the_session_row_holds_the_new_token_sealed(world: World) -> None:
+    client = world.client
+    csrf = await login(client, "agent")
+    made = await client.post(
+        "/account/tokens",
+        data={"csrf_token": csrf, "name": "backup", "expires_in": ""},
+        allow_redirects=False,
+    )
+    assert made.status == 303
+    async with world.sessions() as session:
+        [stored] = [f for f in await session.scalars(select(StaffSession.flash)) if f]
+    assert "sdt_" not in stored and "api_token" not in stored and "expires_at" not in stored
+    [shown] = TOKEN_RE.findall(await (await client.get("/account")).text())
+    assert shown.startswith("sdt_") and shown not in stored
+    async with world.sessions() as session:
+        assert await session.scalar(select(ApiToken.token_hash)) == token_hash(shown)
+
+
+async def test_a_row_sealed_under_another_secret_key_shows_nothing(world: World) -> None:
+    client = world.client
+    await login(client, "agent")
+    async with world.sessions() as session:
+        [record] = list(await session.scalars(select(StaffSession)))
+        await put_flash(
+            session,
+            Sealer("another secret key", FLASH_PURPOSE),
+            record.id,
+            "api_token",
+            "sdt_forged",
+            world.clock.now() + timedelta(minutes=5),
+        )
+        await session.commit()
+    page = await (await client.get("/account")).text()
+    assert "sdt_forged" not in page and TOKEN_RE.findall(page) == []
+    async with world.sessions() as session:
+        assert list(await session.scalars(select(StaffSession.flash))) == [None]
+
+
+def test_a_sealer_opens_only_its_own_purpose_and_key() -> None:
+    sealed = Sealer("key one", FLASH_PURPOSE).seal("sdt_abc")
+    assert "sdt_abc" not in sealed
+    assert Sealer("key one", FLASH_PURPOSE).unseal(sealed) == "sdt_abc"
+    assert Sealer("key two", FLASH_PURPOSE).unseal(sealed) is None
+    assert Sealer("key one", "another purpose").unseal(sealed) is None
+    assert Sealer("key one", FLASH_PURPOSE).unseal('{"name": "api_token"}') is None

@@ -11,8 +11,8 @@ from admin_fixtures import *  # noqa: F403  (fixtures: clock, world)
 from admin_fixtures import World, login
 from sqlalchemy import delete, func, select
 
-from storage.models import ContactFormSubmission, Ticket, TicketChannel
-from storage.services.contact_form import RATE_MAX
+from storage.models import ContactFormSubmission, Ticket, TicketCategory, TicketChannel
+from storage.services.contact_form import RATE_MAX, question_subject
 
 pytestmark = pytest.mark.storage
 
@@ -74,7 +74,8 @@ async def test_submission_opens_web_form_ticket_and_keeps_record(world: World) -
         assert ticket is not None and ticket.channel == TicketChannel.WEB_FORM
         assert ticket.organisation_id is None  # a typed customer number proves nothing
         # personal details live in the one-year submission, not in the three-year ticket
-        assert ticket.subject == "Contactformulier: Bakkerij Bol" and ticket.contact_id is None
+        assert ticket.subject == "Onze pinautomaat heeft geen verbinding."
+        assert ticket.category == TicketCategory.OTHER and ticket.contact_id is None
         row = await session.scalar(select(ContactFormSubmission))
         assert row is not None and row.ticket_id == ticket.id
         assert row.created_at == world.clock.now() and row.email == "els@bol.example"
@@ -144,3 +145,52 @@ async def test_rate_limit_per_address(world: World) -> None:
     world.clock.advance(timedelta(hours=1, seconds=1))
     response = await world.client.post("/contact", data={**GOOD, "csrf_token": token})
     assert response.status == 200
+
+
+async def test_the_ticket_is_titled_by_the_question_and_filed_under_the_chosen_topic(
+    world: World,
+) -> None:
+    client = world.client
+    html = await (await client.get("/contact")).text()
+    assert '<select id="cf-category" name="category"' in html
+    assert '<option value="voip">Vaste telefonie (VoIP)</option>' in html
+    token = await _token(world)
+    question = (
+        "\n  Ons nummer is   onbereikbaar sinds vanochtend! Klanten horen een bezettoon.\nGroet"
+    )
+    posted = await client.post(
+        "/contact",
+        data={**GOOD, "message": question, "category": "voip", "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert posted.status == 303
+    async with world.sessions() as session:
+        ticket = await session.scalar(
+            select(Ticket).where(Ticket.channel == TicketChannel.WEB_FORM)
+        )
+    assert ticket is not None
+    assert ticket.subject == "Ons nummer is onbereikbaar sinds vanochtend!"
+    assert ticket.category == TicketCategory.VOIP
+    assert "Bakkerij" not in ticket.subject
+
+
+async def test_an_unknown_topic_is_refused_and_nothing_is_kept(world: World) -> None:
+    client = world.client
+    before = await _counts(world)
+    token = await _token(world)
+    refused = await client.post(
+        "/contact", data={**GOOD, "category": "lottery", "csrf_token": token}
+    )
+    assert refused.status == 422
+    html = await refused.text()
+    assert 'id="cf-category-error"' in html and "Kies een van de mogelijkheden." in html
+    assert await _counts(world) == before
+
+
+def test_a_long_question_is_cut_at_a_word_to_fit_the_subject() -> None:
+    long = "woord " * 60 + "einde."
+    subject = question_subject(long)
+    assert len(subject) <= 200 and subject.endswith("woord…")
+    assert question_subject("Kort. Tweede zin.") == "Kort."
+    assert question_subject("Waarom? Daarom.") == "Waarom?"
+    assert question_subject("   \n\n") == "Contactformulier"

@@ -50,6 +50,7 @@ from storage.models.retention import (
     RetentionLease,
     RetentionRun,
 )
+from storage.models.saved_replies import SavedReply
 
 __all__ = [
     "ApiToken",
@@ -87,6 +88,7 @@ __all__ = [
     "RequestType",
     "RetentionLease",
     "RetentionRun",
+    "SavedReply",
     "ServiceStatus",
     "StaffRole",
     "StaffSession",

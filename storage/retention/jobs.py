@@ -283,8 +283,8 @@ async def held_messages(job: Job) -> Outcome:
 
 async def contact_form_submissions(job: Job) -> Outcome:
     """The form's own record goes after its year; the ticket it opened follows the support
-    rule, so the person's details copied into that ticket (the company in its subject) are
-    taken out now: the question itself stays as support information. The ticket is found
+    rule. Form tickets are titled by their question (support information); older ones were
+    titled by the company, which is taken out now. The ticket is found
     by the submission's link (identity), and only a subject still as the form wrote it is
     reset (an agent's own subject is support information)."""
     stmt = select(

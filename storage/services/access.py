@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import Clock
 from storage.models import ApiToken, LoginFailure, StaffRole, StaffSession, StaffUser
+from storage.sealing import Sealer
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput, NotFound
@@ -420,29 +421,43 @@ async def change_password(
 
 
 async def put_flash(
-    session: AsyncSession, session_id: str, name: str, value: str, expires_at: datetime
+    session: AsyncSession,
+    sealer: Sealer,
+    session_id: str,
+    name: str,
+    value: str,
+    expires_at: datetime,
 ) -> None:
     """Keep one value for the next page of this login (written in the caller's
-    transaction: it exists exactly when what it shows was committed)."""
-    flash = json.dumps({"name": name, "value": value, "expires_at": expires_at.isoformat()})
+    transaction: it exists exactly when what it shows was committed). Sealed: the row
+    never holds the value (an API token) readable."""
+    flash = sealer.seal(
+        json.dumps({"name": name, "value": value, "expires_at": expires_at.isoformat()})
+    )
     await session.execute(
         update(StaffSession).where(StaffSession.id == session_id).values(flash=flash)
     )
 
 
-async def take_flash(session: AsyncSession, session_id: str, name: str, now: datetime) -> str:
+async def take_flash(
+    session: AsyncSession, sealer: Sealer, session_id: str, name: str, now: datetime
+) -> str:
     """The value kept under `name`, at most once: the read clears it, and of two requests
-    racing for it only the one whose clearing update hits the row gets it."""
+    racing for it only the one whose clearing update hits the row gets it. A row that does
+    not unseal (sealed under another secret key) counts as expired."""
     stored = await session.scalar(select(StaffSession.flash).where(StaffSession.id == session_id))
     if stored is None:
         return ""
-    flash = json.loads(stored)
-    expired = datetime.fromisoformat(flash["expires_at"]) <= now
-    if flash["name"] != name and not expired:
+    opened = sealer.unseal(stored)
+    flash = json.loads(opened) if opened is not None else None
+    expired = flash is None or datetime.fromisoformat(flash["expires_at"]) <= now
+    if flash is not None and flash["name"] != name and not expired:
         return ""  # another page's value: it waits for that page
     cleared = await session.execute(
         update(StaffSession)
         .where(StaffSession.id == session_id, StaffSession.flash == stored)
         .values(flash=None)
     )
-    return "" if expired or cleared.rowcount != 1 else str(flash["value"])
+    if flash is None or expired or cleared.rowcount != 1:
+        return ""
+    return str(flash["value"])

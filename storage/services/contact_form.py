@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.clock import Clock
-from storage.models import ContactFormSubmission, Ticket, TicketChannel
+from storage.models import ContactFormSubmission, Ticket, TicketCategory, TicketChannel
 from storage.phones import normalise_phone
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.customers import clean_email, clean_phone
 from storage.services.errors import N_, InvalidInput, Joined, Message, Msgid, ServiceError
-from storage.services.tickets import TicketService
+from storage.services.tickets import SUBJECT_MAX, TicketService
 
 # The field names are N_ words: a Dutch refusal names them as the Dutch form labels them.
 LIMITS = {
@@ -33,9 +34,13 @@ LIMITS = {
     N_("message"): 5000,
 }
 REQUIRED = ("name", "email", "message")
-# A form ticket's subject; with the company appended while the submission is kept (the
-# retention sweep resets it to this after the submission's year: contact_form rule).
+# The topic the form asks for: the bot's categories (TicketCategory), "other" when none.
+CATEGORY = N_("category")
+# Form tickets are titled by their question. Before that they were titled FORM_SUBJECT plus
+# the company (form_subject), which the retention sweep still takes out of older tickets
+# after their submission's year (contact_form rule).
 FORM_SUBJECT = "Contactformulier"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 RATE_WINDOW = timedelta(hours=1)
 RATE_MAX = 5
 
@@ -67,7 +72,22 @@ class Receipt:
 
 
 def form_subject(company: str) -> str:
+    """The subject older form tickets were given (the retention sweep looks for it)."""
     return f"{FORM_SUBJECT}: {company}" if company else FORM_SUBJECT
+
+
+def question_subject(message: str) -> str:
+    """A form ticket's title: the question's first sentence on its first line, whitespace
+    collapsed, cut at a word to fit the subject (with an ellipsis when cut)."""
+    first_line = next((line for line in message.splitlines() if line.strip()), "")
+    sentence = _SENTENCE_END.split(first_line.strip(), maxsplit=1)[0]
+    words = " ".join(sentence.split())
+    if len(words) <= SUBJECT_MAX:
+        return words or FORM_SUBJECT
+    cut = words[: SUBJECT_MAX - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def ip_hash(secret: str, ip: str) -> str:
@@ -96,9 +116,17 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
             clean_phone(cleaned["phone"])  # kept as typed; submit stores its E.164 form
         except InvalidInput:
             errors["phone"] = N_("field_phone")
+    category = str(data.get(CATEGORY) or "").strip()
+    if category and category not in {c.value for c in TicketCategory}:
+        errors[CATEGORY] = N_("field_choice")
     if errors:
         raise FormInvalid(errors)
     return cleaned
+
+
+def chosen_category(data: dict[str, Any]) -> TicketCategory:
+    """The topic of a validated form: "other" when the sender chose none."""
+    return TicketCategory(str(data.get(CATEGORY) or "").strip() or TicketCategory.OTHER)
 
 
 class ContactFormService:
@@ -121,15 +149,15 @@ class ContactFormService:
         )
         if (recent or 0) >= RATE_MAX:
             raise RateLimited(N_("too many submissions from this address; try again later"))
-        # The person's details stay in the submission (kept one year), not in the ticket;
-        # only the company is in its subject, until the submission's year is over.
-        subject = form_subject(fields["company"])
+        # The person's details stay in the submission (kept one year), not in the ticket:
+        # its title is the question (support information, as the message itself).
         ticket, _ = await self.tickets.open_ticket(
             session,
             actor=Actor.customer(None, "contact form"),
             channel=TicketChannel.WEB_FORM,
             text=fields["message"],
-            subject=subject,
+            subject=question_subject(fields["message"]),
+            category=chosen_category(data),
         )
         submission = ContactFormSubmission(
             created_at=now,

@@ -77,6 +77,7 @@ SEARCH_CANDIDATES = 20_000
 # Staff who may work tickets (reply, be assigned). admin.auth grants TICKETS_WRITE to
 # exactly these roles (a test holds the two together).
 TICKET_WORKER_ROLES = frozenset({StaffRole.AGENT, StaffRole.ADMIN})
+SUBJECT_MAX = 200  # tickets.subject's length
 _INBOX_LOADS = (
     selectinload(Ticket.contact),
     selectinload(Ticket.organisation),
@@ -247,7 +248,7 @@ class TicketService:
         now = self.clock.now()
         session.info.pop(_PREFETCHED_OPEN, None)  # the open tickets change
         ticket = Ticket(
-            subject=(subject or body.split("\n", 1)[0])[:200],
+            subject=(subject or body.split("\n", 1)[0])[:SUBJECT_MAX],
             category=category,
             status=TicketStatus.NEW,
             priority=priority,

@@ -4,8 +4,8 @@ One row per note: the moment in the recording (milliseconds), the text, who wrot
 when. The notes go with their recording (ON DELETE CASCADE; the vault's delete path also
 deletes them explicitly).
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-07
 """
 
