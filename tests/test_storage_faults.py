@@ -1,5 +1,6 @@
-"""Faults of real processes: an S3 endpoint stalled (SIGSTOP) and killed (SIGKILL) under the
-real admin app and sweeper, and a sweeper killed (SIGKILL) while it holds the lease."""
+"""Faults of real processes: an S3 endpoint (moto's server, and SeaweedFS) stalled (SIGSTOP)
+and killed (SIGKILL) under the real admin app and sweeper, and a sweeper killed (SIGKILL)
+while it holds the lease, on the local store and on SeaweedFS."""
 
 from __future__ import annotations
 
@@ -10,28 +11,36 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from cli_fixtures import ainvoke, cli_env
+from cli_fixtures import Env, ainvoke, cli_env
 from moto_process import MotoProcess, moto_process  # noqa: F401  (fixture)
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import Vault
-from retention_helpers import sweeper
-from sqlalchemy import select
+from retention_helpers import recording, sweeper
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import is_postgres
 from storage.models import PendingObject, Recording, RetentionRun, StaffRole
-from storage.objectstore import LocalObjectStore, ObjectStoreUnavailable, S3ObjectStore
+from storage.objectstore import (
+    LocalObjectStore,
+    ObjectStore,
+    ObjectStoreUnavailable,
+    S3ObjectStore,
+    create_object_store,
+)
 from storage.retention.pending import GRACE
+from tests.seaweed import SeaweedProcess
 
 pytestmark = pytest.mark.storage
 CONNECT, READ = 1.0, 1.0
@@ -45,10 +54,52 @@ _SLOW_DOWN = (
 )
 
 
+class SharedSeaweed:
+    """One SeaweedFS for the module: a test that stalled it resumes it, and the next test
+    that finds it killed starts a fresh one (in a directory of its own)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.starts = directory, 0
+        self.server: SeaweedProcess | None = None
+
+    def running(self) -> SeaweedProcess:
+        if self.server is None or not self.server.alive():
+            self.starts += 1
+            self.server = SeaweedProcess(self.directory / f"start-{self.starts}")
+        return self.server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.fixture(scope="module")
+def shared_seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSeaweed]:
+    shared = SharedSeaweed(tmp_path_factory.mktemp("seaweedfs-faults"))
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3_process(request: pytest.FixtureRequest) -> Iterator[MotoProcess | SeaweedProcess]:
+    """An S3 server in a process of its own that a test may stall, resume and kill."""
+    if request.param == "moto":
+        yield request.getfixturevalue("moto_process")
+        return
+    server = request.getfixturevalue("shared_seaweed").running()
+    try:
+        yield server
+    finally:
+        if server.alive():
+            server.resume()  # a no-op unless the test left it stalled
+
+
 @pytest.fixture
-def s3_endpoint(moto_process: MotoProcess) -> str:  # noqa: F811
+def s3_endpoint(s3_process: MotoProcess | SeaweedProcess) -> str:
     """The vault's S3 is the child-process server (overrides the session's in-process one)."""
-    return moto_process.endpoint
+    return s3_process.endpoint
 
 
 @pytest.fixture
@@ -90,14 +141,14 @@ async def _has_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
 
 
 async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled(
-    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
+    vault: Vault, s3_process: MotoProcess | SeaweedProcess, tmp_path: Path
 ) -> None:
     api, headers = vault.client, vault.tokens[StaffRole.AGENT]
     kept = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
     base = f"/api/v1/recordings/{kept['id']}"
     late_audio = make_audio(tmp_path, "wav_pcm", seconds=1, frequency=660)
 
-    moto_process.stop()
+    s3_process.stop()
     try:
         uploading = asyncio.create_task(timed(vault.upload(late_audio)))
         # Its key is on record (committed) before the write: the upload now waits on S3...
@@ -123,7 +174,7 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
         assert elapsed < DEADLINE * 3 + SLACK, elapsed
         assert result.failed
     finally:
-        moto_process.resume()
+        s3_process.resume()
 
     assert await vault.count(Recording) == 1
     assert len(await _pending(vault.sessions)) == 1
@@ -143,10 +194,10 @@ async def _has_objects(vault: Vault, n: int) -> bool:
 
 
 async def test_a_dead_store_answers_503_in_time(
-    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
+    vault: Vault, s3_process: MotoProcess | SeaweedProcess, tmp_path: Path
 ) -> None:
     audio = make_audio(tmp_path, "wav_pcm", seconds=1)
-    moto_process.kill()
+    s3_process.kill()
     upload, elapsed = await timed(vault.upload(audio))
     await _unavailable(upload, elapsed)
     assert await vault.count(Recording) == 0
@@ -155,12 +206,36 @@ async def test_a_dead_store_answers_503_in_time(
 # --- a sweeper killed while it holds the lease -----------------------------------------
 
 
-def _start_child(database_url: str, store_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+@pytest.fixture(params=["local", "seaweedfs"])
+def sweep_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The object store of the killed sweeper and of the sweep after it, as SUPPORTDESK_*
+    settings: the local directory, or a fresh bucket on SeaweedFS."""
+    if request.param == "local":
+        return {}
+    server = request.getfixturevalue("shared_seaweed").running()
+    return {
+        "SUPPORTDESK_S3_ENDPOINT": server.endpoint,
+        "SUPPORTDESK_S3_ACCESS_KEY": "test",
+        "SUPPORTDESK_S3_SECRET_KEY": "testtest",
+        "SUPPORTDESK_S3_BUCKET": f"sweep-{uuid.uuid4().hex[:12]}",
+    }
+
+
+def _settings(env: Env) -> Settings:
+    """What `supportdesk` reads from `env`."""
+    prefix = "SUPPORTDESK_"
+    return Settings(
+        **{name.removeprefix(prefix).lower(): value for name, value in env.items() if value}
+    )
+
+
+def _start_child(env: Env) -> subprocess.Popen[bytes]:
+    outer = {name: value for name, value in os.environ.items() if name not in env}
+    given = {name: value for name, value in env.items() if value is not None}
     child = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "sweeper_child.py"), database_url, str(store_dir)],
+        [sys.executable, str(ROOT / "tests" / "sweeper_child.py")],
         stdout=subprocess.PIPE,
-        env=env,
+        env={**outer, **given, "PYTHONPATH": str(ROOT)},
     )
     assert child.stdout is not None
     line = child.stdout.readline()  # blocks until the child holds the lease (or dies)
@@ -174,32 +249,53 @@ async def _runs(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str]:
     return {pid: status for pid, status in rows}
 
 
+async def _due_recording(sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> None:
+    """A recording past its 90 days, with its object: what the sweep after the kill deletes."""
+    await store.ensure_bucket()
+    async with sessions() as session:
+        await recording(session, store, SystemClock().now() - timedelta(days=200))
+        await session.commit()
+
+
 async def test_a_live_holder_makes_sweep_exit_75_naming_it_and_a_killed_one_is_taken_over(
     database_url: str,
     session_factory: async_sessionmaker[AsyncSession],
+    sweep_store: dict[str, str],
     tmp_path: Path,
 ) -> None:
     async with session_factory() as session:
         postgres = is_postgres(session)
-    env = cli_env(tmp_path / "var", database_url)
-    child = await asyncio.to_thread(_start_child, database_url, tmp_path / "child-objects")
+    env = cli_env(tmp_path / "var", database_url, **sweep_store)
+    store = create_object_store(_settings(env))
     try:
-        assert (await _runs(session_factory)).get(child.pid) == "running"
-        beside = await ainvoke(env, "sweep", "--dry-run")
-        if postgres:  # no lease: sweeps run side by side, the live one is left running
-            assert beside.exit_code == 0, beside.output
-        else:
-            assert beside.exit_code == 75, beside.output
-            assert f"host {socket.gethostname()}, pid {child.pid}, since" in beside.stderr
-        assert (await _runs(session_factory)).get(child.pid) == "running"
+        await _due_recording(session_factory, store)
+        child = await asyncio.to_thread(_start_child, env)
+        try:
+            assert (await _runs(session_factory)).get(child.pid) == "running"
+            beside = await ainvoke(env, "sweep", "--dry-run")
+            if postgres:  # no lease: sweeps run side by side, the live one is left running
+                assert beside.exit_code == 0, beside.output
+            else:
+                assert beside.exit_code == 75, beside.output
+                assert f"host {socket.gethostname()}, pid {child.pid}, since" in beside.stderr
+            assert (await _runs(session_factory)).get(child.pid) == "running"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(child.wait)
+        # At once, not after a lease timeout: the holder's process is gone from this host.
+        after = await ainvoke(env, "sweep")
+        assert after.exit_code == 0, after.output
+        assert "sweep skipped" not in after.output
+        assert (await _runs(session_factory))[child.pid] == "interrupted"
+        assert await _recordings(session_factory) == 0
+        assert await store.list_versions("") == []  # the stored version itself, not hidden
     finally:
-        child.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(child.wait)
-    # At once, not after a lease timeout: the holder's process is gone from this host.
-    after = await ainvoke(env, "sweep", "--dry-run")
-    assert after.exit_code == 0, after.output
-    assert "sweep skipped" not in after.output
-    assert (await _runs(session_factory))[child.pid] == "interrupted"
+        await store.close()
+
+
+async def _recordings(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Recording)) or 0)
 
 
 async def test_reconcile_fix_settles_a_pending_write_that_no_row_names(
