@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -346,4 +347,51 @@ async def test_an_endpoint_that_answers_busy_is_unavailable(aiohttp_server, body
         with pytest.raises(ObjectStoreUnavailable):
             await store.get("recordings/x.ogg")
     finally:
+        await store.close()
+
+
+async def test_streams_waiting_on_a_slow_endpoint_hold_up_no_other_store_call(
+    aiohttp_server,
+) -> None:
+    """Every open stream waits on its next read in a thread. On the loop's shared executor
+    (a small machine's: a few threads) some listeners of a slow endpoint would queue every
+    other store call (a seek's stat, an upload) until their reads time out."""
+    release = asyncio.Event()
+    size = 1024
+    headers = {
+        "ETag": '"0123456789abcdef"',
+        "Last-Modified": "Mon, 07 Dec 2026 09:00:00 GMT",
+        "Content-Type": "audio/ogg",
+    }
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(body=bytes(size), headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = size
+        await response.prepare(request)
+        await response.write(b"O")  # the headers and a byte, then nothing until released
+        await release.wait()
+        await response.write(bytes(size - 1))
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", slow)
+    server = await aiohttp_server(app)
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+    store = S3ObjectStore(
+        f"http://127.0.0.1:{server.port}", "k", "secretkey", "slow", read_timeout=5.0
+    )
+    streams = [await store.get(f"recordings/{n}.ogg") for n in range(4)]
+    reads = [asyncio.create_task(anext(aiter(stream))) for stream in streams]
+    try:
+        await asyncio.sleep(0)  # let every read start waiting in its thread
+        info, elapsed = await timed(store.stat("recordings/other.ogg"))
+        assert info.size == size
+        assert elapsed < DEADLINE, elapsed
+    finally:
+        release.set()
+        await asyncio.gather(*reads, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
         await store.close()
