@@ -90,7 +90,7 @@ class SeaweedProcess:
         ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
         self.endpoint = f"http://127.0.0.1:{ports['s3']}"
         self.log_path = directory / "weed.log"
-        command = [
+        self._command = [
             str(weed_binary()),
             "mini",
             f"-dir={directory}",
@@ -103,15 +103,24 @@ class SeaweedProcess:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
         ]
-        with self.log_path.open("wb") as log:
+        self._start()
+
+    def _start(self) -> None:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self._command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
             self._wait_ready()
         except BaseException:
             self.close()
             raise
+
+    def restart(self) -> None:
+        """Start it again (after a kill) on the same directory and ports: what it had
+        stored is back, at the same endpoint."""
+        self.close()
+        self._start()
 
     @property
     def pid(self) -> int:
