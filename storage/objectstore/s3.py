@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,6 +93,10 @@ class S3ObjectStore:
                 raise_on_status=False,
             ),
         )
+        # Threads of its own: every open stream waits on its next read in one, and on the
+        # loop's default executor (CPUs + 4 threads) a few streams would queue every other
+        # call (a seek's stat, an upload) behind their reads.
+        self._threads = ThreadPoolExecutor(max_connections, thread_name_prefix="s3")
         self.client = Minio(
             parts.netloc,
             access_key=access_key,
@@ -105,9 +111,14 @@ class S3ObjectStore:
         """The longest one call waits: every connect try, then one read."""
         return self.connect_timeout * (CONNECT_RETRIES + 1) + self.read_timeout
 
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn` in the store's threads."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await self._run(fn, *args, **kwargs)
         except _UNREACHABLE as exc:
             raise self.unavailable() from exc
         except S3Error as exc:
@@ -226,7 +237,7 @@ class S3ObjectStore:
         except S3Error as exc:
             raise self._translate(exc, key) from exc
         return ObjectStream(
-            info=info, first=first, last=last, _chunks=_Body(response, self.unavailable)
+            info=info, first=first, last=last, _chunks=_Body(response, self.unavailable, self._run)
         )
 
     async def _get_whole(self, key: str, version_id: str | None) -> ObjectStream:
@@ -250,7 +261,10 @@ class S3ObjectStore:
             etag=(headers.get("ETag") or "").strip('"') or None,
         )
         return ObjectStream(
-            info=info, first=0, last=info.size - 1, _chunks=_Body(response, self.unavailable)
+            info=info,
+            first=0,
+            last=info.size - 1,
+            _chunks=_Body(response, self.unavailable, self._run),
         )
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
@@ -394,6 +408,7 @@ class S3ObjectStore:
 
     async def close(self) -> None:
         await self._call(self.client._http.clear)
+        self._threads.shutdown(wait=False)
 
     def _translate(self, exc: S3Error, key: str) -> Exception:
         if exc.code in _NOT_FOUND:
@@ -411,9 +426,15 @@ class _Body:
     connection back also when nothing was read yet (say the listener left before the
     headers went out), and a generator never started skips its `finally`."""
 
-    def __init__(self, response: Any, unavailable: Callable[[], Exception]) -> None:
+    def __init__(
+        self,
+        response: Any,
+        unavailable: Callable[[], Exception],
+        run: Callable[..., Awaitable[Any]],
+    ) -> None:
         self._response: Any = response
         self._unavailable = unavailable
+        self._run = run
 
     def __aiter__(self) -> _Body:
         return self
@@ -422,7 +443,7 @@ class _Body:
         if self._response is None:
             raise StopAsyncIteration
         try:
-            chunk = await asyncio.to_thread(self._response.read, BODY_READ)
+            chunk = await self._run(self._response.read, BODY_READ)
         except _UNREACHABLE as exc:
             await self.aclose()
             raise self._unavailable() from exc
@@ -438,7 +459,7 @@ class _Body:
         response, self._response = self._response, None
         if response is not None:
             # Closing without draining drops the connection rather than reading the rest.
-            await asyncio.to_thread(_close_response, response)
+            await self._run(_close_response, response)
 
 
 def _close_response(response: Any) -> None:
