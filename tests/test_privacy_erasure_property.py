@@ -409,7 +409,7 @@ async def _scenario(url: str, endpoint: str, audio: list[Path], drawn: Drawn) ->
                 world.privacy, world.recordings, s, request.id, actor=STAFF
             )
             await s.commit()
-        assert all(await purge.wait_for_wal_checkpoints())
+        assert all(await purge.wait_for_disk_cleanups())
 
         kept = result.kept
         assert all("GDPR art. 17(3)(e)" in i.ground for i in kept if i.type == "recording")

@@ -1,0 +1,110 @@
+"""After an erasure commits, no page on disk holds the erased subject's data: on SQLite
+the database file and its WAL; on PostgreSQL every file of the schema's tables, their
+TOAST tables and indexes (read with pg_read_binary_file after a CHECKPOINT, as the test
+role is a superuser). PostgreSQL leaves the old version of every updated or deleted row in
+its page, so the erasure rewrites the tables it changed; a transaction with an older
+snapshot, which could still read those versions, holds the rewrite back until it ends
+(the same as a reader holding back SQLite's WAL checkpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import read_only
+from storage.services import purge
+from storage.services.privacy_erasure import erase_request
+from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, pworld
+
+__all__ = ["pworld"]
+
+# Only in the subject's own rows (contact, texts, form, held message, request), none of
+# which the evidence-held recording (linked by the PBX's "0612345678") keeps.
+NEEDLES = (SUBJECT.email.encode(), SUBJECT.name.encode(), SUBJECT.phone.encode())
+
+SCHEMA_FILES = text(
+    "SELECT pg_relation_filepath(c.oid) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i', 'm')"
+    " UNION SELECT pg_relation_filepath(c.reltoastrelid) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.reltoastrelid <> 0"
+    " UNION SELECT pg_relation_filepath(i.indexrelid) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_index i ON i.indrelid = c.reltoastrelid"
+    " WHERE n.nspname = current_schema()"
+)
+
+
+async def _on_disk(engine: AsyncEngine) -> bytes:
+    """Every byte the database keeps on disk for our tables."""
+    if engine.dialect.name == "sqlite":
+        path = Path(engine.url.database or "")
+        wal = path.with_name(path.name + "-wal")
+        return await asyncio.to_thread(
+            lambda: path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        )
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text("CHECKPOINT"))  # shared buffers written to the files
+        files = [f for f in await connection.scalars(SCHEMA_FILES) if f]
+        read = text("SELECT pg_read_binary_file(:path)")
+        pages = [await connection.scalar(read, {"path": f}) for f in files]
+    assert len(files) > 50  # tables, indexes, TOAST: the scan sees the whole schema
+    return b"".join(pages)
+
+
+def _found(data: bytes) -> list[bytes]:
+    return [n for n in NEEDLES if n in data]
+
+
+@asynccontextmanager
+async def _older_snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that has read, so it holds a snapshot taken before the erasure."""
+    async with read_only(engine).connect() as connection:  # on SQLite a deferred BEGIN
+        if engine.dialect.name == "postgresql":
+            await connection.execution_options(isolation_level="REPEATABLE READ")
+        await connection.execute(text("SELECT count(*) FROM contact_persons"))
+        yield connection
+        await connection.rollback()
+
+
+async def _verified(pworld: PrivacyWorld) -> None:
+    async with pworld.sessions() as s:
+        await pworld.privacy.verify_identity(s, pworld.request_id, actor=STAFF)
+        await s.commit()
+
+
+async def test_no_page_holds_the_erased_subject(pworld: PrivacyWorld, engine: AsyncEngine) -> None:
+    await _verified(pworld)
+    assert _found(await _on_disk(engine)) == list(NEEDLES)  # the scan finds them before
+
+    async with pworld.sessions() as s:
+        result = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
+        await s.commit()
+
+    assert {i.type for i in result.items if i.outcome == "anonymised"} >= {"ticket", "message"}
+    assert _found(await _on_disk(engine)) == []  # at once: the rewrite ran at the commit
+
+
+async def test_an_older_snapshot_holds_the_cleanup_back_until_it_ends(
+    pworld: PrivacyWorld, engine: AsyncEngine
+) -> None:
+    await _verified(pworld)
+    async with _older_snapshot(engine):
+        async with pworld.sessions() as s:
+            await erase_request(
+                pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+            )
+            await s.commit()
+        # Not yet: the old row versions (or WAL frames) are what that snapshot reads.
+        assert _found(await _on_disk(engine)) != []
+
+    assert await purge.wait_for_disk_cleanups() == [True]  # the retry, now unblocked
+    assert _found(await _on_disk(engine)) == []
