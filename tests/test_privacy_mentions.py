@@ -156,7 +156,7 @@ async def test_erasure_finds_the_subjects_number_in_pairs_in_other_peoples_notes
         )
         await s.commit()
 
-        texts = dict((await s.execute(select(TicketMessage.id, TicketMessage.text))).tuples().all())
+        texts = dict((await s.execute(select(TicketMessage.id, TicketMessage.text))).all())
     for note_id in notes:
         assert texts[note_id] == f"Buurvrouw belde ook, {MENTION_ERASED}."
     assert texts[unrelated.id] == "Klant belt terug op 06 12 34 56 79."

@@ -274,11 +274,15 @@ CHANGED_TABLES = text(
     "SELECT relname FROM pg_stat_xact_user_tables"
     " WHERE schemaname = current_schema() AND n_tup_upd + n_tup_del > 0 ORDER BY relname"
 )
-# A transaction that began before the erasure committed and holds a snapshot can still
-# see the old versions: VACUUM (FULL) copies such rows into the new file, so it waits.
-OLD_SNAPSHOTS = text(
-    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-    " AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND xact_start < :since"
+CURRENT_XID = text("SELECT pg_current_xact_id()::text")
+# VACUUM (FULL) copies the old versions that some transaction may still see into the new
+# file, so it waits until none can: no transaction in this database that began before
+# the erasure committed holds a snapshot, and no transaction anywhere in the cluster is
+# older than the erasure (VACUUM's own snapshot would count it, whatever its database).
+HELD_BACK = text(
+    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database()"
+    " AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND xact_start < :since)"
+    " OR pg_snapshot_xmin(pg_current_snapshot())::text::bigint <= :xid"
 )
 # Waiting for a table's lock queues every later reader of it behind the rewrite: give up
 # soon and retry rather than stall the desk behind a long transaction.
@@ -288,15 +292,16 @@ REWRITE_LOCK_TIMEOUT = "1s"
 @dataclass
 class Rewrite:
     tables: list[str]
+    xid: int = 0  # the erasure's transaction
     since: datetime | None = None  # the database clock just after the erasure's commit
 
 
 def _rewrite_on(connection: Connection, rewrite: Rewrite) -> bool:
     """One attempt on an AUTOCOMMIT connection: VACUUM (FULL) each table not yet done,
-    unless an older snapshot still sees the old versions. True when all are done."""
+    unless a transaction may still see the old versions. True when all are done."""
     if rewrite.since is None:
         rewrite.since = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
-    if connection.execute(OLD_SNAPSHOTS, {"since": rewrite.since}).scalar_one():
+    if connection.execute(HELD_BACK, {"since": rewrite.since, "xid": rewrite.xid}).scalar_one():
         return False
     quote = connection.dialect.identifier_preparer.quote
     connection.exec_driver_sql(f"SET lock_timeout = '{REWRITE_LOCK_TIMEOUT}'")
@@ -321,7 +326,7 @@ async def rewrite_tables(
     first_delay: float = CLEANUP_FIRST_DELAY,
 ) -> bool:
     """PostgreSQL: VACUUM (FULL) the tables, retried with exponential backoff while an
-    older snapshot or a lock holds them back (bounded by `attempts`). True on success."""
+    older transaction or a lock holds them back (bounded by `attempts`). True on success."""
 
     async def attempt() -> bool:
         async with engine.connect() as connection:
@@ -344,6 +349,7 @@ def rewrite_changed_tables_after_commit(session: AsyncSession) -> None:
     def _collect(sync_session: Session) -> None:
         sync_session.flush()
         rewrite.tables = list(sync_session.scalars(CHANGED_TABLES))
+        rewrite.xid = int(sync_session.scalar(CURRENT_XID) or 0)
 
     def _rewrite(_session: Session) -> None:
         if not rewrite.tables:
