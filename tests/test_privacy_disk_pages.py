@@ -32,12 +32,13 @@ def _found(data: bytes) -> list[bytes]:
 
 
 @asynccontextmanager
-async def _older_snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A transaction that has read, so it holds a snapshot taken before the erasure."""
+async def _reader(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that has read the tickets before the erasure and stays open: on
+    PostgreSQL it keeps that snapshot (REPEATABLE READ), on SQLite it pins the WAL."""
     async with read_only(engine).connect() as connection:  # on SQLite a deferred BEGIN
         if engine.dialect.name == "postgresql":
             await connection.execution_options(isolation_level="REPEATABLE READ")
-        await connection.execute(text("SELECT count(*) FROM contact_persons"))
+        await connection.execute(text("SELECT count(*) FROM tickets"))
         yield connection
         await connection.rollback()
 
@@ -65,17 +66,17 @@ async def test_no_page_holds_the_erased_subject(pworld: PrivacyWorld, engine: As
     assert _found(await database_bytes(engine)) == []
 
 
-async def test_an_older_snapshot_holds_the_cleanup_back_until_it_ends(
+async def test_an_open_reader_holds_the_cleanup_back_until_it_ends(
     pworld: PrivacyWorld, engine: AsyncEngine
 ) -> None:
     await _verified(pworld)
-    async with _older_snapshot(engine):
+    async with _reader(engine):
         async with pworld.sessions() as s:
             await erase_request(
                 pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
             )
             await s.commit()
-        # Not yet: the old row versions (or WAL frames) are what that snapshot reads.
+        # Not yet: the reader may still read the old row versions (or WAL frames).
         assert _found(await database_bytes(engine)) != []
 
     assert await purge.wait_for_disk_cleanups() == [True]  # the retry, now unblocked
