@@ -73,6 +73,7 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # Zero freed space: erased personal data must not linger in free pages/cells.
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+        dbapi_connection.create_function("translate", 3, _translate, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -85,6 +86,16 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _translate(text: str | None, source: str, target: str) -> str | None:
+    """PostgreSQL's translate() for SQLite, so that queries using it stay portable: each
+    character of `source` becomes the one at its place in `target`, or goes when `target`
+    is shorter."""
+    if text is None:
+        return None
+    table = {ord(c): (target[i] if i < len(target) else None) for i, c in enumerate(source)}
+    return text.translate(table)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

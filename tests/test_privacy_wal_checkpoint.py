@@ -65,7 +65,7 @@ async def test_checkpoint_waits_for_the_reader_then_the_erased_text_is_gone(
     finally:
         await asyncio.to_thread(_end_reader, reader)
 
-    assert await purge.wait_for_wal_checkpoints() == [True]  # the retry, now unblocked
+    assert await purge.wait_for_disk_cleanups() == [True]  # the retry, now unblocked
     database, wal = await asyncio.to_thread(_file_and_wal, path)
     assert wal == b""  # truncated
     assert needle not in database

@@ -20,8 +20,10 @@ request is closed with the list as its outcome.
 
 SQLite: the search indexes are compacted and the WAL checkpointed (retried until no reader
 blocks it) after the commit; freed pages are zeroed (secure_delete, storage/db.py).
-PostgreSQL: rows are deleted; rows that must stay are overwritten in place (the old tuple
-versions are reclaimed by autovacuum).
+PostgreSQL: rows are deleted or updated, which leaves their old versions in the pages;
+after the commit every table the transaction changed is rewritten (VACUUM (FULL), once no
+older snapshot still sees them; purge.rewrite_changed_tables_after_commit), so the erased
+values leave the table, TOAST and index files.
 """
 
 from __future__ import annotations
@@ -369,6 +371,7 @@ async def _finish(
     )
     await purge.compact_search_index(session)  # flushes
     purge.checkpoint_wal_after_commit(session)  # the WAL still holds the erased texts
+    purge.rewrite_changed_tables_after_commit(session)  # old row versions hold them
 
 
 async def erase_request(
