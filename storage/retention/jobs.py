@@ -14,7 +14,7 @@ are due for different reasons splits `deleted` by reason in `deleted_by`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_, update
@@ -52,6 +52,8 @@ from storage.services.unfiled import FiledNotice, file_waiting
 
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
+# An expired API token never revoked is kept this long after its expiry, then deleted.
+EXPIRED_TOKEN_GRACE = timedelta(days=30)
 # Why an item went (Outcome.deleted_by) or was kept back (Outcome.kept); labels for these
 # keys live in admin/cli/retention.py and admin/retention.py.
 CLOSED = "closed"  # support information: period counted from closing
@@ -110,12 +112,14 @@ async def _bulk(
     *,
     strip_audit: bool = False,
     keys: tuple[Any, ...] = (),
+    due: Any = None,
 ) -> Outcome:
     """Rules whose items have no objects and no holds: delete a batch of rows whose start
     moment (an indexed column, so an empty sweep is one index probe) is past the cutoff,
-    and write one audit event per batch. `keys`: the primary key columns (default `id`)."""
+    and write one audit event per batch. `keys`: the primary key columns (default `id`);
+    `due`: a condition instead of `start` at or before the cutoff (`start` then orders)."""
     keys = keys or (model.id,)
-    stmt = select(*keys).where(start <= job.cutoff)
+    stmt = select(*keys).where(start <= job.cutoff if due is None else due)
     if job.dry_run:
         return Outcome(deleted=await job.count(stmt))
     stmt = job.lock(stmt.order_by(start, *keys).limit(job.limit), model)
@@ -257,7 +261,14 @@ async def staff_sessions(job: Job) -> Outcome:
 
 
 async def api_tokens(job: Job) -> Outcome:
-    return await _bulk(job, ApiToken, ApiToken.revoked_at, "api_token")
+    """Revoked tokens go at the cutoff; expired ones never revoked EXPIRED_TOKEN_GRACE
+    later (refused from their expiry on; /account lists them as expired meanwhile, so the
+    owner sees why a script stopped working)."""
+    due = or_(
+        ApiToken.revoked_at <= job.cutoff,
+        ApiToken.expires_at <= job.cutoff - EXPIRED_TOKEN_GRACE,
+    )
+    return await _bulk(job, ApiToken, ApiToken.id, "api_token", due=due)
 
 
 async def audit_events(job: Job) -> Outcome:
