@@ -40,7 +40,7 @@ from storage.models import (
     TicketStatus,
     UnfiledMessage,
 )
-from storage.objectstore.base import ObjectStore
+from storage.objectstore.base import ObjectStore, ObjectStoreError
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.contact_form import FORM_SUBJECT, form_subject
@@ -203,16 +203,23 @@ async def call_recordings(job: Job) -> Outcome:
     ids = await job.recordings.due_for_deletion(
         job.session, expires_cutoff, limit=job.limit, skip_locked=job.skip_locked, exclude=job.skip
     )
+    # Each delete commits the session (no transaction stays open across its store call),
+    # so a skip-locked batch is locked only until the first one; a recording another
+    # sweeper took meanwhile is refused as busy, or gone, and left to it.
     for recording_id in ids:
         try:
-            async with job.session.begin_nested():
-                await job.recordings.delete_recording(
-                    job.session, recording_id, actor=job.actor, reason=REASON, at=job.now
-                )
+            await job.recordings.delete_recording(
+                job.session, recording_id, actor=job.actor, reason=REASON, at=job.now
+            )
         except RecordingHeld as exc:
+            await job.session.rollback()
             outcome.kept_held += 1
             outcome.failed[recording_id] = exc.message
+        except (ServiceError, ObjectStoreError) as exc:  # busy, gone, the store stalled
+            await job.session.rollback()
+            outcome.failed[recording_id] = str(getattr(exc, "message", type(exc).__name__))
         else:
+            await job.session.commit()
             outcome.deleted += 1
     return _batch_done(job, len(ids), outcome)
 
@@ -235,13 +242,16 @@ async def training_holds(job: Job) -> Outcome:
     stmt = stmt.order_by(RecordingHold.review_at, RecordingHold.id).limit(job.limit)
     rows = list(await job.session.execute(stmt))
     outcome = Outcome()
+    # Each release commits (then sets the legal hold with no transaction open).
     for hold_id, recording_id in rows:
         try:
-            async with job.session.begin_nested():
-                await job.recordings.end_training_hold(
-                    job.session, recording_id, hold_id, actor=job.actor, at=job.now
-                )
+            await job.recordings.end_training_hold(
+                job.session, recording_id, hold_id, actor=job.actor, at=job.now
+            )
+        except ObjectStoreError:  # released and committed; the next sweep sets the store
+            outcome.deleted += 1
         except ServiceError as exc:  # renewed or released meanwhile: the next sweep decides
+            await job.session.rollback()
             outcome.failed[hold_id] = exc.message
         else:
             outcome.deleted += 1

@@ -37,14 +37,15 @@ async def _yield_and_delete(
     actor: Actor,
     reason: str,
 ) -> None:
-    """Release the training holds, then delete; all or nothing (a savepoint)."""
-    async with session.begin_nested():
-        for hold in training:
-            await recordings.release_hold(
-                session, recording_id, hold.id, reason=reason, actor=actor,
-                role=StaffRole.PRIVACY_OFFICER,
-            )  # fmt: skip
-        await recordings.delete_recording(session, recording_id, actor=actor, reason=reason)
+    """Release the training holds, then delete. Each step commits (the vault calls the
+    object store with no transaction open); a store that fails leaves the recording
+    waiting, its training holds released: a re-run deletes it."""
+    for hold in training:
+        await recordings.release_hold(
+            session, recording_id, hold.id, reason=reason, actor=actor,
+            role=StaffRole.PRIVACY_OFFICER,
+        )  # fmt: skip
+    await recordings.delete_recording(session, recording_id, actor=actor, reason=reason)
 
 
 async def delete_subject_recordings(
