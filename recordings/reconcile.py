@@ -40,7 +40,7 @@ from storage.models import Attachment, Recording
 from storage.objectstore.base import ObjectStore, ObjectVersion
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.recording_port import RecordingHeld
+from storage.services.recording_port import RecordingBusy, RecordingHeld
 
 MIN_AGE = timedelta(hours=1)
 ACTOR = Actor.system("reconcile")
@@ -352,6 +352,9 @@ async def _fix_row(
                 )
             except RecordingHeld:
                 report.kept_rows[row.label] = "held: restore the object or release the hold"
+                return
+            except RecordingBusy:
+                report.kept_rows[row.label] = "its store state is being changed: run again later"
                 return
         else:
             await session.execute(delete(Attachment).where(Attachment.id == row.id))

@@ -61,7 +61,7 @@ from storage.services.errors import (
     NotFound,
     ServiceError,
 )
-from storage.services.recording_port import RecordingHeld, active_hold
+from storage.services.recording_port import RecordingBusy, RecordingHeld, active_hold
 from storage.tempdirs import temporary_directory
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,6 @@ HOLD_ITEMS = {
     HoldKind.TRAINING: N_("training hold {hold_id} ({reason})"),
     HoldKind.EVIDENCE: N_("evidence hold {hold_id} ({reason})"),
 }
-
-
-class Busy(Conflict):
-    """Another request or the sweep is calling the object store for the recording."""
-
-    code = "recording_busy"
 
 
 @dataclass(frozen=True)
@@ -929,7 +923,7 @@ class RecordingService:
         if recording.sync_claim is not None and (
             recording.sync_claimed_until is None or recording.sync_claimed_until >= now
         ):
-            raise Busy(
+            raise RecordingBusy(
                 N_(
                     "recording {recording_id} is being updated in the object store; "
                     "please try again in a few minutes"

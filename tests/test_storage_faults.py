@@ -99,8 +99,8 @@ async def _has_pending(sessions: async_sessionmaker[AsyncSession]) -> bool:
 
 async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled(
     vault: Vault,
-    moto_process: MotoProcess,
-    tmp_path: Path,  # noqa: F811
+    moto_process: MotoProcess,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     api, headers = vault.client, vault.tokens[StaffRole.AGENT]
     kept = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
@@ -184,9 +184,9 @@ async def _write_to_the_same_recording(vault: Vault, recording_id: int) -> None:
 @pytest.mark.parametrize("operation", ["hold", "release", "delete"])
 async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and_is_settled(
     vault: Vault,
-    moto_process: MotoProcess,
+    moto_process: MotoProcess,  # noqa: F811
     tmp_path: Path,
-    operation: str,  # noqa: F811
+    operation: str,
 ) -> None:
     api = vault.client
     agent, officer = vault.tokens[StaffRole.AGENT], vault.tokens[StaffRole.PRIVACY_OFFICER]
@@ -252,8 +252,8 @@ async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and
 
 async def test_a_dead_store_answers_503_in_time(
     vault: Vault,
-    moto_process: MotoProcess,
-    tmp_path: Path,  # noqa: F811
+    moto_process: MotoProcess,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     audio = make_audio(tmp_path, "wav_pcm", seconds=1)
     moto_process.kill()

@@ -44,9 +44,14 @@ from storage.objectstore.base import ObjectStore, ObjectStoreError
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.contact_form import FORM_SUBJECT, form_subject
-from storage.services.errors import ServiceError
+from storage.services.errors import NotFound, ServiceError
 from storage.services.privacy import OPEN as OPEN_REQUEST
-from storage.services.recording_port import RecordingHeld, RecordingRetention, active_hold
+from storage.services.recording_port import (
+    RecordingBusy,
+    RecordingHeld,
+    RecordingRetention,
+    active_hold,
+)
 from storage.services.tickets import TicketService
 from storage.services.unfiled import FiledNotice, file_waiting
 
@@ -215,7 +220,9 @@ async def call_recordings(job: Job) -> Outcome:
             await job.session.rollback()
             outcome.kept_held += 1
             outcome.failed[recording_id] = exc.message
-        except (ServiceError, ObjectStoreError) as exc:  # busy, gone, the store stalled
+        except (RecordingBusy, NotFound):  # another sweeper (or a request) has it
+            await job.session.rollback()
+        except (ServiceError, ObjectStoreError) as exc:  # the store stalled or refused
             await job.session.rollback()
             outcome.failed[recording_id] = str(getattr(exc, "message", type(exc).__name__))
         else:

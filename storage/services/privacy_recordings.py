@@ -16,7 +16,7 @@ from storage.models import HoldKind, RecordingHold, StaffRole
 from storage.objectstore.base import ObjectStoreError
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.recording_port import RecordingEraser, RecordingHeld
+from storage.services.recording_port import RecordingBusy, RecordingEraser, RecordingHeld
 from storage.services.subject import SubjectIndex
 
 
@@ -74,7 +74,7 @@ async def delete_subject_recordings(
                 )
             except RecordingHeld:  # an evidence hold placed meanwhile
                 kept = True
-            except ObjectStoreError as exc:
+            except (ObjectStoreError, RecordingBusy) as exc:
                 outcome.waiting[recording.id] = f"object: {type(exc).__name__}"
                 continue
         if kept:

@@ -32,6 +32,13 @@ class RecordingHeld(Conflict):
         self.holds = holds
 
 
+class RecordingBusy(Conflict):
+    """Another request or the sweep is calling the object store for the recording (its
+    claim has not lapsed): nothing was changed; try again in a few minutes."""
+
+    code = "recording_busy"
+
+
 def active_hold(*criteria: ColumnElement[bool]) -> Exists:
     """EXISTS an unreleased hold on `Recording`: the one definition of "held" for every
     query (lists, the retention sweep, the vault's due query). `criteria` narrow it (a
