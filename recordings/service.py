@@ -341,12 +341,13 @@ class RecordingService:
         """Take (or renew) the right to call the store for the recording: compare-and-set
         on `sync_claim`, free, ours, or past its lease. Commits. None when another claim
         is live (its holder settles our revision too: it checks the revision after its
-        call) or the row is gone."""
+        call), a delete is decided, or the row is gone."""
         now = self.clock.now()
         taken = await session.execute(
             update(Recording)
             .where(
                 Recording.id == recording_id,
+                Recording.delete_requested_at.is_(None),  # a decided delete takes the object
                 or_(
                     Recording.sync_claim.is_(None),
                     Recording.sync_claim == claim,
@@ -399,8 +400,8 @@ class RecordingService:
         claim = uuid.uuid4().hex
         for _ in range(SYNC_ROUNDS):
             target = await self._claim(session, recording_id, claim)
-            if target is None or target.deleting:
-                return  # another holder settles it; a decided delete takes the object
+            if target is None:
+                return  # another holder settles it, or a decided delete takes the object
             await self._apply_retention(target)
             if await self._settle(session, target):
                 return
@@ -865,7 +866,7 @@ class RecordingService:
                 recording_id=recording_id,
             ) from exc
         recording = await self._lock(session, recording_id, deleting=True)
-        if recording.sync_claim != target.claim:  # our lease ran out and another took over
+        if recording.delete_requested_at is None:  # withdrawn meanwhile: the store held it
             raise Conflict(
                 N_("recording {recording_id} is being changed; please try again"),
                 recording_id=recording_id,
@@ -920,9 +921,13 @@ class RecordingService:
                 ),
             )
         now = self.clock.now()
-        if recording.sync_claim is not None and (
+        # A live claim of a hold change: its call may still land, wait for it. A decided
+        # delete's is taken over (a process killed mid-delete): deleting the version again
+        # cannot undo anything, and no hold can have come since.
+        live = recording.sync_claim is not None and (
             recording.sync_claimed_until is None or recording.sync_claimed_until >= now
-        ):
+        )
+        if live and recording.delete_requested_at is None:
             raise RecordingBusy(
                 N_(
                     "recording {recording_id} is being updated in the object store; "
