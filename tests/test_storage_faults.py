@@ -26,6 +26,7 @@ from retention_helpers import sweeper
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recordings.reconcile import reconcile
 from recordings.service import SYNC_LEASE, RecordingService
 from storage.clock import SystemClock
 from storage.config import Settings
@@ -181,12 +182,16 @@ async def _write_to_the_same_recording(vault: Vault, recording_id: int) -> None:
         await session.commit()
 
 
-@pytest.mark.parametrize("operation", ["hold", "release", "delete"])
+@pytest.mark.parametrize(
+    ("operation", "settle"),
+    [("hold", "sweep"), ("release", "reconcile"), ("delete", "sweep"), ("delete", "reconcile")],
+)
 async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and_is_settled(
     vault: Vault,
     moto_process: MotoProcess,  # noqa: F811
     tmp_path: Path,
     operation: str,
+    settle: str,
 ) -> None:
     api = vault.client
     agent, officer = vault.tokens[StaffRole.AGENT], vault.tokens[StaffRole.PRIVACY_OFFICER]
@@ -230,17 +235,26 @@ async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and
         assert row.delete_requested_at is not None and row.delete_reason == "asked"
     else:
         assert row.hold_revision != row.synced_revision
-    # Once the claim has lapsed (a call given up may land until then), the sweep settles.
+    # Once the claim has lapsed (a call given up may land until then), the next sweep or
+    # `reconcile --fix` settles it.
     vault.clock.advance(SYNC_LEASE + timedelta(seconds=1))
-    swept = await sweeper(vault.sessions, vault.store, vault.clock).run()
-    assert swept.store is not None and swept.store.failed == {}, swept.store
+    if settle == "sweep":
+        settled = (await sweeper(vault.sessions, vault.store, vault.clock).run()).store
+    else:
+        vault_service = RecordingService(vault.clock, vault.store)
+        report = await reconcile(
+            vault.sessions, vault.store, vault.clock, fix=True, recordings=vault_service
+        )
+        assert report.clean, report.lines()
+        settled = report.settled
+    assert settled is not None and settled.failed == {}, settled
     if operation == "delete":
-        assert swept.store.deleted == [ident]
+        assert settled.deleted == [ident]
         assert await _row(vault, ident) is None
         assert await vault.count(RecordingTombstone) == 1
         assert not await vault.store.exists(key, version_id=version)
         return
-    assert swept.store.synced == [ident]
+    assert settled.synced == [ident]
     row = await _row(vault, ident)
     assert row is not None and row.synced_revision == row.hold_revision
     assert row.sync_claim is None

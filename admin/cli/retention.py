@@ -14,7 +14,6 @@ from admin.cli.runtime import CONFIG_ERROR, cli_runtime, cli_settings, fail, mom
 from bot.texts import FiledNoticeText, create_i18n
 from recordings.reconcile import ReconcileReport
 from recordings.reconcile import reconcile as run_reconcile
-from recordings.service import StoreSettleReport
 from storage.clock import SystemClock
 from storage.config import Settings
 from storage.retention import jobs
@@ -135,16 +134,14 @@ def reconcile(fix: bool, adopt_current: bool) -> None:
 
 async def _reconcile(
     settings: Settings, fix: bool, adopt_current: bool
-) -> tuple[list[PendingReport | StoreSettleReport], ReconcileReport]:
+) -> tuple[list[PendingReport], ReconcileReport]:
     # No bucket=True: reconcile must not create a bucket (without its lifecycle rules).
     async with cli_runtime(settings) as rt:
-        settled: list[PendingReport | StoreSettleReport] = []
+        settled: list[PendingReport] = []
         if await rt.store.bucket_exists():
             settled.append(
                 await settle_pending(rt.sessions, rt.store, rt.clock.now(), dry_run=not fix)
             )
-            # Legal holds to match the rows, decided deletes finished (their claims lapsed).
-            settled.append(await rt.recordings().settle_store(rt.sessions, dry_run=not fix))
         report = await run_reconcile(
             rt.sessions,
             rt.store,
