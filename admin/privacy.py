@@ -177,15 +177,21 @@ async def request_page(request: web.Request) -> web.Response:
     return await _page(request, path_id(request))
 
 
-async def _act(request: web.Request, work, tell=None) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def _act(request: web.Request, work, tell=None, *, vault=False) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     """Run one action in a savepoint; a refusal leaves nothing written and shows the page
     with the reason. `tell` (request, db, item) -> notice code queues the customer's message
-    in the same transaction: it exists exactly when the change does."""
+    in the action's transaction: it exists exactly when the change does. `vault`: the action
+    deletes recordings, and the vault commits as it goes (no transaction stays open across
+    its object-store calls), so no savepoint; its refusals come before anything is written,
+    and a re-run finishes what a store failure left waiting."""
     request_id = path_id(request)
     db = request[DB]
     try:
-        async with db.begin_nested():
+        if vault:
             await work(request_id)
+        else:
+            async with db.begin_nested():
+                await work(request_id)
     except ServiceError as exc:  # the savepoint is gone: nothing of the action is kept
         return await _page(request, request_id, error=exc.text(request[LANG]), status=exc.status)
     if tell is None:
@@ -241,6 +247,7 @@ async def flag(request: web.Request) -> web.StreamResponse:
             actor=_actor(request),
             recordings=request.config_dict[RECORDINGS],
         ),
+        vault=True,
     )
 
 
@@ -273,7 +280,7 @@ async def erase(request: web.Request) -> web.StreamResponse:
             ticket_mode=request.config_dict[SETTINGS].privacy_erasure_tickets,
         )
 
-    return await _act(request, work, tell=_tell_if_closed)
+    return await _act(request, work, tell=_tell_if_closed, vault=True)
 
 
 async def _tell_if_closed(request: web.Request, db, item) -> str:  # type: ignore[no-untyped-def]

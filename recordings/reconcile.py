@@ -18,6 +18,9 @@ exact version a row names, never "is there something under this key".
   commit) is removed with `fix` when older than `min_age` and no version of it is held
   (legal hold or the retention=held tag). No row names any of its versions.
 
+- A recording whose legal hold, or decided delete, a store timeout left unconfirmed (its
+  claim lapsed) is settled first with `fix` (`RecordingService.settle_store`).
+
 Nothing is changed without `fix` or `adopt_current`, the bucket included: a missing
 bucket is reported, never created. Here, not in storage, because it needs the vault: its
 hold tags, its delete path and its adopt path.
@@ -34,13 +37,18 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from recordings.service import RETENTION_HELD, RETENTION_TAG, RecordingService
+from recordings.service import (
+    RETENTION_HELD,
+    RETENTION_TAG,
+    RecordingService,
+    StoreSettleReport,
+)
 from storage.clock import Clock
 from storage.models import Attachment, Recording
 from storage.objectstore.base import ObjectStore, ObjectVersion
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.recording_port import RecordingHeld
+from storage.services.recording_port import RecordingBusy, RecordingHeld
 
 MIN_AGE = timedelta(hours=1)
 ACTOR = Actor.system("reconcile")
@@ -109,6 +117,7 @@ class ReconcileReport:
     not_adopted: dict[str, str] = field(default_factory=dict)
     stray_markers: list[str] = field(default_factory=list)  # "key (marker version)"
     removed_markers: list[str] = field(default_factory=list)
+    settled: StoreSettleReport | None = None  # recordings' unconfirmed store state
 
     @property
     def clean(self) -> bool:
@@ -123,7 +132,8 @@ class ReconcileReport:
     def lines(self) -> list[str]:
         if self.bucket_missing:
             return ["the bucket does not exist: nothing checked (reconcile never creates it)"]
-        out = [
+        out = self.settled.lines() if self.settled is not None else []
+        out += [
             f"objects without a row: {len(self.orphan_objects)} "
             f"(removed {len(self.removed_objects)}, kept {len(self.kept_objects)})",
             f"rows without an object: {len(self.missing_objects)} "
@@ -165,6 +175,9 @@ async def reconcile(
         report.bucket_missing = True
         return report
     recordings = recordings or RecordingService(clock, store)
+    # First what a store timeout left unconfirmed: legal holds set to match the rows,
+    # decided deletes finished (through the hold-checked delete).
+    report.settled = await recordings.settle_store(sessions, dry_run=not fix)
     rows = await _rows(sessions)
     keys = await _key_versions(store)
     report.restored = _looks_restored(rows, keys)
@@ -352,6 +365,9 @@ async def _fix_row(
                 )
             except RecordingHeld:
                 report.kept_rows[row.label] = "held: restore the object or release the hold"
+                return
+            except RecordingBusy:
+                report.kept_rows[row.label] = "its store state is being changed: run again later"
                 return
         else:
             await session.execute(delete(Attachment).where(Attachment.id == row.id))

@@ -4,6 +4,14 @@ Called by the API, the admin and the CLI alike. The caller owns the AsyncSession
 commits; every change flushes and writes its audit event into the same transaction.
 `delete_recording` is the single delete path (admin, API, sweeper, erasure requests):
 it refuses while any hold is active, and the object store refuses too (legal hold).
+
+No transaction stays open across an object-store call (a stalled store would otherwise
+keep SQLite's write lock, or a PostgreSQL row lock, for as long as the call's deadline).
+Holds, releases, adopted versions and deletes therefore commit the caller's session: the
+change (or the decided delete) is committed first, the store is called with nothing open,
+and the outcome is committed in a short transaction of its own (see `_sync_store` and
+`delete_recording`). What a crash or a timeout leaves in between, `settle_store` (the
+sweep, first thing) finishes.
 The service implements storage's recording ports (storage/services/recording_port.py),
 through which the sweeper and erasure requests reach it; RecordingHeld is defined there.
 """
@@ -11,6 +19,7 @@ through which the sweeper and erasure requests reach it; RecordingHeld is define
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -18,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
@@ -51,10 +60,12 @@ from storage.services.errors import (
     Joined,
     Message,
     NotFound,
+    ServiceError,
 )
-from storage.services.recording_port import RecordingHeld, active_hold
+from storage.services.recording_port import RecordingBusy, RecordingHeld, active_hold
 from storage.tempdirs import temporary_directory
 
+log = logging.getLogger(__name__)
 RETENTION_TAG = "retention"
 RETENTION_STANDARD = "standard"
 RETENTION_HELD = "held"
@@ -72,6 +83,13 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 # review date too, but only a person ends it.
 TRAINING_REVIEW_MONTHS = 12
 REVIEW_PASSED = "review date passed"
+# How long a claim on a recording's store calls lasts: far longer than its calls may take
+# (two calls, each with its deadline), so that a call given up and landing late comes
+# before anyone else's. A claim left by a failed call holds off others until then.
+SYNC_LEASE = timedelta(minutes=5)
+# Changes arriving while the claim holder calls the store: it repeats at most this often.
+SYNC_ROUNDS = 5
+SETTLE_ACTOR = Actor.system("recording-store-settle")
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
 # A hold as a refusal names it; translated with the refusal (storage/locales, "errors").
 HOLD_NAMES = {HoldKind.TRAINING: N_("a training hold"), HoldKind.EVIDENCE: N_("an evidence hold")}
@@ -79,6 +97,43 @@ HOLD_ITEMS = {
     HoldKind.TRAINING: N_("training hold {hold_id} ({reason})"),
     HoldKind.EVIDENCE: N_("evidence hold {hold_id} ({reason})"),
 }
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """What one claim holder sets in the store: the rows as they were at `revision`."""
+
+    recording_id: int
+    key: str
+    version_id: str | None
+    revision: int
+    held: bool
+    deleting: bool
+    claim: str = ""
+    synced: int = 0
+
+
+@dataclass
+class StoreSettleReport:
+    synced: list[int] = field(default_factory=list)  # legal hold and tag set to the rows
+    deleted: list[int] = field(default_factory=list)  # a decided delete finished
+    failed: dict[int, str] = field(default_factory=dict)  # the store refused or stalled
+    waiting: int = 0  # dry run: how many would be settled
+
+    def lines(self) -> list[str]:
+        return [
+            f"recording store state: {len(self.synced)} legal holds set, "
+            f"{len(self.deleted)} decided deletes finished, {len(self.failed)} failed"
+            + (f", {self.waiting} waiting" if self.waiting else "")
+        ] + [f"  recording {rid} not settled: {why}" for rid, why in self.failed.items()]
+
+
+def _refuse_if_deleting(recording: Recording) -> None:
+    if recording.delete_requested_at is not None:
+        raise Conflict(
+            N_("recording {recording_id} is being deleted; no hold can be placed"),
+            recording_id=recording.id,
+        )
 
 
 class RecordingDeleted(Conflict):
@@ -251,8 +306,9 @@ class RecordingService:
         self, session: AsyncSession, recording_id: int, *, deleting: bool = False
     ) -> Recording:
         """The recording with its holds, read under a lock on its row that lasts until
-        commit: holds, releases and deletes of one recording (and their S3 calls) then
-        run one after the other, each deciding from the committed state of the others.
+        commit (a short transaction: the callers commit before any store call): holds,
+        releases and delete decisions of one recording then run one after the other, each
+        deciding from the committed state of the others.
         PostgreSQL: FOR NO KEY UPDATE (FOR UPDATE to delete), so plays can still add rows
         that refer to the recording meanwhile; a row deleted while waiting reads as gone.
         SQLite renders no lock clause: storage.db begins every writing transaction
@@ -268,18 +324,88 @@ class RecordingService:
             raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
         return recording
 
-    async def _sync_retention(self, recording: Recording) -> None:
-        """Make the stored version's tag and legal hold follow the rows as they are now,
-        under the lock: held iff any hold is active. Setting (not toggling) both each time
-        means the last writer leaves S3 in step with the database."""
-        key, version = recording.object_key, recording.version_id
-        if active_holds(recording):
+    async def _apply_retention(self, target: StoreTarget) -> None:
+        """Make the stored version's tag and legal hold say what the rows said at
+        `target.revision` (held iff any hold was active). Setting, not toggling, both."""
+        key, version = target.key, target.version_id
+        if target.held:
             # Tag first, then the legal hold: either one alone already keeps the object.
             await self.store.set_tags(key, {RETENTION_TAG: RETENTION_HELD}, version_id=version)
             await self.store.set_legal_hold(key, True, version_id=version)
         else:
             await self.store.set_legal_hold(key, False, version_id=version)
             await self.store.set_tags(key, {RETENTION_TAG: RETENTION_STANDARD}, version_id=version)
+
+    async def _claim(
+        self, session: AsyncSession, recording_id: int, claim: str
+    ) -> StoreTarget | None:
+        """Take (or renew) the right to call the store for the recording: compare-and-set
+        on `sync_claim`, free, ours, or past its lease. Commits. None when another claim
+        is live (its holder settles our revision too: it checks the revision after its
+        call), a delete is decided, or the row is gone."""
+        now = self.clock.now()
+        taken = await session.execute(
+            update(Recording)
+            .where(
+                Recording.id == recording_id,
+                Recording.delete_requested_at.is_(None),  # a decided delete takes the object
+                or_(
+                    Recording.sync_claim.is_(None),
+                    Recording.sync_claim == claim,
+                    Recording.sync_claimed_until < now,
+                ),
+            )
+            .values(sync_claim=claim, sync_claimed_until=now + SYNC_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        target = None
+        if taken.rowcount:
+            row = (
+                await session.execute(
+                    select(
+                        Recording.object_key,
+                        Recording.version_id,
+                        Recording.hold_revision,
+                        active_hold(),
+                        Recording.delete_requested_at.is_not(None),
+                    ).where(Recording.id == recording_id)
+                )
+            ).one()
+            target = StoreTarget(recording_id, *row, claim=claim)
+        await session.commit()
+        return target
+
+    async def _settle(self, session: AsyncSession, target: StoreTarget) -> bool:
+        """Record that the store carries `target.revision` and give the claim up, only if
+        the claim is still ours and no change came meanwhile (compare-and-set). Commits."""
+        done = await session.execute(
+            update(Recording)
+            .where(
+                Recording.id == target.recording_id,
+                Recording.sync_claim == target.claim,
+                Recording.hold_revision == target.revision,
+            )
+            .values(synced_revision=target.revision, sync_claim=None, sync_claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        return bool(done.rowcount)
+
+    async def _sync_store(self, session: AsyncSession, recording_id: int) -> None:
+        """Bring the store in step with the committed rows, with no transaction open
+        during the calls. Two requests changing one recording: one holds the claim and
+        repeats until the revision it applied is still the newest; the other leaves its
+        committed change to it. A store that fails raises (ObjectStoreUnavailable: 503)
+        and keeps the claim until its lease ends, so that a call given up at its
+        deadline that still lands cannot overtake a later one; the sweep then settles."""
+        claim = uuid.uuid4().hex
+        for _ in range(SYNC_ROUNDS):
+            target = await self._claim(session, recording_id, claim)
+            if target is None:
+                return  # another holder settles it, or a decided delete takes the object
+            await self._apply_retention(target)
+            if await self._settle(session, target):
+                return
 
     async def find_by_sha256(self, session: AsyncSession, sha256: str) -> Recording | None:
         return await session.scalar(select(Recording).where(Recording.sha256_original == sha256))
@@ -464,6 +590,7 @@ class RecordingService:
         else:
             _check_review(kind, review_at, now)
         recording = await self._lock(session, recording_id)
+        _refuse_if_deleting(recording)
         hold = RecordingHold(
             recording_id=recording.id,
             kind=kind,
@@ -488,8 +615,7 @@ class RecordingService:
                 "review_at": hold.review_at.isoformat(),
             },
         )
-        await session.flush()
-        await self._sync_retention(recording)
+        await self._changed(session, recording)
         return hold
 
     async def release_hold(
@@ -632,8 +758,15 @@ class RecordingService:
                 "remaining_holds": [h.id for h in remaining],
             },
         )
+        await self._changed(session, recording)
+
+    async def _changed(self, session: AsyncSession, recording: Recording) -> None:
+        """Commit a change of the recording's holds (or version) with a new revision, then
+        bring the store in step (no transaction open during its calls)."""
+        recording.hold_revision += 1  # under the row lock: no change is lost
         await session.flush()
-        await self._sync_retention(recording)
+        await session.commit()
+        await self._sync_store(session, recording.id)
 
     @staticmethod
     def _active_hold(recording: Recording, hold_id: int) -> RecordingHold:
@@ -689,7 +822,6 @@ class RecordingService:
         ids) and give that version the hold state the rows ask for."""
         recording = await self._lock(session, recording_id)
         previous, recording.version_id = recording.version_id, version_id
-        await self._sync_retention(recording)
         audit.record(
             session,
             actor=actor,
@@ -699,6 +831,7 @@ class RecordingService:
             at=self.clock.now(),
             details={"previous": previous, "version_id": version_id, "reason": reason},
         )
+        await self._changed(session, recording)
 
     # --- deletion -------------------------------------------------------------------
 
@@ -714,27 +847,32 @@ class RecordingService:
         """THE delete path: refuses while a hold is active; deletes the stored version,
         then the row with its trainers' notes; writes the audit event. `at` stamps the
         audit event and tombstone (a sweep's own moment, e.g. `sweep --now`); default the
-        service's clock."""
+        service's clock.
+
+        Three steps, none with a transaction open across the store: the decision (hold
+        check, `delete_requested_at`, the claim) is committed; the version is deleted;
+        the row goes in the caller's transaction (it commits). No hold can be placed on a
+        recording whose delete is decided. A store that fails leaves the decided delete to
+        the sweep (`settle_store`), which finishes it through this same path."""
         moment = at or self.clock.now()
-        recording = await self._lock(session, recording_id, deleting=True)
-        held = active_holds(recording)
-        if held:
-            raise RecordingHeld(
-                N_("recording {recording_id} is held and cannot be deleted: {holds}"),
-                held,
-                recording_id=recording.id,
-                holds=Joined(
-                    Message(HOLD_ITEMS[h.kind], hold_id=h.id, reason=h.reason) for h in held
-                ),
-            )
+        target = await self._decide_delete(session, recording_id, reason, moment)
         try:
-            await self.store.delete(recording.object_key, version_id=recording.version_id)
+            if target.revision != target.synced:
+                await self._apply_retention(target)  # a release not yet in the store
+            await self.store.delete(target.key, version_id=target.version_id)
         except ObjectHeld as exc:
+            await self._cancel_delete(session, target)
             raise RecordingHeld(
                 N_("recording {recording_id}: the object store refuses the delete (legal hold)"),
                 [],
-                recording_id=recording.id,
+                recording_id=recording_id,
             ) from exc
+        recording = await self._lock(session, recording_id, deleting=True)
+        if recording.delete_requested_at is None:  # withdrawn meanwhile: the store held it
+            raise Conflict(
+                N_("recording {recording_id} is being changed; please try again"),
+                recording_id=recording_id,
+            )
         if self.policy.waveform_dir is not None:
             picture = waveform_path(self.policy.waveform_dir, recording.sha256_archive)
             await asyncio.to_thread(picture.unlink, missing_ok=True)
@@ -772,6 +910,127 @@ class RecordingService:
         )
         await session.delete(recording)
         await session.flush()
+
+    async def _decide_delete(
+        self, session: AsyncSession, recording_id: int, reason: str, moment: datetime
+    ) -> StoreTarget:
+        """The hold check and the decision, committed with the claim on the store."""
+        recording = await self._lock(session, recording_id, deleting=True)
+        held = active_holds(recording)
+        if held:
+            raise RecordingHeld(
+                N_("recording {recording_id} is held and cannot be deleted: {holds}"),
+                held,
+                recording_id=recording.id,
+                holds=Joined(
+                    Message(HOLD_ITEMS[h.kind], hold_id=h.id, reason=h.reason) for h in held
+                ),
+            )
+        now = self.clock.now()
+        # A live claim of a hold change: its call may still land, wait for it. A decided
+        # delete's is taken over (a process killed mid-delete): deleting the version again
+        # cannot undo anything, and no hold can have come since.
+        live = recording.sync_claim is not None and (
+            recording.sync_claimed_until is None or recording.sync_claimed_until >= now
+        )
+        if live and recording.delete_requested_at is None:
+            raise RecordingBusy(
+                N_(
+                    "recording {recording_id} is being updated in the object store; "
+                    "please try again in a few minutes"
+                ),
+                recording_id=recording.id,
+            )
+        claim = uuid.uuid4().hex
+        recording.sync_claim, recording.sync_claimed_until = claim, now + SYNC_LEASE
+        if recording.delete_requested_at is None:
+            recording.delete_requested_at, recording.delete_reason = moment, reason
+        target = StoreTarget(
+            recording.id,
+            recording.object_key,
+            recording.version_id,
+            recording.hold_revision,
+            False,
+            True,
+            claim=claim,
+            synced=recording.synced_revision,
+        )
+        await session.flush()
+        await session.commit()
+        return target
+
+    async def _cancel_delete(self, session: AsyncSession, target: StoreTarget) -> None:
+        """The store holds the version after all: the decision is withdrawn."""
+        await session.execute(
+            update(Recording)
+            .where(Recording.id == target.recording_id, Recording.sync_claim == target.claim)
+            .values(
+                delete_requested_at=None,
+                delete_reason=None,
+                sync_claim=None,
+                sync_claimed_until=None,
+                hold_revision=Recording.hold_revision + 1,  # the store disagrees: resync
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+
+    # --- settling what a crash or a timeout left ---------------------------------------
+
+    async def settle_store(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        dry_run: bool = False,
+        limit: int = 1000,
+    ) -> StoreSettleReport:
+        """Recordings whose store state is not confirmed and whose claim is free or past
+        its lease: a decided delete is finished through `delete_recording` (the hold
+        check again), otherwise the legal hold and tag are set to match the rows. Each in
+        short transactions of its own, the store called with none open."""
+        report = StoreSettleReport()
+        async with sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Recording.id, Recording.delete_requested_at.is_not(None))
+                    .where(
+                        or_(
+                            Recording.hold_revision != Recording.synced_revision,
+                            Recording.delete_requested_at.is_not(None),
+                        ),
+                        or_(
+                            Recording.sync_claim.is_(None),
+                            Recording.sync_claimed_until < self.clock.now(),
+                        ),
+                    )
+                    .order_by(Recording.id)
+                    .limit(limit)
+                )
+            ).all()
+            await session.rollback()
+        if dry_run:
+            report.waiting = len(rows)
+            return report
+        for recording_id, deleting in rows:
+            async with sessions() as session:
+                try:
+                    if deleting:
+                        reason = await session.scalar(
+                            select(Recording.delete_reason).where(Recording.id == recording_id)
+                        )
+                        await self.delete_recording(
+                            session, recording_id, actor=SETTLE_ACTOR, reason=reason or ""
+                        )
+                        await session.commit()
+                        report.deleted.append(recording_id)
+                    else:
+                        await self._sync_store(session, recording_id)
+                        report.synced.append(recording_id)
+                except (ObjectStoreError, ServiceError) as exc:
+                    await session.rollback()
+                    log.warning("recording %s not settled: %s", recording_id, type(exc).__name__)
+                    report.failed[recording_id] = type(exc).__name__
+        return report
 
     async def due_for_deletion(
         self,

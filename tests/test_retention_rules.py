@@ -49,7 +49,13 @@ from storage.models import (
     UnfiledMessage,
 )
 from storage.objectstore import S3ObjectStore
-from storage.retention.jobs import CLOSED, FILED, INACTIVE, OPEN_PRIVACY_REQUEST
+from storage.retention.jobs import (
+    CLOSED,
+    EXPIRED_TOKEN_GRACE,
+    FILED,
+    INACTIVE,
+    OPEN_PRIVACY_REQUEST,
+)
 from storage.retention.rules import RULES, Months, UnknownRule, schedule
 from storage.retention.sweeper import Sweeper
 from storage.services import access, audit, purge
@@ -723,3 +729,40 @@ async def test_a_ticket_delete_strips_personal_data_from_its_audit_events(
     assert about[str(ticket_id)] == purge.STRIPPED
     assert about[str(other_id)] == {"phone": "+31611111111"}
     assert deleted is not None and deleted.details["reason"] == "manual"
+
+
+async def test_expired_api_tokens_never_revoked_go_after_the_grace(
+    session_factory: Sessions, store: S3ObjectStore, clock: FrozenClock
+) -> None:
+    expires = T0 + timedelta(days=90)
+    gone_at = expires + EXPIRED_TOKEN_GRACE
+    async with session_factory() as s:
+        user = await staff_user(s)
+        s.add(
+            ApiToken(
+                user_id=user.id, name="expired", token_hash="a" * 64, created_at=T0,
+                expires_at=expires,
+            )
+        )  # fmt: skip
+        s.add(
+            ApiToken(
+                user_id=user.id, name="later", token_hash="b" * 64, created_at=T0,
+                expires_at=gone_at + timedelta(days=1),
+            )
+        )  # fmt: skip
+        s.add(ApiToken(user_id=user.id, name="forever", token_hash="c" * 64, created_at=T0))
+        await s.commit()
+    before = await _sweep(session_factory, store, clock, gone_at - SECOND)
+    assert before.rules["api_tokens"].deleted == 0
+    async with session_factory() as s:
+        assert await count(s, ApiToken) == 3
+    after = await _sweep(session_factory, store, clock, gone_at + SECOND)
+    assert after.rules["api_tokens"].deleted == 1
+    async with session_factory() as s:
+        assert sorted(await s.scalars(select(ApiToken.name))) == ["forever", "later"]
+        purge = await s.scalar(
+            select(AuditEvent).where(
+                AuditEvent.action == "retention.purge", AuditEvent.subject_type == "api_token"
+            )
+        )
+        assert purge is not None and purge.details["count"] == 1

@@ -29,10 +29,18 @@ from retention_helpers import recording, sweeper
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recordings.reconcile import reconcile
+from recordings.service import SYNC_LEASE, RecordingService
 from storage.clock import SystemClock
 from storage.config import Settings
 from storage.db import is_postgres
-from storage.models import PendingObject, Recording, RetentionRun, StaffRole
+from storage.models import (
+    PendingObject,
+    Recording,
+    RecordingTombstone,
+    RetentionRun,
+    StaffRole,
+)
 from storage.objectstore import (
     LocalObjectStore,
     ObjectStore,
@@ -41,6 +49,7 @@ from storage.objectstore import (
     create_object_store,
 )
 from storage.retention.pending import GRACE
+from storage.services.audit import Actor
 from tests.seaweed import SeaweedProcess
 
 pytestmark = pytest.mark.storage
@@ -169,7 +178,10 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
         await _unavailable(hold, elapsed)
         stream, elapsed = await timed(api.get(f"{base}/audio", headers=headers))
         await _unavailable(stream, elapsed)
-        # The sweeper, too, gives up within the deadline and says why.
+        # The hold is on record (the store follows at the sweep, once the claim on the
+        # recording's store calls has lapsed). The sweeper, too, gives up within the
+        # deadline and says why.
+        vault.clock.advance(SYNC_LEASE + timedelta(seconds=1))
         due = sweeper(vault.sessions, vault.store, vault.clock)
         result, elapsed = await timed(due.run(now=vault.clock.now() + timedelta(days=1000)))
         assert elapsed < DEADLINE * 3 + SLACK, elapsed
@@ -188,10 +200,118 @@ async def test_a_stalled_store_answers_503_in_time_and_its_late_write_is_settled
     async with vault.sessions() as session:
         named = set(await session.scalars(select(Recording.object_key)))
     assert {o.key for o in await vault.store.list("")} == named == {kept["object_key"]}
+    assert swept.store is not None and swept.store.synced == [kept["id"]]
+    assert await _legal_hold(vault, kept["object_key"], kept["version_id"])
 
 
 async def _has_objects(vault: Vault, n: int) -> bool:
     return len(await vault.store.list("")) >= n
+
+
+async def _legal_hold(vault: Vault, key: str, version: str) -> bool:
+    return await vault.store.is_legal_hold(key, version_id=version)
+
+
+async def _row(vault: Vault, recording_id: int) -> Recording | None:
+    async with vault.sessions() as session:
+        return await session.get(Recording, recording_id)
+
+
+async def _claimed(vault: Vault, recording_id: int) -> bool:
+    """The request has committed its change and claim: it is calling the store now."""
+    row = await _row(vault, recording_id)
+    return row is not None and row.sync_claim is not None
+
+
+async def _write_to_the_same_recording(vault: Vault, recording_id: int) -> None:
+    """Another writer: on SQLite it needs the write lock, on PostgreSQL the row's lock."""
+    async with vault.sessions() as session:
+        await RecordingService(vault.clock, vault.store).set_tags(
+            session, recording_id, ["written meanwhile"], actor=Actor.system("probe")
+        )
+        await session.commit()
+
+
+@pytest.mark.parametrize(
+    ("operation", "settle"),
+    [("hold", "sweep"), ("release", "reconcile"), ("delete", "sweep"), ("delete", "reconcile")],
+)
+async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and_is_settled(
+    vault: Vault,
+    s3_process: MotoProcess | SeaweedProcess,
+    tmp_path: Path,
+    operation: str,
+    settle: str,
+) -> None:
+    api = vault.client
+    agent, officer = vault.tokens[StaffRole.AGENT], vault.tokens[StaffRole.PRIVACY_OFFICER]
+    created = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    ident, key, version = created["id"], created["object_key"], created["version_id"]
+    base = f"/api/v1/recordings/{ident}"
+    hold_id = 0
+    if operation == "release":
+        placed = await api.post(
+            f"{base}/holds", json={"kind": "training", "reason": "course"}, headers=agent
+        )
+        assert placed.status == 201, await placed.text()
+        hold_id = (await placed.json())["id"]
+        assert await _legal_hold(vault, key, version)
+    calls = {
+        "hold": lambda: api.post(
+            f"{base}/holds", json={"kind": "evidence", "reason": "claim"}, headers=agent
+        ),
+        "release": lambda: api.post(
+            f"{base}/holds/{hold_id}/release", json={"reason": "done"}, headers=agent
+        ),
+        "delete": lambda: api.delete(base, json={"reason": "asked"}, headers=officer),
+    }
+
+    s3_process.stop()
+    try:
+        calling = asyncio.create_task(timed(calls[operation]()))
+        assert await eventually(lambda: _claimed(vault, ident), within=DEADLINE)
+        # While the request waits on the store, another write transaction commits.
+        await _write_to_the_same_recording(vault, ident)
+        assert not calling.done(), "the write was meant to run during the store call"
+        response, elapsed = await calling
+        await _unavailable(response, elapsed)
+    finally:
+        s3_process.resume()
+
+    # The change (or the decided delete) is on record; the claim stays until its lease ends.
+    row = await _row(vault, ident)
+    assert row is not None and row.sync_claim is not None
+    if operation == "delete":
+        assert row.delete_requested_at is not None and row.delete_reason == "asked"
+    else:
+        assert row.hold_revision != row.synced_revision
+    # Once the claim has lapsed (a call given up may land until then), the next sweep or
+    # `reconcile --fix` settles it.
+    vault.clock.advance(SYNC_LEASE + timedelta(seconds=1))
+    if settle == "sweep":
+        settled = (await sweeper(vault.sessions, vault.store, vault.clock).run()).store
+    else:
+        vault_service = RecordingService(vault.clock, vault.store)
+        report = await reconcile(
+            vault.sessions, vault.store, vault.clock, fix=True, recordings=vault_service
+        )
+        assert report.clean, report.lines()
+        settled = report.settled
+    assert settled is not None and settled.failed == {}, settled
+    if operation == "delete":
+        assert settled.deleted == [ident]
+        assert await _row(vault, ident) is None
+        assert await vault.count(RecordingTombstone) == 1
+        assert not await vault.store.exists(key, version_id=version)
+        return
+    assert settled.synced == [ident]
+    row = await _row(vault, ident)
+    assert row is not None and row.synced_revision == row.hold_revision
+    assert row.sync_claim is None
+    held = operation == "hold"
+    assert await _legal_hold(vault, key, version) is held
+    tags = await vault.store.get_tags(key, version_id=version)
+    assert tags["retention"] == ("held" if held else "standard")
 
 
 # --- a sweeper killed while it holds the lease -----------------------------------------

@@ -49,8 +49,8 @@ def print_sweep(result: SweepResult) -> None:
         return
     verb = "would delete" if result.dry_run else "deleted"
     click.echo(f"retention sweep as of {result.as_of.isoformat()} (run {result.run_id})")
-    if result.pending is not None:
-        for line in result.pending.lines():
+    for settled in (result.pending, result.store):
+        for line in settled.lines() if settled is not None else []:
             click.echo(line)
     for key, report in result.rules.items():
         line = f"{key}: {verb} {report.deleted}, kept under hold {report.kept_held}"
@@ -121,11 +121,12 @@ def reconcile(fix: bool, adopt_current: bool) -> None:
 
     Without options it only reports and changes nothing (not even a missing bucket).
     With --fix, object writes left pending (given up at their deadline) over an hour ago
-    are settled first: their objects go unless a row names them. Exit 1 when the bucket
-    is missing.
+    are settled first: their objects go unless a row names them; then recordings whose
+    legal hold or decided delete a store timeout left unconfirmed are brought in step.
+    Exit 1 when the bucket is missing.
     """
-    pending, report = run(_reconcile(cli_settings(), fix, adopt_current))
-    for line in (pending.lines() if pending else []) + report.lines():
+    settled, report = run(_reconcile(cli_settings(), fix, adopt_current))
+    for line in [line for done in settled for line in done.lines()] + report.lines():
         click.echo(line)
     if report.bucket_missing:
         sys.exit(1)
@@ -133,13 +134,13 @@ def reconcile(fix: bool, adopt_current: bool) -> None:
 
 async def _reconcile(
     settings: Settings, fix: bool, adopt_current: bool
-) -> tuple[PendingReport | None, ReconcileReport]:
+) -> tuple[list[PendingReport], ReconcileReport]:
     # No bucket=True: reconcile must not create a bucket (without its lifecycle rules).
     async with cli_runtime(settings) as rt:
-        pending = None
+        settled: list[PendingReport] = []
         if await rt.store.bucket_exists():
-            pending = await settle_pending(
-                rt.sessions, rt.store, rt.clock.now(), dry_run=not fix
+            settled.append(
+                await settle_pending(rt.sessions, rt.store, rt.clock.now(), dry_run=not fix)
             )
         report = await run_reconcile(
             rt.sessions,
@@ -149,7 +150,7 @@ async def _reconcile(
             adopt_current=adopt_current,
             recordings=rt.recordings(),
         )
-        return pending, report
+        return settled, report
 
 
 @click.command("hold-review")

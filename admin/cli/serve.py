@@ -11,6 +11,7 @@ from aiohttp import web
 
 from admin.app import create_app
 from admin.cli.runtime import cli_runtime, cli_settings, run
+from admin.server import start_runner
 from storage.config import Settings
 from storage.logs import configure_logging
 
@@ -38,8 +39,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     async with cli_runtime(settings):
         pass  # migrated; the app opens its own engine and object store in its cleanup_ctx
     # On SIGTERM in-flight requests get up to 25 s to finish (compose allows 60 s in all).
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=25)
-    await runner.setup()
+    # Every response, aiohttp's own 400s for unparsable requests too, says "supportdesk".
+    runner = await start_runner(app, handle_signals=False, access_log=None, shutdown_timeout=25)
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound = runner.addresses[0] if runner.addresses else (host, port)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base, BigIntPK, str_enum
@@ -53,6 +63,17 @@ class Recording(Base):
     )
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # The object store's legal hold and tag are set outside any transaction (recordings/
+    # service.py): `hold_revision` counts hold changes, `synced_revision` is the one the
+    # store was last seen to carry; `sync_claim` is whoever calls the store for the row,
+    # until `sync_claimed_until`. A delete decided but not yet confirmed by the store keeps
+    # the row with `delete_requested_at`; the sweep settles what a crash or timeout left.
+    hold_revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    synced_revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    sync_claim: Mapped[str | None] = mapped_column(String(32))
+    sync_claimed_until: Mapped[datetime | None]
+    delete_requested_at: Mapped[datetime | None]
+    delete_reason: Mapped[str | None] = mapped_column(Text)
 
     tags: Mapped[list[RecordingTag]] = relationship(
         back_populates="recording",

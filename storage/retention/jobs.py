@@ -14,7 +14,7 @@ are due for different reasons splits `deleted` by reason in `deleted_by`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, tuple_, update
@@ -40,18 +40,25 @@ from storage.models import (
     TicketStatus,
     UnfiledMessage,
 )
-from storage.objectstore.base import ObjectStore
+from storage.objectstore.base import ObjectStore, ObjectStoreError
 from storage.services import audit, purge
 from storage.services.audit import Actor
 from storage.services.contact_form import FORM_SUBJECT, form_subject
-from storage.services.errors import ServiceError
+from storage.services.errors import NotFound, ServiceError
 from storage.services.privacy import OPEN as OPEN_REQUEST
-from storage.services.recording_port import RecordingHeld, RecordingRetention, active_hold
+from storage.services.recording_port import (
+    RecordingBusy,
+    RecordingHeld,
+    RecordingRetention,
+    active_hold,
+)
 from storage.services.tickets import TicketService
 from storage.services.unfiled import FiledNotice, file_waiting
 
 S = TypeVar("S", bound=Select[Any])
 REASON = "retention period ended"
+# An expired API token never revoked is kept this long after its expiry, then deleted.
+EXPIRED_TOKEN_GRACE = timedelta(days=30)
 # Why an item went (Outcome.deleted_by) or was kept back (Outcome.kept); labels for these
 # keys live in admin/cli/retention.py and admin/retention.py.
 CLOSED = "closed"  # support information: period counted from closing
@@ -110,12 +117,14 @@ async def _bulk(
     *,
     strip_audit: bool = False,
     keys: tuple[Any, ...] = (),
+    due: Any = None,
 ) -> Outcome:
     """Rules whose items have no objects and no holds: delete a batch of rows whose start
     moment (an indexed column, so an empty sweep is one index probe) is past the cutoff,
-    and write one audit event per batch. `keys`: the primary key columns (default `id`)."""
+    and write one audit event per batch. `keys`: the primary key columns (default `id`);
+    `due`: a condition instead of `start` at or before the cutoff (`start` then orders)."""
     keys = keys or (model.id,)
-    stmt = select(*keys).where(start <= job.cutoff)
+    stmt = select(*keys).where(start <= job.cutoff if due is None else due)
     if job.dry_run:
         return Outcome(deleted=await job.count(stmt))
     stmt = job.lock(stmt.order_by(start, *keys).limit(job.limit), model)
@@ -199,16 +208,25 @@ async def call_recordings(job: Job) -> Outcome:
     ids = await job.recordings.due_for_deletion(
         job.session, expires_cutoff, limit=job.limit, skip_locked=job.skip_locked, exclude=job.skip
     )
+    # Each delete commits the session (no transaction stays open across its store call),
+    # so a skip-locked batch is locked only until the first one; a recording another
+    # sweeper took meanwhile is refused as busy, or gone, and left to it.
     for recording_id in ids:
         try:
-            async with job.session.begin_nested():
-                await job.recordings.delete_recording(
-                    job.session, recording_id, actor=job.actor, reason=REASON, at=job.now
-                )
+            await job.recordings.delete_recording(
+                job.session, recording_id, actor=job.actor, reason=REASON, at=job.now
+            )
         except RecordingHeld as exc:
+            await job.session.rollback()
             outcome.kept_held += 1
             outcome.failed[recording_id] = exc.message
+        except (RecordingBusy, NotFound):  # another sweeper (or a request) has it
+            await job.session.rollback()
+        except (ServiceError, ObjectStoreError) as exc:  # the store stalled or refused
+            await job.session.rollback()
+            outcome.failed[recording_id] = str(getattr(exc, "message", type(exc).__name__))
         else:
+            await job.session.commit()
             outcome.deleted += 1
     return _batch_done(job, len(ids), outcome)
 
@@ -231,13 +249,16 @@ async def training_holds(job: Job) -> Outcome:
     stmt = stmt.order_by(RecordingHold.review_at, RecordingHold.id).limit(job.limit)
     rows = list(await job.session.execute(stmt))
     outcome = Outcome()
+    # Each release commits (then sets the legal hold with no transaction open).
     for hold_id, recording_id in rows:
         try:
-            async with job.session.begin_nested():
-                await job.recordings.end_training_hold(
-                    job.session, recording_id, hold_id, actor=job.actor, at=job.now
-                )
+            await job.recordings.end_training_hold(
+                job.session, recording_id, hold_id, actor=job.actor, at=job.now
+            )
+        except ObjectStoreError:  # released and committed; the next sweep sets the store
+            outcome.deleted += 1
         except ServiceError as exc:  # renewed or released meanwhile: the next sweep decides
+            await job.session.rollback()
             outcome.failed[hold_id] = exc.message
         else:
             outcome.deleted += 1
@@ -257,7 +278,14 @@ async def staff_sessions(job: Job) -> Outcome:
 
 
 async def api_tokens(job: Job) -> Outcome:
-    return await _bulk(job, ApiToken, ApiToken.revoked_at, "api_token")
+    """Revoked tokens go at the cutoff; expired ones never revoked EXPIRED_TOKEN_GRACE
+    later (refused from their expiry on; /account lists them as expired meanwhile, so the
+    owner sees why a script stopped working)."""
+    due = or_(
+        ApiToken.revoked_at <= job.cutoff,
+        ApiToken.expires_at <= job.cutoff - EXPIRED_TOKEN_GRACE,
+    )
+    return await _bulk(job, ApiToken, ApiToken.id, "api_token", due=due)
 
 
 async def audit_events(job: Job) -> Outcome:

@@ -246,7 +246,10 @@ RULES: tuple[Rule, ...] = (
         key="api_tokens",
         data=Text("API-sleutels van medewerkers", "Staff API tokens"),
         period=timedelta(0),
-        start=Text("na intrekking van de sleutel", "after the token was revoked"),
+        start=Text(
+            "na intrekking van de sleutel, of 30 dagen nadat hij verliep",
+            "after the token was revoked, or 30 days after it expired",
+        ),
         ground=SECURITY,
         controller=US,
         sweep=jobs.api_tokens,

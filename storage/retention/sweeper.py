@@ -37,7 +37,7 @@ from storage.retention.jobs import Job
 from storage.retention.pending import GRACE, PendingReport, settle_pending
 from storage.retention.rules import Rule
 from storage.services.audit import Actor
-from storage.services.recording_port import RecordingRetention
+from storage.services.recording_port import RecordingRetention, StoreSettled
 from storage.services.unfiled import FiledNotice
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,12 @@ class SweepResult:
     skipped: str | None = None  # why this sweeper did not run
     holder: Holder | None = None  # skipped: who holds the lease
     pending: PendingReport | None = None  # object writes settled first
+    store: StoreSettled | None = None  # recordings' legal holds and decided deletes, next
 
     @property
     def failed(self) -> int:
         pending = len(self.pending.failed) if self.pending else 0
+        pending += len(self.store.failed) if self.store else 0
         return pending + sum(len(r.failed) + (1 if r.error else 0) for r in self.rules.values())
 
 
@@ -187,6 +189,7 @@ class Sweeper:
                 grace=self.pending_grace,
                 dry_run=dry_run,
             )
+            result.store = await self.recordings.settle_store(self.sessions, dry_run=dry_run)
             for rule in self.rules:
                 started = time.perf_counter()
                 report = await self._sweep_rule(rule, as_of, dry_run, actor, use_lease)

@@ -16,7 +16,7 @@ from storage.models import HoldKind, RecordingHold, StaffRole
 from storage.objectstore.base import ObjectStoreError
 from storage.services import audit
 from storage.services.audit import Actor
-from storage.services.recording_port import RecordingEraser, RecordingHeld
+from storage.services.recording_port import RecordingBusy, RecordingEraser, RecordingHeld
 from storage.services.subject import SubjectIndex
 
 
@@ -37,14 +37,15 @@ async def _yield_and_delete(
     actor: Actor,
     reason: str,
 ) -> None:
-    """Release the training holds, then delete; all or nothing (a savepoint)."""
-    async with session.begin_nested():
-        for hold in training:
-            await recordings.release_hold(
-                session, recording_id, hold.id, reason=reason, actor=actor,
-                role=StaffRole.PRIVACY_OFFICER,
-            )  # fmt: skip
-        await recordings.delete_recording(session, recording_id, actor=actor, reason=reason)
+    """Release the training holds, then delete. Each step commits (the vault calls the
+    object store with no transaction open); a store that fails leaves the recording
+    waiting, its training holds released: a re-run deletes it."""
+    for hold in training:
+        await recordings.release_hold(
+            session, recording_id, hold.id, reason=reason, actor=actor,
+            role=StaffRole.PRIVACY_OFFICER,
+        )  # fmt: skip
+    await recordings.delete_recording(session, recording_id, actor=actor, reason=reason)
 
 
 async def delete_subject_recordings(
@@ -73,7 +74,7 @@ async def delete_subject_recordings(
                 )
             except RecordingHeld:  # an evidence hold placed meanwhile
                 kept = True
-            except ObjectStoreError as exc:
+            except (ObjectStoreError, RecordingBusy) as exc:
                 outcome.waiting[recording.id] = f"object: {type(exc).__name__}"
                 continue
         if kept:

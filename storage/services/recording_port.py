@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import ColumnElement, Exists, exists
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import Recording, RecordingHold, StaffRole
 from storage.services.audit import Actor
@@ -30,6 +30,13 @@ class RecordingHeld(Conflict):
     def __init__(self, template: str, holds: list[RecordingHold], /, **params: object) -> None:
         super().__init__(template, **params)
         self.holds = holds
+
+
+class RecordingBusy(Conflict):
+    """Another request or the sweep is calling the object store for the recording (its
+    claim has not lapsed): nothing was changed; try again in a few minutes."""
+
+    code = "recording_busy"
 
 
 def active_hold(*criteria: ColumnElement[bool]) -> Exists:
@@ -51,8 +58,9 @@ class RecordingDeleter(Protocol):
         reason: str = "",
         at: datetime | None = None,
     ) -> None:
-        """Delete the object, then the row (in the caller's transaction); raise
-        RecordingHeld while a hold is active."""
+        """Decide the delete (hold check; committed), delete the object with no
+        transaction open, then the row (in the caller's transaction, which it commits);
+        raise RecordingHeld while a hold is active."""
         ...
 
 
@@ -78,9 +86,30 @@ class RetentionPeriod(Protocol):
         ...
 
 
+class StoreSettled(Protocol):
+    """What settling the recordings' object-store state did (the sweep prints it)."""
+
+    @property
+    def failed(self) -> dict[int, str]: ...
+
+    def lines(self) -> list[str]: ...
+
+
 class RecordingRetention(RecordingDeleter, TrainingHoldEnder, Protocol):
     @property
     def policy(self) -> RetentionPeriod: ...
+
+    async def settle_store(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        dry_run: bool = False,
+        limit: int = 1000,
+    ) -> StoreSettled:
+        """Finish what a crash or a store timeout left between a committed change and its
+        store call: legal holds set to match the rows, decided deletes completed (through
+        the hold-checked delete)."""
+        ...
 
     async def due_for_deletion(
         self,
