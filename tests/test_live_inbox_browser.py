@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.storage, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SOON = 2000  # ms: the promise to the agents
+STREAM_OPEN = "document.getElementById('live').dataset.state === 'open'"
 # Records every notification the page shows (the browser's own would go to the desktop).
 RECORD_NOTIFICATIONS = """
 window.shownNotifications = [];
@@ -82,7 +83,7 @@ async def test_customer_messages_appear_live_with_count_and_notification(
             await page.click("#live-notify")  # "Meldingen aanzetten"
             await page.locator("#live-status", has_text="Meldingen staan aan").wait_for()
             await page.locator("#live-notify").wait_for(state="hidden")
-            await page.wait_for_function("document.getElementById('live').dataset.url")
+            await page.wait_for_function(STREAM_OPEN)
 
             # A new customer writes to the bot: the inbox shows the ticket without a reload.
             await desk.feed(message_update(USER, "Live: de router knippert oranje"))
@@ -102,6 +103,7 @@ async def test_customer_messages_appear_live_with_count_and_notification(
                 )
                 await session.commit()
             await page.goto(f"{base}/tickets/{ticket.id}")
+            await page.wait_for_function(STREAM_OPEN)
             await desk.feed(message_update(USER, "Nu knippert hij rood"))
             added = page.locator("ol.thread > li", has_text="Nu knippert hij rood")
             await added.wait_for(timeout=SOON)

@@ -128,6 +128,9 @@
   }
 
   var source = new EventSource(box.getAttribute("data-url"));
+  // Connected (again): what a test or a style can wait on.
+  source.onopen = function () { box.dataset.state = "open"; };
+  source.onerror = function () { box.dataset.state = "reconnecting"; };
   source.addEventListener("ticket", handle("ticket"));
   source.addEventListener("message", handle("message"));
 }());
