@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.enums import ContentType
 from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -150,6 +151,14 @@ def _has_event(update: Update) -> bool:
     except Exception:
         return False
     return True
+
+
+def _light(update: Update) -> bool:
+    """Readable, and no file to fetch: text messages, edits and button presses."""
+    if not _has_event(update):
+        return False
+    message = update.message or update.edited_message
+    return message is None or message.content_type == ContentType.TEXT
 
 
 class _RunFailed(Exception):
@@ -331,8 +340,10 @@ class UpdateProcessor:
         """Handle a user's run; runs of other users that wait at the same moment share its
         transaction (a group commit: one BEGIN, 'handled' mark and COMMIT for all of them).
         Each user's order holds: a lane sends its next run only after this one's outcome."""
-        if not all(attempts == 0 and _has_event(update) for _, update, attempts in run):
-            async with self.slots:  # a retry goes alone: its failure is its own
+        if not all(attempts == 0 and _light(update) for _, update, attempts in run):
+            # A retry goes alone: its failure is its own. A file goes alone too: its
+            # download would hold up the others' commit, and a failure repeat theirs.
+            async with self.slots:
                 return await self._handle_run(run)
         entry = (run, asyncio.get_running_loop().create_future())
         self.waiting_runs.append(entry)

@@ -539,6 +539,28 @@ async def test_a_server_error_fetching_a_file_is_retried_not_noted(
     assert await _pending(desk.sessionmaker) == 0
 
 
+async def test_a_file_is_handled_apart_from_other_users_updates(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    """A download must not hold up, nor by failing repeat, other users' shared commit."""
+    desk = make_instance()
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    written: list[str] = []
+
+    def text_written(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
+        if sql.startswith("INSERT INTO ticket_messages") and "Geen kiestoon" in str(params):
+            written.append(sql)
+
+    event.listen(desk.sessionmaker.kw["bind"].sync_engine, "before_cursor_execute", text_written)
+    arrivals = [_photo(7950, "lampjes"), message_update(7951, "Geen kiestoon")]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in arrivals])
+    await desk.idle()
+    assert await _texts(desk.sessionmaker) == ["Geen kiestoon"]
+    assert len(written) == 1  # never rolled back with the photo's failure and run again
+    assert await _attempts(desk.sessionmaker, arrivals[0].update_id) == 1
+
+
 async def test_heartbeat_renews_the_short_lease_of_queued_updates_between_scans(
     make_instance: Any, clock: FrozenClock
 ) -> None:
