@@ -233,8 +233,15 @@ async def _write_to_the_same_recording(vault: Vault, recording_id: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("operation", "settle"),
-    [("hold", "sweep"), ("release", "reconcile"), ("delete", "sweep"), ("delete", "reconcile")],
+    ("operation", "settle", "s3_process"),
+    # Each path once; both servers among them (the stall itself runs on both above).
+    [
+        ("hold", "sweep", "seaweedfs"),
+        ("release", "reconcile", "moto"),
+        ("delete", "sweep", "seaweedfs"),
+        ("delete", "reconcile", "moto"),
+    ],
+    indirect=["s3_process"],
 )
 async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and_is_settled(
     vault: Vault,
