@@ -388,6 +388,20 @@ async def _claim_all(
 
 async def _unclaim(sessionmaker: async_sessionmaker[AsyncSession], rows: list[Claimed]) -> None:
     """Give back claimed rows that were not tried: due at once for the worker, in order."""
+    await _update_claimed(
+        sessionmaker,
+        {"attempts": OutboxMessage.__table__.c.attempts - 1, "leased_until": None},
+        [{"row_id": row.id, "row_attempts": row.attempts} for row in rows],
+    )
+
+
+async def _update_claimed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    values: dict[str, object],
+    rows: list[dict[str, object]],
+) -> None:
+    """One UPDATE for many claimed rows (a parameter list), each only while the claim is
+    ours: a row another instance re-claimed after our lease ran out keeps its result."""
     if not rows:
         return
     table = OutboxMessage.__table__
@@ -395,8 +409,8 @@ async def _unclaim(sessionmaker: async_sessionmaker[AsyncSession], rows: list[Cl
         await session.execute(
             update(table)
             .where(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("row_attempts"))
-            .values(attempts=table.c.attempts - 1, leased_until=None),
-            [{"row_id": row.id, "row_attempts": row.attempts} for row in rows],
+            .values(**values),
+            rows,
         )
         await session.commit()
 
@@ -424,30 +438,23 @@ async def _record_sent_answers(
     now: datetime,
     sent: list[tuple[Claimed, int | None]],
 ) -> None:
-    """`_record_sent_answer` for many rows: one statement with a parameter list."""
-    if not sent:
-        return
-    table = OutboxMessage.__table__
-    async with sessionmaker() as session:
-        await session.execute(
-            update(table)
-            # Our lease ran out and another instance re-claimed the row: its result wins.
-            .where(table.c.id == bindparam("row_id"), table.c.attempts == bindparam("row_attempts"))
-            .values(
-                state=OutboxState.SENT,
-                leased_until=None,
-                last_error=None,
-                failing_since=None,
-                sent_at=now,
-                sent_message_id=bindparam("telegram_id"),
-                payload=SENT_PAYLOAD,
-            ),
-            [
-                {"row_id": c.id, "row_attempts": c.attempts, "telegram_id": telegram_id}
-                for c, telegram_id in sent
-            ],
-        )
-        await session.commit()
+    """`_record_sent_answer` for many rows, in one statement."""
+    await _update_claimed(
+        sessionmaker,
+        {
+            "state": OutboxState.SENT,
+            "leased_until": None,
+            "last_error": None,
+            "failing_since": None,
+            "sent_at": now,
+            "sent_message_id": bindparam("telegram_id"),
+            "payload": SENT_PAYLOAD,
+        },
+        [
+            {"row_id": c.id, "row_attempts": c.attempts, "telegram_id": telegram_id}
+            for c, telegram_id in sent
+        ],
+    )
 
 
 KEEP_SENT = timedelta(days=7)
