@@ -174,9 +174,8 @@ async def recording_of_hold(session: AsyncSession, hold_id: int) -> int:
     return recording_id
 
 
-async def training_recording(session: AsyncSession, recording_id: int) -> Recording:
-    """A recording as the trainer library shows it: under an active training hold and not
-    left out for a privacy right (restriction, objection, withdrawn consent)."""
+async def load_recording(session: AsyncSession, recording_id: int) -> Recording:
+    """The recording with its holds and tags, fresh from the database."""
     recording = await session.scalar(
         select(Recording)
         .where(Recording.id == recording_id)
@@ -185,6 +184,13 @@ async def training_recording(session: AsyncSession, recording_id: int) -> Record
     )
     if recording is None:
         raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
+    return recording
+
+
+async def training_recording(session: AsyncSession, recording_id: int) -> Recording:
+    """A recording as the trainer library shows it: under an active training hold and not
+    left out for a privacy right (restriction, objection, withdrawn consent)."""
+    recording = await load_recording(session, recording_id)
     held = any(h.kind == HoldKind.TRAINING and h.released_at is None for h in recording.holds)
     if not held or recording.id in await excluded_recordings(session):
         raise NotFound(N_("recording not in the training library"))

@@ -34,7 +34,7 @@ from sqlalchemy.orm import selectinload
 
 from recordings.audio import ARCHIVE_SUFFIX, AudioLimits, file_sha256, normalise
 from recordings.notes import delete_recording_notes
-from recordings.queries import normal_tag
+from recordings.queries import load_recording, normal_tag
 from recordings.waveform import waveform_path
 from storage.clock import Clock
 from storage.models import (
@@ -292,15 +292,7 @@ class RecordingService:
     # --- reading --------------------------------------------------------------------
 
     async def get(self, session: AsyncSession, recording_id: int) -> Recording:
-        recording = await session.scalar(
-            select(Recording)
-            .where(Recording.id == recording_id)
-            .options(selectinload(Recording.holds), selectinload(Recording.tags))
-            .execution_options(populate_existing=True)
-        )
-        if recording is None:
-            raise NotFound(N_("recording {recording_id} not found"), recording_id=recording_id)
-        return recording
+        return await load_recording(session, recording_id)
 
     async def _lock(
         self, session: AsyncSession, recording_id: int, *, deleting: bool = False
