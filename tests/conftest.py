@@ -140,3 +140,11 @@ def s3_bucket() -> str:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Embedded-default settings (local object store) on the test database."""
     return Settings(data_dir=tmp_path / "var", database_url=database_url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests take turns on one worker: each drives a chromium, and two at once on
+    a 2-CPU machine make their timing promises (a message live within 2 s) a race."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))

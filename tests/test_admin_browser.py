@@ -6,14 +6,13 @@ the presence script runs under the real CSP. A screenshot goes to the test's tmp
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
 from admin_fixtures import PASSWORD
 from argon2 import PasswordHasher
+from browser import collect_errors, launch, log_in
 from playwright.async_api import async_playwright
 
 from admin.app import create_app
@@ -24,8 +23,6 @@ from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 async def test_agent_replies_in_the_browser(
@@ -53,19 +50,13 @@ async def test_agent_replies_in_the_browser(
         reference = ticket.reference
     server = await aiohttp_server(create_app(settings, clock=clock, engine=engine))
     base = str(server.make_url("/")).rstrip("/")
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch(pw)
         try:
             page = await browser.new_page(locale="nl-NL")
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{base}/login")
-            await page.fill("input[name=username]", "anna")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/")
+            collect_errors(page, errors)
+            await log_in(page, base, "anna", PASSWORD)
             await page.click(f"text={reference}")
             await page.wait_for_url(f"{base}/tickets/{ticket.id}")
             assert "belt niet meer uit" in await page.inner_text("ol.thread")

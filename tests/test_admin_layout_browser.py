@@ -5,14 +5,13 @@ One Chromium for the whole module; one app and database for all roles."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
 from admin_fixtures import PASSWORD, PASSWORD_HASH
+from browser import launch, log_in
 from playwright.async_api import Browser, Page, async_playwright
 from recording_audio_helpers import make_audio
 from sqlalchemy import select
@@ -30,7 +29,6 @@ from storage.services.tickets import TicketService
 
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 WIDTHS = (390, 1280)
 # snake_case words and dotted.names (recording.hold): codes that should have been labels.
@@ -159,11 +157,7 @@ def _journeys(ids: dict[str, int]) -> dict[str, tuple[str, list[tuple[str, str]]
 
 
 async def _log_in(page: Page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    async with page.expect_navigation():
-        await page.click("button[type=submit]")
+    await log_in(page, base, username, PASSWORD)
 
 
 async def _check_page(page: Page, width: int, shot: Path) -> None:
@@ -175,7 +169,12 @@ async def _check_page(page: Page, width: int, shot: Path) -> None:
 
 
 async def _journey(
-    browser: Browser, base: str, username: str, home: str, pages, width: int  # type: ignore[no-untyped-def]
+    browser: Browser,
+    base: str,
+    username: str,
+    home: str,
+    pages,
+    width: int,  # type: ignore[no-untyped-def]
 ) -> None:
     context = await browser.new_context(viewport={"width": width, "height": 800}, locale="nl-NL")
     try:
@@ -209,9 +208,8 @@ async def test_every_role_fits_phone_and_desktop(
     ids = await _seed(session_factory, clock, app[OBJECT_STORE], tmp_path)
     base = str(server.make_url("/")).rstrip("/")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch(pw)
         try:
             for username, (home, pages) in _journeys(ids).items():
                 for width in WIDTHS:

@@ -4,13 +4,11 @@ matching contacts in its datalist; both scripts run under the real CSP."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
 from admin_fixtures import PASSWORD
 from argon2 import PasswordHasher
+from browser import collect_errors, launch, log_in
 from playwright.async_api import async_playwright
 
 from admin.app import create_app
@@ -21,8 +19,6 @@ from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 async def test_picker_and_lookup_in_the_browser(
@@ -69,19 +65,13 @@ async def test_picker_and_lookup_in_the_browser(
         ticket_id, reference, contact_id = ticket.id, ticket.reference, contact.id
     server = await aiohttp_server(create_app(settings, clock=clock, engine=engine))
     base = str(server.make_url("/")).rstrip("/")
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch(pw)
         try:
             page = await browser.new_page(locale="nl-NL")
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{base}/login")
-            await page.fill("input[name=username]", "bram")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/")
+            collect_errors(page, errors)
+            await log_in(page, base, "bram", PASSWORD)
             await page.goto(f"{base}/tickets/{ticket_id}")
             box = page.locator("#reply-text")
             await box.fill("Hallo. ")

@@ -7,11 +7,10 @@ keys move the player 10 seconds and space plays and pauses, but not while typing
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser import collect_errors, launch, log_in
 from playwright.async_api import Page, async_playwright
 from recording_audio_helpers import make_audio
 from recordings_web_fixtures import *  # noqa: F403  (fixture: vault)
@@ -22,7 +21,6 @@ from storage.models import AuditEvent, RecordingNote, StaffRole
 
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SECONDS = 40
 TOLERANCE = 1.5  # seconds: the player may run on a little between the action and the read
 
@@ -60,21 +58,13 @@ async def test_trainer_seeks_takes_a_note_and_jumps_back_to_it(
     )
     assert placed.status == 201, await placed.text()
     base = str(vault.client.make_url("/")).rstrip("/")
-    args = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
-    if os.geteuid() == 0:
-        args.append("--no-sandbox")
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch(pw, "--autoplay-policy=no-user-gesture-required", "--mute-audio")
         try:
             page = await browser.new_page(locale="nl-NL")
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{base}/login")
-            await page.fill("input[name=username]", vault.users[StaffRole.TRAINER].username)
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(lambda url: "/login" not in url)
+            collect_errors(page, errors)
+            await log_in(page, base, vault.users[StaffRole.TRAINER].username, PASSWORD)
             await page.goto(f"{base}/training/{ident}")
             # The script ran (controls shown) and no audio was fetched yet: no play audited.
             await page.locator(".player-controls").wait_for(state="visible")

@@ -7,13 +7,12 @@ the real CSP."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
 from admin_fixtures import PASSWORD, PASSWORD_HASH
+from browser import collect_errors, launch, log_in
 from playwright.async_api import async_playwright
 
 from admin.app import create_app
@@ -27,7 +26,6 @@ from tests.telegram_fake import message_update
 
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SOON = 2000  # ms: the promise to the agents
 STREAM_OPEN = "document.getElementById('live').dataset.state === 'open'"
 # Records every notification the page shows (the browser's own would go to the desktop).
@@ -60,24 +58,19 @@ async def test_customer_messages_appear_live_with_count_and_notification(
         anna_id = anna.id
     server = await aiohttp_server(create_app(settings, clock=clock, engine=engine))
     base = str(server.make_url("/")).rstrip("/")
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
     errors: list[str] = []
     async with (
         open_desk(session_factory, tmp_path, settings) as desk,
         async_playwright() as pw,
     ):
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browser = await launch(pw)
         try:
             context = await browser.new_context(locale="nl-NL", permissions=["notifications"])
             await context.add_init_script(RECORD_NOTIFICATIONS)
             page = await context.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{base}/login")
-            await page.fill("input[name=username]", "anna")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base}/")
+            collect_errors(page, errors)
+            await log_in(page, base, "anna", PASSWORD)
+            assert page.url == f"{base}/"
             title = await page.title()
             assert not title.startswith("(")
             await page.click("#live-notify")  # "Meldingen aanzetten"
