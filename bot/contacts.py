@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.types import Chat, User
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,15 +26,46 @@ _CONTACT_WITH_OPEN_TICKETS = (
 )
 
 
+# The same for the users of a shared transaction (bot/processor.py), in one round trip.
+_CONTACTS_WITH_OPEN_TICKETS = (
+    select(Ticket, ContactPerson)
+    .select_from(ContactPerson)
+    .outerjoin(
+        Ticket,
+        and_(Ticket.contact_id == ContactPerson.id, Ticket.status != TicketStatus.CLOSED),
+    )
+    .where(ContactPerson.telegram_user_id.in_(bindparam("telegram_user_ids", expanding=True)))
+    .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+)
+
+Known = tuple[ContactPerson | None, list[Ticket]]  # a user's contact (None: none yet), tickets
+
+
+async def known_contacts(session: AsyncSession, user_ids: set[int]) -> dict[int, Known]:
+    """What `resolve_contact` reads, for many users at once."""
+    known: dict[int, Known] = {user_id: (None, []) for user_id in user_ids}
+    rows = await session.execute(
+        _CONTACTS_WITH_OPEN_TICKETS, {"telegram_user_ids": sorted(user_ids)}
+    )
+    for ticket, contact in rows:
+        tickets = known[contact.telegram_user_id][1]
+        known[contact.telegram_user_id] = (contact, tickets)
+        if ticket is not None:
+            tickets.append(ticket)
+    return known
+
+
 async def resolve_contact(
-    session: AsyncSession, clock: Clock, user: User, chat: Chat | None
+    session: AsyncSession, clock: Clock, user: User, chat: Chat | None, known: Known | None = None
 ) -> ContactPerson:
     """The contact for this Telegram user; new contacts are unverified (no organisation).
-    Its open tickets come along, for the filing's `open_tickets_of`."""
-    rows = (await session.execute(_CONTACT_WITH_OPEN_TICKETS, {"telegram_user_id": user.id})).all()
-    contact: ContactPerson | None = rows[0][1] if rows else None
+    Its open tickets come along, for the filing's `open_tickets_of`; `known`: read already,
+    with other users' (`known_contacts`)."""
+    if known is None:
+        rows = await session.execute(_CONTACT_WITH_OPEN_TICKETS, {"telegram_user_id": user.id})
+        known = _first(rows.all())
+    contact, tickets = known
     if contact is not None:
-        tickets = [ticket for ticket, _ in rows if ticket is not None]
         prefetch_open_tickets(session, contact.id, tickets)
     now = clock.now()
     chat_id = chat.id if chat is not None and chat.type == "private" else None
@@ -68,3 +99,9 @@ async def resolve_contact(
         contact.telegram_username = user.username
         contact.updated_at = now
     return contact
+
+
+def _first(rows: list[Row[tuple[Ticket | None, ContactPerson]]]) -> Known:
+    if not rows:
+        return None, []
+    return rows[0][1], [ticket for ticket, _ in rows if ticket is not None]

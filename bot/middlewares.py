@@ -12,7 +12,7 @@ from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import answers, outbox
-from bot.contacts import resolve_contact
+from bot.contacts import Known, resolve_contact
 from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
 from storage.models import OutboxMessage
@@ -31,6 +31,9 @@ class InboxBatch:
 
     session: AsyncSession
     marked: set[int] = field(default_factory=set)  # marked handled in this transaction
+    # Each user's contact and open tickets, read for all of them at once; taken by the
+    # user's first update (a later one reads again: the first may have changed them).
+    contacts: dict[int, Known] = field(default_factory=dict)
     queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
 
@@ -152,7 +155,11 @@ class ContactMiddleware(BaseMiddleware):
         private = chat is None or chat.type == "private"
         if user is not None and not user.is_bot and private:
             clock: Clock = data["clock"]
-            contact = await resolve_contact(data["session"], clock, user, data.get("event_chat"))
+            batch: InboxBatch | None = data.get("inbox_batch")
+            known = batch.contacts.pop(user.id, None) if batch is not None else None
+            contact = await resolve_contact(
+                data["session"], clock, user, data.get("event_chat"), known
+            )
             data["contact"] = contact
             data["lang"] = contact.language
         return await handler(event, data)

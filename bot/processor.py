@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import answers, inbox, outbox
+from bot.contacts import known_contacts
 from bot.inbox_notice import received_notice
 from bot.middlewares import InboxBatch
 from storage.clock import Clock
@@ -416,6 +417,8 @@ class UpdateProcessor:
             try:
                 ids = [update_id for update_id, _, _ in run]
                 batch.marked = await inbox.mark_all_handled(session, ids, self.clock.now())
+                users = {user for _, update, _ in run if (user := user_of(update)) is not None}
+                batch.contacts = await known_contacts(session, users) if users else {}
                 for update_id, update, attempts in run:
                     outcome = Outcome()
                     await self.dp.feed_update(
