@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiogram.exceptions import TelegramServerError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,7 +34,7 @@ from storage.models import (
 from storage.objectstore.local import LocalObjectStore
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
-from storage.services.unfiled import FETCH_RETRY_FOR, file_waiting
+from storage.services.unfiled import FETCH_RETRY_FOR, file_waiting_each
 from tests import bot_desk
 from tests.bot_desk import Desk, open_desk
 from tests.telegram_fake import (
@@ -653,21 +652,13 @@ async def test_reply_to_a_later_chunk_of_a_long_agent_reply_picks_its_ticket(des
 
 async def _file_due(desk: Desk, files: HeldFileFetcher) -> int:
     """The unfiled loop's round, 15 minutes after the message (SUPPORTDESK_UNFILED_AFTER)."""
-    async with desk.sessionmaker() as s:
-        try:
-            filed = await file_waiting(
-                s,
-                TicketService(desk.clock),
-                FiledNoticeText(create_i18n()),
-                cutoff=desk.clock.now() - timedelta(minutes=15),
-                files=files,
-            )
-        except TelegramServerError:  # as the loop does: nothing of the round is kept
-            await files.undo()
-            return 0
-        await s.commit()
-    files.committed()
-    return filed
+    return await file_waiting_each(
+        desk.sessionmaker,
+        TicketService(desk.clock),
+        FiledNoticeText(create_i18n()),
+        files,
+        cutoff=desk.clock.now() - timedelta(minutes=15),
+    )
 
 
 async def test_a_held_photo_filed_without_a_choice_brings_its_file(
@@ -698,7 +689,7 @@ async def test_a_held_photo_filed_without_a_choice_brings_its_file(
     assert await _held(desk) == []
     texts = await desk.texts(second.id)  # the most recent open ticket
     assert texts[:2] == ["probleem twee", "[photo] lampjes"]
-    assert texts[2].startswith("Filed automatically") and "not fetched" not in texts[2]
+    assert texts[2].startswith("Automatisch toegevoegd") and "niet opgehaald" not in texts[2]
     async with desk.sessionmaker() as s:
         [attachment] = list(await s.scalars(select(Attachment)))
         message = await s.get(TicketMessage, attachment.message_id)
@@ -724,6 +715,7 @@ async def test_a_held_photo_telegram_keeps_refusing_is_filed_without_it_after_an
     desk.api.fail_next("getFile", 502, "Bad Gateway")
     assert await _file_due(desk, files) == 1
     texts = await desk.texts(second.id)
-    assert texts[1] == "[photo] lampjes" and "The file sent with it was not fetched" in texts[2]
+    assert texts[1] == "[photo] lampjes"
+    assert "bestand dat erbij hoorde is niet opgehaald" in texts[2]
     async with desk.sessionmaker() as s:
         assert list(await s.scalars(select(Attachment))) == []
