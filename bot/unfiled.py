@@ -29,7 +29,7 @@ from bot.callbacks import ticket_buttons
 from bot.texts import translate
 from storage.clock import Clock
 from storage.models import Ticket
-from storage.objectstore import ObjectStore
+from storage.objectstore import ObjectStore, ObjectStoreError
 from storage.retention.pending import clear_pending, record_pending
 from storage.services.tickets import TicketService
 from storage.services.unfiled import (
@@ -66,10 +66,15 @@ class HeldFileFetcher:
         async with sessions() as session:
             record_pending(session, key, self.clock.now())
             await session.commit()
-        # Raises (Telegram away, the store's deadline): the record stays for the sweep.
-        put = await put_telegram_file(
-            ref, key, bot=self.bot, object_store=self.object_store, limit=self.limit
-        )
+        try:
+            put = await put_telegram_file(
+                ref, key, bot=self.bot, object_store=self.object_store, limit=self.limit
+            )
+        except ObjectStoreError:  # the write may still land: the record stays for the sweep
+            raise
+        except Exception:  # Telegram away: nothing was written
+            await _forget(sessions, key)
+            raise
         filename, media_type = str(ref.filename), str(ref.media_type)
         if isinstance(put, NotStored):
             await _forget(sessions, key)  # nothing was written

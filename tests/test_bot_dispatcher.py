@@ -3,12 +3,14 @@ at the edge, the real database underneath."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.attachments import format_limit
@@ -23,6 +25,7 @@ from storage.models import (
     ContactPerson,
     DeliveryState,
     MessageDirection,
+    PendingObject,
     ReplyChunk,
     Ticket,
     TicketCategory,
@@ -42,6 +45,7 @@ from tests.telegram_fake import (
     callback_update,
     message_update,
 )
+from tests.unfiled_helpers import assert_filed_on_recent, two_tickets_and_a_waiting_message
 
 pytestmark = pytest.mark.storage
 
@@ -719,3 +723,71 @@ async def test_a_held_photo_telegram_keeps_refusing_is_filed_without_it_after_an
     assert "bestand dat erbij hoorde is niet opgehaald" in texts[2]
     async with desk.sessionmaker() as s:
         assert list(await s.scalars(select(Attachment))) == []
+
+
+async def _no_transaction_open_elsewhere(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """SQLite: another writer takes the write lock at once; PostgreSQL: no other session
+    of this database sits in a transaction."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        return await asyncio.to_thread(_sqlite_writer_commits, engine.url.database)
+    async with sessions() as s:
+        busy = await s.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        )
+        await s.rollback()
+    return busy == 0
+
+
+def _sqlite_writer_commits(path: str) -> bool:
+    connection = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("COMMIT")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        connection.close()
+
+
+async def test_a_held_file_telegram_cannot_hand_over_holds_back_only_its_own_message(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    """Two customers' messages are due: the first one's photo Telegram will not hand over
+    now (5xx), the second is text only. The second is filed at once, the first waits for
+    a later round; no transaction is open while a file is downloaded."""
+    _, second = await _two_open_tickets(desk)
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    async with desk.sessionmaker() as s:
+        other = await two_tickets_and_a_waiting_message(s, desk.clock, START.replace(minute=20))
+    files = HeldFileFetcher(
+        desk.bot, LocalObjectStore(tmp_path / "held"), desk.clock, create_i18n(),
+        settings.bot_media_max_bytes,
+    )  # fmt: skip
+    desk.clock.set(START.replace(minute=40))  # both past the 15 minutes' wait
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    assert await _file_due(desk, files) == 1
+    async with desk.sessionmaker() as s:
+        await assert_filed_on_recent(s, other)
+    [waiting] = await _held(desk)  # the photo's message waits for a later round
+    assert waiting.contact_id != other.contact_id and waiting.media is not None
+
+    free_while_downloading: list[bool] = []
+
+    async def look() -> None:
+        free_while_downloading.append(await _no_transaction_open_elsewhere(desk.sessionmaker))
+
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.on_download = look
+    assert await _file_due(desk, files) == 1
+    assert free_while_downloading == [True]
+    assert await _held(desk) == []
+    assert (await desk.texts(second.id))[1] == "[photo] lampjes"
+    assert await _attachment_count(desk) == 1
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PendingObject))) == []  # settled by the filing
