@@ -529,9 +529,7 @@ async def test_held_file_with_an_invalid_file_id_is_filed_with_a_note_once_picke
 
 async def test_new_flow_file_refused_by_telegram_is_noted_on_the_ticket(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/new", language="en"))
-    await desk.feed(
-        callback_update(USER, desk.new_step("category", TicketCategory.VOIP))
-    )
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.VOIP)))
     await desk.feed(message_update(USER, "Geen kiestoon", language="en"))
     await desk.feed(message_update(USER, document=_document("old", "log.txt", 10), language="en"))
     await desk.feed(callback_update(USER, desk.new_step("continue")))
@@ -791,3 +789,36 @@ async def test_a_held_file_telegram_cannot_hand_over_holds_back_only_its_own_mes
     assert await _attachment_count(desk) == 1
     async with desk.sessionmaker() as s:
         assert list(await s.scalars(select(PendingObject))) == []  # settled by the filing
+
+
+async def test_a_fetched_file_whose_message_went_meanwhile_is_removed_again(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    """The file is stored before its message is filed: when the message is no longer
+    there to file (the customer picked a ticket meanwhile), the object goes again, and so
+    does its pending record."""
+    await _two_open_tickets(desk)
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    [held] = await _held(desk)
+    store = LocalObjectStore(tmp_path / "held")
+    files = HeldFileFetcher(
+        desk.bot, store, desk.clock, create_i18n(), settings.bot_media_max_bytes
+    )
+    pending: list[str] = []
+
+    async def picked_meanwhile() -> None:
+        async with desk.sessionmaker() as s:
+            pending.extend(await s.scalars(select(PendingObject.key)))
+            await s.delete(await s.get(UnfiledMessage, held.id))
+            await s.commit()
+
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.on_download = picked_meanwhile
+    desk.clock.advance(timedelta(minutes=16))
+    assert await _file_due(desk, files) == 0
+    [key] = pending  # recorded before the download
+    assert not await store.exists(key)
+    assert await _attachment_count(desk) == 0
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PendingObject))) == []
