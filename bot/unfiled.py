@@ -2,7 +2,7 @@
 question is asked once more after SUPPORTDESK_UNFILED_AFTER/2 minutes, and the message is
 filed on their most recent open ticket after SUPPORTDESK_UNFILED_AFTER minutes, with the
 file it came with (fetched from Telegram then); the service functions are
-storage.services.unfiled.remind_waiting and file_waiting."""
+storage.services.unfiled.remind_waiting and file_waiting_each."""
 
 from __future__ import annotations
 
