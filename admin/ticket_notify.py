@@ -41,11 +41,10 @@ async def tell_customer(request: web.Request, db: AsyncSession, ticket: Ticket, 
 async def close_and_tell(
     request: web.Request, db: AsyncSession, ticket_id: int, actor: Actor
 ) -> Ticket:
-    """Close the ticket; the customer hears of it once, when it was open until now."""
-    tickets = request.config_dict[TICKETS]
-    was_open = (await tickets.get(db, ticket_id)).is_open
-    ticket = await tickets.close(db, ticket_id, actor=actor)
-    if was_open:
+    """Close the ticket; the customer hears of it once: from the close that changed it
+    (TicketService.close locks the row, so of two concurrent closes only one did)."""
+    ticket, changed = await request.config_dict[TICKETS].close(db, ticket_id, actor=actor)
+    if changed:
         await tell_customer(request, db, ticket, CLOSED)
     return ticket
 
@@ -54,9 +53,7 @@ async def reopen_and_tell(
     request: web.Request, db: AsyncSession, ticket_id: int, actor: Actor
 ) -> Ticket:
     """Reopen the ticket; the customer hears of it once, when it was closed until now."""
-    tickets = request.config_dict[TICKETS]
-    was_closed = not (await tickets.get(db, ticket_id)).is_open
-    ticket = await tickets.reopen(db, ticket_id, actor=actor)
-    if was_closed:
+    ticket, changed = await request.config_dict[TICKETS].reopen(db, ticket_id, actor=actor)
+    if changed:
         await tell_customer(request, db, ticket, REOPENED)
     return ticket

@@ -24,7 +24,7 @@ from bot.middlewares import RollbackHook
 from bot.texts import t
 from storage.clock import Clock
 from storage.models import Attachment, Ticket, TicketMessage
-from storage.objectstore import ObjectStore
+from storage.objectstore import ObjectStore, PutResult
 from storage.services.tickets import MAX_TEXT
 from storage.tempdirs import temporary_directory
 
@@ -115,6 +115,33 @@ def media_ref(media: MediaFile) -> dict[str, Any]:
     return asdict(media)
 
 
+async def put_telegram_file(
+    media: MediaFile, key: str, *, bot: Bot, object_store: ObjectStore, limit: int
+) -> PutResult | NotStored:
+    """Stream the file into the object store under `key` (no database); NotStored when it
+    is over `limit` or Telegram refuses it for good (see store_telegram_file); transient
+    failures raise."""
+    over = f"over the {format_limit(limit)} limit"
+    if media.size is not None and media.size > limit:
+        return NotStored(f"{media.size} bytes, {over}")
+    async with temporary_directory("supportdesk-file-") as tmp:
+        path = tmp / "download"
+        try:
+            size = await download_to(bot, media.file_id, path, limit)
+        except TelegramBadRequest as exc:
+            return NotStored(f"Telegram refused the download ({exc.message})", refused=True)
+        except ClientResponseError as exc:
+            if exc.status != 400:
+                raise
+            return NotStored(f"Telegram refused the download (HTTP {exc.status})", refused=True)
+        except LocalFileRefused as exc:
+            log.warning("local Bot API file not read: %s", exc)
+            return NotStored("the Bot API server's file could not be read", refused=True)
+        if size is None:
+            return NotStored(over)
+        return await object_store.put(key, path, content_type=media.media_type)
+
+
 async def store_telegram_file(
     ref: MediaFile | Mapping[str, Any],
     *,
@@ -134,26 +161,10 @@ async def store_telegram_file(
     429) raise, so the update is retried.
     `ref` is the file itself or what media_ref kept of it (JSON in FSM data, held_messages)."""
     media = ref if isinstance(ref, MediaFile) else MediaFile(**ref)
-    over = f"over the {format_limit(limit)} limit"
-    if media.size is not None and media.size > limit:
-        return NotStored(f"{media.size} bytes, {over}")
-    async with temporary_directory("supportdesk-file-") as tmp:
-        path = tmp / "download"
-        try:
-            size = await download_to(bot, media.file_id, path, limit)
-        except TelegramBadRequest as exc:
-            return NotStored(f"Telegram refused the download ({exc.message})", refused=True)
-        except ClientResponseError as exc:
-            if exc.status != 400:
-                raise
-            return NotStored(f"Telegram refused the download (HTTP {exc.status})", refused=True)
-        except LocalFileRefused as exc:
-            log.warning("local Bot API file not read: %s", exc)
-            return NotStored("the Bot API server's file could not be read", refused=True)
-        if size is None:
-            return NotStored(over)
-        key = f"attachments/{ticket_id}/{message_id}/{media.unique_id}{suffix}"
-        put = await object_store.put(key, path, content_type=media.media_type)
+    key = f"attachments/{ticket_id}/{message_id}/{media.unique_id}{suffix}"
+    put = await put_telegram_file(media, key, bot=bot, object_store=object_store, limit=limit)
+    if isinstance(put, NotStored):
+        return put
     # From here a failed transaction must not leave the object behind.
     on_rollback.append(partial(object_store.delete, put.key, version_id=put.version_id))
     attachment = Attachment(

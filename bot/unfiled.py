@@ -2,13 +2,14 @@
 question is asked once more after SUPPORTDESK_UNFILED_AFTER/2 minutes, and the message is
 filed on their most recent open ticket after SUPPORTDESK_UNFILED_AFTER minutes, with the
 file it came with (fetched from Telegram then); the service functions are
-storage.services.unfiled.remind_waiting and file_waiting."""
+storage.services.unfiled.remind_waiting and file_waiting_each."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -17,15 +18,27 @@ from aiogram.methods import SendMessage
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.attachments import attach_telegram_file
+from bot.attachments import (
+    MediaFile,
+    NotStored,
+    not_stored_note,
+    put_telegram_file,
+    refusal_text,
+)
 from bot.callbacks import ticket_buttons
-from bot.middlewares import RollbackHook
 from bot.texts import translate
 from storage.clock import Clock
-from storage.models import Ticket, TicketMessage
-from storage.objectstore import ObjectStore
+from storage.models import Ticket
+from storage.objectstore import ObjectStore, ObjectStoreError
+from storage.retention.pending import clear_pending, record_pending
 from storage.services.tickets import TicketService
-from storage.services.unfiled import FiledNotice, TicketQuestion, file_waiting, remind_waiting
+from storage.services.unfiled import (
+    FiledNotice,
+    HeldFile,
+    TicketQuestion,
+    file_waiting_each,
+    remind_waiting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,61 +47,60 @@ BATCH = 50
 
 class HeldFileFetcher:
     """storage.services.unfiled.HeldFiles: a held message's file, fetched from Telegram into
-    the object store as if the customer had picked the ticket (bot/conversation.py). The
-    objects stored in a round are removed again if its transaction does not commit
-    (`undo`; `committed` forgets them)."""
+    the object store as if the customer had picked the ticket (bot/conversation.py), with no
+    transaction open. Its key is committed to pending_objects before the write, so a file
+    whose filing never commits is removed by `discard` or, failing that, by the sweep."""
 
     def __init__(
         self, bot: Bot, object_store: ObjectStore, clock: Clock, i18n: I18n, limit: int
     ) -> None:
         self.bot, self.object_store, self.clock = bot, object_store, clock
         self.i18n, self.limit = i18n, limit
-        self.on_rollback: list[RollbackHook] = []
 
-    async def __call__(
-        self,
-        session: AsyncSession,
-        media: dict[str, Any],
-        *,
-        ticket: Ticket,
-        stored: TicketMessage,
-        language: str,
-    ) -> str | None:
-        mine: list[RollbackHook] = []
+    async def fetch(
+        self, sessions: async_sessionmaker[AsyncSession], held_id: int, media: dict[str, Any]
+    ) -> HeldFile:
+        ref = MediaFile(**media)
+        # Unique per attempt: two instances fetching one message never share an object.
+        key = f"attachments/held/{held_id}/{ref.unique_id}-{uuid.uuid4().hex}"
+        async with sessions() as session:
+            record_pending(session, key, self.clock.now())
+            await session.commit()
         try:
-            with self.i18n.context():  # the refusal is in the customer's language
-                return await attach_telegram_file(
-                    media,
-                    ticket=ticket,
-                    stored=stored,
-                    language=language,
-                    bot=self.bot,
-                    session=session,
-                    object_store=self.object_store,
-                    on_rollback=mine,
-                    clock=self.clock,
-                    limit=self.limit,
-                )
-        except Exception:  # the caller rolls this message back: so does its object
-            await _undo(mine)
+            put = await put_telegram_file(
+                ref, key, bot=self.bot, object_store=self.object_store, limit=self.limit
+            )
+        except ObjectStoreError:  # the write may still land: the record stays for the sweep
             raise
-        finally:
-            self.on_rollback.extend(mine)
+        except Exception:  # Telegram away: nothing was written
+            await _forget(sessions, key)
+            raise
+        filename, media_type = str(ref.filename), str(ref.media_type)
+        if isinstance(put, NotStored):
+            await _forget(sessions, key)  # nothing was written
+            return HeldFile(filename, media_type, not_stored=not_stored_note(put), detail=put)
+        return HeldFile(filename, media_type, stored=put)
 
-    def committed(self) -> None:
-        self.on_rollback.clear()
-
-    async def undo(self) -> None:
-        hooks, self.on_rollback = self.on_rollback, []
-        await _undo(hooks)
-
-
-async def _undo(hooks: list[RollbackHook]) -> None:
-    for hook in reversed(hooks):
+    async def discard(self, sessions: async_sessionmaker[AsyncSession], held: HeldFile) -> None:
+        assert held.stored is not None
         try:
-            await hook()
-        except Exception as exc:  # the leftover object is named in the log
-            log.error("removing a held file after a rollback failed: %s", type(exc).__name__)
+            await self.object_store.delete(held.stored.key, version_id=held.stored.version_id)
+        except Exception as exc:  # the pending record stays: the sweep removes it
+            log.error("removing an unfiled held file failed: %s", type(exc).__name__)
+            return
+        await _forget(sessions, held.stored.key)
+
+    def refusal(self, language: str, held: HeldFile, reference: str) -> str | None:
+        if not isinstance(held.detail, NotStored):
+            return None
+        with self.i18n.context():  # the refusal is in the customer's language
+            return refusal_text(language, held.detail, self.limit, reference)
+
+
+async def _forget(sessions: async_sessionmaker[AsyncSession], key: str) -> None:
+    async with sessions() as session:
+        await clear_pending(session, key)
+        await session.commit()
 
 
 class TicketQuestionAgain:
@@ -134,50 +146,43 @@ async def unfiled_loop(
     files: HeldFileFetcher | None = None,
     interval: float = 30.0,
 ) -> None:
-    """Run until cancelled: file what waited longer than `wait` and ask again about what
-    waited half of it, a batch per transaction; idle `interval` seconds when nothing is
-    left."""
+    """Run until cancelled: file what waited longer than `wait` (a transaction per message)
+    and ask again about what waited half of it (a batch per transaction); idle `interval`
+    seconds when nothing is left."""
     while True:
-        filed = await _round(
-            sessionmaker,
-            lambda session: file_waiting(
-                session,
+        # Each message in its own transaction, its file fetched before it.
+        filed = await _guarded(
+            file_waiting_each(
+                sessionmaker,
                 ticket_service,
                 notice,
+                files,
                 cutoff=clock.now() - wait,
                 limit=BATCH,
-                files=files,
-            ),
-            files,
+            )
         )
-        # Its own transaction: asked even while filing waits for Telegram (a held file).
-        asked = await _round(
-            sessionmaker,
-            lambda session: remind_waiting(
-                session, ticket_service, question, wait=wait, remind_after=wait / 2, limit=BATCH
-            ),
-            None,
-        )
+        asked = await _guarded(_remind(sessionmaker, ticket_service, question, wait))
         if filed < BATCH and asked < BATCH:
             await asyncio.sleep(interval)
 
 
-async def _round(
+async def _remind(
     sessionmaker: async_sessionmaker[AsyncSession],
-    work: Callable[[AsyncSession], Awaitable[int]],
-    files: HeldFileFetcher | None,
+    ticket_service: TicketService,
+    question: TicketQuestion,
+    wait: timedelta,
 ) -> int:
+    async with sessionmaker() as session:
+        asked = await remind_waiting(
+            session, ticket_service, question, wait=wait, remind_after=wait / 2, limit=BATCH
+        )
+        await session.commit()
+    return asked
+
+
+async def _guarded(work: Awaitable[int]) -> int:
     try:
-        async with sessionmaker() as session:
-            done = await work(session)
-            await session.commit()
-    except BaseException as exc:
-        if files is not None:
-            await files.undo()
-        if not isinstance(exc, Exception):
-            raise
+        return await work
+    except Exception:
         log.warning("unfiled messages: round failed; tried again later", exc_info=True)
         return 0
-    if files is not None:
-        files.committed()
-    return done

@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import json
 from collections import defaultdict, deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ class RecordingSession(BaseSession):
         self.files: dict[str, bytes] = {}  # file_id -> content served by getFile + download
         self.documents: list[bytes] = []  # contents of sendDocument files
         self.refusals: list[str] = []  # what Telegram's limits refused (see `refused`)
+        # Awaited as a file download starts (e.g. to look at the database meanwhile).
+        self.on_download: Callable[[], Awaitable[None]] | None = None
 
     def fail_next(
         self, api_method: str, status: int, description: str, *, after: int = 0, **parameters: Any
@@ -158,6 +160,8 @@ class RecordingSession(BaseSession):
             self.unexpected.append(f"download {url}")
             raise UnexpectedCall(f"unexpected download {url}")
         content = self.files[file_id]
+        if self.on_download is not None:
+            await self.on_download()
         for start in range(0, len(content), chunk_size):
             yield content[start : start + chunk_size]
 

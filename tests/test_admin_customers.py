@@ -287,7 +287,7 @@ async def test_contact_page_lists_messages_waiting_for_a_ticket_choice(world: Wo
     # On the ticket: the message, and the desk's own note saying why it is there.
     thread = await (await client.get(f"/tickets/{waiting.recent_ticket}")).text()
     assert WAITING_TEXT in thread
-    assert re.search(r"<strong>Supportdesk</strong>.*?Filed automatically", thread, re.S)
+    assert re.search(r"<strong>Supportdesk</strong>.*?Automatisch toegevoegd", thread, re.S)
 
 
 async def test_inbox_flags_customers_whose_messages_wait_for_a_ticket_choice(

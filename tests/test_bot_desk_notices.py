@@ -6,6 +6,7 @@ earlier replies of the chat, and delivered after a Bot API outage. The admin app
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,3 +199,41 @@ async def test_notices_wait_out_an_outage_behind_an_earlier_reply(
 
 async def _tried(sessions: async_sessionmaker[AsyncSession]) -> bool:
     return any(r.last_error for r in await _rows(sessions))
+
+
+async def test_two_concurrent_closes_tell_the_customer_once(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake: tuple[HttpBotApi, str],
+    clock: FrozenClock,
+) -> None:
+    """Two agents close the same ticket at once (two requests, two sessions): only the close
+    that changed the state queues the customer's notice."""
+    api, base = fake
+    client = await _desk(aiohttp_client, engine, settings, base, clock)
+    sessions = client.app[SESSIONMAKER]
+    ticket = await _opened_ticket(client, api)
+    tokens = []
+    async with sessions() as s:
+        for name in ("first", "second"):  # one token each: no shared row serialises them
+            _, token = await access.create_api_token(
+                s, clock, username="agent", name=name, actor=Actor.system()
+            )
+            tokens.append(token)
+        await s.commit()
+    api.outage = True  # the notices stay in the outbox, where they are counted
+
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/api/v1/tickets/{ticket.id}/close",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            for token in tokens
+        )
+    )
+    assert [r.status for r in responses] == [200, 200]
+    rows = await _rows(sessions)
+    texts = [json.loads(r.payload).get("text") for r in rows]
+    assert texts[1:] == [_notice("agent_closed", ticket)]  # after the first answer: one notice

@@ -3,13 +3,14 @@ at the edge, the real database underneath."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiogram.exceptions import TelegramServerError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.attachments import format_limit
@@ -24,6 +25,7 @@ from storage.models import (
     ContactPerson,
     DeliveryState,
     MessageDirection,
+    PendingObject,
     ReplyChunk,
     Ticket,
     TicketCategory,
@@ -35,7 +37,7 @@ from storage.models import (
 from storage.objectstore.local import LocalObjectStore
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
-from storage.services.unfiled import FETCH_RETRY_FOR, file_waiting
+from storage.services.unfiled import FETCH_RETRY_FOR, file_waiting_each
 from tests import bot_desk
 from tests.bot_desk import Desk, open_desk
 from tests.telegram_fake import (
@@ -43,6 +45,7 @@ from tests.telegram_fake import (
     callback_update,
     message_update,
 )
+from tests.unfiled_helpers import assert_filed_on_recent, two_tickets_and_a_waiting_message
 
 pytestmark = pytest.mark.storage
 
@@ -526,9 +529,7 @@ async def test_held_file_with_an_invalid_file_id_is_filed_with_a_note_once_picke
 
 async def test_new_flow_file_refused_by_telegram_is_noted_on_the_ticket(desk: Desk) -> None:
     await desk.feed(message_update(USER, "/new", language="en"))
-    await desk.feed(
-        callback_update(USER, desk.new_step("category", TicketCategory.VOIP))
-    )
+    await desk.feed(callback_update(USER, desk.new_step("category", TicketCategory.VOIP)))
     await desk.feed(message_update(USER, "Geen kiestoon", language="en"))
     await desk.feed(message_update(USER, document=_document("old", "log.txt", 10), language="en"))
     await desk.feed(callback_update(USER, desk.new_step("continue")))
@@ -653,21 +654,13 @@ async def test_reply_to_a_later_chunk_of_a_long_agent_reply_picks_its_ticket(des
 
 async def _file_due(desk: Desk, files: HeldFileFetcher) -> int:
     """The unfiled loop's round, 15 minutes after the message (SUPPORTDESK_UNFILED_AFTER)."""
-    async with desk.sessionmaker() as s:
-        try:
-            filed = await file_waiting(
-                s,
-                TicketService(desk.clock),
-                FiledNoticeText(create_i18n()),
-                cutoff=desk.clock.now() - timedelta(minutes=15),
-                files=files,
-            )
-        except TelegramServerError:  # as the loop does: nothing of the round is kept
-            await files.undo()
-            return 0
-        await s.commit()
-    files.committed()
-    return filed
+    return await file_waiting_each(
+        desk.sessionmaker,
+        TicketService(desk.clock),
+        FiledNoticeText(create_i18n()),
+        files,
+        cutoff=desk.clock.now() - timedelta(minutes=15),
+    )
 
 
 async def test_a_held_photo_filed_without_a_choice_brings_its_file(
@@ -698,7 +691,7 @@ async def test_a_held_photo_filed_without_a_choice_brings_its_file(
     assert await _held(desk) == []
     texts = await desk.texts(second.id)  # the most recent open ticket
     assert texts[:2] == ["probleem twee", "[photo] lampjes"]
-    assert texts[2].startswith("Filed automatically") and "not fetched" not in texts[2]
+    assert texts[2].startswith("Automatisch toegevoegd") and "niet opgehaald" not in texts[2]
     async with desk.sessionmaker() as s:
         [attachment] = list(await s.scalars(select(Attachment)))
         message = await s.get(TicketMessage, attachment.message_id)
@@ -724,6 +717,108 @@ async def test_a_held_photo_telegram_keeps_refusing_is_filed_without_it_after_an
     desk.api.fail_next("getFile", 502, "Bad Gateway")
     assert await _file_due(desk, files) == 1
     texts = await desk.texts(second.id)
-    assert texts[1] == "[photo] lampjes" and "The file sent with it was not fetched" in texts[2]
+    assert texts[1] == "[photo] lampjes"
+    assert "bestand dat erbij hoorde is niet opgehaald" in texts[2]
     async with desk.sessionmaker() as s:
         assert list(await s.scalars(select(Attachment))) == []
+
+
+async def _no_transaction_open_elsewhere(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """SQLite: another writer takes the write lock at once; PostgreSQL: no other session
+    of this database sits in a transaction."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        return await asyncio.to_thread(_sqlite_writer_commits, engine.url.database)
+    async with sessions() as s:
+        busy = await s.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        )
+        await s.rollback()
+    return busy == 0
+
+
+def _sqlite_writer_commits(path: str) -> bool:
+    connection = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("COMMIT")
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        connection.close()
+
+
+async def test_a_held_file_telegram_cannot_hand_over_holds_back_only_its_own_message(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    """Two customers' messages are due: the first one's photo Telegram will not hand over
+    now (5xx), the second is text only. The second is filed at once, the first waits for
+    a later round; no transaction is open while a file is downloaded."""
+    _, second = await _two_open_tickets(desk)
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    async with desk.sessionmaker() as s:
+        other = await two_tickets_and_a_waiting_message(s, desk.clock, START.replace(minute=20))
+    files = HeldFileFetcher(
+        desk.bot, LocalObjectStore(tmp_path / "held"), desk.clock, create_i18n(),
+        settings.bot_media_max_bytes,
+    )  # fmt: skip
+    desk.clock.set(START.replace(minute=40))  # both past the 15 minutes' wait
+    desk.api.fail_next("getFile", 502, "Bad Gateway")
+    assert await _file_due(desk, files) == 1
+    async with desk.sessionmaker() as s:
+        await assert_filed_on_recent(s, other)
+    [waiting] = await _held(desk)  # the photo's message waits for a later round
+    assert waiting.contact_id != other.contact_id and waiting.media is not None
+
+    free_while_downloading: list[bool] = []
+
+    async def look() -> None:
+        free_while_downloading.append(await _no_transaction_open_elsewhere(desk.sessionmaker))
+
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.on_download = look
+    assert await _file_due(desk, files) == 1
+    assert free_while_downloading == [True]
+    assert await _held(desk) == []
+    assert (await desk.texts(second.id))[1] == "[photo] lampjes"
+    assert await _attachment_count(desk) == 1
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PendingObject))) == []  # settled by the filing
+
+
+async def test_a_fetched_file_whose_message_went_meanwhile_is_removed_again(
+    desk: Desk, tmp_path: Path, settings: Settings
+) -> None:
+    """The file is stored before its message is filed: when the message is no longer
+    there to file (the customer picked a ticket meanwhile), the object goes again, and so
+    does its pending record."""
+    await _two_open_tickets(desk)
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="lampjes"))
+    [held] = await _held(desk)
+    store = LocalObjectStore(tmp_path / "held")
+    files = HeldFileFetcher(
+        desk.bot, store, desk.clock, create_i18n(), settings.bot_media_max_bytes
+    )
+    pending: list[str] = []
+
+    async def picked_meanwhile() -> None:
+        async with desk.sessionmaker() as s:
+            pending.extend(await s.scalars(select(PendingObject.key)))
+            await s.delete(await s.get(UnfiledMessage, held.id))
+            await s.commit()
+
+    desk.api.files["ph"] = b"\xff\xd8router"
+    desk.api.on_download = picked_meanwhile
+    desk.clock.advance(timedelta(minutes=16))
+    assert await _file_due(desk, files) == 0
+    [key] = pending  # recorded before the download
+    assert not await store.exists(key)
+    assert await _attachment_count(desk) == 0
+    async with desk.sessionmaker() as s:
+        assert list(await s.scalars(select(PendingObject))) == []

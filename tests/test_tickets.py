@@ -181,7 +181,8 @@ async def test_lifecycle_reply_note_assign_close_reopen(
     assert (await service.get(session, ticket.id)).status == TicketStatus.OPEN
 
     clock.advance(timedelta(hours=1))
-    closed = await service.close(session, ticket.id, actor=Actor.staff(agent))
+    closed, changed = await service.close(session, ticket.id, actor=Actor.staff(agent))
+    assert changed
     await session.commit()
     assert closed.status == TicketStatus.CLOSED and closed.closed_at == clock.now()
     async with session_factory() as other:
@@ -191,7 +192,8 @@ async def test_lifecycle_reply_note_assign_close_reopen(
         with pytest.raises(TicketClosed):
             await service.add_agent_reply(other, ticket_id, staff=agent, text="x")
 
-    reopened = await service.reopen(session, ticket_id, actor=Actor.staff(agent))
+    reopened, changed = await service.reopen(session, ticket_id, actor=Actor.staff(agent))
+    assert changed
     await session.commit()
     assert reopened.status == TicketStatus.OPEN and reopened.closed_at is None
 
@@ -276,6 +278,36 @@ async def test_concurrent_writes_to_one_ticket_lose_no_message(session_factory, 
     assert texts == {"start"} | {f"bericht {n}" for n in range(40)}
     assert fresh.message_count == 41
     assert fresh.thread_version == 41
+
+
+async def test_of_two_concurrent_closes_one_changes_the_state(
+    session_factory, service, contact, agent
+):
+    async with session_factory() as session:
+        ticket, _ = await service.open_ticket(
+            session,
+            actor=Actor.customer(contact.id),
+            channel=TicketChannel.TELEGRAM,
+            text="start",
+            contact=contact,
+        )
+        await session.commit()
+
+    async def close() -> bool:
+        async with session_factory() as s:
+            await service.get(s, ticket.id)  # both saw it open
+            _, changed = await service.close(s, ticket.id, actor=Actor.staff(agent))
+            await s.commit()
+            return changed
+
+    assert sorted(await asyncio.gather(close(), close())) == [False, True]
+    async with session_factory() as session:
+        closes = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "ticket.closed", AuditEvent.subject_id == str(ticket.id))
+        )
+    assert closes == 1
 
 
 async def test_search_and_filters(session, service, contact, agent):

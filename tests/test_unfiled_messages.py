@@ -90,7 +90,7 @@ async def test_filed_on_the_most_recent_open_ticket_once_the_wait_is_over(
 async def test_the_bot_runtimes_loop_files_them_and_the_outbox_can_send_the_notice(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """bot.unfiled.unfiled_loop (started by BotRuntime) runs file_waiting with the wait of
+    """bot.unfiled.unfiled_loop (started by BotRuntime) runs file_waiting_each with the wait of
     the settings; the row it queues is a Bot API call the outbox worker sends."""
     clock = FrozenClock(START)
     async with session_factory() as s:

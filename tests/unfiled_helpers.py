@@ -82,7 +82,7 @@ async def assert_filed_on_recent(session: AsyncSession, waiting: Waiting) -> Non
     filed = [m for m in rows if m.direction == MessageDirection.IN and m.text == WAITING_TEXT]
     assert len(filed) == 1 and filed[0].telegram_message_id == 77
     notes = [m for m in rows if m.direction == MessageDirection.NOTE]
-    assert len(notes) == 1 and notes[0].text.startswith("Filed automatically")
+    assert len(notes) == 1 and notes[0].text.startswith("Automatisch toegevoegd")
     older = await session.scalars(
         select(TicketMessage.text).where(TicketMessage.ticket_id == waiting.older_ticket)
     )

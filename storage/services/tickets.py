@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     ARRAY,
@@ -138,6 +139,13 @@ class TicketFilter:
     unverified: bool = False
     open_only: bool = False
     query: str = ""
+
+
+class StatusChange(NamedTuple):
+    """A close or reopen: the ticket, and whether this call changed its state."""
+
+    ticket: Ticket
+    changed: bool
 
 
 @dataclass(frozen=True)
@@ -605,11 +613,29 @@ class TicketService:
             session, ticket_id, actor=actor, action="ticket.priority", priority=priority
         )
 
-    async def close(self, session: AsyncSession, ticket_id: int, *, actor: Actor) -> Ticket:
-        ticket = await self.get(session, ticket_id)
+    async def _locked(self, session: AsyncSession, ticket_id: int) -> Ticket:
+        """The ticket, its row locked for this transaction (PostgreSQL; SQLite's writers
+        hold the write lock already): a concurrent change of its state waits, then reads
+        the committed state."""
+        ticket = await session.scalar(
+            select(Ticket)
+            .where(Ticket.id == ticket_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if ticket is None:
+            raise NotFound(N_("ticket {ticket_id} not found"), ticket_id=ticket_id)
+        return ticket
+
+    async def close(
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor
+    ) -> StatusChange:
+        """Close the ticket; `changed` is False when it was closed already (also by a
+        concurrent close), so exactly one close tells the customer."""
+        ticket = await self._locked(session, ticket_id)
         if ticket.status == TicketStatus.CLOSED:
-            return ticket
-        return await self._change(
+            return StatusChange(ticket, changed=False)
+        ticket = await self._change(
             session,
             ticket_id,
             actor=actor,
@@ -617,12 +643,16 @@ class TicketService:
             status=TicketStatus.CLOSED,
             closed_at=self.clock.now(),
         )
+        return StatusChange(ticket, changed=True)
 
-    async def reopen(self, session: AsyncSession, ticket_id: int, *, actor: Actor) -> Ticket:
-        ticket = await self.get(session, ticket_id)
+    async def reopen(
+        self, session: AsyncSession, ticket_id: int, *, actor: Actor
+    ) -> StatusChange:
+        """Reopen the ticket; `changed` is False when it was open already."""
+        ticket = await self._locked(session, ticket_id)
         if ticket.status != TicketStatus.CLOSED:
-            return ticket
-        return await self._change(
+            return StatusChange(ticket, changed=False)
+        ticket = await self._change(
             session,
             ticket_id,
             actor=actor,
@@ -631,6 +661,7 @@ class TicketService:
             closed_at=None,
             last_activity_at=self.clock.now(),
         )
+        return StatusChange(ticket, changed=True)
 
     async def open_tickets_of(self, session: AsyncSession, contact_id: int) -> list[Ticket]:
         """Most recent activity first. Tickets prefetched into this transaction (see
