@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.db import read_only
-from storage.services import purge
 from storage.services.privacy_erasure import erase_request
 from tests.database_bytes import database_bytes
 from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, pworld
@@ -62,7 +61,7 @@ async def test_no_page_holds_the_erased_subject(pworld: PrivacyWorld, engine: As
     assert {i.type for i in result.items if i.outcome == "anonymised"} >= {"ticket", "message"}
     # Done at the commit, unless a transaction elsewhere in the cluster (other tests) was
     # older than the erasure: then the retry finishes once it ends.
-    assert all(await purge.wait_for_disk_cleanups())
+    assert await pworld.disk_cleanup.wait_done()
     assert _found(await database_bytes(engine)) == []
 
 
@@ -79,5 +78,5 @@ async def test_an_open_reader_holds_the_cleanup_back_until_it_ends(
         # Not yet: the reader may still read the old row versions (or WAL frames).
         assert _found(await database_bytes(engine)) != []
 
-    assert await purge.wait_for_disk_cleanups() == [True]  # the retry, now unblocked
+    assert await pworld.disk_cleanup.wait_done()  # the retry, now unblocked
     assert _found(await database_bytes(engine)) == []
