@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from sqlalchemy import text
+from recording_audio_helpers import make_audio
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from recordings.service import IngestMetadata
 from storage.db import read_only
+from storage.models import DiskCleanup, RecordingNote
 from storage.services.privacy_erasure import erase_request
 from tests.database_bytes import database_bytes
-from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, pworld
+from tests.privacy_fixtures import NOW, STAFF, SUBJECT, PrivacyWorld, pworld
 
 __all__ = ["pworld"]
 
@@ -80,3 +84,51 @@ async def test_an_open_reader_holds_the_cleanup_back_until_it_ends(
 
     assert await pworld.disk_cleanup.wait_done()  # the retry, now unblocked
     assert _found(await database_bytes(engine)) == []
+
+
+# Only in a trainer's note on one of the subject's recordings.
+NOTE = b"Zonderland belde boos over factuur 4471"
+
+
+async def _recording_with_a_note_then_another(pworld: PrivacyWorld, tmp_path: Path) -> None:
+    """A note on the subject's first recording and a third recording after the evidence-held
+    one: the vault commits when it decides each delete, so the first recording's row and
+    notes go in a commit of the erasure before its last one."""
+    async with pworld.sessions() as s:
+        s.add(
+            RecordingNote(
+                recording_id=SUBJECT.recording_ids[0],
+                position_ms=1000,
+                text=NOTE.decode(),
+                author_staff_id=pworld.staff_id,
+                created_at=NOW,
+            )
+        )
+        await s.flush()
+        audio = make_audio(tmp_path, "wav_mulaw", frequency=880)
+        await pworld.recordings.ingest(
+            s, audio, IngestMetadata(started_at=NOW, caller=SUBJECT.caller, agent="bob"), STAFF
+        )
+        await s.commit()
+
+
+async def test_tables_changed_in_earlier_commits_of_the_erasure_are_rewritten_too(
+    pworld: PrivacyWorld, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await _verified(pworld)
+    await _recording_with_a_note_then_another(pworld, tmp_path)
+    assert NOTE in await database_bytes(engine)
+
+    async with pworld.sessions() as s:
+        result = await erase_request(
+            pworld.privacy, pworld.recordings, s, pworld.request_id, actor=STAFF
+        )
+        await s.commit()
+
+    erased = {i.id for i in result.items if i.type == "recording" and i.outcome == "erased"}
+    assert SUBJECT.recording_ids[0] in erased and len(erased) == 2
+    assert await pworld.disk_cleanup.wait_done()
+    assert NOTE not in await database_bytes(engine)
+    assert _found(await database_bytes(engine)) == []
+    async with engine.connect() as connection:  # nothing left for a later pass
+        assert await connection.scalar(select(func.count()).select_from(DiskCleanup)) == 0

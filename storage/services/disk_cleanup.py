@@ -336,7 +336,7 @@ class DiskCleanupWorker:
         upto = max(r.id for r in rows)
         tables = sorted({r.table_name for r in rows})
         if self.engine.dialect.name == "postgresql":
-            rewrite = Rewrite(tables, xid=max(r.xid for r in rows))
+            rewrite = Rewrite(list(tables), xid=max(r.xid for r in rows))
             succeeded = await rewrite_tables(
                 self.engine, rewrite, attempts=self.attempts, first_delay=self.first_delay
             )
