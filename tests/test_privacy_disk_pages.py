@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from recordings.service import IngestMetadata
 from storage.db import read_only
 from storage.models import DiskCleanup, RecordingNote
+from storage.services.disk_cleanup import DiskCleanupWorker
+from storage.services.privacy import PrivacyService
 from storage.services.privacy_erasure import erase_request
 from tests.database_bytes import database_bytes
 from tests.privacy_fixtures import NOW, STAFF, SUBJECT, PrivacyWorld, pworld
@@ -130,5 +132,33 @@ async def test_tables_changed_in_earlier_commits_of_the_erasure_are_rewritten_to
     assert await pworld.disk_cleanup.wait_done()
     assert NOTE not in await database_bytes(engine)
     assert _found(await database_bytes(engine)) == []
-    async with engine.connect() as connection:  # nothing left for a later pass
-        assert await connection.scalar(select(func.count()).select_from(DiskCleanup)) == 0
+    assert await _pending(engine) == 0  # nothing left for a later pass
+
+
+async def _pending(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(func.count()).select_from(DiskCleanup)) or 0
+
+
+async def test_the_commit_only_records_the_cleanup_and_the_next_start_does_it(
+    pworld: PrivacyWorld, engine: AsyncEngine
+) -> None:
+    """No worker to wake (a process that stopped before it could): the erasure's commit
+    neither rewrites nor checkpoints, it leaves rows; a worker started later cleans up."""
+    await _verified(pworld)
+    unwired = PrivacyService(pworld.clock, pworld.store)
+    async with pworld.sessions() as s:
+        await erase_request(unwired, pworld.recordings, s, pworld.request_id, actor=STAFF)
+        await s.commit()
+
+    assert await _pending(engine) > 0
+    assert _found(await database_bytes(engine)) != []  # nothing cleaned on the way
+
+    restarted = DiskCleanupWorker(engine)
+    restarted.start()
+    try:
+        assert await restarted.wait_done()
+    finally:
+        await restarted.stop()
+    assert _found(await database_bytes(engine)) == []
+    assert await _pending(engine) == 0

@@ -1,7 +1,7 @@
 """Erasure on SQLite leaves no trace in the database file itself: freed pages and cells are
 zeroed (PRAGMA secure_delete), the FTS5 search indexes are compacted and the WAL is
-checkpointed and truncated by the disk cleanup worker once the erasure commits, so neither the erased texts nor index
-entries for them linger. Always SQLite: it reads the file's bytes."""
+checkpointed and truncated by the disk cleanup worker once the erasure commits, so neither
+the erased texts nor index entries for them linger. Always SQLite: it reads the file's bytes."""
 
 from __future__ import annotations
 
