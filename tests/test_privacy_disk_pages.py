@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from recording_audio_helpers import make_audio
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -162,3 +163,20 @@ async def test_the_commit_only_records_the_cleanup_and_the_next_start_does_it(
         await restarted.stop()
     assert _found(await database_bytes(engine)) == []
     assert await _pending(engine) == 0
+
+
+async def test_shutdown_during_a_blocked_pass_logs_what_the_next_start_takes_over(
+    pworld: PrivacyWorld, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _verified(pworld)
+    unwired = PrivacyService(pworld.clock, pworld.store)
+    worker = DiskCleanupWorker(engine)
+    async with _reader(engine):
+        async with pworld.sessions() as s:
+            await erase_request(unwired, pworld.recordings, s, pworld.request_id, actor=STAFF)
+            await s.commit()
+        worker.start()  # its first pass waits for the reader
+        await worker.stop(grace=0.2)
+
+    assert "left for the next start" in caplog.text
+    assert await _pending(engine) > 0  # still recorded: the restart test shows the rest
