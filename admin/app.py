@@ -21,6 +21,7 @@ from admin.keys import (
     BOT_PROBE,
     BOT_TRANSPORT,
     CLOCK,
+    DISK_CLEANUP,
     ENGINE,
     FLASH_SEALER,
     LOGIN_LIMITS,
@@ -48,6 +49,7 @@ from storage.db import create_engine, create_sessionmaker, read_only
 from storage.objectstore import ObjectStore, create_object_store
 from storage.sealing import FLASH_PURPOSE, Sealer
 from storage.services.access import LoginLimits
+from storage.services.disk_cleanup import DiskCleanupWorker
 from storage.services.tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ def create_app(
     app.middlewares.insert(0, TrustedProxies(settings.trusted_proxy_networks).middleware)
     app.cleanup_ctx.append(_flash_sealer)
     app.cleanup_ctx.append(_database(engine))
+    app.cleanup_ctx.append(_disk_cleanup)  # needs the database
     app.cleanup_ctx.append(_object_store(object_store))
     app.cleanup_ctx.append(recordings_ctx)  # needs the store opened just above
     live.install(app)  # the live inbox's poller (needs the db); streams end on shutdown
@@ -123,6 +126,14 @@ def _database(given: AsyncEngine | None):
             await engine.dispose()
 
     return ctx
+
+
+async def _disk_cleanup(app: web.Application) -> AsyncIterator[None]:
+    worker = DiskCleanupWorker(app[ENGINE])
+    worker.start()  # first works through what a previous run left
+    app[DISK_CLEANUP] = worker
+    yield
+    await worker.stop()  # finishes its pass or logs what the next start takes over
 
 
 def _object_store(given: ObjectStore | None):

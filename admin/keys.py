@@ -18,6 +18,7 @@ from storage.models import StaffSession, StaffUser
 from storage.objectstore import ObjectStore
 from storage.sealing import Sealer
 from storage.services.access import LoginLimits
+from storage.services.disk_cleanup import DiskCleanupWorker
 from storage.services.tickets import TicketService
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -37,6 +38,8 @@ BOT_PROBE = web.AppKey("bot_probe", BotProbe)
 TRANSLATIONS = web.AppKey("translations", dict[str, Translations])  # language -> catalog
 # Seals the one-time page values (admin/flash.py) kept on the staff session row.
 FLASH_SEALER = web.AppKey("flash_sealer", Sealer)
+# Cleans the database files after erasures, off the request path (started with the database).
+DISK_CLEANUP = web.AppKey("disk_cleanup", DiskCleanupWorker)
 REDIS = web.AppKey("redis", Redis)  # only when SUPPORTDESK_REDIS_URL is set (readiness)
 
 DB = web.RequestKey("db", AsyncSession)

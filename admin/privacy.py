@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from admin.auth import Permission, csrf_exempt, has_permission, requires
 from admin.i18n import label, texts
-from admin.keys import CLOCK, DB, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
+from admin.keys import CLOCK, DB, DISK_CLEANUP, LANG, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.labels import TABLES
 from admin.middleware import render
 from admin.parsing import parse_id, path_id
@@ -40,7 +40,8 @@ from storage.services.privacy_export import export_request
 
 
 def _service(request: web.Request) -> PrivacyService:
-    return PrivacyService(request.config_dict[CLOCK], request.config_dict[OBJECT_STORE])
+    config = request.config_dict
+    return PrivacyService(config[CLOCK], config[OBJECT_STORE], config[DISK_CLEANUP])
 
 
 def _sentence(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from admin.auth import Permission, requires
-from admin.keys import CLOCK, DB, OBJECT_STORE, RECORDINGS, SETTINGS, USER
+from admin.keys import CLOCK, DB, DISK_CLEANUP, OBJECT_STORE, RECORDINGS, SETTINGS, USER
 from admin.parsing import json_body, path_id
 from admin.uploads import receive_upload
 from storage.models import DocumentKind, PrivacyDocument, PrivacyRequest, RequestType
@@ -37,7 +37,8 @@ API_CHANNEL = {desk: api for api, desk in CHANNELS.items()}
 
 
 def _service(request: web.Request) -> PrivacyService:
-    return PrivacyService(request.config_dict[CLOCK], request.config_dict[OBJECT_STORE])
+    config = request.config_dict
+    return PrivacyService(config[CLOCK], config[OBJECT_STORE], config[DISK_CLEANUP])
 
 
 def _actor(request: web.Request) -> Actor:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from recording_audio_helpers import make_audio
 from sqlalchemy import JSON, BigInteger, String, Text, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from recordings.archive import configure_lifecycle
 from recordings.audio import AudioLimits
@@ -37,6 +37,7 @@ from storage.objectstore import S3ObjectStore
 from storage.phones import normalise_phone
 from storage.services.audit import Actor
 from storage.services.customers import CustomerService
+from storage.services.disk_cleanup import DiskCleanupWorker
 from storage.services.privacy import PrivacyService
 from storage.services.tickets import TicketService
 
@@ -90,6 +91,7 @@ class PrivacyWorld:
     clock: FrozenClock
     privacy: PrivacyService
     recordings: RecordingService
+    disk_cleanup: DiskCleanupWorker  # tests await its wait_done() after an erasure
     held_recording_id: int = 0
     request_id: int = 0
     staff_id: int = 0
@@ -211,6 +213,7 @@ async def _person(
 
 @pytest.fixture
 async def pworld(
+    engine: AsyncEngine,
     session_factory: async_sessionmaker[AsyncSession],
     s3_endpoint: str,
     s3_bucket: str,
@@ -219,12 +222,14 @@ async def pworld(
     clock = FrozenClock(NOW)
     store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket)
     await configure_lifecycle(store)
+    disk_cleanup = DiskCleanupWorker(engine)
     world = PrivacyWorld(
         session_factory,
         store,
         clock,
-        PrivacyService(clock, store),
+        PrivacyService(clock, store, disk_cleanup),
         RecordingService(clock, store, POLICY),
+        disk_cleanup,
     )
     for person in (SUBJECT, OTHER):  # module-level records: reset per test
         person.ticket_ids, person.recording_ids, person.attachment_keys = [], [], []
@@ -272,9 +277,11 @@ async def pworld(
             session, SUBJECT.contact_id, {"language": "en"}, actor=STAFF
         )
         await session.commit()
+    disk_cleanup.start()
     try:
         yield world
     finally:
+        await disk_cleanup.stop()
         await store.close()
 
 

@@ -49,10 +49,10 @@ from storage.models import (
     TicketMessage,
 )
 from storage.objectstore import S3ObjectStore
-from storage.services import purge
 from storage.services.audit import Actor
 from storage.services.contact_form import ContactFormService
 from storage.services.customers import CustomerService
+from storage.services.disk_cleanup import DiskCleanupWorker
 from storage.services.privacy import PrivacyService
 from storage.services.privacy_erasure import ErasureResult, erase_request
 from storage.services.privacy_export import export_contact
@@ -398,10 +398,12 @@ async def _scenario(url: str, endpoint: str, audio: list[Path], drawn: Drawn) ->
     )  # fmt: skip
     engine = create_engine(url)
     clock = FrozenClock(NOW)
+    disk_cleanup = DiskCleanupWorker(engine)
+    disk_cleanup.start()
     world = World(
         create_sessionmaker(engine),
         store,
-        PrivacyService(clock, store),
+        PrivacyService(clock, store, disk_cleanup),
         RecordingService(clock, store, POLICY),
         people,
     )
@@ -434,7 +436,7 @@ async def _scenario(url: str, endpoint: str, audio: list[Path], drawn: Drawn) ->
                 world.privacy, world.recordings, s, request.id, actor=STAFF
             )
             await s.commit()
-        assert all(await purge.wait_for_disk_cleanups())
+        assert await disk_cleanup.wait_done()
 
         kept = result.kept
         assert all("GDPR art. 17(3)(e)" in i.ground for i in kept if i.type == "recording")
@@ -474,6 +476,7 @@ async def _scenario(url: str, endpoint: str, audio: list[Path], drawn: Drawn) ->
         on_disk = {n for n in subject.needles if n.encode() in raw}
         assert on_disk <= kept_needles, on_disk - kept_needles
     finally:
+        await disk_cleanup.stop()
         await store.close()
         await engine.dispose()
 

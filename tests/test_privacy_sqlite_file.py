@@ -1,7 +1,7 @@
 """Erasure on SQLite leaves no trace in the database file itself: freed pages and cells are
 zeroed (PRAGMA secure_delete), the FTS5 search indexes are compacted and the WAL is
-checkpointed and truncated once the erasure commits, so neither the erased texts nor index
-entries for them linger. Always SQLite: it reads the file's bytes."""
+checkpointed and truncated by the disk cleanup worker once the erasure commits, so neither
+the erased texts nor index entries for them linger. Always SQLite: it reads the file's bytes."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ async def test_erased_text_is_gone_from_the_database_file(
             request_id=pworld.request_id,
         )
         await s.commit()
+    assert await pworld.disk_cleanup.wait_done()
 
-    # Before any checkpoint of ours: the erasure's commit emptied the WAL itself, so
-    # neither it nor the database file still holds the erased text.
+    # Before any checkpoint of ours: the worker woken by the erasure's commit emptied the
+    # WAL, so neither it nor the database file still holds the erased text.
     wal = path.with_name(path.name + "-wal")
     assert needle not in await asyncio.to_thread(lambda: path.read_bytes() + wal.read_bytes())
     assert await asyncio.to_thread(lambda: wal.stat().st_size) == 0  # truncated

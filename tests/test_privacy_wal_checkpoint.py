@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from storage.services import purge
 from storage.services.privacy_erasure import erase_request
 from tests.db_template import copy_sqlite_template
 from tests.privacy_fixtures import STAFF, SUBJECT, PrivacyWorld, pworld
@@ -65,7 +64,7 @@ async def test_checkpoint_waits_for_the_reader_then_the_erased_text_is_gone(
     finally:
         await asyncio.to_thread(_end_reader, reader)
 
-    assert await purge.wait_for_disk_cleanups() == [True]  # the retry, now unblocked
+    assert await pworld.disk_cleanup.wait_done()  # the retry, now unblocked
     database, wal = await asyncio.to_thread(_file_and_wal, path)
     assert wal == b""  # truncated
     assert needle not in database

@@ -25,12 +25,16 @@ from storage.clock import Clock, SystemClock, parse_moment
 from storage.config import ConfigError, Settings, ensure_data_dir, load_settings
 from storage.db import create_engine, create_sessionmaker
 from storage.objectstore import ObjectStore, create_object_store
+from storage.services.disk_cleanup import DiskCleanupWorker
 from storage.services.errors import ServiceError
 
 T = TypeVar("T")
 
 CONFIG_ERROR = 2
 REFUSED = 1
+# A command waits this long (seconds) for the disk cleanup after its erasures at exit: a
+# pass retries for about three minutes while an older transaction holds it back.
+CLI_CLEANUP_GRACE = 200.0
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -55,6 +59,8 @@ class CliRuntime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     store: ObjectStore
+    # Cleans the database files after an erasure run by the command (None: not migrated).
+    disk_cleanup: DiskCleanupWorker | None = None
     clock: Clock = field(default_factory=SystemClock)
 
     def recordings(self) -> RecordingService:
@@ -78,17 +84,24 @@ async def cli_runtime(
 ) -> AsyncIterator[CliRuntime]:
     """Open the engine, upgrade the schema (unless `migrate=False`: a command that only
     inspects it), open the object store (creating the bucket with `bucket=True`) and close
-    both however the command ends."""
+    both however the command ends. With the schema upgraded, the disk cleanup worker runs
+    too: the command waits for the cleanup after its own erasures (or logs what is left for
+    the server's next pass)."""
     engine = create_engine(settings.effective_database_url)
     store: ObjectStore | None = None
+    cleanup: DiskCleanupWorker | None = None
     try:
         if migrate:
             await migrations.upgrade(engine)
+            cleanup = DiskCleanupWorker(engine)
+            cleanup.start(first_pass=False)
         store = create_object_store(settings)
         if bucket:
             await store.ensure_bucket()
-        yield CliRuntime(settings, engine, create_sessionmaker(engine), store)
+        yield CliRuntime(settings, engine, create_sessionmaker(engine), store, cleanup)
     finally:
+        if cleanup is not None:
+            await cleanup.stop(grace=CLI_CLEANUP_GRACE)
         if store is not None:
             await store.close()
         await engine.dispose()

@@ -24,7 +24,7 @@ from storage.models.core import (
     TicketPriority,
     TicketStatus,
 )
-from storage.models.erasure import ErasureItem, ErasureRun
+from storage.models.erasure import DiskCleanup, ErasureItem, ErasureRun
 from storage.models.linking import LinkCode, MessageEdit, ReplyChunk, UnfiledMessage
 from storage.models.presence import TicketPresence
 from storage.models.privacy import (
@@ -62,6 +62,7 @@ __all__ = [
     "ContactPerson",
     "ContactPrivacy",
     "DeliveryState",
+    "DiskCleanup",
     "DocumentKind",
     "ErasureItem",
     "ErasureRun",

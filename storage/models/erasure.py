@@ -44,3 +44,16 @@ class ErasureItem(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # kept | waiting
     ground: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime]
+
+
+class DiskCleanup(Base):
+    """A table an erasure changed whose files may still hold the erased values (old row
+    versions on PostgreSQL; on SQLite one row, `*`, for the WAL): written in the erasure's
+    own transaction, so the cleanup survives a restart; deleted once the disk cleanup
+    worker (storage/services/disk_cleanup.py) has rewritten the table. Names only."""
+
+    __tablename__ = "disk_cleanups"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(63))
+    xid: Mapped[int] = mapped_column(BigInteger, default=0)  # the erasure's transaction

@@ -36,6 +36,7 @@ from storage.models import (
 from storage.objectstore.base import ObjectStore
 from storage.services import audit
 from storage.services.audit import Actor
+from storage.services.disk_cleanup import DiskCleanupQueue
 from storage.services.errors import N_, Conflict, InvalidInput, NotFound
 from storage.services.privacy_recordings import RecordingOutcome, delete_subject_recordings
 from storage.services.recording_port import RecordingEraser
@@ -114,9 +115,14 @@ class Flags:
 
 
 class PrivacyService:
-    def __init__(self, clock: Clock, store: ObjectStore) -> None:
+    def __init__(
+        self, clock: Clock, store: ObjectStore, disk_cleanup: DiskCleanupQueue | None = None
+    ) -> None:
         self.clock = clock
         self.store = store
+        # Woken after an erasure's commits; without it the work waits for the worker's
+        # next pass (disk_cleanup.py).
+        self.disk_cleanup = disk_cleanup
 
     # --- requests -------------------------------------------------------------------
 

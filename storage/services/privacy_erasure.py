@@ -18,12 +18,12 @@ numbers, e-mail, Telegram id): the contact row itself is gone after the first ru
 finishes what it can; when nothing is left the run and its snapshot are deleted and the
 request is closed with the list as its outcome.
 
-SQLite: the search indexes are compacted and the WAL checkpointed (retried until no reader
-blocks it) after the commit; freed pages are zeroed (secure_delete, storage/db.py).
-PostgreSQL: rows are deleted or updated, which leaves their old versions in the pages;
-after the commit every table the transaction changed is rewritten (VACUUM (FULL), once no
-older snapshot still sees them; purge.rewrite_changed_tables_after_commit), so the erased
-values leave the table, TOAST and index files.
+SQLite: the search indexes are compacted; after the commit the WAL is checkpointed; freed
+pages are zeroed (secure_delete, storage/db.py). PostgreSQL: rows are deleted or updated,
+which leaves their old versions in the pages; every table any of the erasure's commits
+changed is rewritten (VACUUM (FULL)) so the erased values leave the table, TOAST and index
+files. Both by the disk cleanup worker, off the request path (storage/services/disk_cleanup.py):
+the session is tracked from the erasure's start, as the vault commits partway through.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from storage.models import (
     UnfiledMessage,
 )
 from storage.objectstore.base import ObjectStoreError
-from storage.services import audit, purge
+from storage.services import audit, disk_cleanup, purge
 from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput
 from storage.services.privacy import OPEN, PrivacyService
@@ -319,6 +319,8 @@ async def _erase(
     reason = (
         f"erasure request {request_id} (GDPR art. 17)" if request_id else "erasure (GDPR art. 17)"
     )
+    # Before the first commit (the vault's): every commit of the erasure counts.
+    disk_cleanup.track_erasure(session, service.disk_cleanup)
     found = await index(session, identity)
     result = ErasureResult(request_id)
     keep = await _recordings(
@@ -370,8 +372,7 @@ async def _finish(
         details={"ticket_mode": ticket_mode, "status": result.status, "items": result.as_json()},
     )
     await purge.compact_search_index(session)  # flushes
-    purge.checkpoint_wal_after_commit(session)  # the WAL still holds the erased texts
-    purge.rewrite_changed_tables_after_commit(session)  # old row versions hold them
+    disk_cleanup.last_commit(session)  # the caller's commit hands the last tables over
 
 
 async def erase_request(
