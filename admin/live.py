@@ -115,16 +115,24 @@ class LiveFeed:
     def polling(self) -> bool:
         return self._task is not None
 
+    @property
+    def seen_up_to(self) -> int:
+        """Every message up to this id has been handed to the subscribers: the newest id
+        below any skipped one a slower transaction may still commit."""
+        if self._gaps:
+            return min(self._cursor, min(self._gaps) - 1)
+        return self._cursor
+
     @asynccontextmanager
     async def subscription(self) -> AsyncIterator[Subscription]:
         """Subscribed before the caller reads its backlog, so nothing falls in between."""
         subscription = Subscription()
-        if self._closed:
-            subscription.close()
-        else:
-            self._subscribers.add(subscription)
-            await self._ensure_polling()
         try:
+            if self._closed:
+                subscription.close()
+            else:
+                self._subscribers.add(subscription)
+                await self._ensure_polling()  # may fail (database away): nothing left behind
             yield subscription
         finally:
             subscription.close()
@@ -267,8 +275,11 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     async with feed.subscription() as subscription:
         backlog: list[LiveEvent] = []
         if after is not None:
-            found = await messages_after(request[DB], after, limit=BACKLOG_LIMIT)
-            backlog = [feed.event(m) for m in found if m.from_customer]
+            # Customer messages only, in SQL: desk replies since would crowd them out.
+            found = await messages_after(
+                request[DB], after, limit=BACKLOG_LIMIT, customer_only=True
+            )
+            backlog = [feed.event(m) for m in found]
         # Give the connection back: the stream lasts minutes, the session is not used again.
         await request[DB].commit()
         response = web.StreamResponse(
@@ -284,7 +295,8 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             for event in backlog:
                 await response.write(event.encode())
             sent = {event.id for event in backlog}
-            await _stream(request, response, subscription, sent, feed.heartbeat)
+            start = max(sent, default=after or 0)
+            await _stream(request, response, subscription, sent, feed, start)
         except ConnectionError:
             pass  # the page has gone; nothing to tell it
     return response
@@ -295,7 +307,8 @@ async def _stream(
     response: web.StreamResponse,
     subscription: Subscription,
     sent: set[int],
-    heartbeat: float,
+    feed: LiveFeed,
+    last_id: int,
 ) -> None:
     """Live events until the page leaves, the app shuts down or the stream is old enough
     to check the login again (the browser reconnects by itself)."""
@@ -306,10 +319,21 @@ async def _stream(
         event = await subscription.next(CHECK_SECONDS)
         if event is not None and event.id not in sent:
             await response.write(event.encode())
+            last_id = max(last_id, event.id)
             quiet_since = loop.time()
-        elif loop.time() - quiet_since >= heartbeat:
-            await response.write(b": heartbeat\n\n")  # keeps proxies from closing it
+        elif loop.time() - quiet_since >= feed.heartbeat:
+            last_id = max(last_id, feed.seen_up_to)
+            await response.write(heartbeat(last_id))
             quiet_since = loop.time()
+
+
+def heartbeat(last_id: int) -> bytes:
+    """A comment that keeps proxies from closing a quiet stream; its `id:` (an event with
+    no data is not dispatched, but its id is kept) moves the page's Last-Event-ID past the
+    desk's replies, so a reconnect asks only for what came after."""
+    if last_id <= 0:
+        return b": heartbeat\n\n"
+    return f": heartbeat\nid: {last_id}\n\n".encode()
 
 
 @public

@@ -60,10 +60,17 @@ def https(request: web.Request) -> bool:
     return request.config_dict[SETTINGS].public_url.startswith("https://")
 
 
-def api_error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    return web.json_response(
-        {"error": {"code": code, "message": message}}, status=status, headers=headers or None
-    )
+def api_error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, object] | None = None,
+    **headers: str,
+) -> web.Response:
+    error: dict[str, object] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status, headers=headers or None)
 
 
 def error_page(request: web.Request, status: int, key: str, message: str = "") -> web.Response:
@@ -93,7 +100,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ServiceError as exc:
         if is_api(request):
-            return api_error(exc.status, exc.code, exc.message)
+            return api_error(exc.status, exc.code, exc.message, exc.details)
         key = _STATUS_KEYS.get(exc.status, "error")
         return error_page(request, exc.status, key, exc.text(request[LANG]))
     except web.HTTPException as exc:

@@ -112,7 +112,8 @@ async def place_hold(request: web.Request) -> web.Response:
     except ValueError:
         raise InvalidInput(N_("'kind' must be 'training' or 'evidence'")) from None
     service = request.config_dict[RECORDINGS]
-    hold = await service.place_hold(
+    # A retry of a placement returns the hold placed before (200), not a second one.
+    hold, created = await service.place_hold_once(
         request[DB],
         path_id(request),
         kind=kind,
@@ -120,7 +121,7 @@ async def place_hold(request: web.Request) -> web.Response:
         actor=Actor.staff(request[USER]),
         review_at=_review_at(data, request.config_dict[SETTINGS].zone),
     )
-    return web.json_response(hold_json(hold), status=201)
+    return web.json_response(hold_json(hold), status=201 if created else 200)
 
 
 @requires(Permission.RECORDINGS_HOLD)

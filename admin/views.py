@@ -437,7 +437,10 @@ async def _saved_reply_draft(request: web.Request) -> str:
         raise web.HTTPNotFound()
     db = request[DB]
     ticket = await request.config_dict[TICKETS].get(db, path_id(request))
-    return await saved_replies.text_for_ticket(db, request[USER], reply_id, ticket)
+    try:
+        return await saved_replies.text_for_ticket(db, request[USER], reply_id, ticket)
+    except ContactRestricted:
+        return ""  # the page's restriction notice says why the reply box stays empty
 
 
 def _back(request: web.Request, ticket_id: int) -> web.HTTPSeeOther:

@@ -46,7 +46,12 @@ from storage.models import (
     StaffRole,
     Ticket,
 )
-from storage.objectstore.base import ObjectHeld, ObjectStore, ObjectStoreError
+from storage.objectstore.base import (
+    ObjectHeld,
+    ObjectStore,
+    ObjectStoreError,
+    ObjectStoreUnavailable,
+)
 from storage.phones import normalise_phone
 from storage.retention.pending import clear_pending, record_pending
 from storage.retention.rules import months_after
@@ -89,6 +94,10 @@ REVIEW_PASSED = "review date passed"
 SYNC_LEASE = timedelta(minutes=5)
 # Changes arriving while the claim holder calls the store: it repeats at most this often.
 SYNC_ROUNDS = 5
+# A client that retries a hold (after a 503, a lost answer) within this window gets the hold
+# it placed instead of a second one; it outlasts the lease so that a retry once the first
+# call's claim has lapsed still finds it.
+HOLD_RETRY_WINDOW = 2 * SYNC_LEASE
 SETTLE_ACTOR = Actor.system("recording-store-settle")
 # A hold's kind in a Dutch refusal: the words of the Dutch pages (privacy, retention).
 # A hold as a refusal names it; translated with the refusal (storage/locales, "errors").
@@ -239,6 +248,46 @@ def normalise_tags(tags: Iterable[str]) -> list[str]:
     if len(result) > MAX_TAGS:
         raise InvalidInput(N_("at most {max_tags} tags per recording"), max_tags=MAX_TAGS)
     return sorted(result)
+
+
+class HoldRecordedStoreBehind(ObjectStoreUnavailable):
+    """The hold is saved, but the object store did not answer in time: still a 503 (the
+    stored audio is not yet held), with the hold's id so that the client need not retry."""
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(
+            N_(
+                "hold {hold_id} is recorded, but the object store did not answer within its "
+                "deadline; the retention sweep applies the hold to the stored audio later "
+                "(placing it again returns this hold)"
+            ),
+            hold_id=hold_id,
+        )
+        self.details = {"hold_id": hold_id, "hold_recorded": True}
+
+
+def _retried_hold(
+    recording: Recording,
+    kind: HoldKind,
+    reason: str,
+    placed_by: str,
+    review_at: datetime | None,
+    now: datetime,
+) -> RecordingHold | None:
+    """The active hold a retry of this placement would duplicate, if any (a review date
+    asked for must match too; the default one moves with the clock)."""
+    return next(
+        (
+            h
+            for h in active_holds(recording)
+            if h.kind == kind
+            and h.reason == reason
+            and h.placed_by == placed_by
+            and (review_at is None or h.review_at == review_at)
+            and now - HOLD_RETRY_WINDOW <= h.placed_at <= now
+        ),
+        None,
+    )
 
 
 def _actor_label(actor: Actor) -> str:
@@ -569,12 +618,31 @@ class RecordingService:
         actor: Actor,
         review_at: datetime | None = None,
     ) -> RecordingHold:
+        hold, _ = await self.place_hold_once(
+            session, recording_id, kind=kind, reason=reason, actor=actor, review_at=review_at
+        )
+        return hold
+
+    async def place_hold_once(
+        self,
+        session: AsyncSession,
+        recording_id: int,
+        *,
+        kind: HoldKind,
+        reason: str,
+        actor: Actor,
+        review_at: datetime | None = None,
+    ) -> tuple[RecordingHold, bool]:
+        """Place a hold, or return the active one the same actor placed with the same kind
+        and reason within HOLD_RETRY_WINDOW (a retry): (hold, created). A store that does
+        not answer raises HoldRecordedStoreBehind: the hold is saved all the same."""
         reason = reason.strip()
         if not reason:
             raise InvalidInput(N_("a hold needs a reason"))
         if len(reason) > MAX_REASON:
             raise InvalidInput(N_("the reason is longer than {limit} characters"), limit=MAX_REASON)
         now = self.clock.now()
+        asked_review = review_at
         if review_at is None:
             review_at = now + self.policy.review_period(kind)
             if kind == HoldKind.TRAINING:  # a deployment's longer default stays in bounds
@@ -583,6 +651,12 @@ class RecordingService:
             _check_review(kind, review_at, now)
         recording = await self._lock(session, recording_id)
         _refuse_if_deleting(recording)
+        placed = _retried_hold(recording, kind, reason, _actor_label(actor), asked_review, now)
+        if placed is not None:
+            if recording.synced_revision != recording.hold_revision:
+                await session.commit()  # no transaction open during the store calls
+                await self._sync_hold(session, placed)
+            return placed, False
         hold = RecordingHold(
             recording_id=recording.id,
             kind=kind,
@@ -607,8 +681,17 @@ class RecordingService:
                 "review_at": hold.review_at.isoformat(),
             },
         )
-        await self._changed(session, recording)
-        return hold
+        await self._commit_change(session, recording)
+        await self._sync_hold(session, hold)
+        return hold, True
+
+    async def _sync_hold(self, session: AsyncSession, hold: RecordingHold) -> None:
+        """Bring the store in step with a saved hold; a store that does not answer says
+        the hold is saved (so that a client does not place it again)."""
+        try:
+            await self._sync_store(session, hold.recording_id)
+        except ObjectStoreUnavailable as exc:
+            raise HoldRecordedStoreBehind(hold.id) from exc
 
     async def release_hold(
         self,
@@ -755,10 +838,14 @@ class RecordingService:
     async def _changed(self, session: AsyncSession, recording: Recording) -> None:
         """Commit a change of the recording's holds (or version) with a new revision, then
         bring the store in step (no transaction open during its calls)."""
+        await self._commit_change(session, recording)
+        await self._sync_store(session, recording.id)
+
+    @staticmethod
+    async def _commit_change(session: AsyncSession, recording: Recording) -> None:
         recording.hold_revision += 1  # under the row lock: no change is lost
         await session.flush()
         await session.commit()
-        await self._sync_store(session, recording.id)
 
     @staticmethod
     def _active_hold(recording: Recording, hold_id: int) -> RecordingHold:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import String, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import (
@@ -21,8 +21,30 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 READ_ONLY_OPTION = "supportdesk_read_only"
+
+
+class unicode_lower(GenericFunction[str]):
+    """lower() of every letter, not only ASCII ("Özil" -> "özil"): PostgreSQL's own lower()
+    (which its lower(...) indexes use); on SQLite, whose lower() folds ASCII only, the
+    Python function registered on each connection."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(unicode_lower)
+def _unicode_lower_default(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _unicode_lower_sqlite(element: unicode_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"unicode_lower({compiler.process(element.clauses, **kw)})"
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -74,6 +96,7 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         dbapi_connection.create_function("translate", 3, _translate, deterministic=True)
+        dbapi_connection.create_function("unicode_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -86,6 +109,10 @@ def _create_sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
 
 
 def _translate(text: str | None, source: str, target: str) -> str | None:

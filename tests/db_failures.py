@@ -52,3 +52,19 @@ def refusing_commits(refused: Callable[[], list[type]]) -> Iterator[None]:
     finally:
         for name, hook in hooks:
             event.remove(Engine, name, hook)
+
+
+@contextmanager
+def refusing_statements(refused: Callable[[str], bool]) -> Iterator[None]:
+    """While the block runs, a statement for which `refused(sql)` is true raises (the
+    database gone away, as far as that query is concerned)."""
+
+    def check(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if refused(statement):
+            raise RuntimeError("injected database failure")
+
+    event.listen(Engine, "before_cursor_execute", check)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", check)

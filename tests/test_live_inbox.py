@@ -27,13 +27,14 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from admin.app import create_app
-from admin.live import LIVE_FEED, LiveFeed, Subscription
+from admin.live import BACKLOG_LIMIT, LIVE_FEED, LiveFeed, Subscription
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.models import MessageDirection, StaffRole, TicketMessage
 from storage.services.live import latest_message_id
 from storage.services.tickets import TicketService
 from tests.bot_desk import USER, open_desk
+from tests.db_failures import refusing_statements
 from tests.telegram_fake import TOKEN, HttpBotApi, message_update
 
 pytestmark = pytest.mark.storage
@@ -282,3 +283,72 @@ async def test_the_feed_counts_since_the_last_reply_and_announces_late_commits(
     finally:
         await feed.close()
     assert feed.subscriber_count == 0
+
+
+async def test_a_failed_first_poll_leaves_no_subscription_behind_and_the_poller_stops(
+    world: World,
+) -> None:
+    feed = LiveFeed(world.sessions, lambda ticket_id: f"/tickets/{ticket_id}", interval=0.05)
+    try:
+        newest = re.compile(r"max\(ticket_messages\.id\)", re.IGNORECASE)
+        with refusing_statements(lambda sql: bool(newest.search(sql))):
+            with pytest.raises(RuntimeError, match="injected"):
+                async with feed.subscription():
+                    pytest.fail("subscribed although the poller could not start")
+        assert feed.subscriber_count == 0 and not feed.polling
+        async with feed.subscription():
+            assert feed.polling
+        await until(lambda: not feed.polling)  # nobody listens: the poller stopped
+        assert feed.subscriber_count == 0
+    finally:
+        await feed.close()
+
+
+async def _add_messages(
+    world: World, clock: FrozenClock, direction: MessageDirection, count: int
+) -> int:
+    """`count` messages on the world's ticket; the id of the last."""
+    async with world.sessions() as s:
+        rows = [
+            TicketMessage(
+                ticket_id=world.ticket_id, direction=direction, text=f"m{n}", created_at=clock.now()
+            )
+            for n in range(count)
+        ]
+        s.add_all(rows)
+        await s.commit()
+        return rows[-1].id
+
+
+async def test_a_reconnect_after_many_desk_replies_still_gets_the_customer_message(
+    world: World, settings: Settings, engine, clock: FrozenClock
+) -> None:
+    app = create_app(settings, clock=clock, engine=engine)
+    async with world.sessions() as s:
+        cursor = await latest_message_id(s)
+    await _add_messages(world, clock, MessageDirection.OUT, BACKLOG_LIMIT + 100)
+    customer = await _add_messages(world, clock, MessageDirection.IN, 1)
+    async with served(app) as (_, base), logged_in(base, "agent") as http:
+        resumed = {**STREAM, "Last-Event-ID": str(cursor)}
+        async with http.get("/live/events", headers=resumed) as stream:
+            event = await asyncio.wait_for(next_event(stream), 2)
+    assert (event.id, event.kind) == (customer, "message")
+
+
+async def test_a_quiet_stream_moves_its_last_event_id_past_the_desk_replies(
+    world: World, settings: Settings, engine, clock: FrozenClock
+) -> None:
+    app = create_app(settings, clock=clock, engine=engine)
+    async with served(app) as (_, base), logged_in(base, "agent") as http:
+        feed = app[LIVE_FEED]
+        feed.heartbeat = 0.2
+        async with http.get("/live/events", headers=STREAM) as stream:
+            await until(lambda: feed.subscriber_count == 1)
+            reply = await _add_messages(world, clock, MessageDirection.OUT, 3)
+            seen = 0
+            async with asyncio.timeout(5):  # the heartbeat carries the id the page is at
+                while seen < reply:
+                    line = (await stream.content.readline()).decode()
+                    if line.startswith("id: "):
+                        seen = int(line[4:])
+    assert seen == reply

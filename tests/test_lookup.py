@@ -39,7 +39,11 @@ async def _seed(world: World) -> dict[str, int]:
             created_at=now,
             updated_at=now,
         )
-        s.add_all([anna, piet])
+        eric = ContactPerson(name="Éric Özil", created_at=now, updated_at=now)
+        cafe = Organisation(
+            name="Çafé Ünal", customer_number="C-200", created_at=now, updated_at=now
+        )
+        s.add_all([anna, piet, eric, cafe])
         recording_id = await add_recording(s, world.clock)
         recording = await s.get(Recording, recording_id)
         assert recording is not None
@@ -51,6 +55,8 @@ async def _seed(world: World) -> dict[str, int]:
             "org": org.id,
             "anna": anna.id,
             "piet": piet.id,
+            "eric": eric.id,
+            "cafe": cafe.id,
             "recording": recording_id,
             "ticket": ticket.id,
             "reference": ticket.reference,  # type: ignore[dict-item]
@@ -97,6 +103,10 @@ async def test_contacts_by_name_email_id_and_number_by_identity(world: World) ->
     assert await _ids(world, "contacts", "06-1234") == [anna]  # a start of +31612345678
     assert await _ids(world, "contacts", "06 9999") == []
     assert await _ids(world, "contacts", " ") == []
+    # Case folds beyond ASCII on SQLite as on PostgreSQL.
+    for typed in ("özil", "ÖZIL", "éric", "ÉRIC Ö"):
+        assert await _ids(world, "contacts", typed) == [seeded["eric"]], typed
+    assert await _ids(world, "organisations", "çafé") == [seeded["cafe"]]
     response = await world.client.get("/lookup/contacts", params={"q": "anna"})
     [item] = (await response.json())["results"]
     assert item["label"] == "Anna de Vries · +31612345678 · anna@bol.example · Bakkerij Bol"

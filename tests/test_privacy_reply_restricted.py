@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import StaffRole, StaffUser, Ticket, TicketMessage, TicketStatus
+from storage.models import SavedReply, StaffRole, StaffUser, Ticket, TicketMessage, TicketStatus
 from storage.services import access
 from storage.services.audit import Actor
 from storage.services.errors import ContactRestricted
@@ -115,3 +115,33 @@ async def test_page_shows_the_restriction_and_refuses_the_reply(desk: Desk) -> N
         allow_redirects=False,
     )
     assert note.status == 303
+
+
+async def test_a_saved_reply_is_not_filled_in_with_a_restricted_contacts_data(
+    desk: Desk,
+) -> None:
+    world, client = desk.world, desk.client
+    ticket_id = SUBJECT.ticket_ids[0]
+    async with world.sessions() as s:
+        saved = SavedReply(
+            title="Groet",
+            body="Beste {customer_name}, opgelost.",
+            owner_id=None,
+            created_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )
+        s.add(saved)
+        await s.commit()
+    await login(client, StaffRole.AGENT.value)
+    picker = f"/tickets/{ticket_id}/saved-replies/{saved.id}"
+    filled = await client.get(picker)
+    assert filled.status == 200 and SUBJECT.name in (await filled.json())["text"]
+    await _restrict(world)
+    refused = await client.get(picker)
+    assert refused.status == 409, await refused.text()
+    assert SUBJECT.name not in await refused.text()
+    # Without JavaScript: the page, with an empty (disabled) reply box.
+    page = await client.get(f"/tickets/{ticket_id}?saved_reply={saved.id}")
+    assert page.status == 200
+    box = re.search(r'<textarea id="reply-text"[^>]*>([^<]*)</textarea>', await page.text())
+    assert box is not None and box.group(1) == ""

@@ -37,6 +37,7 @@ from storage.db import is_postgres
 from storage.models import (
     PendingObject,
     Recording,
+    RecordingHold,
     RecordingTombstone,
     RetentionRun,
     StaffRole,
@@ -319,6 +320,43 @@ async def test_a_stalled_store_during_a_hold_release_or_delete_holds_no_lock_and
     assert await _legal_hold(vault, key, version) is held
     tags = await vault.store.get_tags(key, version_id=version)
     assert tags["retention"] == ("held" if held else "standard")
+
+
+async def test_a_hold_answered_503_says_it_is_recorded_and_a_retry_returns_the_same_hold(
+    vault: Vault, s3_process: MotoProcess | SeaweedProcess, tmp_path: Path
+) -> None:
+    api, agent = vault.client, vault.tokens[StaffRole.AGENT]
+    created = await vault.create(make_audio(tmp_path, "wav_pcm", seconds=1))
+    key, version = created["object_key"], created["version_id"]
+    holds = f"/api/v1/recordings/{created['id']}/holds"
+    claim = {"kind": "evidence", "reason": "claim"}
+
+    s3_process.stop()
+    try:
+        first, elapsed = await timed(api.post(holds, json=claim, headers=agent))
+        await _unavailable(first, elapsed)
+        error = (await first.json())["error"]
+        hold_id = error["details"]["hold_id"]
+        assert f"hold {hold_id} is recorded" in error["message"]
+        # A retry while the first call's claim on the store calls lasts: the same hold.
+        again = await api.post(holds, json=claim, headers=agent)
+        assert again.status == 200, await again.text()
+        assert (await again.json())["id"] == hold_id
+        assert await vault.count(RecordingHold) == 1
+    finally:
+        s3_process.resume()
+
+    # Once the first call's claim has lapsed, a retry brings the store in step: 200, same hold.
+    vault.clock.advance(SYNC_LEASE + timedelta(seconds=1))
+    retried = await api.post(holds, json=claim, headers=agent)
+    assert retried.status == 200, await retried.text()
+    assert (await retried.json())["id"] == hold_id
+    assert await vault.count(RecordingHold) == 1
+    assert await _legal_hold(vault, key, version)
+    # Another reason is another hold.
+    other = await api.post(holds, json={"kind": "evidence", "reason": "audit"}, headers=agent)
+    assert other.status == 201, await other.text()
+    assert await vault.count(RecordingHold) == 2
 
 
 # --- a sweeper killed while it holds the lease -----------------------------------------

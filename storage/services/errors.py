@@ -114,6 +114,8 @@ class ServiceError(Exception):
     def __init__(self, template: str, /, **params: object) -> None:
         self.template = template
         self.params = params
+        # Machine-readable facts for API clients (e.g. the id of what was saved anyway).
+        self.details: dict[str, object] = {}
         self.message = _render(template, params, None)
         super().__init__(self.message)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,10 +32,16 @@ async def latest_message_id(session: AsyncSession) -> int:
 
 
 async def messages_after(
-    session: AsyncSession, after: int, *, also: Collection[int] = (), limit: int = 200
+    session: AsyncSession,
+    after: int,
+    *,
+    also: Collection[int] = (),
+    limit: int = 200,
+    customer_only: bool = False,
 ) -> list[NewMessage]:
     """Messages with an id above `after` (or listed in `also`: ids skipped earlier that a
-    slower transaction may still commit), oldest first, at most `limit`."""
+    slower transaction may still commit), oldest first, at most `limit`; with
+    `customer_only`, only the customers' messages (what a page is told about)."""
     message = aliased(TicketMessage)
     earlier = aliased(TicketMessage)
     later = aliased(TicketMessage)
@@ -58,6 +64,8 @@ async def messages_after(
     wanted = message.id > after
     if also:
         wanted = or_(wanted, message.id.in_(sorted(also)))
+    if customer_only:
+        wanted = and_(wanted, message.direction == MessageDirection.IN)
     rows = await session.execute(
         select(
             message.id,

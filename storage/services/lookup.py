@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.db import unicode_lower
 from storage.models import ContactPerson, Organisation, Recording, Ticket
 from storage.phones import e164_prefix
 from storage.services.text import escape_like
@@ -41,7 +42,8 @@ def _typed_id(query: str) -> int | None:
 
 
 def _contains(column: Any, query: str) -> ColumnElement[bool]:
-    return func.lower(column).like(f"%{escape_like(query.lower())}%", escape="\\")
+    # Unicode-aware on SQLite too: "özil" finds "Özil" on both databases.
+    return unicode_lower(column).like(f"%{escape_like(query.lower())}%", escape="\\")
 
 
 def _starts_with(column: Any, prefix: str) -> ColumnElement[bool]:

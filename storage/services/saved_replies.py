@@ -29,6 +29,7 @@ from storage.models import (
 )
 from storage.services.errors import N_, Forbidden, InvalidInput, NotFound
 from storage.services.text import MAX_TEXT
+from storage.services.tickets import refuse_if_replies_restricted
 
 PLACEHOLDERS = ("customer_name", "ticket_reference", "agent_name")
 TITLE_MAX = 200
@@ -189,6 +190,9 @@ async def ticket_values(session: AsyncSession, ticket: Ticket, agent: StaffUser)
 async def text_for_ticket(
     session: AsyncSession, staff: StaffUser, reply_id: int, ticket: Ticket
 ) -> str:
-    """The reply's text with its placeholders filled in for `ticket`, written by `staff`."""
+    """The reply's text with its placeholders filled in for `ticket`, written by `staff`.
+    Refused (ContactRestricted) when no reply may go to the ticket's contact: their name is
+    not processed for a reply that cannot be sent."""
     reply = await get_visible(session, staff, reply_id)
+    await refuse_if_replies_restricted(session, ticket)
     return _fill(reply.body, await ticket_values(session, ticket, staff))

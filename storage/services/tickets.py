@@ -231,6 +231,31 @@ async def _insert_message(session: AsyncSession, **values: object) -> TicketMess
     return message
 
 
+async def replies_restricted(session: AsyncSession, ticket: Ticket) -> bool:
+    """A Telegram ticket whose contact restricted processing: a reply would only end
+    up undeliverable (the delivery worker's own check stays for earlier replies)."""
+    if ticket.channel != TicketChannel.TELEGRAM or ticket.contact_id is None:
+        return False
+    restricted_at = await session.scalar(
+        select(ContactPrivacy.restricted_at).where(ContactPrivacy.contact_id == ticket.contact_id)
+    )
+    return restricted_at is not None
+
+
+async def refuse_if_replies_restricted(session: AsyncSession, ticket: Ticket) -> None:
+    """No reply (nor a reply drafted with their data) for a contact who restricted
+    processing."""
+    if await replies_restricted(session, ticket):
+        raise ContactRestricted(
+            N_(
+                "ticket {reference}: the contact has restricted the processing of their data "
+                "(privacy request), so no reply can be sent to them; add an internal note "
+                "instead"
+            ),
+            reference=ticket.reference,
+        )
+
+
 class TicketService:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -448,15 +473,7 @@ class TicketService:
         for the delivery worker, which is the only thing that talks to Telegram; refused
         while the contact has restricted processing (notes stay allowed)."""
         ticket = await self.get(session, ticket_id)
-        if await self.replies_restricted(session, ticket):
-            raise ContactRestricted(
-                N_(
-                    "ticket {reference}: the contact has restricted the processing of their data "
-                    "(privacy request), so no reply can be sent to them; add an internal note "
-                    "instead"
-                ),
-                reference=ticket.reference,
-            )
+        await refuse_if_replies_restricted(session, ticket)
         delivery = (
             DeliveryState.PENDING
             if ticket.channel == TicketChannel.TELEGRAM
@@ -493,16 +510,7 @@ class TicketService:
         )
 
     async def replies_restricted(self, session: AsyncSession, ticket: Ticket) -> bool:
-        """A Telegram ticket whose contact restricted processing: a reply would only end
-        up undeliverable (the delivery worker's own check stays for earlier replies)."""
-        if ticket.channel != TicketChannel.TELEGRAM or ticket.contact_id is None:
-            return False
-        restricted_at = await session.scalar(
-            select(ContactPrivacy.restricted_at).where(
-                ContactPrivacy.contact_id == ticket.contact_id
-            )
-        )
-        return restricted_at is not None
+        return await replies_restricted(session, ticket)
 
     async def edit_reply(
         self,
@@ -713,9 +721,7 @@ class TicketService:
         return Inbox(page, await self._capped_counts(session, every_status, cap), cap=cap)
 
     @staticmethod
-    async def waiting_since(
-        session: AsyncSession, tickets: list[Ticket]
-    ) -> dict[int, datetime]:
+    async def waiting_since(session: AsyncSession, tickets: list[Ticket]) -> dict[int, datetime]:
         """Per open ticket, when the customer's oldest unanswered message came in (none:
         the last word was ours). One query for the page's tickets."""
         open_ids = [t.id for t in tickets if t.status != TicketStatus.CLOSED]
@@ -817,11 +823,7 @@ class TicketService:
             else:
                 tally[TicketStatus(status)] = n
         rows = list(
-            await session.scalars(
-                select(Ticket)
-                .options(*_INBOX_LOADS)
-                .where(Ticket.id.in_(ids))
-            )
+            await session.scalars(select(Ticket).options(*_INBOX_LOADS).where(Ticket.id.in_(ids)))
         )
         rows.sort(key=lambda t: (t.last_activity_at, t.id), reverse=True)
         return _paged(rows, limit), tally
