@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from admin_fixtures import PASSWORD, PASSWORD_HASH
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,8 +25,6 @@ from storage.objectstore import S3ObjectStore
 from storage.services import access
 from storage.services.audit import Actor
 
-PASSWORD = "correct horse battery"
-_HASH = PasswordHasher().hash(PASSWORD)  # argon2 costs ~100 ms: once per run
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 MAX_BYTES = 3 * 1024 * 1024
 __all__ = ["s3_store_options", "vault"]
@@ -109,7 +107,7 @@ async def vault(
     store = S3ObjectStore(s3_endpoint, "test", "testtest", s3_bucket, **s3_store_options)
     users: dict[StaffRole, StaffUser] = {}
     tokens: dict[StaffRole, dict[str, str]] = {}
-    password_hash = _HASH
+    password_hash = PASSWORD_HASH
     async with session_factory() as session:
         for role in StaffRole:
             user = StaffUser(

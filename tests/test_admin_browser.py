@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
-from admin_fixtures import PASSWORD
-from argon2 import PasswordHasher
+from admin_fixtures import PASSWORD, PASSWORD_HASH
 from browser import collect_errors, launch, log_in
 from playwright.async_api import async_playwright
 
@@ -33,7 +32,7 @@ async def test_agent_replies_in_the_browser(
             StaffUser(
                 username="anna",
                 display_name="Anna Agent",
-                password_hash=PasswordHasher().hash(PASSWORD),
+                password_hash=PASSWORD_HASH,
                 role=StaffRole.AGENT,
                 is_active=True,
                 created_at=clock.now(),

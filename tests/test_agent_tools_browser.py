@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 from admin_fixtures import *  # noqa: F403  (fixtures: clock)
-from admin_fixtures import PASSWORD
-from argon2 import PasswordHasher
+from admin_fixtures import PASSWORD, PASSWORD_HASH
 from browser import collect_errors, launch, log_in
 from playwright.async_api import async_playwright
 
@@ -30,7 +29,7 @@ async def test_picker_and_lookup_in_the_browser(
             StaffUser(
                 username="bram",
                 display_name="Bram",
-                password_hash=PasswordHasher().hash(PASSWORD),
+                password_hash=PASSWORD_HASH,
                 role=StaffRole.AGENT,
                 is_active=True,
                 created_at=now,

@@ -11,9 +11,9 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from admin_fixtures import stored_hash
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from argon2 import PasswordHasher
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -126,7 +126,7 @@ async def _scenario(client: TestClient, app: web.Application, fake) -> str:  # t
         s.add(
             StaffUser(
                 username="agent",
-                password_hash=PasswordHasher().hash(PASSWORD),
+                password_hash=stored_hash(PASSWORD),
                 role=StaffRole.AGENT,
                 created_at=now,
                 updated_at=now,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from admin_fixtures import stored_hash
 from aiogram import BaseMiddleware, Dispatcher
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -162,7 +162,7 @@ async def test_two_admin_instances_share_sessions(
         session.add(
             StaffUser(
                 username="alice",
-                password_hash=PasswordHasher().hash(PASSWORD),
+                password_hash=stored_hash(PASSWORD),
                 role=StaffRole.AGENT,
                 created_at=START,
                 updated_at=START,
