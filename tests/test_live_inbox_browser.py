@@ -27,7 +27,9 @@ from tests.telegram_fake import message_update
 pytestmark = [pytest.mark.storage, pytest.mark.browser]
 
 SOON = 2000  # ms: the promise to the agents
-STREAM_OPEN = "document.getElementById('live').dataset.state === 'open'"
+# Functions, not bare expressions: Playwright evaluates a bare one with eval() at every poll,
+# which the admin's CSP (script-src 'self') refuses.
+STREAM_OPEN = "() => document.getElementById('live').dataset.state === 'open'"
 # Records every notification the page shows (the browser's own would go to the desktop).
 RECORD_NOTIFICATIONS = """
 window.shownNotifications = [];
@@ -85,7 +87,7 @@ async def test_customer_messages_appear_live_with_count_and_notification(
             await row.wait_for(timeout=SOON)
             assert ticket.reference and ticket.reference in await row.inner_text()
             assert "live-new" in (await row.get_attribute("class") or "")
-            await page.wait_for_function(f"document.title === '(1) {title}'", timeout=SOON)
+            await page.wait_for_function(f"() => document.title === '(1) {title}'", timeout=SOON)
             await page.screenshot(path=str(tmp_path / "live-inbox.png"), full_page=True)
             # Not assigned to anna: no notification.
             assert await page.evaluate("window.shownNotifications.length") == 0
@@ -100,10 +102,12 @@ async def test_customer_messages_appear_live_with_count_and_notification(
             await desk.feed(message_update(USER, "Nu knippert hij rood"))
             added = page.locator("ol.thread > li", has_text="Nu knippert hij rood")
             await added.wait_for(timeout=SOON)
-            await page.wait_for_function("window.shownNotifications.length === 1", timeout=SOON)
+            await page.wait_for_function(
+                "() => window.shownNotifications.length === 1", timeout=SOON
+            )
             [shown] = await page.evaluate("window.shownNotifications")
             assert shown == {"title": f"Nieuw bericht {ticket.reference}", "body": ticket.subject}
-            await page.wait_for_function("document.title.startsWith('(1) ')", timeout=SOON)
+            await page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=SOON)
             await page.screenshot(path=str(tmp_path / "live-ticket.png"), full_page=True)
         finally:
             await browser.close()
