@@ -26,6 +26,7 @@ from storage.services import access
 from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
 from tests.telegram_fake import TOKEN, HttpBotApi
+from tests.waiting import until
 
 pytestmark = pytest.mark.storage
 
@@ -56,14 +57,6 @@ def customer_message(update_id: int, text: str) -> dict[str, Any]:
             "text": text,
         },
     }
-
-
-async def until(predicate: Any, seconds: float = 15.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def _desk(

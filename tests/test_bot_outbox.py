@@ -30,6 +30,7 @@ from tests.admin_fixtures import PASSWORD_HASH, login
 from tests.bot_desk import USER as DESK_USER
 from tests.bot_desk import Desk, open_desk
 from tests.telegram_fake import TOKEN, HttpBotApi, message_update
+from tests.waiting import until
 
 pytestmark = pytest.mark.storage
 
@@ -68,14 +69,6 @@ def message(update_id: int, text: str, user: int = USER) -> dict[str, Any]:
             "entities": entities,
         },
     }
-
-
-async def _until(predicate: Any, seconds: float = 15.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def _app(
@@ -164,15 +157,15 @@ async def test_outage_keeps_replies_and_answers_in_order_and_shows_retrying(
     sessions = client.app[SESSIONMAKER]
     staff = await _staff(sessions, clock)
     api.updates.append(message(1, "Internet down"))
-    await _until(lambda: _settled(sessions, USER))
+    await until(lambda: _settled(sessions, USER))
     assert "has been created" in api.texts(USER)[0]
 
     api.outage = True  # the Bot API is away: every send answers 502
     first = await _reply(client, staff, "Reply A")
     second = await _reply(client, staff, "Reply B")
-    await _until(lambda: _retrying(sessions, first))
+    await until(lambda: _retrying(sessions, first))
     api.updates.append(message(2, "/tickets"))  # its answer queues behind both replies
-    await _until(lambda: _has_rows(sessions, USER, 4))
+    await until(lambda: _has_rows(sessions, USER, 4))
 
     # Visible from the first failed attempt: the API and the ticket page say so, with the error.
     headers = await _api_headers(sessions, clock)
@@ -198,7 +191,7 @@ async def test_outage_keeps_replies_and_answers_in_order_and_shows_retrying(
         if await _settled(sessions, USER):
             break
         await asyncio.sleep(0.5)
-    await _until(lambda: _settled(sessions, USER))
+    await until(lambda: _settled(sessions, USER))
     shown = api.texts(USER)
     # Each row shown once, in the outbox's order (message ids are unique per call).
     assert api.message_ids[USER] == await _sent_in_order(api, sessions, USER)
@@ -229,12 +222,12 @@ async def test_answers_survive_429s_per_chat_and_a_lost_connection(
     for _ in range(3):
         api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     api.updates.append(message(1, "/tickets"))
-    await _until(lambda: _waiting_out_429(sessions, USER))
+    await until(lambda: _waiting_out_429(sessions, USER))
     api.updates.append(message(2, "Printer broken", user=OTHER))
-    await _until(lambda: _settled(sessions, OTHER))  # not held up by USER's 429s
+    await until(lambda: _settled(sessions, OTHER))  # not held up by USER's 429s
     assert not await _settled(sessions, USER)
     clock.advance(timedelta(seconds=2))
-    await _until(lambda: _settled(sessions, USER))
+    await until(lambda: _settled(sessions, USER))
     for chat_id in (USER, OTHER):
         assert api.message_ids[chat_id] == await _sent_in_order(api, sessions, chat_id)
         assert len(api.texts(chat_id)) == 1

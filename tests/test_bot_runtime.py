@@ -38,6 +38,7 @@ from storage.models import (
     TicketMessage,
 )
 from tests.db_failures import refusing_commits, refusing_inserts
+from tests.waiting import until
 
 pytestmark = pytest.mark.storage
 
@@ -196,14 +197,6 @@ def failing_inserts() -> Iterator[list[type]]:
         yield failing
 
 
-async def _until(predicate: Any, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def _count(sessionmaker: async_sessionmaker[AsyncSession], model: type) -> int:
     async with sessionmaker() as s:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
@@ -253,7 +246,7 @@ async def _wait_delivered(app: web.Application, reply_id: int) -> None:
             return row is not None and row.delivery_state == DeliveryState.SENT
 
     # The worker records SENT after the HTTP call returns: wait for the stored state.
-    await _until(sent)
+    await until(sent)
 
 
 async def test_polling_ticket_answer_and_agent_reply(
@@ -268,7 +261,7 @@ async def test_polling_ticket_answer_and_agent_reply(
     await runner.setup()
     try:
         api.updates.append(message(1, "Internet down"))
-        await _until(lambda: _has_sent(api, 1))
+        await until(lambda: _has_sent(api, 1))
         assert "has been created" in api.sent[0]["text"]
         # Answers go out after the update's commit (bot/answers.py): the ticket is stored.
         async with app[SESSIONMAKER]() as s:
@@ -312,11 +305,11 @@ async def test_polling_files_an_update_it_cannot_read_and_keeps_going(
         api.updates.extend(
             [_unreadable(1, "kapot"), message(2, "Internet down"), _unreadable(3, "x", chat=-7)]
         )
-        await _until(lambda: _processed(app[SESSIONMAKER], 3))
-        await _until(lambda: _processed(app[SESSIONMAKER], 2))
+        await until(lambda: _processed(app[SESSIONMAKER], 3))
+        await until(lambda: _processed(app[SESSIONMAKER], 2))
         assert await _processed(app[SESSIONMAKER], 1)
         api.updates.append(message(4, "Nog steeds"))
-        await _until(lambda: _processed(app[SESSIONMAKER], 4))
+        await until(lambda: _processed(app[SESSIONMAKER], 4))
         assert await _customer_texts(app[SESSIONMAKER]) == [
             UNREADABLE_NOTE,
             "Internet down",
@@ -350,8 +343,8 @@ async def test_polling_skips_update_ids_already_in_the_inbox(
     await runner.setup()
     try:
         api.updates.extend([message(1, "already handled"), message(2, "new one")])
-        await _until(lambda: _has_sent(api, 1))
-        await _until(lambda: _processed(sessionmaker, 2))
+        await until(lambda: _has_sent(api, 1))
+        await until(lambda: _processed(sessionmaker, 2))
         assert await _customer_texts(sessionmaker) == ["new one"]
         assert len(api.sent) == 1
     finally:
@@ -370,16 +363,16 @@ async def test_webhook_with_secret_stores_answers_and_delivers_agent_reply(
         create_app(webhook_settings(settings, base), engine=engine, clock=clock)
     )
     app = client.app
-    await _until(lambda: _webhook_set(api))  # registered in the background
+    await until(lambda: _webhook_set(api))  # registered in the background
     [registered] = api.called("setWebhook")
     assert registered["url"] == WEBHOOK_URL and registered["secret_token"] == SECRET
     assert "message" in json.loads(registered["allowed_updates"])
     assert not api.called("getUpdates")
 
     assert await _post(client, message(7, "Internet down")) == 200
-    await _until(lambda: _has_sent(api, 1))
+    await until(lambda: _has_sent(api, 1))
     assert "has been created" in api.sent[0]["text"]
-    await _until(lambda: _processed(app[SESSIONMAKER], 7))
+    await until(lambda: _processed(app[SESSIONMAKER], 7))
     assert await _customer_texts(app[SESSIONMAKER]) == ["Internet down"]
     handled = await _inbox_row(app[SESSIONMAKER], 7)
     assert handled.payload == "" and handled.user_id is None  # the ticket holds the text
@@ -427,15 +420,15 @@ async def test_webhook_repeated_update_id_is_handled_once(
     )
     update = message(11, "Line is noisy")
     assert await _post(client, update) == 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 11))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 11))
     assert await _post(client, update) == 200  # Telegram redelivers: 200, nothing new
     assert await asyncio.gather(_post(client, update), _post(client, update)) == [200, 200]
     # The same customer's next update runs in the same lane, after anything the repeats
     # could have queued: once it is handled, a second run of update 11 would have shown.
     assert await _post(client, message(12, "Still noisy")) == 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 12))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 12))
     assert await _customer_texts(client.app[SESSIONMAKER]) == ["Line is noisy", "Still noisy"]
-    await _until(lambda: _has_sent(api, 1))  # answers follow the commit
+    await until(lambda: _has_sent(api, 1))  # answers follow the commit
     assert len(api.sent) == 1  # one confirmation; the follow-up adds to the same ticket
 
 
@@ -484,11 +477,11 @@ async def test_webhook_stores_and_files_an_update_it_cannot_read(
     )
     assert await _post(client, _unreadable(21, "kapot")) == 200
     assert await _count(client.app[SESSIONMAKER], BotUpdate) == 1  # stored before the 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 21))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 21))
     assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
-    await _until(lambda: _has_sent(api, 1))  # the new ticket's confirmation, via the outbox
+    await until(lambda: _has_sent(api, 1))  # the new ticket's confirmation, via the outbox
     assert await _post(client, _unreadable(22, "x", chat=-7)) == 200  # no customer: handled
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 22))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 22))
     assert await _customer_texts(client.app[SESSIONMAKER]) == [UNREADABLE_NOTE]
     assert len(api.sent) == 1
 
@@ -512,7 +505,7 @@ async def test_failed_handling_stays_in_the_inbox_and_is_retried(
     async def failed_once() -> bool:
         return (await _inbox_row(sessionmaker, 21)).attempts == 1
 
-    await _until(failed_once)
+    await until(failed_once)
     row = await _inbox_row(sessionmaker, 21)
     assert row.processed_at is None and row.last_error == "RuntimeError"
     assert "Router blinks red" in row.payload
@@ -522,9 +515,9 @@ async def test_failed_handling_stays_in_the_inbox_and_is_retried(
     failing_inserts.clear()  # the database is back
     clock.advance(timedelta(minutes=10))
     client.app[BOT_TRANSPORT].processor.kick()
-    await _until(lambda: _processed(sessionmaker, 21))
+    await until(lambda: _processed(sessionmaker, 21))
     assert await _customer_texts(sessionmaker) == ["Router blinks red"]
-    await _until(lambda: _said(api, "has been created"))  # answers follow the commit
+    await until(lambda: _said(api, "has been created"))  # answers follow the commit
 
 
 async def test_answers_go_out_only_after_the_commit(
@@ -548,16 +541,16 @@ async def test_answers_go_out_only_after_the_commit(
 
     with refusing_commits(lambda: [Ticket] if failing[0] else []):
         assert await _post(client, message(31, "Fax kapot")) == 200
-        await _until(failed_once)
-        await _until(lambda: _has_sent(api, 1))  # "received, it will be processed"
+        await until(failed_once)
+        await until(lambda: _has_sent(api, 1))  # "received, it will be processed"
         assert await _count(sessionmaker, Ticket) == 0
         assert not [m for m in api.sent if "has been created" in m["text"]]
         assert len(api.sent) == 1
         failing[0] = False  # the database is back
         clock.advance(timedelta(minutes=10))
         client.app[BOT_TRANSPORT].processor.kick()
-        await _until(lambda: _processed(sessionmaker, 31))
-        await _until(lambda: _said(api, "has been created"))  # answers follow the commit
+        await until(lambda: _processed(sessionmaker, 31))
+        await until(lambda: _said(api, "has been created"))  # answers follow the commit
     created = [m["text"] for m in api.sent if "has been created" in m["text"]]
     async with sessionmaker() as s:
         ticket = await s.scalar(select(Ticket))
@@ -585,9 +578,9 @@ async def test_pending_updates_are_handled_at_start_up(
         )
         await s.commit()
     await aiohttp_client(create_app(webhook_settings(settings, base), engine=engine, clock=clock))
-    await _until(lambda: _processed(sessionmaker, 31))
+    await until(lambda: _processed(sessionmaker, 31))
     assert await _customer_texts(sessionmaker) == ["Stored before the crash"]
-    await _until(lambda: _has_sent(api, 1))  # answers follow the commit
+    await until(lambda: _has_sent(api, 1))  # answers follow the commit
     assert len(api.sent) == 1
 
 
@@ -632,7 +625,7 @@ async def test_rate_limit_queues_one_users_messages_in_order(
     async def all_stored() -> bool:
         return len(await _customer_texts(client.app[SESSIONMAKER])) == 5
 
-    await _until(all_stored)
+    await until(all_stored)
     elapsed = time.monotonic() - start
     texts = await _customer_texts(client.app[SESSIONMAKER])
     mine = [text for text in texts if text.startswith("part")]
@@ -666,10 +659,10 @@ async def test_bots_own_answer_waits_out_429_and_is_sent(
     )
     api.throttle_sends = 1
     assert await _post(client, message(61, "Slow line")) == 200
-    await _until(lambda: _has_sent(api, 1))
+    await until(lambda: _has_sent(api, 1))
     assert "has been created" in api.sent[0]["text"]
     assert len(api.called("sendMessage")) == 2  # the 429, then the retry
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 61))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 61))
 
 
 async def test_photo_is_streamed_into_the_object_store(
@@ -702,7 +695,7 @@ async def test_photo_is_streamed_into_the_object_store(
     async def failed_once() -> bool:
         return (await _inbox_row(sessionmaker, 71)).attempts == 1
 
-    await _until(failed_once)
+    await until(failed_once)
     assert await store.list("attachments/") == []
     assert await _count(sessionmaker, Attachment) == 0
     assert await _count(sessionmaker, Ticket) == 0
@@ -710,7 +703,7 @@ async def test_photo_is_streamed_into_the_object_store(
     failing_inserts.clear()
     clock.advance(timedelta(minutes=10))
     client.app[BOT_TRANSPORT].processor.kick()
-    await _until(lambda: _processed(sessionmaker, 71))
+    await until(lambda: _processed(sessionmaker, 71))
     async with sessionmaker() as s:
         [attachment] = list(await s.scalars(select(Attachment)))
     assert attachment.size == len(PHOTO) and attachment.media_type == "image/jpeg"
@@ -731,8 +724,8 @@ async def test_file_growing_past_the_limit_while_streaming_is_refused(
     limited = webhook_settings(settings, base, bot_media_max_bytes=4096)
     client = await aiohttp_client(create_app(limited, engine=engine, clock=clock))
     assert await _post(client, photo(81, with_size=False)) == 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 81))
-    await _until(lambda: _has_sent(api, 2))  # answers follow the commit
+    await until(lambda: _processed(client.app[SESSIONMAKER], 81))
+    await until(lambda: _has_sent(api, 2))  # answers follow the commit
     assert len(api.sent) == 2 and "could not be stored" in api.sent[1]["text"]
     assert await _count(client.app[SESSIONMAKER], Attachment) == 0
     assert await client.app[OBJECT_STORE].list("attachments/") == []
@@ -777,7 +770,7 @@ async def test_local_bot_api_server_file_is_read_from_its_directory(
     api.local_file_path = f"{SERVER_DIR}/{TOKEN}/photos/file_0.jpg"
     client = await aiohttp_client(create_app(local_mode, engine=engine, clock=clock))
     assert await _post(client, photo(91)) == 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 91))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 91))
     async with client.app[SESSIONMAKER]() as s:
         [attachment] = list(await s.scalars(select(Attachment)))
     stored = await client.app[OBJECT_STORE].get(attachment.object_key)
@@ -807,8 +800,8 @@ async def test_local_bot_api_path_outside_its_directory_is_refused(
     }[case]
     client = await aiohttp_client(create_app(local_mode, engine=engine, clock=clock))
     assert await _post(client, photo(92)) == 200
-    await _until(lambda: _processed(client.app[SESSIONMAKER], 92))
-    await _until(lambda: _has_sent(api, 2))
+    await until(lambda: _processed(client.app[SESSIONMAKER], 92))
+    await until(lambda: _has_sent(api, 2))
     assert "could not be stored" in api.sent[1]["text"]
     assert await _count(client.app[SESSIONMAKER], Attachment) == 0
     assert await client.app[OBJECT_STORE].list("attachments/") == []
@@ -872,11 +865,11 @@ async def test_webhook_mode_serves_while_the_bot_api_is_away_and_registers_later
     async def failure_logged() -> bool:
         return "telegram setWebhook failed (TelegramNetworkError, attempt 1)" in caplog.text
 
-    await _until(failure_logged)
+    await until(failure_logged)
     api = FakeBotApi()
     runner, _ = await serve_fake_api(api, port)  # the Bot API comes back
     try:
-        await _until(lambda: _webhook_set(api), seconds=15)  # retried with backoff
+        await until(lambda: _webhook_set(api), seconds=15)  # retried with backoff
         [registered] = api.called("setWebhook")
         assert registered["url"] == WEBHOOK_URL and registered["secret_token"] == SECRET
         status, body = await _readyz(client)
@@ -884,7 +877,7 @@ async def test_webhook_mode_serves_while_the_bot_api_is_away_and_registers_later
         assert "telegram webhook registered" in caplog.text
         assert TOKEN not in _our_log(caplog) and SECRET not in _our_log(caplog)
         assert await _post(client, message(95, "Storing verholpen?")) == 200
-        await _until(lambda: _has_sent(api, 1))
+        await until(lambda: _has_sent(api, 1))
     finally:
         await asyncio.wait_for(runner.cleanup(), 10)
 
@@ -910,7 +903,7 @@ async def test_webhook_refused_by_telegram_is_logged_and_retried_slowly(
     async def refusals(count: int) -> bool:
         return len(api.called("setWebhook")) >= count
 
-    await _until(lambda: refusals(2))
+    await until(lambda: refusals(2))
     assert (await client.get("/healthz")).status == 200
     status, body = await _readyz(client)
     assert status == 503 and body["bot"]["state"] == "webhook_not_registered"
@@ -919,6 +912,6 @@ async def test_webhook_refused_by_telegram_is_logged_and_retried_slowly(
     assert TOKEN not in _our_log(caplog) and SECRET not in _our_log(caplog)
 
     api.refuse_webhook = False  # e.g. the DNS record was fixed
-    await _until(lambda: _webhook_set(api))
+    await until(lambda: _webhook_set(api))
     status, body = await _readyz(client)
     assert status == 200, body

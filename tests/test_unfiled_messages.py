@@ -39,6 +39,7 @@ from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 from storage.services.unfiled import file_waiting, remind_waiting
 from tests.telegram_fake import TOKEN, HttpBotApi
+from tests.waiting import until
 
 pytestmark = pytest.mark.storage
 
@@ -146,14 +147,6 @@ def _customer_text(update_id: int, text: str) -> dict[str, Any]:
     }
 
 
-async def _until(predicate: Any, seconds: float = 15.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def _two_open_tickets(
     sessions: async_sessionmaker[AsyncSession], clock: FrozenClock
 ) -> list[Ticket]:
@@ -195,7 +188,7 @@ async def test_the_question_is_asked_again_through_the_outbox_before_the_message
     recent, older = await _two_open_tickets(sessions, clock)
     asked_at = clock.now()
     api.updates.append(_customer_text(1, WAITING_TEXT))
-    await _until(lambda: _shown(api, 1))
+    await until(lambda: _shown(api, 1))
     i18n = create_i18n()
     assert api.texts(USER) == [translate(i18n, "nl", "which_ticket")]
     question = TicketQuestionAgain(i18n)
@@ -218,7 +211,7 @@ async def test_the_question_is_asked_again_through_the_outbox_before_the_message
         )
     )  # fmt: skip
     try:
-        await _until(lambda: _shown(api, 2))
+        await until(lambda: _shown(api, 2))
         again = translate(i18n, "nl", "which_ticket_again", reference=recent.reference, minutes=7)
         assert api.texts(USER)[1] == again
         buttons = [row[0]["text"] for row in api.markups[USER][1]["inline_keyboard"]]
@@ -229,7 +222,7 @@ async def test_the_question_is_asked_again_through_the_outbox_before_the_message
         ]
         assert await remind() == 0  # asked once only
         clock.set(asked_at + WAIT + SECOND)
-        await _until(lambda: _shown(api, 3))
+        await until(lambda: _shown(api, 3))
     finally:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
