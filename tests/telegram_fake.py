@@ -208,6 +208,24 @@ def message_update(
     return Update.model_validate({"update_id": next(_update_ids), "message": message})
 
 
+def text_update_json(
+    update_id: int, user_id: int, text: str, *, language: str = "nl"
+) -> dict[str, Any]:
+    """A private text message as Telegram sends it (JSON), with its own update id: what a
+    webhook receives or getUpdates answers. A leading command carries its entity."""
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": _DATE,
+        "chat": {"id": user_id, "type": "private"},
+        "from": user(user_id, language, first_name="A"),
+        "text": text,
+    }
+    if text.startswith("/"):
+        command = text.split()[0]
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"update_id": update_id, "message": message}
+
+
 def bot_message(chat_id: int, text: str) -> dict[str, Any]:
     """A message the bot sent earlier, for reply_to."""
     return {
@@ -265,9 +283,7 @@ class HttpBotApi:
         self.errors: deque[tuple[str, int, dict[str, Any]]] = deque()
         self._ids = itertools.count(5000)
 
-    def fail_next(
-        self, api_method: str, status: int, description: str, **parameters: Any
-    ) -> None:
+    def fail_next(self, api_method: str, status: int, description: str, **parameters: Any) -> None:
         body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
         if parameters:
             body["parameters"] = parameters

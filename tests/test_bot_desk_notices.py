@@ -25,7 +25,7 @@ from storage.models import OutboxMessage, OutboxState, StaffRole, StaffUser, Tic
 from storage.services import access
 from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
-from tests.telegram_fake import TOKEN, HttpBotApi
+from tests.telegram_fake import TOKEN, HttpBotApi, text_update_json
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
@@ -47,16 +47,7 @@ def clock() -> FrozenClock:
 
 
 def customer_message(update_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1772445600,
-            "chat": {"id": USER, "type": "private"},
-            "from": {"id": USER, "is_bot": False, "first_name": "A", "language_code": "nl"},
-            "text": text,
-        },
-    }
+    return text_update_json(update_id, USER, text)
 
 
 async def _desk(

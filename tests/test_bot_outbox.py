@@ -29,7 +29,7 @@ from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
 from tests.bot_desk import USER as DESK_USER
 from tests.bot_desk import Desk, open_desk
-from tests.telegram_fake import TOKEN, HttpBotApi, message_update
+from tests.telegram_fake import TOKEN, HttpBotApi, message_update, text_update_json
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
@@ -53,22 +53,7 @@ def clock() -> FrozenClock:
 
 
 def message(update_id: int, text: str, user: int = USER) -> dict[str, Any]:
-    entities = (
-        [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        if text.startswith("/")
-        else []
-    )
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1772445600,
-            "chat": {"id": user, "type": "private"},
-            "from": {"id": user, "is_bot": False, "first_name": "A", "language_code": "en"},
-            "text": text,
-            "entities": entities,
-        },
-    }
+    return text_update_json(update_id, user, text, language="en")
 
 
 async def _app(

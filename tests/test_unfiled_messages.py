@@ -38,7 +38,7 @@ from storage.models import (
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 from storage.services.unfiled import file_waiting, remind_waiting
-from tests.telegram_fake import TOKEN, HttpBotApi
+from tests.telegram_fake import TOKEN, HttpBotApi, text_update_json
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
@@ -135,16 +135,7 @@ WAIT = timedelta(minutes=15)
 
 
 def _customer_text(update_id: int, text: str) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1772445600,
-            "chat": {"id": USER, "type": "private"},
-            "from": {"id": USER, "is_bot": False, "first_name": "K", "language_code": "nl"},
-            "text": text,
-        },
-    }
+    return text_update_json(update_id, USER, text)
 
 
 async def _two_open_tickets(
