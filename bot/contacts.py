@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.types import Chat, User
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,21 +12,9 @@ from storage.clock import Clock
 from storage.models import ContactPerson, Ticket, TicketStatus
 from storage.services.tickets import prefetch_open_tickets
 
-# Built once: the contact and its open tickets (most recent activity first) in one round
-# trip; filing needs the tickets for nearly every customer message.
-_CONTACT_WITH_OPEN_TICKETS = (
-    select(Ticket, ContactPerson)
-    .select_from(ContactPerson)
-    .outerjoin(
-        Ticket,
-        and_(Ticket.contact_id == ContactPerson.id, Ticket.status != TicketStatus.CLOSED),
-    )
-    .where(ContactPerson.telegram_user_id == bindparam("telegram_user_id"))
-    .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
-)
-
-
-# The same for the users of a shared transaction (bot/processor.py), in one round trip.
+# Built once: the contacts of these Telegram users with their open tickets (most recent
+# activity first), in one round trip: filing needs the tickets for nearly every customer
+# message, and a shared transaction (bot/processor.py) reads them for all its users at once.
 _CONTACTS_WITH_OPEN_TICKETS = (
     select(Ticket, ContactPerson)
     .select_from(ContactPerson)
@@ -62,8 +50,7 @@ async def resolve_contact(
     Its open tickets come along, for the filing's `open_tickets_of`; `known`: read already,
     with other users' (`known_contacts`)."""
     if known is None:
-        rows = await session.execute(_CONTACT_WITH_OPEN_TICKETS, {"telegram_user_id": user.id})
-        known = _first(rows.all())
+        known = (await known_contacts(session, {user.id}))[user.id]
     contact, tickets = known
     if contact is not None:
         prefetch_open_tickets(session, contact.id, tickets)
@@ -99,9 +86,3 @@ async def resolve_contact(
         contact.telegram_username = user.username
         contact.updated_at = now
     return contact
-
-
-def _first(rows: list[Row[tuple[Ticket | None, ContactPerson]]]) -> Known:
-    if not rows:
-        return None, []
-    return rows[0][1], [ticket for ticket, _ in rows if ticket is not None]
