@@ -6,7 +6,9 @@ with an empty handler, in the same run.
 
 A third line shows the floor the issue's own shape sets: five routers (start/linking,
 tickets, media, privacy, errors) with a filtered handler each and one pass-through outer
-middleware where the DB session goes, every handler empty, no database at all. Its ratio to
+middleware where the DB session goes, every handler empty, no database at all; its filters
+are async (`bot.filters.Magic`), as in the bot, because aiogram runs a synchronous filter in
+a worker thread. Its ratio to
 the bare dispatcher bounds what any implementation of that shape can reach, and the last line
 says how much CPU per update a 0.3x result would leave for the actual work. A machine line
 measures one thread round trip (aiosqlite's cost per trip), which varies several-fold between
@@ -44,6 +46,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.dispatcher import create_dispatcher
+from bot.filters import Magic
 from bot.processor import RateLimiter, UpdateProcessor
 from storage import migrate
 from storage.clock import SystemClock
@@ -112,7 +115,7 @@ def shape_floor() -> Dispatcher:
     """The issue's minimum structure with nothing inside: see the module docstring."""
     dp = Dispatcher()
     dp.update.outer_middleware(PassThrough())  # where the DB session middleware sits
-    dp.message.filter(F.chat.type == "private")
+    dp.message.filter(Magic(F.chat.type == "private"))
     routers = []
     for name in ("errors", "start", "privacy", "tickets"):
         router = Router(name=name)
@@ -124,7 +127,7 @@ def shape_floor() -> Dispatcher:
         routers.append(router)
     media = Router(name="media")
 
-    @media.message(F.text)
+    @media.message(Magic(F.text))
     async def text(message: Message) -> None:
         return None
 

@@ -16,6 +16,7 @@ from bot.contacts import Known, resolve_contact
 from bot.inbox import AlreadyHandled, mark_handled
 from storage.clock import Clock
 from storage.models import OutboxMessage
+from storage.services.tickets import prefetched_open_tickets
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 RollbackHook = Callable[[], Awaitable[object]]
@@ -31,8 +32,9 @@ class InboxBatch:
 
     session: AsyncSession
     marked: set[int] = field(default_factory=set)  # marked handled in this transaction
-    # Each user's contact and open tickets, read for all of them at once; taken by the
-    # user's first update (a later one reads again: the first may have changed them).
+    # Each user's contact and open tickets, read for all of them at once, then handed
+    # from each of the user's updates to the next while the ticket service keeps the
+    # tickets current (a change it cannot follow makes the next update read again).
     contacts: dict[int, Known] = field(default_factory=dict)
     queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
@@ -157,9 +159,14 @@ class ContactMiddleware(BaseMiddleware):
             clock: Clock = data["clock"]
             batch: InboxBatch | None = data.get("inbox_batch")
             known = batch.contacts.pop(user.id, None) if batch is not None else None
-            contact = await resolve_contact(
-                data["session"], clock, user, data.get("event_chat"), known
-            )
+            session: AsyncSession = data["session"]
+            contact = await resolve_contact(session, clock, user, data.get("event_chat"), known)
             data["contact"] = contact
             data["lang"] = contact.language
+            result = await handler(event, data)
+            if batch is not None:
+                tickets = prefetched_open_tickets(session, contact.id)
+                if tickets is not None:
+                    batch.contacts[user.id] = (contact, tickets)
+            return result
         return await handler(event, data)

@@ -23,15 +23,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import inbox
 from bot.dispatcher import create_dispatcher
 from bot.processor import BLOCK_FOR, RateLimiter, UpdateProcessor, user_of
+from bot.tickets import CloseTicket
 from storage.clock import FrozenClock
 from storage.config import Settings
 from storage.db import create_engine, create_sessionmaker
-from storage.models import Attachment, BotUpdate, Ticket, TicketMessage
+from storage.models import (
+    Attachment,
+    BotUpdate,
+    ContactPerson,
+    Organisation,
+    Ticket,
+    TicketMessage,
+)
 from storage.objectstore.local import LocalObjectStore
+from storage.services.audit import Actor
+from storage.services.linking import LinkCodeService
 from storage.services.tickets import TicketService
 from tests.bot_desk import START
 from tests.db_failures import refusing_inserts
-from tests.telegram_fake import TOKEN, RecordingSession, message_update
+from tests.telegram_fake import TOKEN, RecordingSession, callback_update, message_update
 
 # The note from the catalogs (bot/locales), per language.
 RECEIVED = {
@@ -155,7 +165,7 @@ async def test_concurrent_arrivals_share_one_commit_and_repeats_are_not_new(
     assert await _pending(desk.sessionmaker) == 0
 
 
-async def test_a_customer_message_costs_eight_round_trips(make_instance: Any) -> None:
+async def test_a_users_queued_messages_cost_two_statements_each(make_instance: Any) -> None:
     desk = make_instance()
     first = message_update(7200, "Internet valt weg")
     assert await desk.processor.receive(first.update_id, first, _payload(first))
@@ -166,11 +176,88 @@ async def test_a_customer_message_costs_eight_round_trips(make_instance: Any) ->
     await desk.idle()
     handled = list(counted.sql)
     assert (await _texts(desk.sessionmaker))[1:] == [f"aanvulling {n}" for n in range(10)]
-    # One group commit for the ten (BEGIN, INSERT, the user's failed updates, COMMIT), then
-    # per message: BEGIN, mark handled, contact, open tickets, ticket UPDATE, message INSERT,
-    # audit INSERT, COMMIT.
-    assert len(handled) <= 4 + 10 * 8
-    assert sum(sql.startswith("SELECT tickets.") for sql in handled) == 10  # no re-select
+    # Stored: BEGIN, INSERT, the user's failed updates, COMMIT. Handled in one transaction:
+    # BEGIN, mark handled, contact with open tickets (read once: each message hands them to
+    # the next), per message the ticket UPDATE and message INSERT, one audit INSERT, COMMIT.
+    assert len(handled) <= 4 + 5 + 10 * 2
+    assert sum(sql.startswith("SELECT tickets.") for sql in handled) == 1
+
+
+async def _tickets(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[Any, ...]]:
+    """(id, contact id, status, texts) of every ticket, oldest first."""
+    async with sessionmaker() as s:
+        rows = []
+        for ticket in await s.scalars(select(Ticket).order_by(Ticket.id)):
+            texts = await s.scalars(
+                select(TicketMessage.text)
+                .where(TicketMessage.ticket_id == ticket.id)
+                .order_by(TicketMessage.id)
+            )
+            rows.append((ticket.id, ticket.contact_id, ticket.status.value, list(texts)))
+        return rows
+
+
+async def test_a_close_within_a_users_run_sends_the_next_text_to_a_new_ticket(
+    make_instance: Any,
+) -> None:
+    desk = make_instance()
+    first = message_update(7210, "Internet valt weg")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()
+    [(ticket_id, contact_id, _, _)] = await _tickets(desk.sessionmaker)
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    run = [
+        message_update(7210, "nog steeds"),
+        callback_update(7210, CloseTicket(ticket_id=ticket_id).pack()),
+        message_update(7210, "nu de telefoon"),
+    ]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in run])
+    await desk.idle()
+    assert await _tickets(desk.sessionmaker) == [
+        (ticket_id, contact_id, "closed", ["Internet valt weg", "nog steeds"]),
+        (ticket_id + 1, contact_id, "new", ["nu de telefoon"]),
+    ]
+    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
+    assert len(marks) == 1  # handled together: no failure made them go one by one
+
+
+async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_contact(
+    make_instance: Any,
+) -> None:
+    desk = make_instance()
+    first = message_update(7220, "Internet valt weg")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()
+    [(ticket_id, unverified_id, _, _)] = await _tickets(desk.sessionmaker)
+    async with desk.sessionmaker() as s:
+        org = Organisation(
+            name="Bakkerij Jansen", customer_number="C-1001", created_at=START, updated_at=START
+        )
+        s.add(org)
+        await s.flush()
+        known = ContactPerson(
+            organisation_id=org.id, name="Piet", language="nl", created_at=START, updated_at=START
+        )
+        s.add(known)
+        await s.flush()
+        code = await LinkCodeService(desk.processor.clock).create(
+            s, known.id, actor=Actor.system("test")
+        )
+        await s.commit()
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    run = [message_update(7220, f"/start {code}"), message_update(7220, "nog steeds")]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in run])
+    await desk.idle()
+    # The unverified contact's ticket moved to the known one, and so did the next text.
+    assert await _tickets(desk.sessionmaker) == [
+        (ticket_id, known.id, "new", ["Internet valt weg", "nog steeds"])
+    ]
+    async with desk.sessionmaker() as s:
+        authors = await s.scalars(select(TicketMessage.author_contact_id))
+        assert set(authors) == {known.id}
+        assert await s.get(ContactPerson, unverified_id) is None
+    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
+    assert len(marks) == 1  # handled together: no failure made them go one by one
 
 
 async def test_a_users_queued_updates_share_one_transaction(make_instance: Any) -> None:

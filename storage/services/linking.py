@@ -25,6 +25,7 @@ from storage.models import (
 from storage.services import audit
 from storage.services.audit import Actor
 from storage.services.errors import N_, Conflict, InvalidInput, NotFound
+from storage.services.tickets import forget_open_tickets
 
 VALIDITY = timedelta(hours=24)
 # One answer for every failure, so a guesser learns nothing about contacts or organisations.
@@ -129,6 +130,7 @@ class LinkCodeService:
         moved = 0
         removed = False
         if previous is not None and previous.id != target.id:
+            forget_open_tickets(session)  # the user's contact changes, tickets may move
             previous.telegram_user_id = None
             previous.updated_at = now
             target.language = previous.language

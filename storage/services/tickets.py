@@ -175,13 +175,36 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidInput(N_("invalid cursor")) from exc
 
 
-_PREFETCHED_OPEN = "prefetched_open_tickets"  # session.info key
+_OPEN_TICKETS = "open_tickets"  # session.info key: contact id -> open tickets, in order
 
 
 def prefetch_open_tickets(session: AsyncSession, contact_id: int, tickets: list[Ticket]) -> None:
     """Hand a contact's open tickets, read along with another query (the bot reads them
-    with the contact: one round trip less per message), to the next `open_tickets_of`."""
-    session.info[_PREFETCHED_OPEN] = (contact_id, tickets)
+    with the contact: one round trip less per message), to `open_tickets_of` in this
+    transaction. The ticket service keeps them current (`_append` reorders them) or
+    forgets them (any other change of a ticket's status or contact)."""
+    session.info.setdefault(_OPEN_TICKETS, {})[contact_id] = list(tickets)
+
+
+def prefetched_open_tickets(session: AsyncSession, contact_id: int) -> list[Ticket] | None:
+    """The contact's open tickets as this transaction knows them; None: ask the database."""
+    known = session.info.get(_OPEN_TICKETS, {}).get(contact_id)
+    return None if known is None else list(known)
+
+
+def forget_open_tickets(session: AsyncSession) -> None:
+    """Tickets changed hands or status outside `_append`: read them again when needed."""
+    session.info.pop(_OPEN_TICKETS, None)
+
+
+def _bring_to_front(session: AsyncSession, ticket_id: int) -> None:
+    """A message on an open ticket makes it the most recent activity of its contact."""
+    for tickets in session.info.get(_OPEN_TICKETS, {}).values():
+        for position, ticket in enumerate(tickets):
+            if ticket.id == ticket_id:
+                tickets.insert(0, tickets.pop(position))
+                return
+    forget_open_tickets(session)  # a ticket nobody's list holds: take no chances
 
 
 @functools.cache
@@ -279,7 +302,7 @@ class TicketService:
         """Open a ticket with its first customer message."""
         body = _clean_text(text, allow_empty=allow_empty_text)
         now = self.clock.now()
-        session.info.pop(_PREFETCHED_OPEN, None)  # the open tickets change
+        forget_open_tickets(session)  # the open tickets change
         ticket = Ticket(
             subject=(subject or body.split("\n", 1)[0])[:SUBJECT_MAX],
             category=category,
@@ -365,7 +388,6 @@ class TicketService:
     ) -> TicketMessage:
         body = _clean_text(text, allow_empty=allow_empty_text)
         now = self.clock.now()
-        session.info.pop(_PREFETCHED_OPEN, None)  # their order changes
         # One atomic UPDATE: concurrent writers serialise on the row, none is lost. A Core
         # UPDATE built once per shape (cheaper than the ORM's); the loaded ticket gets the
         # new values below.
@@ -392,7 +414,9 @@ class TicketService:
                     changed["status"] = new_status
                 for name, value in changed.items():
                     set_committed_value(loaded, name, value)
+            _bring_to_front(session, ticket_id)
         if row is None:
+            forget_open_tickets(session)  # closed meanwhile: not open as we knew it
             ticket = await self.get(session, ticket_id)
             if ticket.status == TicketStatus.CLOSED and not allow_closed:
                 raise TicketClosed(N_("ticket {reference} is closed"), reference=ticket.reference)
@@ -559,7 +583,7 @@ class TicketService:
         self, session: AsyncSession, ticket_id: int, *, actor: Actor, action: str, **values: object
     ) -> Ticket:
         """Set fields on a ticket; the audit event records each field's old and new value."""
-        session.info.pop(_PREFETCHED_OPEN, None)  # a status may change
+        forget_open_tickets(session)  # a status may change
         ticket = await self.get(session, ticket_id)
         now = self.clock.now()
         details: dict[str, object] = {}
@@ -673,10 +697,10 @@ class TicketService:
 
     async def open_tickets_of(self, session: AsyncSession, contact_id: int) -> list[Ticket]:
         """Most recent activity first. Tickets prefetched into this transaction (see
-        `prefetch_open_tickets`) are taken once; a later call asks the database again."""
-        prefetched = session.info.pop(_PREFETCHED_OPEN, None)
-        if prefetched is not None and prefetched[0] == contact_id:
-            return list(prefetched[1])
+        `prefetch_open_tickets`) come from memory while the service keeps them current."""
+        prefetched = prefetched_open_tickets(session, contact_id)
+        if prefetched is not None:
+            return prefetched
         rows = await session.scalars(
             select(Ticket)
             .where(Ticket.contact_id == contact_id, Ticket.status != TicketStatus.CLOSED)
