@@ -25,9 +25,17 @@ FORMATS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# What ffmpeg made, per (kind, seconds, frequency): the same tone is asked for by many tests.
+_made: dict[tuple[str, float, int], bytes] = {}
+
+
 def make_audio(directory: Path, kind: str, *, seconds: float = 1.0, frequency: int = 440) -> Path:
     name, args = FORMATS[kind]
     out = directory / f"{frequency}-{seconds}-{name}"
+    made = _made.get((kind, seconds, frequency))
+    if made is not None:
+        out.write_bytes(made)
+        return out
     subprocess.run(
         [
             "ffmpeg",
@@ -44,6 +52,7 @@ def make_audio(directory: Path, kind: str, *, seconds: float = 1.0, frequency: i
         ],
         check=True,
     )
+    _made[(kind, seconds, frequency)] = out.read_bytes()
     return out
 
 
