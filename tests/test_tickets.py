@@ -244,6 +244,33 @@ async def test_stale_reply_is_refused(session, service, contact, agent):
     assert reply.id
 
 
+async def test_a_reply_the_writer_did_not_see_is_still_answered_by_reopening(
+    session_factory, service, contact, agent
+):
+    """The customer's message decides 'waiting -> open' on the row, not on the copy its
+    session loaded before an agent's reply was committed elsewhere."""
+    async with session_factory() as bot:
+        ticket, _ = await service.open_ticket(
+            bot,
+            actor=Actor.customer(contact.id),
+            channel=TicketChannel.TELEGRAM,
+            text="Storing",
+            contact=contact,
+        )
+        await bot.commit()  # the bot's copy stays loaded: open, no reply yet
+        async with session_factory() as desk:
+            staff = await desk.get(StaffUser, agent.id)
+            await service.add_agent_reply(desk, ticket.id, staff=staff, text="Herstart de router")
+            await desk.commit()
+        assert ticket.status == TicketStatus.NEW  # what the bot's session still believes
+        await service.add_customer_message(bot, ticket.id, text="Gedaan, nog steeds stuk")
+        await bot.commit()
+        assert ticket.status == TicketStatus.OPEN  # the row's answer, taken over
+    async with session_factory() as s:
+        stored = await s.get(Ticket, ticket.id)
+        assert stored.status == TicketStatus.OPEN and stored.message_count == 3
+
+
 async def test_unknown_ticket_and_assignee(session, service, agent):
     with pytest.raises(NotFound):
         await service.get(session, 999)

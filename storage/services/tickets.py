@@ -208,9 +208,13 @@ def _bring_to_front(session: AsyncSession, ticket_id: int) -> None:
 
 
 @functools.cache
-def _append_update(set_status: bool, allow_closed: bool, check_version: bool) -> Update:
+def _append_update(
+    set_status: bool, wake_waiting: bool, allow_closed: bool, check_version: bool
+) -> Update:
     """The ticket UPDATE of `_append`, one per shape, with bound parameters: building and
-    cache-keying a statement per message costs more than running it."""
+    cache-keying a statement per message costs more than running it. `wake_waiting`: a
+    ticket waiting on the customer opens again, decided by the row itself, so an agent's
+    reply committed meanwhile is not overlooked."""
     table = Ticket.__table__.c
     now = bindparam("now", type_=table.updated_at.type)
     values: dict[str, object] = {
@@ -221,6 +225,11 @@ def _append_update(set_status: bool, allow_closed: bool, check_version: bool) ->
     }
     if set_status:
         values["status"] = bindparam("new_status", type_=table.status.type)
+    elif wake_waiting:
+        values["status"] = case(
+            (table.status == TicketStatus.WAITING, literal(TicketStatus.OPEN, table.status.type)),
+            else_=table.status,
+        )
     conditions = [table.id == bindparam("ticket_id")]
     if not allow_closed:
         conditions.append(table.status != TicketStatus.CLOSED)
@@ -230,7 +239,7 @@ def _append_update(set_status: bool, allow_closed: bool, check_version: bool) ->
         update(Ticket.__table__)
         .where(*conditions)
         .values(**values)
-        .returning(table.thread_version, table.message_count)
+        .returning(table.thread_version, table.message_count, table.status)
     )
 
 
@@ -352,15 +361,6 @@ class TicketService:
             raise NotFound(N_("ticket {ticket_id} not found"), ticket_id=ticket_id)
         return ticket
 
-    async def _loaded(self, session: AsyncSession, ticket_id: int) -> Ticket:
-        """The ticket as this transaction already loaded it (the bot's filing just read the
-        customer's open tickets), else `get`. After a rollback it is expired, so re-read."""
-        key = inspect(Ticket).identity_key_from_primary_key([ticket_id])
-        ticket = session.identity_map.get(key)
-        if isinstance(ticket, Ticket) and "status" in inspect(ticket).dict:
-            return ticket
-        return await self.get(session, ticket_id)
-
     async def get_by_reference(self, session: AsyncSession, reference: str) -> Ticket:
         ticket = await session.scalar(select(Ticket).where(Ticket.reference == reference.upper()))
         if ticket is None:
@@ -380,6 +380,7 @@ class TicketService:
         author_contact_id: int | None = None,
         delivery: DeliveryState = DeliveryState.NOT_APPLICABLE,
         new_status: TicketStatus | None = None,
+        wake_waiting: bool = False,
         expected_version: int | None = None,
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
@@ -392,7 +393,7 @@ class TicketService:
         # UPDATE built once per shape (cheaper than the ORM's); the loaded ticket gets the
         # new values below.
         statement = _append_update(
-            new_status is not None, allow_closed, expected_version is not None
+            new_status is not None, wake_waiting, allow_closed, expected_version is not None
         )
         params: dict[str, object] = {"ticket_id": ticket_id, "now": now}
         if new_status is not None:
@@ -407,11 +408,10 @@ class TicketService:
                 changed = {
                     "thread_version": row[0],
                     "message_count": row[1],
+                    "status": row[2],
                     "updated_at": now,
                     "last_activity_at": now,
                 }
-                if new_status is not None:
-                    changed["status"] = new_status
                 for name, value in changed.items():
                     set_committed_value(loaded, name, value)
             _bring_to_front(session, ticket_id)
@@ -468,8 +468,6 @@ class TicketService:
         allow_empty_text: bool = False,
     ) -> TicketMessage:
         """A customer writes on an open ticket; a ticket waiting on them becomes open again."""
-        ticket = await self._loaded(session, ticket_id)
-        new_status = TicketStatus.OPEN if ticket.status == TicketStatus.WAITING else None
         return await self._append(
             session,
             ticket_id,
@@ -478,7 +476,7 @@ class TicketService:
             actor=Actor.customer(contact_id),
             action="ticket.customer_message",
             author_contact_id=contact_id,
-            new_status=new_status,
+            wake_waiting=True,
             telegram_chat_id=telegram_chat_id,
             telegram_message_id=telegram_message_id,
             allow_empty_text=allow_empty_text,
