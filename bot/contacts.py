@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.types import Chat, User
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,13 +43,22 @@ async def known_contacts(session: AsyncSession, user_ids: set[int]) -> dict[int,
     return known
 
 
+def _still_theirs(contact: ContactPerson | None, user_id: int) -> bool:
+    """Read earlier in this transaction, is it still this user's contact? Another user's
+    update in between may have linked it to their account (or removed it)."""
+    if contact is None:
+        return True  # none then; creating one meets the unique key if that changed
+    state = inspect(contact)  # its loaded values only: an expired one is read again
+    return state.persistent and state.dict.get("telegram_user_id") == user_id
+
+
 async def resolve_contact(
     session: AsyncSession, clock: Clock, user: User, chat: Chat | None, known: Known | None = None
 ) -> ContactPerson:
     """The contact for this Telegram user; new contacts are unverified (no organisation).
     Its open tickets come along, for the filing's `open_tickets_of`; `known`: read already,
     with other users' (`known_contacts`)."""
-    if known is None:
+    if known is None or not _still_theirs(known[0], user.id):
         known = (await known_contacts(session, {user.id}))[user.id]
     contact, tickets = known
     if contact is not None:

@@ -36,6 +36,9 @@ class InboxBatch:
     # from each of the user's updates to the next while the ticket service keeps the
     # tickets current (a change it cannot follow makes the next update read again).
     contacts: dict[int, Known] = field(default_factory=dict)
+    # Only between updates handled in moments: a file's download would widen the time in
+    # which a change by staff goes unseen.
+    hand_off: bool = True
     queued: list[OutboxMessage] = field(default_factory=list)  # their answers, in order
     on_rollback: list[RollbackHook] = field(default_factory=list)
 
@@ -164,7 +167,7 @@ class ContactMiddleware(BaseMiddleware):
             data["contact"] = contact
             data["lang"] = contact.language
             result = await handler(event, data)
-            if batch is not None:
+            if batch is not None and batch.hand_off:
                 tickets = prefetched_open_tickets(session, contact.id)
                 if tickets is not None:
                     batch.contacts[user.id] = (contact, tickets)

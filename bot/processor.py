@@ -413,7 +413,7 @@ class UpdateProcessor:
 
     async def _handle_together(self, run: list[Queued]) -> bool:
         async with self.sessionmaker() as session:
-            batch = InboxBatch(session)
+            batch = InboxBatch(session, hand_off=all(_light(update) for _, update, _ in run))
             try:
                 ids = [update_id for update_id, _, _ in run]
                 batch.marked = await inbox.mark_all_handled(session, ids, self.clock.now())

@@ -260,6 +260,43 @@ async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_cont
     assert len(marks) == 1  # handled together: no failure made them go one by one
 
 
+async def test_a_relink_by_another_user_in_the_same_transaction_is_seen(
+    make_instance: Any,
+) -> None:
+    """The contact read for the whole group at its start has moved to another account by
+    the time its old owner's update comes: that update reads again."""
+    desk = make_instance()
+    old, new = 7230, 7231
+    for update in (message_update(old, "vraag van het oude account"), message_update(new, "hoi")):
+        assert await desk.processor.receive(update.update_id, update, _payload(update))
+    await desk.idle()
+    async with desk.sessionmaker() as s:
+        moving = await s.scalar(select(ContactPerson).where(ContactPerson.telegram_user_id == old))
+        org = Organisation(
+            name="Bakkerij Jansen", customer_number="C-1002", created_at=START, updated_at=START
+        )
+        s.add(org)
+        await s.flush()
+        moving.organisation_id = org.id
+        code = await LinkCodeService(desk.processor.clock).create(
+            s, moving.id, actor=Actor.system("test"), relink=True
+        )
+        moving_id = moving.id
+        await s.commit()
+    run = [message_update(new, f"/start {code}"), message_update(old, "nog een vraag")]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in run])
+    await desk.idle()
+    async with desk.sessionmaker() as s:
+        moved = await s.get(ContactPerson, moving_id)
+        assert (moved.telegram_user_id, moved.telegram_chat_id) == (new, new)
+        own = await s.scalar(select(ContactPerson).where(ContactPerson.telegram_user_id == old))
+        assert own is not None and own.id != moving_id  # the old account starts afresh
+        filed = await s.scalar(
+            select(TicketMessage).where(TicketMessage.text == "nog een vraag")
+        )
+        assert filed.author_contact_id == own.id
+
+
 async def test_a_users_queued_updates_share_one_transaction(make_instance: Any) -> None:
     desk = make_instance()
     first = message_update(7250, "Internet valt weg")
