@@ -206,30 +206,42 @@ def _ffmpeg(args: list[str], timeout: float, name: str) -> None:
         )
 
 
+OGG_PAGE_MAX = 65_307  # header 27 + 255 lacing values + 255 segments of 255 bytes
+OPUS_RATE = 48_000  # Opus granule positions count 48 kHz samples whatever the input rate
+
+
 def _decoded_seconds(archive_path: Path, name: str) -> float:
-    """The length of the archive we wrote (its last Ogg granule: our own, so honest)."""
-    proc = subprocess.run(
-        [
-            get_prober_name(),
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            str(archive_path),
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    try:
-        duration = float(proc.stdout.strip()) if proc.returncode == 0 else 0.0
-    except ValueError:
-        duration = 0.0
+    """The length of the archive we wrote: its last Ogg page's granule position less the
+    encoder's pre-skip (RFC 7845). Our own file, so honest; read here rather than by another
+    ffprobe process per recording."""
+    with archive_path.open("rb") as archive:
+        head = archive.read(512)
+        size = archive.seek(0, os.SEEK_END)
+        archive.seek(max(0, size - OGG_PAGE_MAX))
+        tail = archive.read()
+    granule = last_granule(tail)
+    at = head.find(b"OpusHead")
+    if granule is None or at < 0 or len(head) < at + 12:
+        raise AudioError(N_("{name}: no audio could be decoded"), name=name)
+    pre_skip = int.from_bytes(head[at + 10 : at + 12], "little")
+    duration = (granule - pre_skip) / OPUS_RATE
     if duration <= 0:
         raise AudioError(N_("{name}: no audio could be decoded"), name=name)
     return duration
+
+
+def last_granule(tail: bytes) -> int | None:
+    """The granule position of the Ogg page that ends exactly at the end of `tail` (a page
+    found by its capture pattern, version 0 and a segment table that adds up)."""
+    position = len(tail)
+    while (position := tail.rfind(b"OggS", 0, position)) >= 0:
+        if tail[position + 4 : position + 5] != b"\x00" or position + 27 > len(tail):
+            continue
+        count = tail[position + 26]
+        segments = tail[position + 27 : position + 27 + count]
+        if len(segments) == count and position + 27 + count + sum(segments) == len(tail):
+            return int.from_bytes(tail[position + 6 : position + 14], "little", signed=True)
+    return None
 
 
 def _check_size(path: Path, limits: AudioLimits) -> int:

@@ -13,6 +13,7 @@ from recordings.audio import (
     AudioLimits,
     decode_pcm16,
     file_sha256,
+    last_granule,
     normalise,
     probe,
 )
@@ -123,3 +124,24 @@ async def test_decoding_stops_a_second_past_the_limit(tmp_path: Path) -> None:
 
 def _leftovers(directory: Path) -> list[Path]:
     return list(directory.glob("*.out"))
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.5, 7.0])
+async def test_stored_duration_counts_the_archived_samples(seconds: float, tmp_path: Path) -> None:
+    """Read from the archive's last Ogg page (granule position less the pre-skip): exact to
+    the sample, where ffprobe's container duration also counts the encoder's pre-skip."""
+    source = make_audio(tmp_path, "wav_mulaw", seconds=seconds)
+    result = await normalise(source, tmp_path / "out.ogg", LIMITS)
+    assert result.duration == pytest.approx(seconds, abs=0.001)
+    container = (await probe(tmp_path / "out.ogg")).duration
+    assert container == pytest.approx(seconds + 312 / 48_000, abs=0.001)
+
+
+def test_the_last_page_is_found_past_a_capture_pattern_inside_audio() -> None:
+    def page(granule: int, payload: bytes) -> bytes:
+        header = b"OggS\x00\x00" + granule.to_bytes(8, "little") + bytes(12)
+        return header + bytes([1, len(payload)]) + payload
+
+    last = page(96_000, b"..OggS..")  # the pattern inside a packet, not a page
+    assert last_granule(page(48_000, b"x") + last) == 96_000
+    assert last_granule(page(48_000, b"x") + last[:-1]) is None  # cut short: no page ends here
