@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiogram import F
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject
 from aiogram.utils.magic_filter import MagicFilter
@@ -25,3 +26,10 @@ class Magic(Filter):
 
     def __str__(self) -> str:
         return self._signature_to_string(magic=self.magic)
+
+
+def command_like() -> Magic:
+    """A message that could be a command (its text or caption starts with "/"): checked
+    once per router that only takes commands outside its own states, so a customer's plain
+    text skips that router's Command parses."""
+    return Magic(F.text.startswith("/") | F.caption.startswith("/"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, StateFilter, or_f
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.attachments import attach_telegram_file, media_ref
 from bot.filing import append, clean, open_new_ticket
-from bot.filters import Magic
+from bot.filters import Magic, command_like
 from bot.media import describe, media_file
 from bot.middlewares import RollbackHook
 from bot.telegram_text import truncate
@@ -251,6 +251,7 @@ async def _begin(message: Message, state: FSMContext, contact: ContactPerson) ->
 
 def create_router() -> Router:
     router = Router(name="new_ticket")
+    router.message.filter(or_f(command_like(), StateFilter(NewTicket)))
 
     @router.message(Command("new"))
     async def start(message: Message, bot: Bot, state: FSMContext, contact: ContactPerson) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, StateFilter, or_f
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -27,7 +27,7 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.filters import Magic
+from bot.filters import Magic, command_like
 from bot.new_ticket import ask_before_leaving
 from bot.texts import day_text, t
 from storage.clock import Clock
@@ -87,6 +87,7 @@ def keyboard(language: str, export_id: int | None = None) -> InlineKeyboardMarku
 
 def create_router() -> Router:
     router = Router(name="privacy")
+    router.message.filter(or_f(command_like(), StateFilter(PrivacyDetails)))
 
     @router.message(Command("privacy"))
     async def privacy(
@@ -176,7 +177,7 @@ def create_router() -> Router:
         text = await _record(session, contact, object_store, clock, settings, right, "")
         await bot.send_message(query.from_user.id, text)
 
-    @router.message(Command("cancel"), PrivacyDetails.details)
+    @router.message(Command("cancel"), StateFilter(PrivacyDetails.details))
     async def cancel(message: Message, state: FSMContext, contact: ContactPerson) -> None:
         await state.clear()
         await message.answer(t(contact.language, "privacy_cancelled"))

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.filters import command_like
 from bot.texts import t
 from bot.tickets import language_keyboard
 from storage.config import Settings
@@ -18,6 +19,7 @@ from storage.services.linking import LinkCodeService
 
 def create_router() -> Router:
     router = Router(name="start")
+    router.message.filter(command_like())
 
     @router.message(CommandStart())
     async def start(

@@ -376,6 +376,15 @@ async def test_help_and_tickets_list(desk: Desk) -> None:
     assert await desk.texts(ticket.id) == ["Router kapot"]
 
 
+async def test_a_command_in_a_photo_caption_is_still_a_command(desk: Desk) -> None:
+    """The command routers let through what could be a command, captions included."""
+    photo = [{"file_id": "ph", "file_unique_id": "u", "width": 800, "height": 600, "file_size": 8}]
+    await desk.feed(message_update(USER, photo=photo, caption="/help", language="en"))
+    [help_text] = desk.api.sent_texts()
+    assert all(command in help_text for command in ("/close", "/privacy", "/cancel"))
+    assert await desk.tickets() == []
+
+
 async def test_close_offers_buttons_for_open_tickets(desk: Desk) -> None:
     await desk.feed(message_update(USER, "iets"))
     [ticket] = await desk.tickets()
