@@ -147,6 +147,19 @@ async def _pending(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
         return int(await s.scalar(query) or 0)
 
 
+async def _first_message(desk: Instance, user_id: int) -> None:
+    """The user's first message, handled: their contact and ticket exist from here on."""
+    first = message_update(user_id, "Internet valt weg")
+    assert await desk.processor.receive(first.update_id, first, _payload(first))
+    await desk.idle()
+
+
+def _handled_together(counted: Statements) -> bool:
+    """One 'handled' mark for all: no failure made them go one by one."""
+    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
+    return len(marks) == 1
+
+
 async def test_concurrent_arrivals_share_one_commit_and_repeats_are_not_new(
     make_instance: Any,
 ) -> None:
@@ -167,9 +180,7 @@ async def test_concurrent_arrivals_share_one_commit_and_repeats_are_not_new(
 
 async def test_a_users_queued_messages_cost_two_statements_each(make_instance: Any) -> None:
     desk = make_instance()
-    first = message_update(7200, "Internet valt weg")
-    assert await desk.processor.receive(first.update_id, first, _payload(first))
-    await desk.idle()  # contact and ticket exist now: the steady state is measured
+    await _first_message(desk, 7200)  # contact and ticket exist now: the steady state is measured
     counted = Statements(desk.sessionmaker.kw["bind"])
     later = [message_update(7200, f"aanvulling {n}") for n in range(10)]
     await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in later])
@@ -201,9 +212,7 @@ async def test_a_close_within_a_users_run_sends_the_next_text_to_a_new_ticket(
     make_instance: Any,
 ) -> None:
     desk = make_instance()
-    first = message_update(7210, "Internet valt weg")
-    assert await desk.processor.receive(first.update_id, first, _payload(first))
-    await desk.idle()
+    await _first_message(desk, 7210)
     [(ticket_id, contact_id, _, _)] = await _tickets(desk.sessionmaker)
     counted = Statements(desk.sessionmaker.kw["bind"])
     run = [
@@ -217,17 +226,14 @@ async def test_a_close_within_a_users_run_sends_the_next_text_to_a_new_ticket(
         (ticket_id, contact_id, "closed", ["Internet valt weg", "nog steeds"]),
         (ticket_id + 1, contact_id, "new", ["nu de telefoon"]),
     ]
-    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
-    assert len(marks) == 1  # handled together: no failure made them go one by one
+    assert _handled_together(counted)
 
 
 async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_contact(
     make_instance: Any,
 ) -> None:
     desk = make_instance()
-    first = message_update(7220, "Internet valt weg")
-    assert await desk.processor.receive(first.update_id, first, _payload(first))
-    await desk.idle()
+    await _first_message(desk, 7220)
     [(ticket_id, unverified_id, _, _)] = await _tickets(desk.sessionmaker)
     async with desk.sessionmaker() as s:
         org = Organisation(
@@ -256,8 +262,7 @@ async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_cont
         authors = await s.scalars(select(TicketMessage.author_contact_id))
         assert set(authors) == {known.id}
         assert await s.get(ContactPerson, unverified_id) is None
-    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
-    assert len(marks) == 1  # handled together: no failure made them go one by one
+    assert _handled_together(counted)
 
 
 async def test_a_relink_by_another_user_in_the_same_transaction_is_seen(
@@ -299,9 +304,7 @@ async def test_a_relink_by_another_user_in_the_same_transaction_is_seen(
 
 async def test_a_users_queued_updates_share_one_transaction(make_instance: Any) -> None:
     desk = make_instance()
-    first = message_update(7250, "Internet valt weg")
-    assert await desk.processor.receive(first.update_id, first, _payload(first))
-    await desk.idle()
+    await _first_message(desk, 7250)
     counted = Statements(desk.sessionmaker.kw["bind"])
     later = [message_update(7250, f"aanvulling {n}") for n in range(10)]
     await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in later])
@@ -323,8 +326,7 @@ async def test_several_users_updates_share_one_transaction(make_instance: Any) -
     added = [text for text in await _texts(desk.sessionmaker) if text.startswith("aanvulling")]
     assert sorted(added) == [f"aanvulling {n}" for n in range(5)]
     assert counted.sql.count("COMMIT") == 2  # the five stored, then the five handled
-    marks = [sql for sql in counted.sql if sql.startswith("UPDATE bot_updates SET")]
-    assert len(marks) == 1  # marked handled together
+    assert _handled_together(counted)
     assert await _pending(desk.sessionmaker) == 0
 
 

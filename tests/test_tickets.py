@@ -80,6 +80,17 @@ async def contact(session, clock) -> ContactPerson:
     return person
 
 
+async def _customer_ticket(session, service, contact, text: str):  # type: ignore[no-untyped-def]
+    """A ticket the contact opened on Telegram: (ticket, first message)."""
+    return await service.open_ticket(
+        session,
+        actor=Actor.customer(contact.id),
+        channel=TicketChannel.TELEGRAM,
+        text=text,
+        contact=contact,
+    )
+
+
 async def _audit_actions(session, ticket_id: int) -> list[str]:
     rows = await session.scalars(
         select(AuditEvent.action)
@@ -110,13 +121,7 @@ async def test_open_ticket_gets_reference_first_message_and_audit(session, servi
 
 
 async def test_customer_message_audit_commits_with_its_transaction(session, service, contact):
-    ticket, _ = await service.open_ticket(
-        session,
-        actor=Actor.customer(contact.id),
-        channel=TicketChannel.TELEGRAM,
-        text="Internet ligt eruit",
-        contact=contact,
-    )
+    ticket, _ = await _customer_ticket(session, service, contact, "Internet ligt eruit")
     await session.commit()
     ticket_id = ticket.id
     await service.add_customer_message(session, ticket_id, text="rolled back")
@@ -149,13 +154,7 @@ async def test_empty_text_is_refused_and_leaves_nothing(session, service, contac
 async def test_lifecycle_reply_note_assign_close_reopen(
     session, session_factory, service, contact, agent, clock
 ):
-    ticket, _ = await service.open_ticket(
-        session,
-        actor=Actor.customer(contact.id),
-        channel=TicketChannel.TELEGRAM,
-        text="VoIP toestel registreert niet",
-        contact=contact,
-    )
+    ticket, _ = await _customer_ticket(session, service, contact, "VoIP toestel registreert niet")
     await session.commit()
     ticket_id = ticket.id
     clock.advance(timedelta(minutes=5))
@@ -218,13 +217,7 @@ async def test_lifecycle_reply_note_assign_close_reopen(
 
 
 async def test_stale_reply_is_refused(session, service, contact, agent):
-    ticket, _ = await service.open_ticket(
-        session,
-        actor=Actor.customer(contact.id),
-        channel=TicketChannel.TELEGRAM,
-        text="Factuur klopt niet",
-        contact=contact,
-    )
+    ticket, _ = await _customer_ticket(session, service, contact, "Factuur klopt niet")
     await session.commit()
     seen = ticket.thread_version
     await service.add_customer_message(session, ticket.id, text="Het gaat om maart")
@@ -250,13 +243,7 @@ async def test_a_reply_the_writer_did_not_see_is_still_answered_by_reopening(
     """The customer's message decides 'waiting -> open' on the row, not on the copy its
     session loaded before an agent's reply was committed elsewhere."""
     async with session_factory() as bot:
-        ticket, _ = await service.open_ticket(
-            bot,
-            actor=Actor.customer(contact.id),
-            channel=TicketChannel.TELEGRAM,
-            text="Storing",
-            contact=contact,
-        )
+        ticket, _ = await _customer_ticket(bot, service, contact, "Storing")
         await bot.commit()  # the bot's copy stays loaded: open, no reply yet
         async with session_factory() as desk:
             staff = await desk.get(StaffUser, agent.id)
@@ -280,13 +267,7 @@ async def test_unknown_ticket_and_assignee(session, service, agent):
 
 async def test_concurrent_writes_to_one_ticket_lose_no_message(session_factory, service, contact):
     async with session_factory() as session:
-        ticket, _ = await service.open_ticket(
-            session,
-            actor=Actor.customer(contact.id),
-            channel=TicketChannel.TELEGRAM,
-            text="start",
-            contact=contact,
-        )
+        ticket, _ = await _customer_ticket(session, service, contact, "start")
         await session.commit()
 
     async def write(n: int) -> None:
@@ -311,13 +292,7 @@ async def test_of_two_concurrent_closes_one_changes_the_state(
     session_factory, service, contact, agent
 ):
     async with session_factory() as session:
-        ticket, _ = await service.open_ticket(
-            session,
-            actor=Actor.customer(contact.id),
-            channel=TicketChannel.TELEGRAM,
-            text="start",
-            contact=contact,
-        )
+        ticket, _ = await _customer_ticket(session, service, contact, "start")
         await session.commit()
 
     async def close() -> bool:
@@ -415,13 +390,7 @@ async def test_keyset_paging_over_10000_tickets(session, service):
 
 
 async def test_field_changes_are_audited_with_old_and_new_value(session, service, contact, agent):
-    ticket, _ = await service.open_ticket(
-        session,
-        actor=Actor.customer(contact.id),
-        channel=TicketChannel.TELEGRAM,
-        text="Mobiel bereik slecht",
-        contact=contact,
-    )
+    ticket, _ = await _customer_ticket(session, service, contact, "Mobiel bereik slecht")
     await service.set_category(
         session, ticket.id, actor=Actor.staff(agent), category=TicketCategory.MOBILE
     )
