@@ -1,5 +1,6 @@
-"""The `supportdesk` command: in-process with click's CliRunner, plus the few things only a
-real process shows (the installed script's help, a fresh-checkout serve stopped by SIGTERM)."""
+"""The `supportdesk` command: in-process with click's CliRunner, plus what only a real
+process shows: the installed script (its packages as pyproject ships them, no PYTHONPATH)
+serving a fresh checkout, stopped by SIGTERM."""
 
 from __future__ import annotations
 
@@ -120,8 +121,12 @@ def test_serve_with_no_configuration_answers_healthz(tmp_path: Path) -> None:
     console script pyproject installs (admin.cli:main); SIGTERM stops it with exit 0.
     (A real process: serve installs signal handlers.)"""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTDESK_")}
-    env["PYTHONPATH"] = str(ROOT)
+    # No PYTHONPATH: the script finds its packages as the install put them.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SUPPORTDESK_") and k != "PYTHONPATH"
+    }
     proc = subprocess.Popen(
         [str(SUPPORTDESK), "serve", "--port", str(port)],
         cwd=tmp_path,
