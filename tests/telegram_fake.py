@@ -8,17 +8,21 @@ import asyncio
 import itertools
 import json
 from collections import defaultdict, deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Update
 from aiohttp import web
+from pydantic import SecretStr
+
+from storage.config import Settings
 
 BOT_ID = 42
 TOKEN = f"{BOT_ID}:TEST-token-for-the-fake-session"
@@ -353,3 +357,19 @@ class HttpBotApi:
         await site.start()
         host, port = runner.addresses[0][:2]
         return runner, f"http://{host}:{port}"
+
+
+@pytest.fixture
+async def http_bot_api() -> AsyncIterator[tuple[HttpBotApi, str]]:
+    """The HTTP Bot API fake on a free loopback port: (api, its base URL)."""
+    api = HttpBotApi(TOKEN)
+    runner, base = await api.serve()
+    yield api, base
+    await runner.cleanup()
+
+
+def bot_settings(settings: Settings, base: str, **extra: Any) -> Settings:
+    """`settings` for a bot with this module's token, talking to a fake at `base`."""
+    return settings.model_copy(
+        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base, **extra}
+    )

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,20 +23,13 @@ from storage.models import OutboxMessage, OutboxState, StaffRole, StaffUser, Tic
 from storage.services import access
 from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
-from tests.telegram_fake import TOKEN, HttpBotApi, text_update_json
+from tests.telegram_fake import HttpBotApi, bot_settings, http_bot_api, text_update_json
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
+__all__ = ["http_bot_api"]  # a fixture, used by name
 
 USER = 8301
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[HttpBotApi, str]]:
-    api = HttpBotApi(TOKEN)
-    runner, base = await api.serve()
-    yield api, base
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -53,10 +44,9 @@ def customer_message(update_id: int, text: str) -> dict[str, Any]:
 async def _desk(
     aiohttp_client: Any, engine: AsyncEngine, settings: Settings, base: str, clock: FrozenClock
 ) -> TestClient:
-    bot_settings = settings.model_copy(
-        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base}
+    client = await aiohttp_client(
+        create_app(bot_settings(settings, base), engine=engine, clock=clock)
     )
-    client = await aiohttp_client(create_app(bot_settings, engine=engine, clock=clock))
     async with client.app[SESSIONMAKER]() as s:
         s.add(
             StaffUser(
@@ -108,10 +98,10 @@ async def test_close_and_reopen_each_tell_the_customer_once_in_their_language(
     aiohttp_client: Any,
     engine: AsyncEngine,
     settings: Settings,
-    fake: tuple[HttpBotApi, str],
+    http_bot_api: tuple[HttpBotApi, str],
     clock: FrozenClock,
 ) -> None:
-    api, base = fake
+    api, base = http_bot_api
     client = await _desk(aiohttp_client, engine, settings, base, clock)
     ticket = await _opened_ticket(client, api)
     csrf = await login(client, "agent")
@@ -134,13 +124,13 @@ async def test_notices_wait_out_an_outage_behind_an_earlier_reply(
     aiohttp_client: Any,
     engine: AsyncEngine,
     settings: Settings,
-    fake: tuple[HttpBotApi, str],
+    http_bot_api: tuple[HttpBotApi, str],
     clock: FrozenClock,
 ) -> None:
     """Telegram is away when the agent replies, closes and reopens (through the API): the
     close and reopen still commit at once, each with its notice queued; once Telegram is
     back the chat shows the reply first, then the two notices, each exactly once."""
-    api, base = fake
+    api, base = http_bot_api
     client = await _desk(aiohttp_client, engine, settings, base, clock)
     sessions = client.app[SESSIONMAKER]
     ticket = await _opened_ticket(client, api)
@@ -189,12 +179,12 @@ async def test_two_concurrent_closes_tell_the_customer_once(
     aiohttp_client: Any,
     engine: AsyncEngine,
     settings: Settings,
-    fake: tuple[HttpBotApi, str],
+    http_bot_api: tuple[HttpBotApi, str],
     clock: FrozenClock,
 ) -> None:
     """Two agents close the same ticket at once (two requests, two sessions): only the close
     that changed the state queues the customer's notice."""
-    api, base = fake
+    api, base = http_bot_api
     client = await _desk(aiohttp_client, engine, settings, base, clock)
     sessions = client.app[SESSIONMAKER]
     ticket = await _opened_ticket(client, api)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,22 +28,21 @@ from storage.services.audit import Actor
 from tests.admin_fixtures import PASSWORD_HASH, login
 from tests.bot_desk import USER as DESK_USER
 from tests.bot_desk import Desk, open_desk
-from tests.telegram_fake import TOKEN, HttpBotApi, message_update, text_update_json
+from tests.telegram_fake import (
+    HttpBotApi,
+    bot_settings,
+    http_bot_api,
+    message_update,
+    text_update_json,
+)
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
+__all__ = ["http_bot_api"]  # a fixture, used by name
 
 USER = 8101
 OTHER = 8102
 EN = {"Accept-Language": "en"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[HttpBotApi, str]]:
-    api = HttpBotApi(TOKEN)
-    runner, base = await api.serve()
-    yield api, base
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -59,10 +57,9 @@ def message(update_id: int, text: str, user: int = USER) -> dict[str, Any]:
 async def _app(
     aiohttp_client: Any, engine: AsyncEngine, settings: Settings, base: str, clock: FrozenClock
 ) -> TestClient:
-    bot_settings = settings.model_copy(
-        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base}
+    return await aiohttp_client(
+        create_app(bot_settings(settings, base), engine=engine, clock=clock)
     )
-    return await aiohttp_client(create_app(bot_settings, engine=engine, clock=clock))
 
 
 async def _staff(sessions: async_sessionmaker[AsyncSession], clock: FrozenClock) -> StaffUser:
@@ -134,10 +131,10 @@ async def test_outage_keeps_replies_and_answers_in_order_and_shows_retrying(
     aiohttp_client: Any,
     engine: AsyncEngine,
     settings: Settings,
-    fake: tuple[HttpBotApi, str],
+    http_bot_api: tuple[HttpBotApi, str],
     clock: FrozenClock,
 ) -> None:
-    api, base = fake
+    api, base = http_bot_api
     client = await _app(aiohttp_client, engine, settings, base, clock)
     sessions = client.app[SESSIONMAKER]
     staff = await _staff(sessions, clock)
@@ -196,12 +193,12 @@ async def test_answers_survive_429s_per_chat_and_a_lost_connection(
     aiohttp_client: Any,
     engine: AsyncEngine,
     settings: Settings,
-    fake: tuple[HttpBotApi, str],
+    http_bot_api: tuple[HttpBotApi, str],
     clock: FrozenClock,
 ) -> None:
     """A /tickets answer refused with 429 more often than the session retries is kept and sent
     after retry_after; another chat is answered meanwhile."""
-    api, base = fake
+    api, base = http_bot_api
     client = await _app(aiohttp_client, engine, settings, base, clock)
     sessions = client.app[SESSIONMAKER]
     for _ in range(3):

@@ -35,7 +35,7 @@ from storage.services.live import latest_message_id
 from storage.services.tickets import TicketService
 from tests.bot_desk import USER, open_desk
 from tests.db_failures import refusing_statements
-from tests.telegram_fake import TOKEN, HttpBotApi, message_update
+from tests.telegram_fake import TOKEN, HttpBotApi, bot_settings, message_update
 
 pytestmark = pytest.mark.storage
 
@@ -159,13 +159,11 @@ async def test_a_message_filed_on_one_instance_is_announced_on_another(
 ) -> None:
     telegram = HttpBotApi(TOKEN)
     api_runner, api_base = await telegram.serve()
-    bot_settings = settings.model_copy(
-        update={
-            "telegram_token": SecretStr(TOKEN),
-            "telegram_api_base": api_base,
-            "webhook_url": "https://desk.example.com" + WEBHOOK_PATH,
-            "webhook_secret": SecretStr(SECRET),
-        }
+    webhook_settings = bot_settings(
+        settings,
+        api_base,
+        webhook_url="https://desk.example.com" + WEBHOOK_PATH,
+        webhook_secret=SecretStr(SECRET),
     )
     update = message_update(USER, "Storing bij instantie A").model_dump(
         mode="json", exclude_none=True
@@ -173,7 +171,7 @@ async def test_a_message_filed_on_one_instance_is_announced_on_another(
     try:
         # A runs the bot (webhook); B has its own engine on the same database.
         async with (
-            served(create_app(bot_settings, clock=clock, engine=engine)) as (_, base_a),
+            served(create_app(webhook_settings, clock=clock, engine=engine)) as (_, base_a),
             served(create_app(settings, clock=clock)) as (_, base_b),
             logged_in(base_b, "agent") as http,
             http.get("/live/events", headers=STREAM) as stream,

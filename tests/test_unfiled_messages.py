@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from aiogram.methods import SendMessage
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from unfiled_helpers import (
@@ -38,7 +37,7 @@ from storage.models import (
 from storage.services.audit import Actor
 from storage.services.tickets import TicketService
 from storage.services.unfiled import file_waiting, remind_waiting
-from tests.telegram_fake import TOKEN, HttpBotApi, text_update_json
+from tests.telegram_fake import TOKEN, HttpBotApi, bot_settings, text_update_json
 from tests.waiting import until
 
 pytestmark = pytest.mark.storage
@@ -171,10 +170,9 @@ async def test_the_question_is_asked_again_through_the_outbox_before_the_message
     api = HttpBotApi(TOKEN)
     runner, base = await api.serve()
     clock = FrozenClock(START)
-    bot_settings = settings.model_copy(
-        update={"telegram_token": SecretStr(TOKEN), "telegram_api_base": base}
+    client = await aiohttp_client(
+        create_app(bot_settings(settings, base), engine=engine, clock=clock)
     )
-    client = await aiohttp_client(create_app(bot_settings, engine=engine, clock=clock))
     sessions = client.app[SESSIONMAKER]
     recent, older = await _two_open_tickets(sessions, clock)
     asked_at = clock.now()
