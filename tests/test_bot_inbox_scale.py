@@ -265,6 +265,23 @@ async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_cont
     assert _handled_together(counted)
 
 
+async def test_after_a_download_the_users_next_update_reads_their_tickets_again(
+    make_instance: Any,
+) -> None:
+    """A file's download can take seconds, in which staff may change the tickets: the
+    user's run that holds one hands nothing on from update to update."""
+    desk = make_instance()
+    await _first_message(desk, 7240)
+    desk.api.files["ph"] = b"\xff\xd8router"
+    counted = Statements(desk.sessionmaker.kw["bind"])
+    run = [_photo(7240, "lampjes"), message_update(7240, "en de modem")]
+    await desk.processor.receive_many([(u.update_id, u, _payload(u)) for u in run])
+    await desk.idle()
+    assert (await _texts(desk.sessionmaker))[-2:] == ["[photo] lampjes", "en de modem"]
+    assert _handled_together(counted)
+    assert sum(sql.startswith("SELECT tickets.") for sql in counted.sql) == 2
+
+
 async def test_a_relink_by_another_user_in_the_same_transaction_is_seen(
     make_instance: Any,
 ) -> None:

@@ -145,3 +145,9 @@ def test_the_last_page_is_found_past_a_capture_pattern_inside_audio() -> None:
     last = page(96_000, b"..OggS..")  # the pattern inside a packet, not a page
     assert last_granule(page(48_000, b"x") + last) == 96_000
     assert last_granule(page(48_000, b"x") + last[:-1]) is None  # cut short: no page ends here
+
+
+async def test_a_call_of_exactly_the_maximum_length_is_taken(tmp_path: Path) -> None:
+    source = make_audio(tmp_path, "wav_mulaw", seconds=LIMITS.max_seconds)
+    result = await normalise(source, tmp_path / "out.ogg", LIMITS)
+    assert result.duration == pytest.approx(LIMITS.max_seconds, abs=0.001)
