@@ -197,6 +197,9 @@ class UpdateProcessor:
         self.incoming: list[tuple[int, Update, str, asyncio.Future[bool]]] = []
         self.storing: asyncio.Task[None] | None = None
         self.notified: set[int] = set()
+        # Failed in a lane here, which is still finishing it: the retry is the inbox's (no
+        # lease renewal); a retry claimed meanwhile (its attempts) is queued by the lane.
+        self.settling: dict[int, int | None] = {}
         self.waiting_runs: deque[tuple[list[Queued], asyncio.Future[list[bool]]]] = deque()
         self.group_runners = 0
 
@@ -319,17 +322,21 @@ class UpdateProcessor:
                 except BaseException:
                     for update_id, *_ in run:
                         self.inflight.discard(update_id)
+                        self.settling.pop(update_id, None)
                     raise
                 # What the run did not reach (behind a failed one) goes back to the front.
                 lane.extendleft(reversed(run[len(handled) :]))
-                for (update_id, _, attempts), ok in zip(run, handled, strict=False):
+                for (update_id, update, attempts), ok in zip(run, handled, strict=False):
                     self.inflight.discard(update_id)  # a failed one: the scan claims its retry
+                    claimed = self.settling.pop(update_id, None)
                     if ok:
                         self.block_until.pop(update_id, None)
                     elif key is not None and self._may_block(update_id, attempts + 1):
                         # Nothing behind it has run: all of it waits behind it; the lane ends.
                         self.blocked_lanes[key] = BlockedLane(update_id, deque(lane))
                         lane.clear()
+                    if claimed is not None:  # the scan claimed its retry while it settled
+                        self.submit(update_id, update, attempts=claimed)
         finally:
             if self.lanes.get(key) is lane:
                 del self.lanes[key]
@@ -503,6 +510,8 @@ class UpdateProcessor:
             self.notified.discard(update_id)
             return True
         log.warning("bot update %s not handled (%s); kept for retry", update_id, outcome.error)
+        if update_id in self.inflight:  # from here on its retry is due by the inbox's clock
+            self.settling.setdefault(update_id, None)
         try:
             await inbox.record_failure(
                 self.sessionmaker, self.clock, update_id, attempts, outcome.error or "unhandled"
@@ -537,9 +546,12 @@ class UpdateProcessor:
         of an instance that died."""
         async with self._turn():
             until = self.clock.now() + inbox.LEASE
-            await inbox.set_lease(self.sessionmaker, set(self.inflight), until)
+            await inbox.set_lease(self.sessionmaker, self._holding(), until)
             claimed = await inbox.claim_due(self.sessionmaker, self.clock)
         for due in claimed:
+            if due.update_id in self.settling:  # its lane queues the retry when it is done
+                self.settling[due.update_id] = due.attempts
+                continue
             if due.update_id in self.inflight:  # queued here already; the claim renewed it
                 continue
             try:
@@ -556,6 +568,10 @@ class UpdateProcessor:
         if self.blocked_lanes:
             await self._review_blocked_lanes()
 
+    def _holding(self) -> set[int]:
+        """Updates whose lease we renew: queued or being handled, not failed."""
+        return self.inflight - self.settling.keys()
+
     async def _heartbeat(self) -> None:
         """Renew the lease of every update queued or being handled here, well before it runs
         out: the lease is short so that a crashed instance's updates are not stuck for long."""
@@ -567,7 +583,7 @@ class UpdateProcessor:
                 async with self._turn():
                     now = self.clock.now()
                     await inbox.set_lease(
-                        self.sessionmaker, set(self.inflight), now + inbox.LEASE, held_at=now
+                        self.sessionmaker, self._holding(), now + inbox.LEASE, held_at=now
                     )
             except Exception as exc:  # the next beat (or scan) tries again
                 log.warning("bot inbox lease renewal failed: %s", type(exc).__name__)

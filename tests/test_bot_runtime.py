@@ -64,6 +64,8 @@ class FakeBotApi:
         self.refuse_webhook = False  # answer setWebhook with 400, as for a bad URL
         self.webhook_set = False
         self.downloads = 0
+        self.sends_open: asyncio.Event | None = None  # when set: sendMessage waits for it
+        self.stalled_sends = 0
         # --local mode: getFile answers with this absolute path on the server's disk.
         self.local_file_path: str | None = None
 
@@ -84,6 +86,9 @@ class FakeBotApi:
                 await asyncio.sleep(0.05)
             result = pending
         elif method == "sendMessage":
+            if self.sends_open is not None:
+                self.stalled_sends += 1
+                await self.sends_open.wait()
             if self.throttle_sends:
                 self.throttle_sends -= 1
                 return web.json_response(
@@ -518,6 +523,47 @@ async def test_failed_handling_stays_in_the_inbox_and_is_retried(
     await until(lambda: _processed(sessionmaker, 21))
     assert await _customer_texts(sessionmaker) == ["Router blinks red"]
     await until(lambda: _said(api, "has been created"))  # answers follow the commit
+
+
+async def test_a_retry_due_while_the_failed_attempt_is_finishing_is_not_lost(
+    aiohttp_client: Any,
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_api: tuple[FakeBotApi, str],
+    clock: FrozenClock,
+    failing_inserts: list[type],
+) -> None:
+    """The inbox scan claims the retry while the lane still tells the customer that the
+    message arrived: the claim is not dropped as 'queued here already', nor pushed back."""
+    api, base = fake_api
+    client = await aiohttp_client(
+        create_app(webhook_settings(settings, base), engine=engine, clock=clock)
+    )
+    sessionmaker = client.app[SESSIONMAKER]
+    api.sends_open = asyncio.Event()
+    failing_inserts.append(TicketMessage)
+    assert await _post(client, message(22, "Fax line is dead")) == 200
+
+    async def failed_and_telling() -> bool:
+        return api.stalled_sends == 1 and (await _inbox_row(sessionmaker, 22)).attempts == 1
+
+    await until(failed_and_telling)
+    failing_inserts.clear()
+    clock.advance(timedelta(minutes=10))
+    processor = client.app[BOT_TRANSPORT].processor
+    processor.kick()
+
+    async def scanned() -> bool:  # claimed (or, before the fix, its lease renewed)
+        return (await _inbox_row(sessionmaker, 22)).next_attempt_at > clock.now()
+
+    try:
+        # On SQLite the scan takes its turn after the lane; on PostgreSQL it runs now.
+        if not processor.serial:
+            await until(scanned)
+    finally:
+        api.sends_open.set()  # the lane finishes the failed attempt
+    await until(lambda: _processed(sessionmaker, 22))
+    assert await _customer_texts(sessionmaker) == ["Fax line is dead"]
 
 
 async def test_answers_go_out_only_after_the_commit(
