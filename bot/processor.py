@@ -602,7 +602,7 @@ class UpdateProcessor:
                     await asyncio.wait_for(self.wake.wait(), self.scan_interval)
                 self.wake.clear()
         finally:
-            queued = set(self.inflight)  # the lanes forget theirs as they are cancelled
+            queued = self._holding()  # the lanes forget theirs as they are cancelled
             for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     task.cancel()
