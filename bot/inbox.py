@@ -14,7 +14,7 @@ locks it until commit, so a second handler finds it handled and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -252,31 +252,37 @@ async def claim_due(
 
 async def set_lease(
     sessionmaker: async_sessionmaker[AsyncSession],
-    ids: Collection[int],
+    held: Mapping[int, int],
     until: datetime,
     *,
     held_at: datetime | None = None,
 ) -> None:
-    """Move the lease of pending updates: ahead while they wait in our lanes (renew), or to
-    now when we stop without handling them (release, so another instance need not wait).
-    `held_at`: only leases still running at that moment (a heartbeat extends what it holds;
-    it must not push back the retry of an update whose attempt just failed)."""
-    pending = sorted(ids)
-    if not pending:
+    """Move the lease of pending updates (id -> failed attempts as the holder knows them):
+    ahead while they wait in our lanes (renew), or to now when we stop without handling
+    them (release, so another instance need not wait). An update whose attempt failed
+    since keeps its backoff: its row counts one attempt more than the holder knows.
+    `held_at`: only leases still running at that moment (a heartbeat extends what it holds)."""
+    by_attempts: dict[int, list[int]] = {}
+    for update_id, attempts in held.items():
+        by_attempts.setdefault(attempts, []).append(update_id)
+    if not by_attempts:
         return
-    held = [BotUpdate.next_attempt_at > held_at] if held_at is not None else []
+    running = [BotUpdate.next_attempt_at > held_at] if held_at is not None else []
     async with sessionmaker() as session:
-        for start in range(0, len(pending), INSERT_CHUNK):
-            await session.execute(
-                update(BotUpdate)
-                .where(
-                    BotUpdate.update_id.in_(pending[start : start + INSERT_CHUNK]),
-                    BotUpdate.processed_at.is_(None),
-                    *held,
+        for attempts, ids in sorted(by_attempts.items()):
+            ids.sort()
+            for start in range(0, len(ids), INSERT_CHUNK):
+                await session.execute(
+                    update(BotUpdate)
+                    .where(
+                        BotUpdate.update_id.in_(ids[start : start + INSERT_CHUNK]),
+                        BotUpdate.attempts == attempts,
+                        BotUpdate.processed_at.is_(None),
+                        *running,
+                    )
+                    .values(next_attempt_at=until)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(next_attempt_at=until)
-                .execution_options(synchronize_session=False)
-            )
         await session.commit()
 
 

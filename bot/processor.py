@@ -184,7 +184,8 @@ class UpdateProcessor:
         self.clock = clock
         self.limiter = limiter
         self.scan_interval = scan_interval
-        self.inflight: set[int] = set()
+        # Queued or being handled here: update id -> its failed attempts as we know them.
+        self.inflight: dict[int, int] = {}
         self.lanes: dict[int | None, deque[Queued]] = {}
         self.blocked_lanes: dict[int, BlockedLane] = {}  # by user
         self.block_until: dict[int, datetime] = {}  # by failed update: first failure + BLOCK_FOR
@@ -197,8 +198,8 @@ class UpdateProcessor:
         self.incoming: list[tuple[int, Update, str, asyncio.Future[bool]]] = []
         self.storing: asyncio.Task[None] | None = None
         self.notified: set[int] = set()
-        # Failed in a lane here, which is still finishing it: the retry is the inbox's (no
-        # lease renewal); a retry claimed meanwhile (its attempts) is queued by the lane.
+        # Failed in a lane here, which is still finishing it: a retry the scan claims
+        # meanwhile (its attempts) is queued by that lane when it is done.
         self.settling: dict[int, int | None] = {}
         self.waiting_runs: deque[tuple[list[Queued], asyncio.Future[list[bool]]]] = deque()
         self.group_runners = 0
@@ -280,7 +281,7 @@ class UpdateProcessor:
         """Queue a stored update on its user's lane; `attempts` is how often it failed."""
         if update_id in self.inflight:
             return
-        self.inflight.add(update_id)  # blocked updates stay in: their lease is renewed
+        self.inflight[update_id] = attempts  # blocked ones stay in: their lease is renewed
         key = user_of(update)
         blocked = self.blocked_lanes.get(key) if key is not None else None
         if blocked is not None:
@@ -321,13 +322,13 @@ class UpdateProcessor:
                     handled = await self._handle_shared(run)
                 except BaseException:
                     for update_id, *_ in run:
-                        self.inflight.discard(update_id)
+                        self.inflight.pop(update_id, None)
                         self.settling.pop(update_id, None)
                     raise
                 # What the run did not reach (behind a failed one) goes back to the front.
                 lane.extendleft(reversed(run[len(handled) :]))
                 for (update_id, update, attempts), ok in zip(run, handled, strict=False):
-                    self.inflight.discard(update_id)  # a failed one: the scan claims its retry
+                    self.inflight.pop(update_id, None)  # a failed one: the scan claims its retry
                     claimed = self.settling.pop(update_id, None)
                     if ok:
                         self.block_until.pop(update_id, None)
@@ -546,11 +547,12 @@ class UpdateProcessor:
         of an instance that died."""
         async with self._turn():
             until = self.clock.now() + inbox.LEASE
-            await inbox.set_lease(self.sessionmaker, self._holding(), until)
+            await inbox.set_lease(self.sessionmaker, self.inflight, until)
             claimed = await inbox.claim_due(self.sessionmaker, self.clock)
         for due in claimed:
-            if due.update_id in self.settling:  # its lane queues the retry when it is done
-                self.settling[due.update_id] = due.attempts
+            known = self.inflight.get(due.update_id)
+            if due.update_id in self.settling and known is not None and due.attempts > known:
+                self.settling[due.update_id] = due.attempts  # its lane queues the retry
                 continue
             if due.update_id in self.inflight:  # queued here already; the claim renewed it
                 continue
@@ -568,10 +570,6 @@ class UpdateProcessor:
         if self.blocked_lanes:
             await self._review_blocked_lanes()
 
-    def _holding(self) -> set[int]:
-        """Updates whose lease we renew: queued or being handled, not failed."""
-        return self.inflight - self.settling.keys()
-
     async def _heartbeat(self) -> None:
         """Renew the lease of every update queued or being handled here, well before it runs
         out: the lease is short so that a crashed instance's updates are not stuck for long."""
@@ -583,7 +581,7 @@ class UpdateProcessor:
                 async with self._turn():
                     now = self.clock.now()
                     await inbox.set_lease(
-                        self.sessionmaker, self._holding(), now + inbox.LEASE, held_at=now
+                        self.sessionmaker, self.inflight, now + inbox.LEASE, held_at=now
                     )
             except Exception as exc:  # the next beat (or scan) tries again
                 log.warning("bot inbox lease renewal failed: %s", type(exc).__name__)
@@ -602,7 +600,7 @@ class UpdateProcessor:
                     await asyncio.wait_for(self.wake.wait(), self.scan_interval)
                 self.wake.clear()
         finally:
-            queued = self._holding()  # the lanes forget theirs as they are cancelled
+            queued = dict(self.inflight)  # the lanes forget theirs as they are cancelled
             for task in [heartbeat, self.storing, *self.tasks]:
                 if task is not None:
                     task.cancel()
@@ -612,7 +610,7 @@ class UpdateProcessor:
                         await task
             await self._release(queued)
 
-    async def _release(self, queued: set[int]) -> None:
+    async def _release(self, queued: dict[int, int]) -> None:
         """Updates still queued at shutdown are due at once for whichever instance scans
         next, instead of after our lease."""
         try:

@@ -733,3 +733,30 @@ async def test_heartbeat_renews_the_short_lease_of_queued_updates_between_scans(
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
+
+
+async def test_a_lease_renewal_keeps_the_backoff_of_an_attempt_that_failed_meanwhile(
+    make_instance: Any, clock: FrozenClock
+) -> None:
+    """A renewal (scan, heartbeat) and a failure of the same update cross: the renewal read
+    the update as held with no failed attempt, the failure commits first. The retry stays
+    due after its backoff, not a lease later; updates still held are renewed."""
+    a = make_instance()
+    failing, waiting = message_update(7900, "valt"), message_update(7901, "wacht")
+    stored = await inbox.store_updates(
+        a.sessionmaker,
+        clock,
+        [(u.update_id, _payload(u), user_of(u)) for u in (failing, waiting)],
+    )
+    assert stored.new == {failing.update_id, waiting.update_id}
+    await inbox.record_failure(a.sessionmaker, clock, failing.update_id, 0, "RuntimeError")
+    retry_at = clock.now() + inbox.backoff(1)
+    until = clock.now() + inbox.LEASE
+    held = {failing.update_id: 0, waiting.update_id: 0}  # as the holder knew them
+    await inbox.set_lease(a.sessionmaker, held, until, held_at=clock.now())
+    assert await _leases(a.sessionmaker, [failing]) == {retry_at}
+    assert await _leases(a.sessionmaker, [waiting]) == {until}
+    # Released at shutdown: the failed one keeps its backoff as well.
+    await inbox.set_lease(a.sessionmaker, held, clock.now())
+    assert await _leases(a.sessionmaker, [failing]) == {retry_at}
+    assert await _leases(a.sessionmaker, [waiting]) == {clock.now()}
