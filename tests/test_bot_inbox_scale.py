@@ -208,6 +208,16 @@ async def _tickets(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple
         return rows
 
 
+async def _organisation(session: AsyncSession, customer_number: str) -> Organisation:
+    """A customer organisation (a link code is for a contact of one), flushed."""
+    org = Organisation(
+        name="Bakkerij Jansen", customer_number=customer_number, created_at=START, updated_at=START
+    )
+    session.add(org)
+    await session.flush()
+    return org
+
+
 async def test_a_close_within_a_users_run_sends_the_next_text_to_a_new_ticket(
     make_instance: Any,
 ) -> None:
@@ -236,11 +246,7 @@ async def test_a_link_within_a_users_run_files_the_next_text_for_the_linked_cont
     await _first_message(desk, 7220)
     [(ticket_id, unverified_id, _, _)] = await _tickets(desk.sessionmaker)
     async with desk.sessionmaker() as s:
-        org = Organisation(
-            name="Bakkerij Jansen", customer_number="C-1001", created_at=START, updated_at=START
-        )
-        s.add(org)
-        await s.flush()
+        org = await _organisation(s, "C-1001")
         known = ContactPerson(
             organisation_id=org.id, name="Piet", language="nl", created_at=START, updated_at=START
         )
@@ -294,12 +300,7 @@ async def test_a_relink_by_another_user_in_the_same_transaction_is_seen(
     await desk.idle()
     async with desk.sessionmaker() as s:
         moving = await s.scalar(select(ContactPerson).where(ContactPerson.telegram_user_id == old))
-        org = Organisation(
-            name="Bakkerij Jansen", customer_number="C-1002", created_at=START, updated_at=START
-        )
-        s.add(org)
-        await s.flush()
-        moving.organisation_id = org.id
+        moving.organisation_id = (await _organisation(s, "C-1002")).id
         code = await LinkCodeService(desk.processor.clock).create(
             s, moving.id, actor=Actor.system("test"), relink=True
         )
